@@ -1,0 +1,162 @@
+"""Artifacts on the local file system, laid out under ``NSML_HOME``::
+
+    datasets/NAME/{train,test}/...     registered datasets
+    sessions/ID/code.tar.gz            the source as shipped (kept for fork/submit)
+    sessions/ID/work/                  the session's working directory
+    sessions/ID/data/train -> ...      what the session sees as DATASET_PATH
+    sessions/ID/log.txt                stdout and stderr
+    checkpoints/ID/NAME/               one folder per checkpoint
+    uploads/ID.tar.gz                  archives waiting to be used
+
+Every write lands in a temporary path first and is renamed into place, so a reader
+sees a complete checkpoint or none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import shutil
+import tarfile
+import uuid
+from collections.abc import AsyncIterable, Iterable, Iterator
+from pathlib import Path
+
+from nsml.artifacts.base import ArtifactStore, BadArchive, UploadTooLarge
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+class FileArtifactStore(ArtifactStore):
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        for sub in ("datasets", "sessions", "checkpoints", "uploads"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+
+    # well-known places -------------------------------------------------------------
+    def dataset_dir(self, name: str) -> Path:
+        return self.home / "datasets" / name
+
+    def session_dir(self, session_id: int) -> Path:
+        return self.home / "sessions" / str(session_id)
+
+    def work_dir(self, session_id: int) -> Path:
+        return self.session_dir(session_id) / "work"
+
+    def log_path(self, session_id: int) -> Path:
+        return self.session_dir(session_id) / "log.txt"
+
+    def checkpoint_dir(self, session_id: int, name: str) -> Path:
+        return self.home / "checkpoints" / str(session_id) / name
+
+    # uploads -------------------------------------------------------------------------
+    def save_upload(self, chunks: Iterable[bytes], max_bytes: int) -> str:
+        upload_id = uuid.uuid4().hex
+        target = self.upload_path(upload_id)
+        partial = target.with_suffix(".part")
+        written = 0
+        try:
+            with partial.open("wb") as out:
+                for chunk in chunks:
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise UploadTooLarge(
+                            f"upload is over the {max_bytes // (1024 * 1024)} MiB limit"
+                        )
+                    out.write(chunk)
+            partial.rename(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return upload_id
+
+    async def receive_upload(
+        self, chunks: AsyncIterable[bytes], max_bytes: int
+    ) -> tuple[str, int]:
+        upload_id = uuid.uuid4().hex
+        target = self.upload_path(upload_id)
+        partial = target.with_suffix(".part")
+        written = 0
+        out = await asyncio.to_thread(partial.open, "wb")
+        try:
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > max_bytes:
+                    raise UploadTooLarge(
+                        f"upload is over the {max_bytes // (1024 * 1024)} MiB limit"
+                    )
+                await asyncio.to_thread(out.write, chunk)
+            await asyncio.to_thread(out.close)
+            partial.rename(target)
+        finally:
+            out.close()
+            partial.unlink(missing_ok=True)
+        return upload_id, written
+
+    def upload_path(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise BadArchive(f"invalid upload id {upload_id!r}")
+        return self.home / "uploads" / f"{upload_id}.tar.gz"
+
+    def discard_upload(self, upload_id: str) -> None:
+        self.upload_path(upload_id).unlink(missing_ok=True)
+
+    def unpack_upload(self, upload_id: str, target: Path) -> None:
+        source = self.upload_path(upload_id)
+        if not source.exists():
+            raise BadArchive(f"upload {upload_id!r} not found; upload the archive again")
+        _extract(source.open("rb"), target)
+
+    # checkpoints ---------------------------------------------------------------------
+    def put_checkpoint(self, session_id: int, name: str, upload_id: str) -> int:
+        final = self.checkpoint_dir(session_id, name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".tmp-{uuid.uuid4().hex}"
+        try:
+            with self.upload_path(upload_id).open("rb") as stream:
+                _extract(stream, staging)
+            size = _dir_size(staging)
+            if final.exists():  # the same iteration saved again: replace it whole
+                trash = final.parent / f".old-{uuid.uuid4().hex}"
+                final.rename(trash)
+                staging.rename(final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                staging.rename(final)
+            return size
+        finally:
+            self.discard_upload(upload_id)
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
+        folder = self.checkpoint_dir(session_id, name)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+            for path in sorted(folder.rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+        buffer.seek(0)
+        while chunk := buffer.read(1 << 20):
+            yield chunk
+
+    def delete_session(self, session_id: int) -> None:
+        for folder in (self.session_dir(session_id), self.home / "checkpoints" / str(session_id)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path) -> None:
+    """Extract a tar.gz into a new folder, refusing links and paths outside it."""
+    if target.exists():
+        raise BadArchive(f"{target} already exists")
+    partial = target.parent / f".{target.name}.part-{uuid.uuid4().hex}"
+    partial.mkdir(parents=True)
+    try:
+        with stream, tarfile.open(fileobj=stream, mode="r:*") as tar:
+            tar.extractall(partial, filter="data")
+        os.replace(partial, target)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)

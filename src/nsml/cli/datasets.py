@@ -1,0 +1,81 @@
+"""Dataset commands: ls, search, push."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nsml.cli.output import console, handle_errors, print_json, server, table
+from nsml.client.archive import pack
+from nsml.datasets.layout import check_layout
+from nsml.evaluation.metrics import METRICS
+from nsml.names import validate_name
+
+
+@click.group()
+def dataset() -> None:
+    """Datasets sessions train on."""
+
+
+def _show(datasets: list[dict], as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        print_json(datasets)
+        return
+    rows = [
+        (d["name"], d["metric"], d["train_size"], d["test_size"] or "-", _size(d["size_bytes"]), d["owner"], d["description"])
+        for d in datasets
+    ]
+    table(("Name", "Metric", "Train", "Test", "Size", "Owner", "Description"), rows, "No datasets found.")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@dataset.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def dataset_ls(as_json: bool) -> None:
+    """List all datasets."""
+    with server().client() as api:
+        _show(api.list_datasets(), as_json)
+
+
+@dataset.command("search")
+@click.argument("pattern")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def dataset_search(pattern: str, as_json: bool) -> None:
+    """Datasets whose name contains PATTERN (or matches it, with * and ?)."""
+    with server().client() as api:
+        _show(api.list_datasets(pattern), as_json)
+
+
+@dataset.command("push")
+@click.argument("name")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metric", type=click.Choice(sorted(METRICS)), default="accuracy", show_default=True)
+@click.option("--description", default="", help="One line shown in `nsml dataset ls`.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def dataset_push(name: str, folder: Path, metric: str, description: str, as_json: bool) -> None:
+    """Register FOLDER (train/train_data, train/train_label, optional test/...) as NAME."""
+    validate_name("dataset", name)
+    if not folder.is_dir():
+        raise click.ClickException(f"{folder} is not a folder")
+    summary = check_layout(folder)
+    files = [(p, str(p.relative_to(folder))) for p in sorted(folder.rglob("*")) if p.is_file()]
+    with server().client() as api:
+        created = api.create_dataset(name, metric, description, pack(files))
+    if as_json:
+        print_json(created)
+    else:
+        console.print(
+            f"Dataset {created['name']} pushed: {summary.train_size} train, "
+            f"{summary.test_size} test examples, metric {metric}."
+        )

@@ -1,0 +1,24 @@
+"""The ``nsml`` entry point: the 2018 verbs plus dataset and server management."""
+
+from __future__ import annotations
+
+import click
+
+from nsml import __version__
+from nsml.cli.datasets import dataset
+from nsml.cli.server import server_group
+from nsml.cli.sessions import logs, model, ps, rm, run, stop
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nsml")
+def cli() -> None:
+    """OpenNSML: run, watch and compare machine-learning sessions."""
+
+
+for command in (run, ps, logs, model, stop, rm, dataset, server_group):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

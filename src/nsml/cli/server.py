@@ -1,0 +1,70 @@
+"""``nsml server start|stop|status``."""
+
+from __future__ import annotations
+
+import click
+
+from nsml.cli.output import console, handle_errors, print_json
+from nsml.client.connection import running_server, start_embedded, stop_embedded
+from nsml.config import nsml_home
+
+
+@click.group("server")
+def server_group() -> None:
+    """The platform server (started automatically in local mode)."""
+
+
+@server_group.command("start")
+@click.option("--host", default=None, help="Listen address (foreground mode).")
+@click.option("--port", type=int, default=None, help="Port, 0 for a free one (foreground mode).")
+@click.option("--db", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://... (foreground mode).")
+@click.option("--max-concurrent", type=int, default=0, help="Sessions run at once (default: CPU cores).")
+@click.option("--foreground", is_flag=True, help="Run in this terminal for a shared deployment.")
+@handle_errors
+def server_start(host: str | None, port: int | None, db: str | None, max_concurrent: int, foreground: bool) -> None:
+    """Start the embedded server in the background, or with --host/--port/--db in the foreground."""
+    home = nsml_home()
+    if foreground or host or port is not None or db:
+        if running_server(home):
+            raise click.ClickException(f"a server already runs on {home}; `nsml server stop` it first")
+        from nsml.server.__main__ import serve
+
+        console.print(f"Serving {home} on {host or '127.0.0.1'}:{port or 0} (Ctrl-C stops)")
+        serve(home=str(home), host=host or "127.0.0.1", port=port or 0, db_url=db or "", max_concurrent=max_concurrent)
+        return
+    info, _ = start_embedded(home)
+    console.print(f"Server running at {info['url']} (pid {info['pid']}, home {home}).")
+
+
+@server_group.command("stop")
+@handle_errors
+def server_stop() -> None:
+    """Stop the embedded server; running sessions are stopped and marked failed."""
+    home = nsml_home()
+    if stop_embedded(home):
+        console.print("Server stopped.")
+    else:
+        console.print("No server was running.")
+
+
+@server_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def server_status(as_json: bool) -> None:
+    """Whether the embedded server runs, and where."""
+    home = nsml_home()
+    found = running_server(home)
+    state = {
+        "running": found is not None,
+        "home": str(home),
+        "url": found[0]["url"] if found else None,
+        "pid": found[0]["pid"] if found else None,
+        "version": found[1]["version"] if found else None,
+    }
+    if as_json:
+        print_json(state)
+    elif found:
+        console.print(f"Server running at {state['url']} (pid {state['pid']}, home {home}).")
+    else:
+        console.print(f"No server running for {home}.")
+        raise SystemExit(3)

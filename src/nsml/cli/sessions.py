@@ -1,0 +1,178 @@
+"""Session commands: run, ps, logs, model, stop, rm."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import click
+
+from nsml.cli.output import (
+    CliError,
+    ago,
+    console,
+    duration,
+    handle_errors,
+    print_json,
+    server,
+    summary_text,
+    table,
+)
+from nsml.client.archive import pack
+from nsml.client.shipping import collect_source
+from nsml.names import SessionRef, parse_session, validate_name
+
+
+def _status(session: dict) -> str:  # type: ignore[type-arg]
+    status = session["status"]
+    if status == "exited":
+        return "Exited (0)"
+    if status == "failed":
+        code = session.get("exit_code")
+        return f"Failed ({code})" if code is not None else "Failed"
+    return status.capitalize()
+
+
+@click.command()
+@click.option("-d", "--dataset", required=True, help="Dataset to train on (see `nsml dataset ls`).")
+@click.option("-e", "--entry", default="main.py", show_default=True, help="Script to run.")
+@click.option("-a", "--args", "args", default="", help='Arguments for the script, e.g. "--epochs 3".')
+@click.option("-g", "--gpus", default=0, show_default=True, help="GPUs for the session.")
+@click.option("-m", "--message", default="", help="Description shown in `nsml ps`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new session as JSON.")
+@handle_errors
+def run(dataset: str, entry: str, args: str, gpus: int, message: str, as_json: bool) -> None:
+    """Ship the current folder and start a training session."""
+    validate_name("dataset", dataset)
+    root = Path.cwd()
+    if not (root / entry).is_file():
+        raise CliError(f"entry file {entry!r} not found in {root}; pass -e PATH relative to it")
+    try:
+        arguments = shlex.split(args)
+    except ValueError as exc:
+        raise CliError(f"cannot parse -a {args!r}: {exc}") from None
+    code = pack(collect_source(root))
+    conn = server()
+    with conn.client() as api:
+        session = api.create_session(dataset, entry, arguments, message, gpus, code)
+    if as_json:
+        print_json(session)
+    else:
+        console.print(f"Session {session['name']} started.")
+
+
+@click.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Include ended sessions.")
+@click.option("-d", "--dataset", default=None, help="Only sessions of this dataset.")
+@click.option("-n", "--number", "limit", type=int, default=None, help="Show at most N sessions.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def ps(show_all: bool, dataset: str | None, limit: int | None, as_json: bool) -> None:
+    """List your sessions (running ones, or all with -a)."""
+    with server().client() as api:
+        sessions = api.list_sessions(all=show_all, dataset=dataset, limit=limit)
+    if as_json:
+        print_json(sessions)
+        return
+    rows = [
+        (
+            s["name"],
+            ago(s["created_at"]),
+            shlex.join(s["args"]),
+            _status(s),
+            summary_text(s["summary"]),
+            s["description"],
+        )
+        for s in sessions
+    ]
+    hint = "No sessions." if show_all else "No running sessions (`nsml ps -a` shows all)."
+    table(("Name", "Created", "Args", "Status", "Summary", "Description"), rows, hint)
+
+
+def _ref(text: str, user: str) -> SessionRef:
+    return parse_session(text, default_owner=user)
+
+
+@click.command()
+@click.argument("session")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the session ends.")
+@handle_errors
+def logs(session: str, follow: bool) -> None:
+    """Print a session's stdout and stderr."""
+    conn = server()
+    ref = _ref(session, conn.user)
+    out = sys.stdout.buffer
+    with conn.client() as api:
+        if not follow:
+            out.write(api.read_logs(ref))
+            out.flush()
+            return
+        try:
+            for chunk in api.follow_logs(ref):
+                out.write(chunk)
+                out.flush()
+        except KeyboardInterrupt:
+            pass
+
+
+@click.group()
+def model() -> None:
+    """Checkpoints of a session."""
+
+
+@model.command("ls")
+@click.argument("session")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def model_ls(session: str, as_json: bool) -> None:
+    """List the checkpoints a session saved."""
+    conn = server()
+    ref = _ref(session, conn.user)
+    with conn.client() as api:
+        checkpoints = api.list_checkpoints(ref)
+    if as_json:
+        print_json(checkpoints)
+        return
+    rows = [
+        (c["name"], ago(c["created_at"]), duration(c["elapsed_s"]), summary_text(c["summary"]))
+        for c in checkpoints
+    ]
+    table(("Checkpoint", "Last Modified", "Elapsed", "Summary"), rows, f"{ref} has no checkpoints yet.")
+
+
+@click.command()
+@click.argument("session")
+@handle_errors
+def stop(session: str) -> None:
+    """Stop a queued or running session."""
+    conn = server()
+    ref = _ref(session, conn.user)
+    with conn.client() as api:
+        result = api.stop_session(ref)
+    console.print(f"Session {result['name']} {_status(result).lower()}.")
+
+
+@click.command()
+@click.argument("pattern")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@handle_errors
+def rm(pattern: str, yes: bool) -> None:
+    """Remove sessions matching PATTERN (wildcards * and ?), with their logs and checkpoints."""
+    conn = server()
+    full = pattern if pattern.count("/") >= 2 or "*" in pattern.split("/")[0] else f"{conn.user}/{pattern}"
+    with conn.client() as api:
+        matches = [s for s in api.list_sessions(all=True, pattern=full) if fnmatchcase(s["name"], full)]
+        if not matches:
+            raise CliError(f"no session matches {pattern!r}; `nsml ps -a` lists your sessions")
+        names = ", ".join(s["name"] for s in matches)
+        if not yes:
+            running = [s["name"] for s in matches if s["status"] in ("queued", "running")]
+            warning = f" ({len(running)} still running will be stopped)" if running else ""
+            if not sys.stdin.isatty():
+                raise CliError(f"would remove {names}{warning}; pass -y to confirm without a terminal")
+            click.confirm(f"Remove {names}{warning}?", abort=True)
+        for session in matches:
+            api.remove_session(parse_session(session["name"]))
+            console.print(f"Session {session['name']} removed.")

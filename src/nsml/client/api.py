@@ -1,0 +1,176 @@
+"""A typed wrapper over the platform's HTTP API (v1).
+
+Every call raises :class:`ApiError` carrying the server's one-line ``detail``, so the
+CLI can print it unchanged and the SDK can raise it in the user's script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from nsml.names import SessionRef
+
+API = "/api/v1"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url + API,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(timeout, connect=5.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # plumbing ----------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
+        _raise_for(response)
+        return response
+
+    # system ------------------------------------------------------------------------
+    def health(self, timeout: float | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        return self._call("GET", "/health", **kwargs).json()  # type: ignore[no-any-return]
+
+    def upload(self, data: bytes) -> str:
+        response = self._call(
+            "POST", "/uploads", content=data, headers={"Content-Type": "application/gzip"}
+        )
+        return response.json()["upload_id"]  # type: ignore[no-any-return]
+
+    # datasets ----------------------------------------------------------------------
+    def list_datasets(self, pattern: str | None = None) -> list[dict[str, Any]]:
+        params = {"pattern": pattern} if pattern else {}
+        return self._call("GET", "/datasets", params=params).json()  # type: ignore[no-any-return]
+
+    def create_dataset(self, name: str, metric: str, description: str, archive: bytes) -> dict[str, Any]:
+        upload_id = self.upload(archive)
+        body = {"name": name, "metric": metric, "description": description, "upload_id": upload_id}
+        return self._call("POST", "/datasets", json=body).json()  # type: ignore[no-any-return]
+
+    # sessions ----------------------------------------------------------------------
+    def create_session(
+        self,
+        dataset: str,
+        entry: str,
+        args: list[str],
+        description: str,
+        gpus: int,
+        code: bytes,
+    ) -> dict[str, Any]:
+        upload_id = self.upload(code)
+        body = {
+            "dataset": dataset,
+            "entry": entry,
+            "args": args,
+            "description": description,
+            "gpus": gpus,
+            "code_upload": upload_id,
+        }
+        return self._call("POST", "/sessions", json=body).json()  # type: ignore[no-any-return]
+
+    def list_sessions(
+        self,
+        all: bool = False,
+        dataset: str | None = None,
+        limit: int | None = None,
+        pattern: str | None = None,
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"all": all}
+        if dataset:
+            params["dataset"] = dataset
+        if limit:
+            params["limit"] = limit
+        if pattern:
+            params["pattern"] = pattern
+        return self._call("GET", "/sessions", params=params).json()  # type: ignore[no-any-return]
+
+    def get_session(self, ref: SessionRef) -> dict[str, Any]:
+        return self._call("GET", f"/sessions/{ref.path}").json()  # type: ignore[no-any-return]
+
+    def stop_session(self, ref: SessionRef) -> dict[str, Any]:
+        return self._call("POST", f"/sessions/{ref.path}/stop").json()  # type: ignore[no-any-return]
+
+    def remove_session(self, ref: SessionRef) -> None:
+        self._call("DELETE", f"/sessions/{ref.path}")
+
+    def read_logs(self, ref: SessionRef, offset: int = 0) -> bytes:
+        return self._call("GET", f"/sessions/{ref.path}/logs", params={"offset": offset}).content
+
+    def follow_logs(self, ref: SessionRef, offset: int = 0) -> Iterator[bytes]:
+        """Yield log bytes as they are written, until the session ends."""
+        request = self._http.build_request(
+            "GET",
+            f"/sessions/{ref.path}/logs",
+            params={"offset": offset, "follow": True},
+            timeout=httpx.Timeout(None, connect=5.0),
+        )
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
+        try:
+            if response.is_error:
+                response.read()
+                _raise_for(response)
+            yield from response.iter_raw()
+        finally:
+            response.close()
+
+    def list_checkpoints(self, ref: SessionRef) -> list[dict[str, Any]]:
+        return self._call("GET", f"/sessions/{ref.path}/checkpoints").json()  # type: ignore[no-any-return]
+
+    def download_checkpoint(self, ref: SessionRef, name: str) -> bytes:
+        return self._call("GET", f"/sessions/{ref.path}/checkpoints/{name}").content
+
+    def list_metrics(self, ref: SessionRef) -> list[dict[str, Any]]:
+        return self._call("GET", f"/sessions/{ref.path}/metrics").json()  # type: ignore[no-any-return]
+
+    # runtime (a session's own process) ---------------------------------------------
+    def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
+        self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})
+
+    def put_checkpoint(self, ref: SessionRef, name: str, archive: bytes) -> dict[str, Any]:
+        response = self._call(
+            "PUT",
+            f"/sessions/{ref.path}/checkpoints/{name}",
+            content=archive,
+            headers={"Content-Type": "application/gzip"},
+            timeout=httpx.Timeout(None, connect=5.0),
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text or response.reason_phrase
+    if not isinstance(detail, str):
+        detail = str(detail)
+    raise ApiError(response.status_code, detail)

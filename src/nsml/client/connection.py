@@ -1,0 +1,155 @@
+"""Finding the server: a configured remote one, or the embedded one in ``NSML_HOME``.
+
+With no ``NSML_SERVER_URL`` configured, the first CLI call starts the server detached on
+127.0.0.1 (a free port), and later calls find it through ``server.json`` (mode 0600),
+which the server writes once it is ready and removes when it stops.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nsml.client.api import ApiClient, ApiError
+from nsml.config import SERVER_FILE, SERVER_LOCK, SERVER_LOG, nsml_home
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+class ConnectionFailed(RuntimeError):
+    """The server could not be reached or started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    url: str
+    token: str
+    user: str
+    embedded: bool
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.url, self.token)
+
+
+def read_server_file(home: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((home / SERVER_FILE).read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _probe(url: str, token: str) -> dict[str, Any] | None:
+    try:
+        with ApiClient(url, token, timeout=5.0) as api:
+            return api.health()
+    except ApiError:
+        return None
+
+
+def running_server(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(server.json, health) of the live embedded server of ``home``, or None."""
+    info = read_server_file(home)
+    if not info or not _pid_alive(int(info.get("pid", 0))):
+        return None
+    health = _probe(info["url"], info["token"])
+    return (info, health) if health else None
+
+
+def connect(start: bool = True) -> Connection:
+    url = os.environ.get("NSML_SERVER_URL")
+    if url:
+        token = os.environ.get("NSML_TOKEN")
+        if not token:
+            raise ConnectionFailed("NSML_SERVER_URL is set but NSML_TOKEN is not; set both")
+        health = _probe(url, token)
+        if health is None:
+            raise ConnectionFailed(f"the server at {url} does not answer or refuses the token")
+        return Connection(url, token, health["user"], embedded=False)
+    home = nsml_home()
+    found = running_server(home)
+    if found is None:
+        if not start:
+            raise ConnectionFailed("no server is running; any nsml command starts one")
+        found = start_embedded(home)
+    info, health = found
+    return Connection(info["url"], info["token"], health["user"], embedded=True)
+
+
+def start_embedded(home: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start the embedded server detached, unless another CLI call just did."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / SERVER_LOCK).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = running_server(home)
+        if found is not None:
+            return found
+        (home / SERVER_FILE).unlink(missing_ok=True)
+        log_path = home / SERVER_LOG
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "nsml.server", "--home", str(home)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "NSML_HOME": str(home)},
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            code = process.poll()
+            if code is not None:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+                raise ConnectionFailed(
+                    f"the embedded server exited with code {code}: {tail[0]} (see {log_path})"
+                )
+            info = read_server_file(home)
+            if info and info.get("pid") == process.pid:
+                health = _probe(info["url"], info["token"])
+                if health:
+                    return info, health
+            time.sleep(0.05)
+        process.terminate()
+        raise ConnectionFailed(f"the embedded server did not start in {START_TIMEOUT_S:.0f}s; see {log_path}")
+
+
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server of ``home``; False when none was running."""
+    info = read_server_file(home)
+    if not info or not _pid_alive(int(info.get("pid", 0))):
+        (home / SERVER_FILE).unlink(missing_ok=True)
+        return False
+    pid = int(info["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid) or _is_zombie(pid):
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return False

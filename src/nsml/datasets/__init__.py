@@ -1,0 +1,1 @@
+"""Dataset layout rules and the demo datasets shipped with the platform."""

@@ -1,0 +1,1 @@
+"""Scoring of predictions against hidden labels (server side only)."""

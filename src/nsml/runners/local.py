@@ -1,0 +1,154 @@
+"""Sessions as child processes of the server, at most ``max_concurrent`` at a time.
+
+Each running session has one worker thread that starts the process and waits for it.
+The child asks the kernel to kill it when that thread's process dies
+(``PR_SET_PDEATHSIG``), so a server that is killed leaves no orphan training jobs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+
+from nsml.runners.base import Outcome, Runner, RunnerEvents, RunSpec
+from nsml.store.entities import SessionStatus
+
+_PR_SET_PDEATHSIG = 1
+STOP_GRACE_S = 5.0
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not Linux: children may outlive a killed server
+        return None
+
+    def _set() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return _set
+
+
+class LocalRunner(Runner):
+    def __init__(self, max_concurrent: int) -> None:
+        self.max_concurrent = max(1, max_concurrent)
+        self._queue: queue.Queue[RunSpec | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._cancelled: set[int] = set()
+        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self._stop_requested: set[int] = set()
+        self._workers: list[threading.Thread] = []
+        self._events: RunnerEvents | None = None
+        self._closing = False
+
+    def start(self, events: RunnerEvents) -> None:
+        self._events = events
+        for index in range(self.max_concurrent):
+            worker = threading.Thread(target=self._work, name=f"nsml-runner-{index}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def submit(self, spec: RunSpec) -> None:
+        self._queue.put(spec)
+
+    def stop(self, session_id: int) -> bool:
+        with self._lock:
+            process = self._running.get(session_id)
+            if process is None:
+                self._cancelled.add(session_id)
+                return False
+            self._stop_requested.add(session_id)
+        _terminate(process)
+        return True
+
+    def shutdown(self, reason: str) -> None:
+        self._closing = True
+        with self._lock:
+            running = list(self._running.items())
+        for _, process in running:
+            _terminate(process)
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(timeout=STOP_GRACE_S + 2)
+
+    # worker --------------------------------------------------------------------------
+    def _work(self) -> None:
+        assert self._events is not None
+        while True:
+            spec = self._queue.get()
+            if spec is None or self._closing:
+                return
+            with self._lock:
+                if spec.session_id in self._cancelled:
+                    self._cancelled.discard(spec.session_id)
+                    continue
+            self._run(spec, self._events)
+
+    def _run(self, spec: RunSpec, events: RunnerEvents) -> None:
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with spec.log_path.open("ab", buffering=0) as log:
+            try:
+                process = subprocess.Popen(
+                    spec.argv,
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent(),
+                )
+            except OSError as exc:
+                log.write(f"[nsml] could not start the session: {exc}\n".encode())
+                events.on_finished(spec.session_id, Outcome(SessionStatus.FAILED, None, str(exc)))
+                return
+            with self._lock:
+                self._running[spec.session_id] = process
+            events.on_started(spec.session_id)
+            code = process.wait()
+            with self._lock:
+                self._running.pop(spec.session_id, None)
+                stopped = spec.session_id in self._stop_requested
+                self._stop_requested.discard(spec.session_id)
+        events.on_finished(spec.session_id, _outcome(code, stopped, self._closing))
+
+
+def _outcome(code: int, stopped: bool, closing: bool) -> Outcome:
+    if stopped:
+        return Outcome(SessionStatus.STOPPED, code, "stopped by request")
+    if closing:
+        return Outcome(SessionStatus.FAILED, code, "the server shut down while the session ran")
+    if code == 0:
+        return Outcome(SessionStatus.EXITED, 0)
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        return Outcome(SessionStatus.FAILED, code, f"killed by signal {name}")
+    return Outcome(SessionStatus.FAILED, code, f"exit code {code}")
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the session's process group now, SIGKILL it if it outlives the grace period.
+
+    Returns at once: the caller is often an HTTP request handler.
+    """
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def _kill_if_alive() -> None:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    timer = threading.Timer(STOP_GRACE_S, _kill_if_alive)
+    timer.daemon = True
+    timer.start()

@@ -1,0 +1,178 @@
+"""The 2018 NSML SDK: what a training script sees as ``import nsml``.
+
+On the platform the environment variables set by the runner point the SDK at the
+session's API and token; anywhere else the same script runs with ``IS_ON_NSML`` false,
+reports printed and checkpoints written under ``./nsml_local/checkpoints``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nsml.names import InvalidName, parse_session, validate_checkpoint
+from nsml.sdk.reporting import Reporter, jsonable
+
+IS_ON_NSML: bool = os.environ.get("NSML_ON_PLATFORM") == "1"
+DATASET_PATH: str | None = os.environ.get("NSML_DATASET_PATH") or None
+HAS_DATASET: bool = DATASET_PATH is not None and os.path.isdir(DATASET_PATH)
+GPU_NUM: int = int(os.environ.get("NSML_GPU_NUM", "0") or 0)
+SESSION_NAME: str = os.environ.get("NSML_SESSION", "")
+LOCAL_DIR = Path(os.environ.get("NSML_LOCAL_DIR", "nsml_local"))
+
+
+class _Bound:
+    save: Callable[..., Any] | None = None
+    load: Callable[..., Any] | None = None
+    infer: Callable[..., Any] | None = None
+    kwargs: dict[str, Any] = {}
+
+
+_bound = _Bound()
+_client: Any = None
+_reporter: Reporter | None = None
+_auto_step = 0
+
+
+def _api() -> Any:
+    """The session's API client, created on first use (keeps ``import nsml`` fast)."""
+    global _client
+    if _client is None:
+        from nsml.client.api import ApiClient
+
+        _client = ApiClient(os.environ["NSML_API_URL"], os.environ["NSML_SESSION_TOKEN"])
+    return _client
+
+
+def _session_ref() -> Any:
+    return parse_session(SESSION_NAME)
+
+
+def bind(
+    save: Callable[..., Any] | None = None,
+    load: Callable[..., Any] | None = None,
+    infer: Callable[..., Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Register the functions the platform calls; ``kwargs`` go to save and load."""
+    _bound.save, _bound.load, _bound.infer = save, load, infer
+    _bound.kwargs = dict(kwargs)
+
+
+def report(summary: bool = False, scope: Any = None, step: Any = None, **metrics: Any) -> None:
+    """Record metrics at ``step``; ``train__loss`` is stored as ``train/loss``.
+
+    ``scope`` was ``locals()`` in 2018 scripts; only a string scope is kept.
+    """
+    global _auto_step, _reporter
+    if step is None:
+        step = _auto_step
+    step = int(jsonable("step", step))
+    _auto_step = step + 1
+    values = {key.replace("__", "/"): jsonable(key, value) for key, value in metrics.items()}
+    if not IS_ON_NSML:
+        shown = " ".join(f"{key}={value}" for key, value in values.items())
+        print(f"[nsml] step {step}: {shown}" + (" (summary)" if summary else ""), flush=True)
+        return
+    if _reporter is None:
+        ref = _session_ref()
+        _reporter = Reporter(lambda batch: _api().send_reports(ref, batch))
+        atexit.register(_flush_quietly)
+    _reporter.add(
+        {
+            "step": step,
+            "metrics": values,
+            "summary": bool(summary),
+            "scope": scope if isinstance(scope, str) else None,
+            "time": time.time(),
+        }
+    )
+
+
+def save(iteration: Any = None, save_fn: Callable[..., Any] | None = None) -> None:
+    """Store a checkpoint named ``iteration`` (default: the current time), atomically."""
+    fn = save_fn or _bound.save
+    if fn is None:
+        raise RuntimeError("nsml.save: no save function; call nsml.bind(save=..., load=...) first")
+    name = str(iteration) if iteration is not None else time.strftime("%Y%m%d-%H%M%S")
+    try:
+        validate_checkpoint(name)
+    except InvalidName as exc:
+        raise ValueError(f"nsml.save: {exc}") from None
+    if _reporter is not None:
+        _reporter.flush()
+    staging = Path(tempfile.mkdtemp(prefix="nsml-save-"))
+    try:
+        fn(str(staging), **_bound.kwargs)
+        if IS_ON_NSML:
+            from nsml.client.archive import pack_dir
+
+            _api().put_checkpoint(_session_ref(), name, pack_dir(staging))
+        else:
+            target = LOCAL_DIR / "checkpoints" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(staging, target)
+            print(f"[nsml] checkpoint {name} saved to {target}", flush=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load(
+    iteration: Any = None,
+    session: str | None = None,
+    load_fn: Callable[..., Any] | None = None,
+    checkpoint: Any = None,
+) -> None:
+    """Restore checkpoint ``iteration`` of this session (or of ``session``) via the bound load."""
+    fn = load_fn or _bound.load
+    if fn is None:
+        raise RuntimeError("nsml.load: no load function; call nsml.bind(save=..., load=...) first")
+    name = str(iteration if iteration is not None else checkpoint)
+    staging = Path(tempfile.mkdtemp(prefix="nsml-load-"))
+    try:
+        if IS_ON_NSML:
+            from nsml.client.archive import unpack
+
+            ref = parse_session(session, default_owner=_session_ref().owner) if session else _session_ref()
+            unpack(_api().download_checkpoint(ref, name), staging)
+        else:
+            source = LOCAL_DIR / "checkpoints" / name
+            if not source.is_dir():
+                raise FileNotFoundError(f"nsml.load: no local checkpoint {name!r} in {source.parent}")
+            shutil.rmtree(staging)
+            shutil.copytree(source, staging)
+        fn(str(staging), **_bound.kwargs)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def infer(data: Any, **kwargs: Any) -> Any:
+    """Call the bound infer function (``--mode test_local``)."""
+    if _bound.infer is None:
+        raise RuntimeError("nsml.infer: no infer function; call nsml.bind(infer=...) first")
+    return _bound.infer(data, **kwargs)
+
+
+def paused(scope: Any = None) -> None:
+    """The hook through which the platform serves submit/fork/resume requests.
+
+    This platform version starts no such requests, so reaching it means the script was
+    started with ``--pause 1`` by hand.
+    """
+    raise RuntimeError(
+        "nsml.paused: this script was started with --pause 1, but no platform request "
+        "(submit, fork, resume) is waiting for it; run it without --pause"
+    )
+
+
+def _flush_quietly() -> None:
+    if _reporter is not None and not _reporter.flush(timeout=30):
+        print("[nsml] some metric reports were not delivered before exit", file=sys.stderr)

@@ -1,0 +1,112 @@
+"""Buffered metric reporting.
+
+``nsml.report`` runs inside training loops, so a call only checks its values and
+appends them to a buffer; a background thread sends batches. ``flush`` (called by
+``nsml.save`` and at exit) waits until everything reported so far was delivered.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+SEND_INTERVAL_S = 0.25
+MAX_BATCH = 20_000
+RETRIES = 5
+
+
+def jsonable(key: str, value: Any) -> Any:
+    """Accept JSON scalars; turn numpy/torch scalars into numbers; refuse the rest clearly."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int or kind is str or kind is bool or value is None:
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            number = item()
+        except (ValueError, RuntimeError):
+            number = None  # more than one element
+        if isinstance(number, (int, float, bool)):
+            return jsonable(key, number)
+    for base in (bool, int, float, str):  # subclasses, e.g. str-valued enums
+        if isinstance(value, base):
+            return jsonable(key, base(value))
+    raise TypeError(
+        f"nsml.report: {key}={value!r:.60} is a {kind.__name__}, which is not JSON-serialisable; "
+        "report numbers or strings (use .item() for a one-element tensor or array)"
+    )
+
+
+class Reporter:
+    def __init__(self, send: Callable[[list[dict[str, Any]]], None]) -> None:
+        self._send = send
+        self._lock = threading.Condition()
+        self._pending: list[dict[str, Any]] = []
+        self._added = 0
+        self._done = 0
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def add(self, report: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending.append(report)
+            self._added += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="nsml-reporter", daemon=True)
+                self._thread.start()
+            if len(self._pending) >= MAX_BATCH:
+                self._wake.set()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every report added so far was sent (or given up on)."""
+        with self._lock:
+            target = self._added
+            if self._done >= target:
+                return True
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(SEND_INTERVAL_S)
+            self._wake.clear()
+            with self._lock:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            if not batch:
+                continue
+            self._deliver(batch)
+            with self._lock:
+                self._done += len(batch)
+                self._lock.notify_all()
+                if self._pending:
+                    self._wake.set()
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        delay = 0.2
+        for attempt in range(RETRIES):
+            try:
+                self._send(batch)
+                return
+            except Exception as exc:  # the server may be restarting; training goes on
+                if attempt == RETRIES - 1:
+                    print(
+                        f"[nsml] could not send {len(batch)} metric reports: {exc}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return
+                time.sleep(delay)
+                delay *= 2

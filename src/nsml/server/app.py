@@ -1,0 +1,109 @@
+"""The FastAPI application: wiring of store, artifacts, runner and services.
+
+``create_app`` builds everything in the lifespan so that one process owns the store
+and the runner, and shuts them down in the right order (runner first, so its last
+events still reach the store).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from nsml import __version__
+from nsml.artifacts import FileArtifactStore
+from nsml.config import SERVER_FILE
+from nsml.datasets.demo_catalog import DEMO_DATASETS
+from nsml.runners import LocalRunner
+from nsml.server.auth import hash_token
+from nsml.server.deps import Services
+from nsml.server.errors import ApiError
+from nsml.server.routers import datasets, runtime, sessions, system
+from nsml.server.services.datasets import DatasetService
+from nsml.server.services.sessions import SessionService
+from nsml.server.settings import ServerSettings
+from nsml.store import open_store
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("nsml.server")
+
+
+def create_app(settings: ServerSettings, token: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.db_url)
+        artifacts = FileArtifactStore(settings.home)
+        user = store.get_or_create_user(settings.local_user)
+        store.add_token(user.id, hash_token(token), expires_at=None)
+        dataset_service = DatasetService(store, artifacts)
+        if store.created:  # type: ignore[attr-defined]
+            for demo in DEMO_DATASETS:
+                dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
+        runner = LocalRunner(settings.max_concurrent)
+        session_service = SessionService(store, artifacts, runner, settings)
+        runner.start(session_service)
+        session_service.recover()
+        app.state.services = Services(settings, store, dataset_service, session_service)
+        write_server_file(settings, token)
+        log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
+        try:
+            yield
+        finally:
+            remove_server_file(settings)
+            runner.shutdown("the server shut down while the session ran")
+            store.close()  # type: ignore[attr-defined]
+
+    app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
+    for router in (system.router, datasets.router, sessions.router, runtime.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        return JSONResponse({"detail": f"invalid request: {where}: {first['msg']}"}, status_code=422)
+
+    return app
+
+
+def write_server_file(settings: ServerSettings, token: str) -> None:
+    """Publish the address and token for clients, readable by the owner only."""
+    path = settings.home / SERVER_FILE
+    partial = path.with_suffix(".tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(
+            {
+                "url": settings.public_url,
+                "token": token,
+                "pid": os.getpid(),
+                "home": str(settings.home),
+                "version": __version__,
+                "started_at": datetime.now(timezone.utc).isoformat(),
+            },
+            handle,
+        )
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
+
+
+def remove_server_file(settings: ServerSettings) -> None:
+    path = settings.home / SERVER_FILE
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,34 @@
+"""Errors services raise, mapped to HTTP statuses in one place (app.py).
+
+Every error body is ``{"detail": "<one clear line>"}`` so clients can print it as is.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status_code = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ApiError):
+    status_code = 400
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+
+
+class ConflictError(ApiError):
+    status_code = 409
+
+
+class TooLarge(ApiError):
+    status_code = 413

@@ -1,0 +1,28 @@
+"""Routes a running session's own process calls through the SDK (session token only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from nsml.server.deps import RuntimeSession, ServicesDep
+from nsml.server.routers.system import receive
+from nsml.server.schemas import CheckpointOut, ReportBatch
+
+router = APIRouter(prefix="/sessions", tags=["runtime"])
+SESSION = "/{owner}/{dataset}/{number}"
+
+
+@router.post(SESSION + "/reports", status_code=204)
+def add_reports(body: ReportBatch, session: RuntimeSession, svc: ServicesDep) -> None:
+    svc.sessions.add_reports(session, [r.model_dump() for r in body.reports])
+
+
+@router.put(SESSION + "/checkpoints/{name}", response_model=CheckpointOut, status_code=201)
+async def save_checkpoint(
+    name: str, request: Request, session: RuntimeSession, svc: ServicesDep
+) -> CheckpointOut:
+    """Body: the checkpoint folder as tar.gz; it is listed only once fully stored."""
+    upload_id, _ = await receive(request, svc, svc.settings.max_checkpoint_bytes)
+    checkpoint = await run_in_threadpool(svc.sessions.save_checkpoint, session, name, upload_id)
+    return CheckpointOut.of(checkpoint)

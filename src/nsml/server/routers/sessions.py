@@ -1,0 +1,105 @@
+"""Session routes: what the CLI does (create, list, stop, remove, logs, checkpoints)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from nsml.server.deps import ManagedSession, PrincipalDep, ReadableSession, ServicesDep
+from nsml.server.schemas import CheckpointOut, MetricOut, SessionCreate, SessionOut
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+SESSION = "/{owner}/{dataset}/{number}"
+FOLLOW_POLL_S = 0.2
+
+
+@router.post("", response_model=SessionOut, status_code=201)
+def create_session(body: SessionCreate, svc: ServicesDep, who: PrincipalDep) -> SessionOut:
+    session = svc.sessions.create(
+        who.user, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload
+    )
+    return SessionOut.of(session)
+
+
+@router.get("", response_model=list[SessionOut])
+def list_sessions(
+    svc: ServicesDep,
+    who: PrincipalDep,
+    all: bool = False,
+    dataset: str | None = None,
+    limit: int | None = Query(default=None, ge=1),
+    pattern: str | None = None,
+) -> list[SessionOut]:
+    sessions = svc.sessions.list(who.user.name, dataset, all, limit, pattern)
+    return [SessionOut.of(s) for s in sessions]
+
+
+@router.get(SESSION, response_model=SessionOut)
+def get_session(session: ReadableSession) -> SessionOut:
+    return SessionOut.of(session)
+
+
+@router.post(SESSION + "/stop", response_model=SessionOut)
+def stop_session(session: ManagedSession, svc: ServicesDep) -> SessionOut:
+    return SessionOut.of(svc.sessions.stop(session))
+
+
+@router.delete(SESSION, status_code=204)
+def remove_session(session: ManagedSession, svc: ServicesDep) -> Response:
+    svc.sessions.remove(session)
+    return Response(status_code=204)
+
+
+@router.get(SESSION + "/logs")
+async def session_logs(
+    session: ManagedSession,
+    svc: ServicesDep,
+    request: Request,
+    offset: int = Query(default=0, ge=0),
+    follow: bool = False,
+) -> Response:
+    """The log from ``offset``; with ``follow`` the response streams until the session ends."""
+    if not follow:
+        data = await asyncio.to_thread(svc.sessions.read_log, session, offset)
+        return Response(data, media_type="text/plain; charset=utf-8",
+                        headers={"X-Log-Offset": str(offset + len(data))})
+
+    async def tail() -> AsyncIterator[bytes]:
+        position = offset
+        while not await request.is_disconnected():
+            data = await asyncio.to_thread(svc.sessions.read_log, session, position)
+            if data:
+                position += len(data)
+                yield data
+                continue
+            current = await asyncio.to_thread(svc.store.get_session_by_id, session.id)
+            if current.status.is_terminal:
+                rest = await asyncio.to_thread(svc.sessions.read_log, session, position)
+                if rest:
+                    yield rest
+                return
+            await asyncio.sleep(FOLLOW_POLL_S)
+
+    return StreamingResponse(tail(), media_type="text/plain; charset=utf-8")
+
+
+@router.get(SESSION + "/checkpoints", response_model=list[CheckpointOut])
+def list_checkpoints(session: ReadableSession, svc: ServicesDep) -> list[CheckpointOut]:
+    return [CheckpointOut.of(c) for c in svc.store.list_checkpoints(session.id)]
+
+
+@router.get(SESSION + "/checkpoints/{name}")
+def download_checkpoint(name: str, session: ReadableSession, svc: ServicesDep) -> StreamingResponse:
+    checkpoint = svc.sessions.get_checkpoint(session, name)
+    return StreamingResponse(
+        svc.sessions.artifacts.read_checkpoint(session.id, checkpoint.name),
+        media_type="application/gzip",
+    )
+
+
+@router.get(SESSION + "/metrics", response_model=list[MetricOut])
+def list_metrics(session: ReadableSession, svc: ServicesDep) -> list[MetricOut]:
+    return [MetricOut.of(m) for m in svc.store.list_metrics(session.id)]

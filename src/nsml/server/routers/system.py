@@ -1,0 +1,37 @@
+"""Health and uploads."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from nsml import __version__
+from nsml.artifacts import UploadTooLarge
+from nsml.server.deps import PrincipalDep, Services, ServicesDep
+from nsml.server.errors import TooLarge
+from nsml.server.schemas import Health, UploadOut
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=Health)
+def health(who: PrincipalDep) -> Health:
+    return Health(version=__version__, user=who.user.name)
+
+
+async def receive(request: Request, svc: Services, max_bytes: int) -> tuple[str, int]:
+    """Stream a request body to disk, refusing it as soon as it passes ``max_bytes``."""
+    limit_mb = max_bytes // (1024 * 1024)
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > max_bytes:
+        raise TooLarge(f"upload of {declared} bytes is over the {limit_mb} MiB limit")
+    try:
+        return await svc.sessions.artifacts.receive_upload(request.stream(), max_bytes)
+    except UploadTooLarge as exc:
+        raise TooLarge(str(exc)) from None
+
+
+@router.post("/uploads", response_model=UploadOut, status_code=201)
+async def upload(request: Request, svc: ServicesDep, who: PrincipalDep) -> UploadOut:
+    """A tar.gz archive (shipped source, dataset folder) used by a later call."""
+    upload_id, size = await receive(request, svc, svc.settings.max_upload_bytes)
+    return UploadOut(upload_id=upload_id, size_bytes=size)

@@ -1,0 +1,97 @@
+"""Registering and listing datasets."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import uuid
+from pathlib import Path
+
+from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.datasets.layout import LayoutError, check_layout
+from nsml.evaluation.metrics import metric_info
+from nsml.names import InvalidName, validate_name
+from nsml.server.errors import BadRequest, ConflictError, NotFoundError
+from nsml.store import AbstractStore, Conflict, Dataset, NotFound, User
+
+
+class DatasetService:
+    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore) -> None:
+        self.store = store
+        self.artifacts = artifacts
+
+    def get(self, name: str) -> Dataset:
+        try:
+            return self.store.get_dataset(name)
+        except NotFound:
+            raise NotFoundError(
+                f"dataset {name!r} not found; `nsml dataset ls` lists the datasets"
+            ) from None
+
+    def search(self, pattern: str | None) -> list[Dataset]:
+        datasets = self.store.list_datasets()
+        if not pattern:
+            return datasets
+        glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+        return [d for d in datasets if fnmatch.fnmatchcase(d.name.lower(), glob.lower())]
+
+    def register_upload(
+        self, owner: User, name: str, metric: str, description: str, upload_id: str
+    ) -> Dataset:
+        """Unpack an uploaded folder, check its layout, then register it."""
+        self._validate(name, metric)
+        staging = self.artifacts.home / "datasets" / f".incoming-{uuid.uuid4().hex}"
+        try:
+            self.artifacts.unpack_upload(upload_id, staging)
+            return self._register(owner, name, metric, description, staging)
+        except (BadArchive, LayoutError) as exc:
+            raise BadRequest(str(exc)) from None
+        finally:
+            self.artifacts.discard_upload(upload_id)
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def register_folder(
+        self, owner: User, name: str, metric: str, description: str, source: Path
+    ) -> Dataset:
+        """Register a folder on the server's own disk (the demo datasets)."""
+        self._validate(name, metric)
+        staging = self.artifacts.home / "datasets" / f".incoming-{uuid.uuid4().hex}"
+        try:
+            shutil.copytree(source, staging, ignore=shutil.ignore_patterns("*.md"))
+            return self._register(owner, name, metric, description, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _validate(self, name: str, metric: str) -> None:
+        try:
+            validate_name("dataset", name)
+            metric_info(metric)
+        except (InvalidName, ValueError) as exc:
+            raise BadRequest(str(exc)) from None
+
+    def _register(
+        self, owner: User, name: str, metric: str, description: str, staging: Path
+    ) -> Dataset:
+        summary = check_layout(staging)
+        target = self.artifacts.dataset_dir(name)
+        if target.exists():
+            raise ConflictError(f"dataset {name!r} already exists; push it under another name")
+        staging.rename(target)
+        try:
+            return self.store.create_dataset(
+                name,
+                owner.id,
+                metric,
+                description,
+                summary.train_size,
+                summary.test_size,
+                summary.size_bytes,
+            )
+        except Conflict:
+            shutil.rmtree(target, ignore_errors=True)  # ours: the rename above created it
+            raise ConflictError(
+                f"dataset {name!r} already exists; push it under another name"
+            ) from None
+        except Exception:
+            shutil.rmtree(target, ignore_errors=True)
+            raise

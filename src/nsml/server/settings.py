@@ -1,0 +1,37 @@
+"""Server settings, fixed at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_concurrency() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@dataclass
+class ServerSettings:
+    home: Path
+    db_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    local_user: str = "user"
+    max_concurrent: int = field(default_factory=_default_concurrency)
+    max_upload_mb: int = 200
+    max_checkpoint_mb: int = 4096
+    public_url: str = ""  # filled in once the port is bound
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        if not self.db_url:
+            self.db_url = f"sqlite:///{self.home / 'nsml.db'}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_checkpoint_bytes(self) -> int:
+        return self.max_checkpoint_mb * 1024 * 1024

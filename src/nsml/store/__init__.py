@@ -1,0 +1,36 @@
+"""The platform's persistent state behind one interface (:class:`AbstractStore`).
+
+Only the server imports this package. :func:`open_store` picks the implementation from
+the database URL; today SQLite and PostgreSQL both go through SQLAlchemy.
+"""
+
+from nsml.store.base import AbstractStore, NotFound, Conflict
+from nsml.store.entities import (
+    Checkpoint,
+    Dataset,
+    MetricPoint,
+    Session,
+    SessionStatus,
+    User,
+)
+
+
+def open_store(db_url: str) -> AbstractStore:
+    """Open (and migrate to the latest schema) the store at ``db_url``."""
+    from nsml.store.sql.store import SqlStore
+
+    return SqlStore(db_url)
+
+
+__all__ = [
+    "AbstractStore",
+    "Checkpoint",
+    "Conflict",
+    "Dataset",
+    "MetricPoint",
+    "NotFound",
+    "Session",
+    "SessionStatus",
+    "User",
+    "open_store",
+]

@@ -1,0 +1,137 @@
+"""The store interface the server's services are written against.
+
+Keeping it small and free of SQL lets a second backend (or a test double for a service
+unit test) exist without touching the services, the way MLflow's tracking client sits on
+``AbstractStore``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from nsml.store.entities import Checkpoint, Dataset, MetricPoint, Session, SessionStatus, User
+
+
+class NotFound(LookupError):
+    """The record does not exist (or is not visible to the caller)."""
+
+
+class Conflict(ValueError):
+    """The record already exists, or the requested change no longer applies."""
+
+
+class AbstractStore(ABC):
+    # users and tokens
+    @abstractmethod
+    def get_or_create_user(self, name: str) -> User: ...
+
+    @abstractmethod
+    def add_token(self, user_id: int, token_hash: str, expires_at: datetime | None) -> None: ...
+
+    @abstractmethod
+    def user_for_token(self, token_hash: str, now: datetime) -> User | None: ...
+
+    # datasets
+    @abstractmethod
+    def create_dataset(
+        self,
+        name: str,
+        owner_id: int,
+        metric: str,
+        description: str,
+        train_size: int,
+        test_size: int,
+        size_bytes: int,
+    ) -> Dataset: ...
+
+    @abstractmethod
+    def get_dataset(self, name: str) -> Dataset: ...
+
+    @abstractmethod
+    def list_datasets(self) -> list[Dataset]: ...
+
+    # sessions
+    @abstractmethod
+    def create_session(
+        self,
+        owner_id: int,
+        dataset_id: int,
+        entry: str,
+        args: Sequence[str],
+        description: str,
+        gpus: int,
+        token_hash: str,
+    ) -> Session:
+        """Create a queued session with the next number for (owner, dataset), atomically."""
+
+    @abstractmethod
+    def get_session(self, owner: str, dataset: str, number: int) -> Session: ...
+
+    @abstractmethod
+    def get_session_by_id(self, session_id: int) -> Session: ...
+
+    @abstractmethod
+    def session_for_token(self, token_hash: str) -> Session | None: ...
+
+    @abstractmethod
+    def list_sessions(
+        self,
+        owner: str | None = None,
+        dataset: str | None = None,
+        statuses: Iterable[SessionStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Session]:
+        """Newest first."""
+
+    @abstractmethod
+    def transition_session(
+        self,
+        session_id: int,
+        to: SessionStatus,
+        *,
+        from_statuses: Iterable[SessionStatus],
+        exit_code: int | None = None,
+        reason: str | None = None,
+        at: datetime,
+    ) -> Session | None:
+        """Move a session to ``to`` only if it is in one of ``from_statuses``.
+
+        Returns the updated session, or None when the session was no longer in one of
+        those statuses (someone else's transition won), so races between a stop and a
+        natural exit resolve in the database rather than in Python.
+        """
+
+    @abstractmethod
+    def set_session_token(self, session_id: int, token_hash: str) -> None:
+        """Replace a session's token (a re-queued session gets a fresh one)."""
+
+    @abstractmethod
+    def delete_session(self, session_id: int) -> None: ...
+
+    # metrics and checkpoints
+    @abstractmethod
+    def add_reports(self, session_id: int, reports: Sequence[dict[str, Any]]) -> None:
+        """Store a batch of ``{step, scope, summary, metrics, time}`` reports."""
+
+    @abstractmethod
+    def list_metrics(self, session_id: int) -> list[MetricPoint]: ...
+
+    @abstractmethod
+    def put_checkpoint(
+        self,
+        session_id: int,
+        name: str,
+        elapsed_s: float | None,
+        summary: dict[str, Any] | None,
+        size_bytes: int,
+        at: datetime,
+    ) -> Checkpoint: ...
+
+    @abstractmethod
+    def list_checkpoints(self, session_id: int) -> list[Checkpoint]: ...
+
+    @abstractmethod
+    def get_checkpoint(self, session_id: int, name: str) -> Checkpoint: ...

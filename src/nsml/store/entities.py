@@ -1,0 +1,86 @@
+"""Plain records the store hands out, so that callers never hold database objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class SessionStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    EXITED = "exited"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (SessionStatus.EXITED, SessionStatus.FAILED, SessionStatus.STOPPED)
+
+
+ACTIVE_STATUSES = (SessionStatus.QUEUED, SessionStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    name: str
+    owner: str
+    metric: str
+    description: str
+    train_size: int
+    test_size: int
+    size_bytes: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    id: int
+    owner: str
+    dataset: str
+    number: int
+    entry: str
+    args: list[str]
+    description: str
+    status: SessionStatus
+    exit_code: int | None
+    reason: str | None
+    gpus: int
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    summary: dict[str, Any] | None
+    last_report: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.owner}/{self.dataset}/{self.number}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    session_id: int
+    name: str
+    created_at: datetime
+    elapsed_s: float | None
+    summary: dict[str, Any] | None
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    step: int
+    key: str
+    value: float | None
+    scope: str | None
+    created_at: datetime

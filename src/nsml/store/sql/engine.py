@@ -1,0 +1,50 @@
+"""Engine creation and schema migration.
+
+SQLite is opened in WAL mode with ``BEGIN IMMEDIATE`` transactions: the server runs
+request handlers and the runner's callbacks on several threads, and an immediate write
+lock turns what would be ``database is locked`` errors half-way through a transaction
+into a short wait at its start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+
+
+def make_engine(db_url: str) -> Engine:
+    if db_url.startswith("sqlite"):
+        engine = create_engine(
+            db_url, connect_args={"check_same_thread": False, "timeout": 60}, pool_pre_ping=True
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def migrate(engine: Engine) -> bool:
+    """Bring the schema to the latest revision; True when the database was empty before."""
+    from alembic import command
+    from alembic.config import Config
+
+    was_empty = not inspect(engine).has_table("alembic_version")
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return was_empty

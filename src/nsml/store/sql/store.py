@@ -1,0 +1,411 @@
+"""The SQLAlchemy store. Each public method is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import sessionmaker
+
+from nsml.store.base import AbstractStore, Conflict, NotFound
+from nsml.store.entities import Checkpoint, Dataset, MetricPoint, Session, SessionStatus, User
+from nsml.store.sql.engine import make_engine, migrate
+from nsml.store.sql.models import (
+    ApiTokenRow,
+    CheckpointRow,
+    DatasetRow,
+    MetricRow,
+    SessionCounterRow,
+    SessionRow,
+    UserRow,
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything the store stores is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+class SqlStore(AbstractStore):
+    def __init__(self, db_url: str) -> None:
+        self.engine = make_engine(db_url)
+        self.created = migrate(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[OrmSession]:
+        with self._sessions.begin() as orm:
+            yield orm
+
+    # users and tokens -----------------------------------------------------------
+    def get_or_create_user(self, name: str) -> User:
+        with self._tx() as orm:
+            row = orm.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None:
+                row = UserRow(name=name, created_at=datetime.now(timezone.utc))
+                orm.add(row)
+                orm.flush()
+            return User(row.id, row.name, _utc(row.created_at))  # type: ignore[arg-type]
+
+    def add_token(self, user_id: int, token_hash: str, expires_at: datetime | None) -> None:
+        with self._tx() as orm:
+            orm.add(
+                ApiTokenRow(
+                    user_id=user_id,
+                    token_hash=token_hash,
+                    created_at=datetime.now(timezone.utc),
+                    expires_at=expires_at,
+                )
+            )
+
+    def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        with self._tx() as orm:
+            row = orm.execute(
+                select(ApiTokenRow, UserRow)
+                .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+                .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
+            ).first()
+            if row is None:
+                return None
+            token, user = row
+            expires = _utc(token.expires_at)
+            if expires is not None and expires <= now:
+                return None
+            return User(user.id, user.name, _utc(user.created_at))  # type: ignore[arg-type]
+
+    # datasets -------------------------------------------------------------------
+    def create_dataset(
+        self,
+        name: str,
+        owner_id: int,
+        metric: str,
+        description: str,
+        train_size: int,
+        test_size: int,
+        size_bytes: int,
+    ) -> Dataset:
+        try:
+            with self._tx() as orm:
+                orm.add(
+                    DatasetRow(
+                        name=name,
+                        owner_id=owner_id,
+                        metric=metric,
+                        description=description,
+                        train_size=train_size,
+                        test_size=test_size,
+                        size_bytes=size_bytes,
+                        created_at=datetime.now(timezone.utc),
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"dataset {name!r} already exists") from exc
+        return self.get_dataset(name)
+
+    def get_dataset(self, name: str) -> Dataset:
+        with self._tx() as orm:
+            row = orm.execute(
+                select(DatasetRow, UserRow.name)
+                .join(UserRow, UserRow.id == DatasetRow.owner_id)
+                .where(DatasetRow.name == name)
+            ).first()
+            if row is None:
+                raise NotFound(f"dataset {name!r} not found")
+            return self._dataset(*row)
+
+    def list_datasets(self) -> list[Dataset]:
+        with self._tx() as orm:
+            rows = orm.execute(
+                select(DatasetRow, UserRow.name)
+                .join(UserRow, UserRow.id == DatasetRow.owner_id)
+                .order_by(DatasetRow.name)
+            ).all()
+            return [self._dataset(*row) for row in rows]
+
+    @staticmethod
+    def _dataset(row: DatasetRow, owner: str) -> Dataset:
+        return Dataset(
+            id=row.id,
+            name=row.name,
+            owner=owner,
+            metric=row.metric,
+            description=row.description,
+            train_size=row.train_size,
+            test_size=row.test_size,
+            size_bytes=row.size_bytes,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+        )
+
+    # sessions -------------------------------------------------------------------
+    def create_session(
+        self,
+        owner_id: int,
+        dataset_id: int,
+        entry: str,
+        args: Sequence[str],
+        description: str,
+        gpus: int,
+        token_hash: str,
+    ) -> Session:
+        with self._tx() as orm:
+            number = self._next_number(orm, owner_id, dataset_id)
+            row = SessionRow(
+                owner_id=owner_id,
+                dataset_id=dataset_id,
+                number=number,
+                entry=entry,
+                args=list(args),
+                description=description,
+                status=SessionStatus.QUEUED.value,
+                gpus=gpus,
+                token_hash=token_hash,
+                created_at=datetime.now(timezone.utc),
+            )
+            orm.add(row)
+            orm.flush()
+            session_id = row.id
+        return self.get_session_by_id(session_id)
+
+    @staticmethod
+    def _next_number(orm: OrmSession, owner_id: int, dataset_id: int) -> int:
+        """Increment the counter in the database, so concurrent servers never collide."""
+        key = (SessionCounterRow.owner_id == owner_id, SessionCounterRow.dataset_id == dataset_id)
+        for _ in range(3):
+            number = orm.scalar(
+                update(SessionCounterRow)
+                .where(*key)
+                .values(last_number=SessionCounterRow.last_number + 1)
+                .returning(SessionCounterRow.last_number)
+            )
+            if number is not None:
+                return number
+            try:
+                with orm.begin_nested():
+                    orm.add(SessionCounterRow(owner_id=owner_id, dataset_id=dataset_id, last_number=1))
+                return 1
+            except IntegrityError:  # another transaction created the counter first
+                continue
+        raise Conflict("could not allocate a session number; try again")
+
+    def _session_query(self):  # type: ignore[no-untyped-def]
+        return select(SessionRow, UserRow.name, DatasetRow.name).join(
+            UserRow, UserRow.id == SessionRow.owner_id
+        ).join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+
+    @staticmethod
+    def _session(row: SessionRow, owner: str, dataset: str) -> Session:
+        return Session(
+            id=row.id,
+            owner=owner,
+            dataset=dataset,
+            number=row.number,
+            entry=row.entry,
+            args=list(row.args or []),
+            description=row.description,
+            status=SessionStatus(row.status),
+            exit_code=row.exit_code,
+            reason=row.reason,
+            gpus=row.gpus,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            started_at=_utc(row.started_at),
+            ended_at=_utc(row.ended_at),
+            summary=row.summary,
+            last_report=row.last_report,
+        )
+
+    def get_session(self, owner: str, dataset: str, number: int) -> Session:
+        with self._tx() as orm:
+            row = orm.execute(
+                self._session_query().where(
+                    UserRow.name == owner, DatasetRow.name == dataset, SessionRow.number == number
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"session {owner}/{dataset}/{number} not found")
+            return self._session(*row)
+
+    def get_session_by_id(self, session_id: int) -> Session:
+        with self._tx() as orm:
+            row = orm.execute(self._session_query().where(SessionRow.id == session_id)).first()
+            if row is None:
+                raise NotFound(f"session #{session_id} not found")
+            return self._session(*row)
+
+    def session_for_token(self, token_hash: str) -> Session | None:
+        with self._tx() as orm:
+            row = orm.execute(
+                self._session_query().where(SessionRow.token_hash == token_hash)
+            ).first()
+            return None if row is None else self._session(*row)
+
+    def list_sessions(
+        self,
+        owner: str | None = None,
+        dataset: str | None = None,
+        statuses: Iterable[SessionStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Session]:
+        query = self._session_query()
+        if owner is not None:
+            query = query.where(UserRow.name == owner)
+        if dataset is not None:
+            query = query.where(DatasetRow.name == dataset)
+        if statuses is not None:
+            query = query.where(SessionRow.status.in_([s.value for s in statuses]))
+        query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._tx() as orm:
+            return [self._session(*row) for row in orm.execute(query).all()]
+
+    def transition_session(
+        self,
+        session_id: int,
+        to: SessionStatus,
+        *,
+        from_statuses: Iterable[SessionStatus],
+        exit_code: int | None = None,
+        reason: str | None = None,
+        at: datetime,
+    ) -> Session | None:
+        values: dict[str, Any] = {"status": to.value}
+        if to is SessionStatus.RUNNING:
+            values["started_at"] = at
+        if to.is_terminal:
+            values.update(ended_at=at, exit_code=exit_code, reason=reason)
+        with self._tx() as orm:
+            result = orm.execute(
+                update(SessionRow)
+                .where(
+                    SessionRow.id == session_id,
+                    SessionRow.status.in_([s.value for s in from_statuses]),
+                )
+                .values(**values)
+            )
+            changed = result.rowcount == 1  # type: ignore[attr-defined]
+        return self.get_session_by_id(session_id) if changed else None
+
+    def set_session_token(self, session_id: int, token_hash: str) -> None:
+        with self._tx() as orm:
+            orm.execute(
+                update(SessionRow).where(SessionRow.id == session_id).values(token_hash=token_hash)
+            )
+
+    def delete_session(self, session_id: int) -> None:
+        with self._tx() as orm:
+            orm.execute(delete(MetricRow).where(MetricRow.session_id == session_id))
+            orm.execute(delete(CheckpointRow).where(CheckpointRow.session_id == session_id))
+            orm.execute(delete(SessionRow).where(SessionRow.id == session_id))
+
+    # metrics and checkpoints ----------------------------------------------------
+    def add_reports(self, session_id: int, reports: Sequence[dict[str, Any]]) -> None:
+        if not reports:
+            return
+        rows: list[dict[str, Any]] = []
+        summary: dict[str, Any] | None = None
+        for report in reports:
+            created = report["time"]
+            for key, value in report["metrics"].items():
+                numeric = float(value) if isinstance(value, (int, float)) else None
+                rows.append(
+                    {
+                        "session_id": session_id,
+                        "step": report["step"],
+                        "key": key,
+                        "value": numeric,
+                        "scope": report.get("scope"),
+                        "created_at": created,
+                    }
+                )
+            if report.get("summary"):
+                summary = {"step": report["step"], **report["metrics"]}
+        last = reports[-1]
+        with self._tx() as orm:
+            if rows:
+                orm.execute(MetricRow.__table__.insert(), rows)
+            values: dict[str, Any] = {"last_report": {"step": last["step"], **last["metrics"]}}
+            if summary is not None:
+                values["summary"] = summary
+            orm.execute(update(SessionRow).where(SessionRow.id == session_id).values(**values))
+
+    def list_metrics(self, session_id: int) -> list[MetricPoint]:
+        with self._tx() as orm:
+            rows = orm.scalars(
+                select(MetricRow)
+                .where(MetricRow.session_id == session_id)
+                .order_by(MetricRow.key, MetricRow.step, MetricRow.id)
+            ).all()
+            return [
+                MetricPoint(r.step, r.key, r.value, r.scope, _utc(r.created_at))  # type: ignore[arg-type]
+                for r in rows
+            ]
+
+    def put_checkpoint(
+        self,
+        session_id: int,
+        name: str,
+        elapsed_s: float | None,
+        summary: dict[str, Any] | None,
+        size_bytes: int,
+        at: datetime,
+    ) -> Checkpoint:
+        with self._tx() as orm:
+            row = orm.scalar(
+                select(CheckpointRow).where(
+                    CheckpointRow.session_id == session_id, CheckpointRow.name == name
+                )
+            )
+            if row is None:
+                row = CheckpointRow(session_id=session_id, name=name)
+                orm.add(row)
+            row.created_at = at
+            row.elapsed_s = elapsed_s
+            row.summary = summary
+            row.size_bytes = size_bytes
+            orm.flush()
+            return self._checkpoint(row)
+
+    def list_checkpoints(self, session_id: int) -> list[Checkpoint]:
+        with self._tx() as orm:
+            rows = orm.scalars(
+                select(CheckpointRow)
+                .where(CheckpointRow.session_id == session_id)
+                .order_by(CheckpointRow.created_at, CheckpointRow.id)
+            ).all()
+            return [self._checkpoint(r) for r in rows]
+
+    def get_checkpoint(self, session_id: int, name: str) -> Checkpoint:
+        with self._tx() as orm:
+            row = orm.scalar(
+                select(CheckpointRow).where(
+                    CheckpointRow.session_id == session_id, CheckpointRow.name == name
+                )
+            )
+            if row is None:
+                raise NotFound(f"checkpoint {name!r} not found")
+            return self._checkpoint(row)
+
+    @staticmethod
+    def _checkpoint(row: CheckpointRow) -> Checkpoint:
+        return Checkpoint(
+            session_id=row.session_id,
+            name=row.name,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            elapsed_s=row.elapsed_s,
+            summary=row.summary,
+            size_bytes=row.size_bytes,
+        )
+
+    def count_sessions(self) -> int:
+        with self._tx() as orm:
+            return int(orm.scalar(select(func.count()).select_from(SessionRow)) or 0)
