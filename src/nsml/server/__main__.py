@@ -47,6 +47,7 @@ def serve(
         port=port,
         local_user=local_user_name(),
     )
+    max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:
         settings.max_concurrent = max_concurrent
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
