@@ -135,6 +135,7 @@ TRAIN_2018 = """
 
     with open(os.path.join(nsml.DATASET_PATH, "train", "train_data"), encoding="utf-8") as handle:
         lines = handle.read().splitlines()
+    print(f"pid {os.getpid()}", flush=True)
     print(f"training on {len(lines)} examples; test visible: "
           f"{os.path.exists(os.path.join(nsml.DATASET_PATH, 'test'))}", flush=True)
     for epoch in range(int(config.iteration), config.epochs):
