@@ -1,0 +1,57 @@
+"""What `nsml run` ships from the current folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nsml.client.shipping import ShippingError, collect_source
+
+
+def _names(root: Path) -> set[str]:
+    return {name for _, name in collect_source(root)}
+
+
+def test_skips_dot_files_gitignored_paths_and_caches(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("print(1)")
+    (tmp_path / ".env").write_text("SECRET=1")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("x")
+    (tmp_path / ".gitignore").write_text("data/\n*.ckpt\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big.bin").write_bytes(b"0" * 10)
+    (tmp_path / "model.ckpt").write_text("weights")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "nsml_local" / "checkpoints" / "1").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub" / "util.py").write_text("")
+    (tmp_path / "pkg" / ".gitignore").write_text("secret.txt\n")
+    (tmp_path / "pkg" / "secret.txt").write_text("no")
+    (tmp_path / "requirements.txt").write_text("")
+    assert _names(tmp_path) == {"main.py", "pkg/sub/util.py", "requirements.txt"}
+
+
+def test_a_file_over_the_cap_is_named(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("")
+    (tmp_path / "weights.bin").write_bytes(b"0" * (2 * 1024 * 1024))
+    with pytest.raises(ShippingError, match=r"weights\.bin is 2\.0 MiB, over the 1 MiB"):
+        collect_source(tmp_path, max_file_mb=1)
+
+
+def test_a_total_over_the_cap_names_the_file_that_crossed_it(tmp_path: Path) -> None:
+    for index in range(3):
+        (tmp_path / f"part{index}.bin").write_bytes(b"0" * (600 * 1024))
+    with pytest.raises(ShippingError, match=r"over 1 MiB when part1\.bin is added"):
+        collect_source(tmp_path, max_file_mb=1, max_total_mb=1)
+
+
+def test_cli_reports_the_offender_and_ships_nothing(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = platform.project("too_big", "print('hi')\n")
+    (folder / "huge.npy").write_bytes(b"0" * (21 * 1024 * 1024))
+    before = len(platform.json("ps", "-a"))
+    result = platform.nsml("run", "-d", "demo_kin", cwd=folder, check=False)
+    assert result.returncode == 1
+    assert "huge.npy" in result.stderr and ".gitignore" in result.stderr
+    assert len(platform.json("ps", "-a")) == before

@@ -1,0 +1,92 @@
+"""The SQL store: atomic numbering, conditional transitions, cascading deletes."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from nsml.store import Conflict, NotFound, SessionStatus, open_store
+from nsml.store.sql.store import SqlStore
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqlStore:
+    instance = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+    assert isinstance(instance, SqlStore)
+    return instance
+
+
+def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nsml.db'}"
+    assert open_store(url).created is True  # type: ignore[attr-defined]
+    assert open_store(url).created is False  # type: ignore[attr-defined]
+
+
+def test_concurrent_sessions_get_distinct_gap_free_numbers(store: SqlStore) -> None:
+    user = store.get_or_create_user("alice")
+    dataset = store.create_dataset("kin", user.id, "accuracy", "", 10, 5, 100)
+
+    def create(index: int) -> int:
+        return store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"t{index}").number
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = sorted(pool.map(create, range(40)))
+    assert numbers == list(range(1, 41))
+
+
+def test_transitions_only_apply_from_the_expected_status(store: SqlStore) -> None:
+    user = store.get_or_create_user("bob")
+    dataset = store.create_dataset("movie", user.id, "mse", "", 10, 5, 100)
+    session = store.create_session(user.id, dataset.id, "main.py", ["--x"], "d", 0, "tok")
+    running = store.transition_session(session.id, SessionStatus.RUNNING,
+                                       from_statuses=[SessionStatus.QUEUED], at=NOW)
+    assert running is not None and running.started_at is not None
+    stopped = store.transition_session(session.id, SessionStatus.STOPPED,
+                                       from_statuses=[SessionStatus.RUNNING], reason="by request", at=NOW)
+    assert stopped is not None and stopped.status is SessionStatus.STOPPED
+    # the process's exit arrives after the stop: it must not overwrite "stopped"
+    late = store.transition_session(session.id, SessionStatus.FAILED,
+                                    from_statuses=[SessionStatus.QUEUED, SessionStatus.RUNNING],
+                                    exit_code=-15, at=NOW)
+    assert late is None
+    assert store.get_session_by_id(session.id).status is SessionStatus.STOPPED
+
+
+def test_reports_checkpoints_and_delete(store: SqlStore) -> None:
+    user = store.get_or_create_user("carol")
+    dataset = store.create_dataset("kin", user.id, "accuracy", "", 10, 5, 100)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok")
+    store.add_reports(session.id, [
+        {"step": 0, "metrics": {"loss": 1.0}, "summary": True, "time": NOW},
+        {"step": 1, "metrics": {"loss": 0.5, "note": "warm"}, "summary": False, "time": NOW},
+    ])
+    current = store.get_session_by_id(session.id)
+    assert current.summary == {"step": 0, "loss": 1.0}
+    assert current.last_report == {"step": 1, "loss": 0.5, "note": "warm"}
+    assert [(m.key, m.step, m.value) for m in store.list_metrics(session.id)] == [
+        ("loss", 0, 1.0), ("loss", 1, 0.5), ("note", 1, None)]
+    store.put_checkpoint(session.id, "1", 2.0, current.last_report, 10, NOW)
+    store.put_checkpoint(session.id, "1", 3.0, None, 20, NOW + timedelta(seconds=1))
+    [checkpoint] = store.list_checkpoints(session.id)
+    assert checkpoint.size_bytes == 20 and checkpoint.elapsed_s == 3.0
+    store.delete_session(session.id)
+    with pytest.raises(NotFound):
+        store.get_session_by_id(session.id)
+    assert store.list_metrics(session.id) == []
+
+
+def test_tokens_expire_and_datasets_are_unique(store: SqlStore) -> None:
+    user = store.get_or_create_user("dave")
+    store.add_token(user.id, "h-live", NOW + timedelta(hours=1))
+    store.add_token(user.id, "h-dead", NOW - timedelta(seconds=1))
+    assert store.user_for_token("h-live", NOW) == user
+    assert store.user_for_token("h-dead", NOW) is None
+    assert store.user_for_token("unknown", NOW) is None
+    store.create_dataset("kin", user.id, "accuracy", "", 1, 0, 1)
+    with pytest.raises(Conflict):
+        store.create_dataset("kin", user.id, "accuracy", "", 1, 0, 1)
