@@ -36,7 +36,7 @@ CLI_TIMEOUT_S = 120.0
 SESSION_TIMEOUT_S = 600.0
 MARK = "BENCH-FIRST-LINE"
 
-REPORT_SCRIPT = '''import json, sys, time
+REPORT_SCRIPT = """import json, sys, time
 import nsml
 import nsml.sdk
 n = int(sys.argv[1])
@@ -46,8 +46,9 @@ for i in range(n):
 t1 = time.perf_counter()
 delivered = nsml.sdk._reporter.flush(timeout=300.0) if nsml.sdk._reporter else False
 t2 = time.perf_counter()
-print("BENCH-RESULT " + json.dumps({"n": n, "call_s": t1 - t0, "total_s": t2 - t0, "delivered": delivered}), flush=True)
-'''
+result = {"n": n, "call_s": t1 - t0, "total_s": t2 - t0, "delivered": delivered}
+print("BENCH-RESULT " + json.dumps(result), flush=True)
+"""
 FIRST_LINE_SCRIPT = f'import time\nprint("{MARK}", repr(time.time()), flush=True)\n'
 
 
@@ -63,7 +64,11 @@ def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float
 
 
 def start_session(env: dict[str, str], folder: Path, args: str = "") -> str:
-    return str(json.loads(cli(env, "run", "-d", "demo_kin", "-e", "main.py", "-a", args, "--json", cwd=folder))["name"])
+    return str(
+        json.loads(cli(env, "run", "-d", "demo_kin", "-e", "main.py", "-a", args, "--json", cwd=folder))[
+            "name"
+        ]
+    )
 
 
 def bench_report(env: dict[str, str], home: Path, work: Path, n: int) -> dict[str, Any]:
@@ -111,8 +116,10 @@ def bench_mlflow(work: Path, m: int) -> dict[str, float] | None:
     try:
         import mlflow
     except ImportError:
-        log("MLflow is not installed; skipping its rows. `make bench` installs it "
-            '(pip install -e ".[bench]").')
+        log(
+            "MLflow is not installed; skipping its rows. `make bench` installs it "
+            '(pip install -e ".[bench]").'
+        )
         return None
     import logging
     import warnings
@@ -164,8 +171,12 @@ def bench_latency(env: dict[str, str], work: Path, k: int) -> dict[str, dict[str
         (folder / "main.py").write_text(prefix + FIRST_LINE_SCRIPT)
         runs = [first_line(env, folder) for _ in range(k)]
         printed, seen = [r[0] for r in runs], [r[1] for r in runs]
-        figures[label] = {"median_s": statistics.median(printed), "max_s": max(printed),
-                          "seen_median_s": statistics.median(seen), "seen_max_s": max(seen)}
+        figures[label] = {
+            "median_s": statistics.median(printed),
+            "max_s": max(printed),
+            "seen_median_s": statistics.median(seen),
+            "seen_max_s": max(seen),
+        }
     return figures
 
 
@@ -179,22 +190,29 @@ def show(figures: dict[str, Any]) -> None:
     table.add_column("Value", justify="right")
     table.add_row(f"nsml.report calls/s ({rep['reports']:,} reports)", f"{rep['calls_per_s']:,.0f}")
     table.add_row("nsml.report delivered/s (incl. flush)", f"{rep['delivered_per_s']:,.0f}")
-    table.add_row("metric points stored / expected",
-                  f"{rep['points_stored']:,} / {rep['points_expected']:,} "
-                  + ("[green]OK[/]" if rep["points_ok"] else "[red]MISMATCH[/]"))
+    table.add_row(
+        "metric points stored / expected",
+        f"{rep['points_stored']:,} / {rep['points_expected']:,} "
+        + ("[green]OK[/]" if rep["points_ok"] else "[red]MISMATCH[/]"),
+    )
     for label, rate in (mlf or {}).items():
         table.add_row(f"MLflow log_metric calls/s ({label} store)", f"{rate:,.0f}")
         table.add_row(f"ratio nsml.report / MLflow ({label})", f"{rep['calls_per_s'] / rate:,.0f}x")
     if not mlf:
         table.add_row("MLflow log_metric", "not measured")
     for label, row in lat.items():
-        table.add_row(f"run-to-first-line, {label}: median / max",
-                      f"{row['median_s']:.3f} s / {row['max_s']:.3f} s")
-        table.add_row(f"  ... seen in `nsml logs -f`: median / max",
-                      f"{row['seen_median_s']:.3f} s / {row['seen_max_s']:.3f} s")
+        table.add_row(
+            f"run-to-first-line, {label}: median / max", f"{row['median_s']:.3f} s / {row['max_s']:.3f} s"
+        )
+        table.add_row(
+            "  ... seen in `nsml logs -f`: median / max",
+            f"{row['seen_median_s']:.3f} s / {row['seen_max_s']:.3f} s",
+        )
     marks = {True: "[green]met[/]", False: "[red]not met[/]", None: "[yellow]not measured[/]"}
     table.add_row("target: nsml.report >= 10x MLflow per-call", marks[targets["report_10x_mlflow"]])
-    table.add_row("target: run-to-first-line < 1 s (median, import nsml)", marks[targets["first_line_under_1s"]])
+    table.add_row(
+        "target: run-to-first-line < 1 s (median, import nsml)", marks[targets["first_line_under_1s"]]
+    )
     Console().print(table)
 
 

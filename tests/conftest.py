@@ -30,11 +30,22 @@ class Platform:
         for key in ("NSML_SERVER_URL", "NSML_TOKEN"):
             self.env.pop(key, None)
 
-    def nsml(self, *args: str, cwd: Path | None = None, check: bool = True,
-             timeout: float = CLI_TIMEOUT_S, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def nsml(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: float = CLI_TIMEOUT_S,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [NSML, *args], cwd=cwd or self.workdir, env=self.env, capture_output=True,
-            text=True, timeout=timeout, input=input,
+            [NSML, *args],
+            cwd=cwd or self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -66,8 +77,9 @@ class Platform:
                 return session
         raise AssertionError(f"{name} not in nsml ps -a")
 
-    def wait(self, name: str, statuses: tuple[str, ...] = ("exited", "failed", "stopped"),
-             timeout: float = 60) -> dict[str, Any]:
+    def wait(
+        self, name: str, statuses: tuple[str, ...] = ("exited", "failed", "stopped"), timeout: float = 60
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             session = self.session(name)

@@ -61,13 +61,15 @@ def test_session_tokens_are_scoped(platform: Platform) -> None:
         bad = httpx.put(api + first + "/checkpoints/broken", content=b"not a tar", headers=as_first)
         assert bad.status_code == 400 and "could not be unpacked" in bad.json()["detail"]
         escape = _tar({"../../outside.txt": b"x"})
-        assert httpx.put(api + first + "/checkpoints/escape", content=escape,
-                         headers=as_first).status_code == 400
-        dotted = httpx.put(api + first + "/checkpoints/x..y", content=_tar({"a": b"1"}),
-                           headers=as_first)
+        assert (
+            httpx.put(api + first + "/checkpoints/escape", content=escape, headers=as_first).status_code
+            == 400
+        )
+        dotted = httpx.put(api + first + "/checkpoints/x..y", content=_tar({"a": b"1"}), headers=as_first)
         assert dotted.status_code == 400 and "invalid checkpoint name" in dotted.json()["detail"]
-        good = httpx.put(api + first + "/checkpoints/best", content=_tar({"w.bin": b"1234"}),
-                         headers=as_first)
+        good = httpx.put(
+            api + first + "/checkpoints/best", content=_tar({"w.bin": b"1234"}), headers=as_first
+        )
         assert good.status_code == 201 and good.json()["summary"] == {"step": 0, "loss": 1.0}
         assert [c["name"] for c in platform.json("model", "ls", first)] == ["best"]
         assert not list(platform.home.rglob("outside.txt"))

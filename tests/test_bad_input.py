@@ -20,16 +20,22 @@ def _one_line_error(result, *words: str) -> None:  # type: ignore[no-untyped-def
 
 def test_unknown_dataset(platform: Platform) -> None:
     folder = platform.project("unknown_ds", TRAIN_2018)
-    _one_line_error(platform.nsml("run", "-d", "no_such_data", cwd=folder, check=False),
-                    "no_such_data", "not found", "nsml dataset ls")
+    _one_line_error(
+        platform.nsml("run", "-d", "no_such_data", cwd=folder, check=False),
+        "no_such_data",
+        "not found",
+        "nsml dataset ls",
+    )
 
 
 def test_missing_entry_file(platform: Platform) -> None:
     folder = platform.project("no_entry", TRAIN_2018)
-    _one_line_error(platform.nsml("run", "-d", "demo_kin", "-e", "train.py", cwd=folder, check=False),
-                    "train.py", "not found")
-    assert platform.json("ps", "-a") == [] or all(
-        s["entry"] != "train.py" for s in platform.json("ps", "-a"))
+    _one_line_error(
+        platform.nsml("run", "-d", "demo_kin", "-e", "train.py", cwd=folder, check=False),
+        "train.py",
+        "not found",
+    )
+    assert platform.json("ps", "-a") == [] or all(s["entry"] != "train.py" for s in platform.json("ps", "-a"))
 
 
 def test_invalid_session_names(platform: Platform) -> None:

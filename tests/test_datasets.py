@@ -16,8 +16,16 @@ READ_SPLITS = """
 
 def test_push_the_real_2018_kin_sample(platform: Platform, shared_data: Path, tmp_path: Path) -> None:
     source = shared_data / "hackathon2018_sample" / "kin"
-    created = platform.json("dataset", "push", "kin_sample", str(source), "--metric", "accuracy",
-                            "--description", "2018 debugging sample")
+    created = platform.json(
+        "dataset",
+        "push",
+        "kin_sample",
+        str(source),
+        "--metric",
+        "accuracy",
+        "--description",
+        "2018 debugging sample",
+    )
     assert created["train_size"] == 109 and created["test_size"] == 0
     listed = {d["name"]: d for d in platform.json("dataset", "ls")}
     assert listed["kin_sample"]["description"] == "2018 debugging sample"
@@ -72,4 +80,6 @@ def test_pushing_an_existing_name_keeps_the_original(platform: Platform, tmp_pat
     assert result.returncode != 0 and "already exists" in result.stderr
     demo = {d["name"]: d for d in platform.json("dataset", "ls")}["demo_movie"]
     assert demo["train_size"] == 140
-    assert (platform.home / "datasets" / "demo_movie" / "train" / "train_label").read_text().count("\n") == 140
+    assert (platform.home / "datasets" / "demo_movie" / "train" / "train_label").read_text().count(
+        "\n"
+    ) == 140

@@ -13,8 +13,9 @@ from conftest import TRAIN_2018
 
 def _run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
-    return subprocess.run([sys.executable, "main.py", *args], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "main.py", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_2018_script_runs_locally(tmp_path: Path) -> None:
@@ -35,7 +36,8 @@ def test_2018_script_runs_locally(tmp_path: Path) -> None:
 
 
 def test_load_and_infer_locally(tmp_path: Path) -> None:
-    (tmp_path / "main.py").write_text(textwrap.dedent("""
+    (tmp_path / "main.py").write_text(
+        textwrap.dedent("""
         import os, nsml
         state = {"w": 0}
         def save(d, **kw):
@@ -52,7 +54,8 @@ def test_load_and_infer_locally(tmp_path: Path) -> None:
             nsml.load("missing")
         except FileNotFoundError as exc:
             print("missing:", exc)
-    """))
+    """)
+    )
     result = _run(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "[(0, 42), (0, 42)]" in result.stdout
@@ -83,6 +86,8 @@ def test_save_without_bind_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_import_nsml_stays_light() -> None:
-    code = "import sys, nsml; print(any(m.startswith(('httpx', 'fastapi', 'sqlalchemy')) for m in sys.modules))"
+    code = (
+        "import sys, nsml; print(any(m.startswith(('httpx', 'fastapi', 'sqlalchemy')) for m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False"

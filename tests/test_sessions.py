@@ -37,8 +37,9 @@ def test_server_file_is_private_and_token_is_required(platform: Platform) -> Non
 
 def test_full_loop_run_logs_ps_model_ls(platform: Platform) -> None:
     folder = platform.project("loop", TRAIN_2018)
-    result = platform.nsml("run", "-d", "demo_kin", "-e", "main.py", "-a", "--epochs 3",
-                           "-m", "first try", cwd=folder)
+    result = platform.nsml(
+        "run", "-d", "demo_kin", "-e", "main.py", "-a", "--epochs 3", "-m", "first try", cwd=folder
+    )
     line = result.stdout.strip()
     assert line.startswith("Session ") and line.endswith(" started.")
     name = line.split()[1]
@@ -127,8 +128,11 @@ def test_rm_question_mark_matches_one_character(platform: Platform) -> None:
     other = platform.run(folder, "demo_kin", "--epochs 1")
     platform.wait(other)
     pattern = prefix + "/" + "?" * len(number)
-    targets = [s["name"] for s in platform.json("ps", "-a", "-d", "demo_kin")
-               if len(s["name"].rsplit("/", 1)[1]) == len(number)]
+    targets = [
+        s["name"]
+        for s in platform.json("ps", "-a", "-d", "demo_kin")
+        if len(s["name"].rsplit("/", 1)[1]) == len(number)
+    ]
     result = platform.nsml("rm", pattern, "-y")
     assert result.stdout.count("removed") == len(targets)
     assert name not in {s["name"] for s in platform.json("ps", "-a")}

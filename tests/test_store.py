@@ -43,16 +43,22 @@ def test_transitions_only_apply_from_the_expected_status(store: SqlStore) -> Non
     user = store.get_or_create_user("bob")
     dataset = store.create_dataset("movie", user.id, "mse", "", 10, 5, 100)
     session = store.create_session(user.id, dataset.id, "main.py", ["--x"], "d", 0, "tok")
-    running = store.transition_session(session.id, SessionStatus.RUNNING,
-                                       from_statuses=[SessionStatus.QUEUED], at=NOW)
+    running = store.transition_session(
+        session.id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=NOW
+    )
     assert running is not None and running.started_at is not None
-    stopped = store.transition_session(session.id, SessionStatus.STOPPED,
-                                       from_statuses=[SessionStatus.RUNNING], reason="by request", at=NOW)
+    stopped = store.transition_session(
+        session.id, SessionStatus.STOPPED, from_statuses=[SessionStatus.RUNNING], reason="by request", at=NOW
+    )
     assert stopped is not None and stopped.status is SessionStatus.STOPPED
     # the process's exit arrives after the stop: it must not overwrite "stopped"
-    late = store.transition_session(session.id, SessionStatus.FAILED,
-                                    from_statuses=[SessionStatus.QUEUED, SessionStatus.RUNNING],
-                                    exit_code=-15, at=NOW)
+    late = store.transition_session(
+        session.id,
+        SessionStatus.FAILED,
+        from_statuses=[SessionStatus.QUEUED, SessionStatus.RUNNING],
+        exit_code=-15,
+        at=NOW,
+    )
     assert late is None
     assert store.get_session_by_id(session.id).status is SessionStatus.STOPPED
 
@@ -61,15 +67,21 @@ def test_reports_checkpoints_and_delete(store: SqlStore) -> None:
     user = store.get_or_create_user("carol")
     dataset = store.create_dataset("kin", user.id, "accuracy", "", 10, 5, 100)
     session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok")
-    store.add_reports(session.id, [
-        {"step": 0, "metrics": {"loss": 1.0}, "summary": True, "time": NOW},
-        {"step": 1, "metrics": {"loss": 0.5, "note": "warm"}, "summary": False, "time": NOW},
-    ])
+    store.add_reports(
+        session.id,
+        [
+            {"step": 0, "metrics": {"loss": 1.0}, "summary": True, "time": NOW},
+            {"step": 1, "metrics": {"loss": 0.5, "note": "warm"}, "summary": False, "time": NOW},
+        ],
+    )
     current = store.get_session_by_id(session.id)
     assert current.summary == {"step": 0, "loss": 1.0}
     assert current.last_report == {"step": 1, "loss": 0.5, "note": "warm"}
     assert [(m.key, m.step, m.value) for m in store.list_metrics(session.id)] == [
-        ("loss", 0, 1.0), ("loss", 1, 0.5), ("note", 1, None)]
+        ("loss", 0, 1.0),
+        ("loss", 1, 0.5),
+        ("note", 1, None),
+    ]
     store.put_checkpoint(session.id, "1", 2.0, current.last_report, 10, NOW)
     store.put_checkpoint(session.id, "1", 3.0, None, 20, NOW + timedelta(seconds=1))
     [checkpoint] = store.list_checkpoints(session.id)

@@ -43,8 +43,12 @@ class PairMLP(nn.Module):
     def __init__(self, hidden: int, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(2 * VOCAB, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(2 * VOCAB, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden // 2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden // 2, 1),
         )
 
@@ -116,8 +120,15 @@ def main() -> None:
             accuracy = float((valid_pred == targets[valid_idx].bool()).float().mean())
         train_loss = total / len(train_idx)
         print(f"epoch {epoch}: train loss {train_loss:.4f}, validation accuracy {accuracy:.3f}", flush=True)
-        nsml.report(summary=True, scope=locals(), epoch=epoch, epoch_total=config.epochs,
-                    train__loss=train_loss, valid__accuracy=accuracy, step=epoch)
+        nsml.report(
+            summary=True,
+            scope=locals(),
+            epoch=epoch,
+            epoch_total=config.epochs,
+            train__loss=train_loss,
+            valid__accuracy=accuracy,
+            step=epoch,
+        )
         nsml.save(epoch)
 
 

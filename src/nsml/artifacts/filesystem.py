@@ -63,18 +63,14 @@ class FileArtifactStore(ArtifactStore):
                 for chunk in chunks:
                     written += len(chunk)
                     if written > max_bytes:
-                        raise UploadTooLarge(
-                            f"upload is over the {max_bytes // (1024 * 1024)} MiB limit"
-                        )
+                        raise UploadTooLarge(f"upload is over the {max_bytes // (1024 * 1024)} MiB limit")
                     out.write(chunk)
             partial.rename(target)
         finally:
             partial.unlink(missing_ok=True)
         return upload_id
 
-    async def receive_upload(
-        self, chunks: AsyncIterable[bytes], max_bytes: int
-    ) -> tuple[str, int]:
+    async def receive_upload(self, chunks: AsyncIterable[bytes], max_bytes: int) -> tuple[str, int]:
         upload_id = uuid.uuid4().hex
         target = self.upload_path(upload_id)
         partial = target.with_suffix(".part")
@@ -84,9 +80,7 @@ class FileArtifactStore(ArtifactStore):
             async for chunk in chunks:
                 written += len(chunk)
                 if written > max_bytes:
-                    raise UploadTooLarge(
-                        f"upload is over the {max_bytes // (1024 * 1024)} MiB limit"
-                    )
+                    raise UploadTooLarge(f"upload is over the {max_bytes // (1024 * 1024)} MiB limit")
                 await asyncio.to_thread(out.write, chunk)
             await asyncio.to_thread(out.close)
             partial.rename(target)

@@ -23,7 +23,15 @@ def _show(datasets: list[dict], as_json: bool) -> None:  # type: ignore[type-arg
         print_json(datasets)
         return
     rows = [
-        (d["name"], d["metric"], d["train_size"], d["test_size"] or "-", _size(d["size_bytes"]), d["owner"], d["description"])
+        (
+            d["name"],
+            d["metric"],
+            d["train_size"],
+            d["test_size"] or "-",
+            _size(d["size_bytes"]),
+            d["owner"],
+            d["description"],
+        )
         for d in datasets
     ]
     table(("Name", "Metric", "Train", "Test", "Size", "Owner", "Description"), rows, "No datasets found.")

@@ -21,7 +21,9 @@ def server_group() -> None:
 @click.option("--max-concurrent", type=int, default=0, help="Sessions run at once (default: CPU cores).")
 @click.option("--foreground", is_flag=True, help="Run in this terminal for a shared deployment.")
 @handle_errors
-def server_start(host: str | None, port: int | None, db: str | None, max_concurrent: int, foreground: bool) -> None:
+def server_start(
+    host: str | None, port: int | None, db: str | None, max_concurrent: int, foreground: bool
+) -> None:
     """Start the embedded server in the background, or with --host/--port/--db in the foreground."""
     home = nsml_home()
     if foreground or host or port is not None or db:
@@ -30,7 +32,13 @@ def server_start(host: str | None, port: int | None, db: str | None, max_concurr
         from nsml.server.__main__ import serve
 
         console.print(f"Serving {home} on {host or '127.0.0.1'}:{port or 0} (Ctrl-C stops)")
-        serve(home=str(home), host=host or "127.0.0.1", port=port or 0, db_url=db or "", max_concurrent=max_concurrent)
+        serve(
+            home=str(home),
+            host=host or "127.0.0.1",
+            port=port or 0,
+            db_url=db or "",
+            max_concurrent=max_concurrent,
+        )
         return
     info, _ = start_embedded(home)
     console.print(f"Server running at {info['url']} (pid {info['pid']}, home {home}).")

@@ -56,9 +56,7 @@ class ApiClient:
         return self._call("GET", "/health", **kwargs).json()  # type: ignore[no-any-return]
 
     def upload(self, data: bytes) -> str:
-        response = self._call(
-            "POST", "/uploads", content=data, headers={"Content-Type": "application/gzip"}
-        )
+        response = self._call("POST", "/uploads", content=data, headers={"Content-Type": "application/gzip"})
         return response.json()["upload_id"]  # type: ignore[no-any-return]
 
     # datasets ----------------------------------------------------------------------

@@ -22,11 +22,11 @@ class ShippingError(ValueError):
     """The folder cannot be shipped as it is; the message names the file and the fix."""
 
 
-def collect_source(root: Path, max_file_mb: float = MAX_FILE_MB, max_total_mb: float = MAX_TOTAL_MB) -> list[tuple[Path, str]]:
+def collect_source(
+    root: Path, max_file_mb: float = MAX_FILE_MB, max_total_mb: float = MAX_TOTAL_MB
+) -> list[tuple[Path, str]]:
     root = root.resolve()
-    specs: list[tuple[Path, pathspec.PathSpec]] = [
-        (root, pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED))
-    ]
+    specs: list[tuple[Path, pathspec.PathSpec]] = [(root, pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED))]
     files: list[tuple[Path, str]] = []
     total = 0
     for current, dirs, names in os.walk(root):

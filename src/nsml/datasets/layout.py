@@ -1,9 +1,9 @@
 """The 2018 on-disk dataset layout, checked before anything is registered.
 
-    train/train_data    one example per line
-    train/train_label   one label per line, same count
-    test/test_data      optional; stored on the platform, never shown to training
-    test/test_label     required when test_data is present
+train/train_data    one example per line
+train/train_label   one label per line, same count
+test/test_data      optional; stored on the platform, never shown to training
+test/test_label     required when test_data is present
 """
 
 from __future__ import annotations
@@ -58,7 +58,5 @@ def check_layout(root: Path) -> LayoutSummary:
 def _pair_size(root: Path, data_name: str, label_name: str) -> int:
     data, labels = _count_lines(root / data_name), _count_lines(root / label_name)
     if data != labels:
-        raise LayoutError(
-            f"{data_name} has {data} lines but {label_name} has {labels}; they must match"
-        )
+        raise LayoutError(f"{data_name} has {data} lines but {label_name} has {labels}; they must match")
     return data

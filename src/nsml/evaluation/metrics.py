@@ -27,6 +27,4 @@ def metric_info(name: str) -> MetricInfo:
     try:
         return METRICS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown metric {name!r}; choose one of: {', '.join(sorted(METRICS))}"
-        ) from None
+        raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(sorted(METRICS))}") from None

@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import socket
+from pathlib import Path
 
 import uvicorn
 
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--db", default="", help="SQLAlchemy URL (default: SQLite in the home)")
-    parser.add_argument("--max-concurrent", type=int, default=0, help="parallel sessions (default: CPU cores)")
+    parser.add_argument(
+        "--max-concurrent", type=int, default=0, help="parallel sessions (default: CPU cores)"
+    )
     args = parser.parse_args(argv)
     serve(
         home=args.home,
@@ -35,13 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def serve(
-    home: str | None, host: str, port: int, db_url: str = "", max_concurrent: int = 0
-) -> None:
+def serve(home: str | None, host: str, port: int, db_url: str = "", max_concurrent: int = 0) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = ServerSettings(
-        home=nsml_home() if home is None else os.path.abspath(os.path.expanduser(home)),
+        home=nsml_home() if home is None else Path(home).expanduser().resolve(),
         db_url=db_url,
         host=host,
         port=port,

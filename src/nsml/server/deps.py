@@ -48,24 +48,18 @@ def _lookup(svc: Services, who: Principal, owner: str, dataset: str, number: int
     session = svc.sessions.get(owner, dataset, number)
     if not who.can_read(session) and not who.can_manage(session):
         # another user's session answers exactly like a missing one
-        raise NotFoundError(
-            f"session {owner}/{dataset}/{number} not found; `nsml ps -a` lists your sessions"
-        )
+        raise NotFoundError(f"session {owner}/{dataset}/{number} not found; `nsml ps -a` lists your sessions")
     return session
 
 
-def managed_session(
-    owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep
-) -> Session:
+def managed_session(owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep) -> Session:
     session = _lookup(svc, who, owner, dataset, number)
     if not who.can_manage(session):
         raise NotFoundError(f"session {session.name} not found")
     return session
 
 
-def runtime_session(
-    owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep
-) -> Session:
+def runtime_session(owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep) -> Session:
     session = _lookup(svc, who, owner, dataset, number)
     if not who.can_write_runtime(session):
         raise Unauthorized(
@@ -74,9 +68,7 @@ def runtime_session(
     return session
 
 
-def readable_session(
-    owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep
-) -> Session:
+def readable_session(owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep) -> Session:
     return _lookup(svc, who, owner, dataset, number)
 
 

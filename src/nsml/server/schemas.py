@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from nsml.store import Checkpoint, Dataset, MetricPoint, Session
+from nsml.store import SessionStatus
+
+
+class Record(BaseModel):
+    """A response built from a store record (``Model.model_validate(record)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class Health(BaseModel):
@@ -22,7 +28,7 @@ class UploadOut(BaseModel):
     size_bytes: int
 
 
-class DatasetOut(BaseModel):
+class DatasetOut(Record):
     name: str
     owner: str
     metric: str
@@ -31,19 +37,6 @@ class DatasetOut(BaseModel):
     test_size: int
     size_bytes: int
     created_at: datetime
-
-    @classmethod
-    def of(cls, d: Dataset) -> DatasetOut:
-        return cls(
-            name=d.name,
-            owner=d.owner,
-            metric=d.metric,
-            description=d.description,
-            train_size=d.train_size,
-            test_size=d.test_size,
-            size_bytes=d.size_bytes,
-            created_at=d.created_at,
-        )
 
 
 class DatasetCreate(BaseModel):
@@ -62,7 +55,7 @@ class SessionCreate(BaseModel):
     code_upload: str
 
 
-class SessionOut(BaseModel):
+class SessionOut(Record):
     name: str
     owner: str
     dataset: str
@@ -70,7 +63,7 @@ class SessionOut(BaseModel):
     entry: str
     args: list[str]
     description: str
-    status: str
+    status: SessionStatus
     exit_code: int | None
     reason: str | None
     gpus: int
@@ -79,55 +72,21 @@ class SessionOut(BaseModel):
     ended_at: datetime | None
     summary: dict[str, Any] | None
 
-    @classmethod
-    def of(cls, s: Session) -> SessionOut:
-        return cls(
-            name=s.name,
-            owner=s.owner,
-            dataset=s.dataset,
-            number=s.number,
-            entry=s.entry,
-            args=s.args,
-            description=s.description,
-            status=s.status.value,
-            exit_code=s.exit_code,
-            reason=s.reason,
-            gpus=s.gpus,
-            created_at=s.created_at,
-            started_at=s.started_at,
-            ended_at=s.ended_at,
-            summary=s.summary,
-        )
 
-
-class CheckpointOut(BaseModel):
+class CheckpointOut(Record):
     name: str
     created_at: datetime
     elapsed_s: float | None
     summary: dict[str, Any] | None
     size_bytes: int
 
-    @classmethod
-    def of(cls, c: Checkpoint) -> CheckpointOut:
-        return cls(
-            name=c.name,
-            created_at=c.created_at,
-            elapsed_s=c.elapsed_s,
-            summary=c.summary,
-            size_bytes=c.size_bytes,
-        )
 
-
-class MetricOut(BaseModel):
+class MetricOut(Record):
     step: int
     key: str
     value: float | None
     scope: str | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, m: MetricPoint) -> MetricOut:
-        return cls(step=m.step, key=m.key, value=m.value, scope=m.scope, created_at=m.created_at)
 
 
 class Report(BaseModel):

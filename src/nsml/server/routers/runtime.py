@@ -25,4 +25,4 @@ async def save_checkpoint(
     """Body: the checkpoint folder as tar.gz; it is listed only once fully stored."""
     upload_id, _ = await receive(request, svc, svc.settings.max_checkpoint_bytes)
     checkpoint = await run_in_threadpool(svc.sessions.save_checkpoint, session, name, upload_id)
-    return CheckpointOut.of(checkpoint)
+    return CheckpointOut.model_validate(checkpoint)

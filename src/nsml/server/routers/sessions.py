@@ -21,7 +21,7 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: PrincipalDep) -> 
     session = svc.sessions.create(
         who.user, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload
     )
-    return SessionOut.of(session)
+    return SessionOut.model_validate(session)
 
 
 @router.get("", response_model=list[SessionOut])
@@ -34,17 +34,17 @@ def list_sessions(
     pattern: str | None = None,
 ) -> list[SessionOut]:
     sessions = svc.sessions.list(who.user.name, dataset, all, limit, pattern)
-    return [SessionOut.of(s) for s in sessions]
+    return [SessionOut.model_validate(s) for s in sessions]
 
 
 @router.get(SESSION, response_model=SessionOut)
 def get_session(session: ReadableSession) -> SessionOut:
-    return SessionOut.of(session)
+    return SessionOut.model_validate(session)
 
 
 @router.post(SESSION + "/stop", response_model=SessionOut)
 def stop_session(session: ManagedSession, svc: ServicesDep) -> SessionOut:
-    return SessionOut.of(svc.sessions.stop(session))
+    return SessionOut.model_validate(svc.sessions.stop(session))
 
 
 @router.delete(SESSION, status_code=204)
@@ -64,8 +64,9 @@ async def session_logs(
     """The log from ``offset``; with ``follow`` the response streams until the session ends."""
     if not follow:
         data = await asyncio.to_thread(svc.sessions.read_log, session, offset)
-        return Response(data, media_type="text/plain; charset=utf-8",
-                        headers={"X-Log-Offset": str(offset + len(data))})
+        return Response(
+            data, media_type="text/plain; charset=utf-8", headers={"X-Log-Offset": str(offset + len(data))}
+        )
 
     async def tail() -> AsyncIterator[bytes]:
         position = offset
@@ -88,7 +89,7 @@ async def session_logs(
 
 @router.get(SESSION + "/checkpoints", response_model=list[CheckpointOut])
 def list_checkpoints(session: ReadableSession, svc: ServicesDep) -> list[CheckpointOut]:
-    return [CheckpointOut.of(c) for c in svc.store.list_checkpoints(session.id)]
+    return [CheckpointOut.model_validate(c) for c in svc.store.list_checkpoints(session.id)]
 
 
 @router.get(SESSION + "/checkpoints/{name}")
@@ -102,4 +103,4 @@ def download_checkpoint(name: str, session: ReadableSession, svc: ServicesDep) -
 
 @router.get(SESSION + "/metrics", response_model=list[MetricOut])
 def list_metrics(session: ReadableSession, svc: ServicesDep) -> list[MetricOut]:
-    return [MetricOut.of(m) for m in svc.store.list_metrics(session.id)]
+    return [MetricOut.model_validate(m) for m in svc.store.list_metrics(session.id)]

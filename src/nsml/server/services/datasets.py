@@ -24,9 +24,7 @@ class DatasetService:
         try:
             return self.store.get_dataset(name)
         except NotFound:
-            raise NotFoundError(
-                f"dataset {name!r} not found; `nsml dataset ls` lists the datasets"
-            ) from None
+            raise NotFoundError(f"dataset {name!r} not found; `nsml dataset ls` lists the datasets") from None
 
     def search(self, pattern: str | None) -> list[Dataset]:
         datasets = self.store.list_datasets()
@@ -50,9 +48,7 @@ class DatasetService:
             self.artifacts.discard_upload(upload_id)
             shutil.rmtree(staging, ignore_errors=True)
 
-    def register_folder(
-        self, owner: User, name: str, metric: str, description: str, source: Path
-    ) -> Dataset:
+    def register_folder(self, owner: User, name: str, metric: str, description: str, source: Path) -> Dataset:
         """Register a folder on the server's own disk (the demo datasets)."""
         self._validate(name, metric)
         staging = self.artifacts.home / "datasets" / f".incoming-{uuid.uuid4().hex}"
@@ -69,9 +65,7 @@ class DatasetService:
         except (InvalidName, ValueError) as exc:
             raise BadRequest(str(exc)) from None
 
-    def _register(
-        self, owner: User, name: str, metric: str, description: str, staging: Path
-    ) -> Dataset:
+    def _register(self, owner: User, name: str, metric: str, description: str, staging: Path) -> Dataset:
         summary = check_layout(staging)
         target = self.artifacts.dataset_dir(name)
         if target.exists():
@@ -89,9 +83,7 @@ class DatasetService:
             )
         except Conflict:
             shutil.rmtree(target, ignore_errors=True)  # ours: the rename above created it
-            raise ConflictError(
-                f"dataset {name!r} already exists; push it under another name"
-            ) from None
+            raise ConflictError(f"dataset {name!r} already exists; push it under another name") from None
         except Exception:
             shutil.rmtree(target, ignore_errors=True)
             raise

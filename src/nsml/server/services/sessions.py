@@ -112,11 +112,7 @@ class SessionService:
 
     def _spec(self, session: Session, token: str) -> RunSpec:
         session_dir = self.artifacts.session_dir(session.id)
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("NSML_")
-        }
+        env = {key: value for key, value in os.environ.items() if not key.startswith("NSML_")}
         env.update(
             NSML_ON_PLATFORM="1",
             NSML_SESSION=session.name,
@@ -155,9 +151,11 @@ class SessionService:
             at=_now(),
         )
         if ended is not None:
-            self._log(session_id, f"[nsml] session {outcome.status.value}" + (
-                f": {outcome.reason}" if outcome.reason else " (exit code 0)"
-            ))
+            self._log(
+                session_id,
+                f"[nsml] session {outcome.status.value}"
+                + (f": {outcome.reason}" if outcome.reason else " (exit code 0)"),
+            )
         with self._ended:
             self._ended.notify_all()
 

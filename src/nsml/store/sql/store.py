@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
@@ -198,9 +198,11 @@ class SqlStore(AbstractStore):
         raise Conflict("could not allocate a session number; try again")
 
     def _session_query(self):  # type: ignore[no-untyped-def]
-        return select(SessionRow, UserRow.name, DatasetRow.name).join(
-            UserRow, UserRow.id == SessionRow.owner_id
-        ).join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+        return (
+            select(SessionRow, UserRow.name, DatasetRow.name)
+            .join(UserRow, UserRow.id == SessionRow.owner_id)
+            .join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+        )
 
     @staticmethod
     def _session(row: SessionRow, owner: str, dataset: str) -> Session:
@@ -243,9 +245,7 @@ class SqlStore(AbstractStore):
 
     def session_for_token(self, token_hash: str) -> Session | None:
         with self._tx() as orm:
-            row = orm.execute(
-                self._session_query().where(SessionRow.token_hash == token_hash)
-            ).first()
+            row = orm.execute(self._session_query().where(SessionRow.token_hash == token_hash)).first()
             return None if row is None else self._session(*row)
 
     def list_sessions(
@@ -297,9 +297,7 @@ class SqlStore(AbstractStore):
 
     def set_session_token(self, session_id: int, token_hash: str) -> None:
         with self._tx() as orm:
-            orm.execute(
-                update(SessionRow).where(SessionRow.id == session_id).values(token_hash=token_hash)
-            )
+            orm.execute(update(SessionRow).where(SessionRow.id == session_id).values(token_hash=token_hash))
 
     def delete_session(self, session_id: int) -> None:
         with self._tx() as orm:
@@ -332,7 +330,7 @@ class SqlStore(AbstractStore):
         last = reports[-1]
         with self._tx() as orm:
             if rows:
-                orm.execute(MetricRow.__table__.insert(), rows)
+                orm.execute(insert(MetricRow), rows)
             values: dict[str, Any] = {"last_report": {"step": last["step"], **last["metrics"]}}
             if summary is not None:
                 values["summary"] = summary
