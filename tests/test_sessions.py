@@ -151,3 +151,30 @@ def test_session_numbers_are_never_reused(platform: Platform) -> None:
 def test_json_outputs_are_machine_readable(platform: Platform) -> None:
     for command in (("ps", "-a"), ("dataset", "ls"), ("server", "status")):
         json.loads(platform.nsml(*command, "--json").stdout)
+
+
+def test_korean_output_and_long_logs_come_back_whole(platform: Platform) -> None:
+    script = """
+        import nsml
+        print("재즈란 뭔가요?", flush=True)
+        for index in range(30000):
+            print(f"line {index:05d} " + "가" * 40)
+        print("끝", flush=True)
+    """
+    name = platform.run(platform.project("korean", script))
+    platform.wait(name)
+    log = platform.nsml("logs", name).stdout
+    assert log.startswith("재즈란 뭔가요?\n")
+    assert "line 29999" in log and "끝\n" in log
+    assert len(log.encode()) > 3 * 1024 * 1024  # more than one page of the logs API
+
+
+def test_rm_stops_a_running_session_first(platform: Platform) -> None:
+    folder = platform.project("rm_running", TRAIN_2018)
+    name = platform.run(folder, args="--epochs 1000 --sleep 0.2")
+    platform.wait(name, ("running",))
+    result = platform.nsml("rm", name, "-y")
+    assert f"Session {name} removed." in result.stdout
+    assert name not in {s["name"] for s in platform.json("ps", "-a")}
+    missing = platform.nsml("logs", name, check=False)
+    assert missing.returncode == 1 and "not found" in missing.stderr

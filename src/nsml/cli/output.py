@@ -21,6 +21,7 @@ from nsml.names import InvalidName
 
 # In a pipe, rich would wrap tables at 80 columns; keep rows on one line for grep and less.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+progress = Console(stderr=True)  # spinners and progress, kept off stdout (and --json)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

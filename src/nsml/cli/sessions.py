@@ -16,6 +16,7 @@ from nsml.cli.output import (
     duration,
     handle_errors,
     print_json,
+    progress,
     server,
     summary_text,
     table,
@@ -53,7 +54,9 @@ def run(dataset: str, entry: str, args: str, gpus: int, message: str, as_json: b
         arguments = shlex.split(args)
     except ValueError as exc:
         raise CliError(f"cannot parse -a {args!r}: {exc}") from None
-    code = pack(collect_source(root))
+    files = collect_source(root)
+    with progress.status(f"Shipping {len(files)} files from {root}", spinner="dots"):
+        code = pack(files)
     conn = server()
     with conn.client() as api:
         session = api.create_session(dataset, entry, arguments, message, gpus, code)
@@ -105,12 +108,9 @@ def logs(session: str, follow: bool) -> None:
     ref = _ref(session, conn.user)
     out = sys.stdout.buffer
     with conn.client() as api:
-        if not follow:
-            out.write(api.read_logs(ref))
-            out.flush()
-            return
+        chunks = api.follow_logs(ref) if follow else api.read_logs(ref)
         try:
-            for chunk in api.follow_logs(ref):
+            for chunk in chunks:
                 out.write(chunk)
                 out.flush()
         except KeyboardInterrupt:

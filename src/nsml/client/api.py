@@ -115,8 +115,14 @@ class ApiClient:
     def remove_session(self, ref: SessionRef) -> None:
         self._call("DELETE", f"/sessions/{ref.path}")
 
-    def read_logs(self, ref: SessionRef, offset: int = 0) -> bytes:
-        return self._call("GET", f"/sessions/{ref.path}/logs", params={"offset": offset}).content
+    def read_logs(self, ref: SessionRef, offset: int = 0) -> Iterator[bytes]:
+        """The log from ``offset`` as it is now, in pages."""
+        while True:
+            response = self._call("GET", f"/sessions/{ref.path}/logs", params={"offset": offset})
+            if not response.content:
+                return
+            yield response.content
+            offset = int(response.headers.get("x-log-offset", offset + len(response.content)))
 
     def follow_logs(self, ref: SessionRef, offset: int = 0) -> Iterator[bytes]:
         """Yield log bytes as they are written, until the session ends."""

@@ -122,6 +122,7 @@ class SessionService:
             NSML_DATASET_PATH=str(session_dir / "data"),
             NSML_GPU_NUM=str(session.gpus),
             PYTHONUNBUFFERED="1",
+            PYTHONIOENCODING="utf-8",
         )
         if session.gpus == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""
