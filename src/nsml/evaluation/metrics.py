@@ -1,11 +1,45 @@
-"""The metrics a dataset can declare, and which way is better.
+"""The metrics a dataset can declare, which way is better, and how predictions are checked.
 
-New metrics register here; the dataset registry accepts exactly these names.
+A metric is a name, a direction, a task and a scoring function; new metrics register
+in ``METRICS``. Labels and predictions arrive as the strings of ``test_label`` and the
+values a participant's ``infer`` returned.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+
+class InvalidPredictions(ValueError):
+    """Predictions that cannot be scored; the message names the first problem."""
+
+
+def _accuracy(labels: Sequence[float], predictions: Sequence[float]) -> float:
+    return sum(1 for y, p in zip(labels, predictions, strict=True) if y == p) / len(labels)
+
+
+def _f1(labels: Sequence[float], predictions: Sequence[float]) -> float:
+    """Binary F1 of the positive class 1 (macro F1 when there are more classes)."""
+    classes = sorted(set(labels) | set(predictions))
+    positives = [1.0] if set(classes) <= {0.0, 1.0} else classes
+    scores = []
+    for positive in positives:
+        tp = sum(1 for y, p in zip(labels, predictions, strict=True) if y == positive and p == positive)
+        fp = sum(1 for y, p in zip(labels, predictions, strict=True) if y != positive and p == positive)
+        fn = sum(1 for y, p in zip(labels, predictions, strict=True) if y == positive and p != positive)
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0)
+    return sum(scores) / len(scores)
+
+
+def _mse(labels: Sequence[float], predictions: Sequence[float]) -> float:
+    return sum((y - p) ** 2 for y, p in zip(labels, predictions, strict=True)) / len(labels)
+
+
+def _rmse(labels: Sequence[float], predictions: Sequence[float]) -> float:
+    return math.sqrt(_mse(labels, predictions))
 
 
 @dataclass(frozen=True)
@@ -13,13 +47,14 @@ class MetricInfo:
     name: str
     higher_is_better: bool
     task: str  # "classification" or "regression"
+    score: Callable[[Sequence[float], Sequence[float]], float]
 
 
 METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("accuracy", True, "classification"),
-    "f1": MetricInfo("f1", True, "classification"),
-    "mse": MetricInfo("mse", False, "regression"),
-    "rmse": MetricInfo("rmse", False, "regression"),
+    "accuracy": MetricInfo("accuracy", True, "classification", _accuracy),
+    "f1": MetricInfo("f1", True, "classification", _f1),
+    "mse": MetricInfo("mse", False, "regression", _mse),
+    "rmse": MetricInfo("rmse", False, "regression", _rmse),
 }
 
 
@@ -28,3 +63,42 @@ def metric_info(name: str) -> MetricInfo:
         return METRICS[name]
     except KeyError:
         raise ValueError(f"unknown metric {name!r}; choose one of: {', '.join(sorted(METRICS))}") from None
+
+
+def parse_labels(lines: Sequence[str]) -> list[float]:
+    return [float(line.strip()) for line in lines]
+
+
+def check_predictions(
+    metric: MetricInfo, predictions: Any, expected: int, classes: Sequence[float], first_index: int = 0
+) -> list[float]:
+    """Turn ``[(probability, prediction), ...]`` into numbers, or say what is wrong first.
+
+    Classification predictions must be one of the dataset's classes; regression
+    predictions must lie within the range of the labels seen in training.
+    """
+    if not isinstance(predictions, list):
+        raise InvalidPredictions(f"infer returned a {type(predictions).__name__}, expected a list")
+    if len(predictions) != expected:
+        raise InvalidPredictions(f"infer returned {len(predictions)} predictions for {expected} inputs")
+    low, high = (min(classes), max(classes)) if classes else (-math.inf, math.inf)
+    values: list[float] = []
+    for offset, item in enumerate(predictions):
+        where = f"prediction {first_index + offset + 1}"
+        if not isinstance(item, list) or len(item) != 2:
+            raise InvalidPredictions(f"{where} is {item!r:.60}; expected a (probability, prediction) pair")
+        value = item[1]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidPredictions(f"{where} is {value!r:.60}, not a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidPredictions(f"{where} is {value}, not a finite number")
+        if metric.task == "classification" and number not in classes:
+            allowed = ", ".join(f"{c:g}" for c in classes)
+            raise InvalidPredictions(f"{where} is {value}, not one of the classes {allowed}")
+        if metric.task == "regression" and not low <= number <= high:
+            raise InvalidPredictions(
+                f"{where} is {value}, outside the label range {low:g}..{high:g}; clip predictions to it"
+            )
+        values.append(number)
+    return values

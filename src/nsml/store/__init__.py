@@ -11,6 +11,8 @@ from nsml.store.entities import (
     MetricPoint,
     Session,
     SessionStatus,
+    Submission,
+    SubmissionStatus,
     User,
 )
 
@@ -26,11 +28,14 @@ __all__ = [
     "AbstractStore",
     "Checkpoint",
     "Conflict",
+    "LimitReached",
     "Dataset",
     "MetricPoint",
     "NotFound",
     "Session",
     "SessionStatus",
+    "Submission",
+    "SubmissionStatus",
     "User",
     "open_store",
 ]

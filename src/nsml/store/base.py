@@ -12,7 +12,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from nsml.store.entities import Checkpoint, Dataset, MetricPoint, Session, SessionStatus, User
+from nsml.store.entities import (
+    Checkpoint,
+    Dataset,
+    MetricPoint,
+    Session,
+    SessionStatus,
+    Submission,
+    User,
+)
 
 
 class NotFound(LookupError):
@@ -21,6 +29,14 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The record already exists, or the requested change no longer applies."""
+
+
+class LimitReached(ValueError):
+    """A submission limit is used up; ``next_allowed`` says when the next one may start."""
+
+    def __init__(self, message: str, next_allowed: datetime | None) -> None:
+        super().__init__(message)
+        self.next_allowed = next_allowed
 
 
 class AbstractStore(ABC):
@@ -135,3 +151,38 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint: ...
+
+    @abstractmethod
+    def update_dataset(self, name: str, **options: Any) -> Dataset:
+        """Set competition options: public_fraction, daily_limit, total_limit,
+        eval_timeout_s, closed_at."""
+
+    # submissions
+    @abstractmethod
+    def create_submission(
+        self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
+    ) -> Submission:
+        """Record a running submission, atomically checking the dataset's limits.
+
+        Raises :class:`LimitReached`. Failed submissions do not count.
+        """
+
+    @abstractmethod
+    def update_submission(self, submission_id: int, **values: Any) -> Submission:
+        """Set progress, or finish with status, reason and scores."""
+
+    @abstractmethod
+    def get_submission(self, submission_id: int) -> Submission: ...
+
+    @abstractmethod
+    def list_submissions(self, dataset: str, owner: str | None = None) -> list[Submission]:
+        """Oldest first."""
+
+    @abstractmethod
+    def count_submissions(
+        self, dataset_id: int, owner_id: int, since: datetime | None
+    ) -> tuple[int, datetime | None]:
+        """(submissions that count against limits since ``since``, the oldest of them)."""
+
+    @abstractmethod
+    def fail_running_submissions(self, reason: str, at: datetime) -> int: ...

@@ -41,6 +41,15 @@ class Dataset:
     test_size: int
     size_bytes: int
     created_at: datetime
+    public_fraction: float = 0.5
+    daily_limit: int | None = None
+    total_limit: int | None = None
+    eval_timeout_s: int = 600
+    closed_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
 
 
 @dataclass(frozen=True)
@@ -84,3 +93,26 @@ class MetricPoint:
     value: float | None
     scope: str | None
     created_at: datetime
+
+
+class SubmissionStatus(str, Enum):
+    RUNNING = "running"
+    SCORED = "scored"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: int
+    dataset: str
+    owner: str
+    session_name: str
+    checkpoint: str
+    status: SubmissionStatus
+    reason: str | None
+    public_score: float | None
+    private_score: float | None
+    progress: int
+    total: int
+    created_at: datetime
+    finished_at: datetime | None

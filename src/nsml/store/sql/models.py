@@ -54,6 +54,11 @@ class DatasetRow(Base):
     test_size: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    public_fraction: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
+    daily_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eval_timeout_s: Mapped[int] = mapped_column(Integer, default=600, server_default="600")
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SessionCounterRow(Base):
@@ -116,3 +121,30 @@ class CheckpointRow(Base):
     elapsed_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     size_bytes: Mapped[int] = mapped_column(Integer)
+
+
+class SubmissionRow(Base):
+    """A scored (or failed) evaluation of a checkpoint on a dataset's hidden test set.
+
+    Kept forever, also after the session is removed (``session_name`` stays).
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_dataset_owner", "dataset_id", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    session_name: Mapped[str] = mapped_column(String(200))
+    checkpoint: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    public_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    private_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -12,8 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
-from nsml.store.base import AbstractStore, Conflict, NotFound
-from nsml.store.entities import Checkpoint, Dataset, MetricPoint, Session, SessionStatus, User
+from nsml.store.base import AbstractStore, Conflict, LimitReached, NotFound
+from nsml.store.entities import (
+    Checkpoint,
+    Dataset,
+    MetricPoint,
+    Session,
+    SessionStatus,
+    Submission,
+    SubmissionStatus,
+    User,
+)
 from nsml.store.sql.engine import make_engine, migrate
 from nsml.store.sql.models import (
     ApiTokenRow,
@@ -22,6 +31,7 @@ from nsml.store.sql.models import (
     MetricRow,
     SessionCounterRow,
     SessionRow,
+    SubmissionRow,
     UserRow,
 )
 
@@ -144,6 +154,11 @@ class SqlStore(AbstractStore):
             test_size=row.test_size,
             size_bytes=row.size_bytes,
             created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            public_fraction=row.public_fraction,
+            daily_limit=row.daily_limit,
+            total_limit=row.total_limit,
+            eval_timeout_s=row.eval_timeout_s,
+            closed_at=_utc(row.closed_at),
         )
 
     # sessions -------------------------------------------------------------------
@@ -403,6 +418,137 @@ class SqlStore(AbstractStore):
             summary=row.summary,
             size_bytes=row.size_bytes,
         )
+
+    # competition -------------------------------------------------------------------
+    _DATASET_OPTIONS = frozenset(
+        {"public_fraction", "daily_limit", "total_limit", "eval_timeout_s", "closed_at"}
+    )
+
+    def update_dataset(self, name: str, **options: Any) -> Dataset:
+        unknown = set(options) - self._DATASET_OPTIONS
+        if unknown:
+            raise ValueError(f"unknown dataset options: {', '.join(sorted(unknown))}")
+        with self._tx() as orm:
+            result = orm.execute(update(DatasetRow).where(DatasetRow.name == name).values(**options))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFound(f"dataset {name!r} not found")
+        return self.get_dataset(name)
+
+    def create_submission(
+        self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
+    ) -> Submission:
+        with self._tx() as orm:
+            # serialise one owner's submissions on PostgreSQL (SQLite already holds the write lock)
+            orm.execute(select(UserRow.id).where(UserRow.id == owner_id).with_for_update())
+            self._check_limits(orm, dataset, owner_id, at)
+            row = SubmissionRow(
+                dataset_id=dataset.id,
+                owner_id=owner_id,
+                session_id=session.id,
+                session_name=session.name,
+                checkpoint=checkpoint,
+                status=SubmissionStatus.RUNNING.value,
+                progress=0,
+                total=total,
+                created_at=at,
+            )
+            orm.add(row)
+            orm.flush()
+            submission_id = row.id
+        return self.get_submission(submission_id)
+
+    def _check_limits(self, orm: OrmSession, dataset: Dataset, owner_id: int, at: datetime) -> None:
+        if dataset.total_limit is not None:
+            used, _ = self._count(orm, dataset.id, owner_id, None)
+            if used >= dataset.total_limit:
+                raise LimitReached(
+                    f"all {dataset.total_limit} submissions allowed on {dataset.name} are used", None
+                )
+        if dataset.daily_limit is not None:
+            used, oldest = self._count(orm, dataset.id, owner_id, at - timedelta(days=1))
+            if used >= dataset.daily_limit:
+                next_allowed = (oldest or at) + timedelta(days=1)
+                raise LimitReached(
+                    f"the {dataset.daily_limit} submissions per day allowed on {dataset.name} are used; "
+                    f"the next one is allowed at {next_allowed.isoformat(timespec='seconds')}",
+                    next_allowed,
+                )
+
+    def count_submissions(
+        self, dataset_id: int, owner_id: int, since: datetime | None
+    ) -> tuple[int, datetime | None]:
+        with self._tx() as orm:
+            return self._count(orm, dataset_id, owner_id, since)
+
+    @staticmethod
+    def _count(
+        orm: OrmSession, dataset_id: int, owner_id: int, since: datetime | None
+    ) -> tuple[int, datetime | None]:
+        query = select(func.count(), func.min(SubmissionRow.created_at)).where(
+            SubmissionRow.dataset_id == dataset_id,
+            SubmissionRow.owner_id == owner_id,
+            SubmissionRow.status != SubmissionStatus.FAILED.value,
+        )
+        if since is not None:
+            query = query.where(SubmissionRow.created_at > since)
+        count, oldest = orm.execute(query).one()
+        return int(count), _utc(oldest)
+
+    def update_submission(self, submission_id: int, **values: Any) -> Submission:
+        if "status" in values:
+            values["status"] = SubmissionStatus(values["status"]).value
+        with self._tx() as orm:
+            orm.execute(update(SubmissionRow).where(SubmissionRow.id == submission_id).values(**values))
+        return self.get_submission(submission_id)
+
+    def _submission_query(self):  # type: ignore[no-untyped-def]
+        return (
+            select(SubmissionRow, DatasetRow.name, UserRow.name)
+            .join(DatasetRow, DatasetRow.id == SubmissionRow.dataset_id)
+            .join(UserRow, UserRow.id == SubmissionRow.owner_id)
+        )
+
+    @staticmethod
+    def _submission(row: SubmissionRow, dataset: str, owner: str) -> Submission:
+        return Submission(
+            id=row.id,
+            dataset=dataset,
+            owner=owner,
+            session_name=row.session_name,
+            checkpoint=row.checkpoint,
+            status=SubmissionStatus(row.status),
+            reason=row.reason,
+            public_score=row.public_score,
+            private_score=row.private_score,
+            progress=row.progress,
+            total=row.total,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            finished_at=_utc(row.finished_at),
+        )
+
+    def get_submission(self, submission_id: int) -> Submission:
+        with self._tx() as orm:
+            row = orm.execute(self._submission_query().where(SubmissionRow.id == submission_id)).first()
+            if row is None:
+                raise NotFound(f"submission {submission_id} not found")
+            return self._submission(*row)
+
+    def list_submissions(self, dataset: str, owner: str | None = None) -> list[Submission]:
+        query = self._submission_query().where(DatasetRow.name == dataset)
+        if owner is not None:
+            query = query.where(UserRow.name == owner)
+        with self._tx() as orm:
+            rows = orm.execute(query.order_by(SubmissionRow.created_at, SubmissionRow.id)).all()
+            return [self._submission(*row) for row in rows]
+
+    def fail_running_submissions(self, reason: str, at: datetime) -> int:
+        with self._tx() as orm:
+            result = orm.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.status == SubmissionStatus.RUNNING.value)
+                .values(status=SubmissionStatus.FAILED.value, reason=reason, finished_at=at)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def count_sessions(self) -> int:
         with self._tx() as orm:

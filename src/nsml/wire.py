@@ -1,0 +1,44 @@
+"""Length-prefixed JSON messages over a stream socket.
+
+The platform and a participant's ``nsml.paused`` talk this way over a socket pair
+inherited by the (sandboxed) process: no network, no file system path, and nothing
+else for the participant's code to find.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+_HEADER = struct.Struct("!I")
+MAX_MESSAGE = 512 * 1024 * 1024
+
+
+class ChannelClosed(EOFError):
+    """The other side closed the channel."""
+
+
+def send(sock: socket.socket, message: Any) -> None:
+    data = json.dumps(message, ensure_ascii=False, allow_nan=True).encode()
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def recv(sock: socket.socket) -> Any:
+    (size,) = _HEADER.unpack(_read(sock, _HEADER.size))
+    if size > MAX_MESSAGE:
+        raise ValueError(f"message of {size} bytes is over the {MAX_MESSAGE} byte limit")
+    return json.loads(_read(sock, size))
+
+
+def _read(sock: socket.socket, size: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise ChannelClosed("the channel closed")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
