@@ -24,9 +24,10 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 30.0, uds: str | None = None) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(
+            transport=httpx.HTTPTransport(uds=uds) if uds else None,
             base_url=self.url + API,
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(timeout, connect=5.0),

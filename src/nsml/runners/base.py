@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,14 +13,22 @@ from nsml.store.entities import SessionStatus
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything a backend needs to run one session's process."""
+    """One process to run for a session: a training run or an evaluation.
+
+    Paths are the platform's; the runner decides how the process sees them (as they
+    are, or mounted into a sandbox) and sets ``NSML_DATASET_PATH`` and the API address.
+    """
 
     session_id: int
     name: str
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
+    argv: list[str]  # [python, entry, *args], relative to work_dir
+    work_dir: Path  # the shipped source; the process's writable working directory
+    env: dict[str, str]  # platform variables (NSML_SESSION, tokens, ...)
     log_path: Path
+    train_dir: Path | None = None  # the dataset's train split, read-only
+    checkpoint_dir: Path | None = None  # a checkpoint to load, read-only
+    api_url: str | None = None
+    api_socket: Path | None = None
     gpus: int = 0
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -37,7 +46,20 @@ class RunnerEvents(Protocol):
     def on_finished(self, session_id: int, outcome: Outcome) -> None: ...
 
 
+class EvaluationProcess(Protocol):
+    """A running evaluation: the platform talks to ``nsml.paused`` over ``channel``."""
+
+    channel: socket.socket
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The exit code, or None if still running after ``timeout`` seconds."""
+
+    def kill(self) -> None: ...
+
+
 class Runner(ABC):
+    sandboxed: bool = False
+
     @abstractmethod
     def start(self, events: RunnerEvents) -> None:
         """Begin accepting work; events arrive on the runner's own threads."""
@@ -49,6 +71,10 @@ class Runner(ABC):
     @abstractmethod
     def stop(self, session_id: int) -> bool:
         """Stop a queued or running session; False when the runner does not know it."""
+
+    @abstractmethod
+    def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
+        """Start an evaluation process now, connected to the caller by a channel."""
 
     @abstractmethod
     def shutdown(self, reason: str) -> None:

@@ -11,11 +11,14 @@ import ctypes
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
-from nsml.runners.base import Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners import sandbox
+from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
 from nsml.store.entities import SessionStatus
 
 _PR_SET_PDEATHSIG = 1
@@ -35,7 +38,10 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 class LocalRunner(Runner):
-    def __init__(self, max_concurrent: int) -> None:
+    """Runs sessions here; with ``sandboxed`` each process runs under bubblewrap."""
+
+    def __init__(self, max_concurrent: int, sandboxed: bool = False) -> None:
+        self.sandboxed = sandboxed
         self.max_concurrent = max(1, max_concurrent)
         self._queue: queue.Queue[RunSpec | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -90,20 +96,72 @@ class LocalRunner(Runner):
                     continue
             self._run(spec, self._events)
 
+    def _command(self, spec: RunSpec, extra_env: dict[str, str]) -> tuple[list[str], dict[str, str], Path]:
+        """argv, environment and cwd of the process, sandboxed or not."""
+        env = {**spec.env, **extra_env, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
+        if spec.gpus == 0:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        if not self.sandboxed:
+            host_env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
+            if spec.train_dir is not None:
+                data = spec.work_dir.parent / "data"
+                data.mkdir(exist_ok=True)
+                if not (data / "train").exists():
+                    (data / "train").symlink_to(spec.train_dir)
+                env["NSML_DATASET_PATH"] = str(data)
+            if spec.checkpoint_dir is not None:
+                env["NSML_CHECKPOINT_PATH"] = str(spec.checkpoint_dir)
+            if spec.api_url:
+                env["NSML_API_URL"] = spec.api_url
+            return spec.argv, {**host_env, **env}, spec.work_dir
+        mounts = sandbox.Mounts(work=spec.work_dir)
+        if spec.train_dir is not None:
+            mounts.extra.append(sandbox.Mount(spec.train_dir, f"{sandbox.DATA}/train"))
+            env["NSML_DATASET_PATH"] = sandbox.DATA
+        if spec.checkpoint_dir is not None:
+            mounts.extra.append(sandbox.Mount(spec.checkpoint_dir, sandbox.CHECKPOINT))
+            env["NSML_CHECKPOINT_PATH"] = sandbox.CHECKPOINT
+        if spec.api_socket is not None:
+            mounts.extra.append(sandbox.Mount(spec.api_socket, sandbox.API_SOCKET, writable=True))
+            env["NSML_API_SOCKET"] = sandbox.API_SOCKET
+            env["NSML_API_URL"] = "http://nsml"
+        env.update(HOME=sandbox.WORK, PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
+        return sandbox.wrap(spec.argv, mounts, env), {"PATH": os.environ.get("PATH", "")}, spec.work_dir
+
+    def _spawn(
+        self, spec: RunSpec, log: object, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        argv, env, cwd = self._command(spec, extra_env)
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
+            pass_fds=pass_fds,
+        )
+
+    def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
+        ours, theirs = socket.socketpair()
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with spec.log_path.open("ab", buffering=0) as log:
+                process = self._spawn(spec, log, {"NSML_EVAL_FD": str(theirs.fileno())}, (theirs.fileno(),))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return _LocalEvaluation(process, ours)
+
     def _run(self, spec: RunSpec, events: RunnerEvents) -> None:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with spec.log_path.open("ab", buffering=0) as log:
             try:
-                process = subprocess.Popen(
-                    spec.argv,
-                    cwd=spec.cwd,
-                    env=spec.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent(),
-                )
+                process = self._spawn(spec, log, {})
             except OSError as exc:
                 log.write(f"[nsml] could not start the session: {exc}\n".encode())
                 events.on_finished(spec.session_id, Outcome(SessionStatus.FAILED, None, str(exc)))
@@ -152,3 +210,24 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
     timer = threading.Timer(STOP_GRACE_S, _kill_if_alive)
     timer.daemon = True
     timer.start()
+
+
+class _LocalEvaluation:
+    """An evaluation process of this host and the platform's end of its channel."""
+
+    def __init__(self, process: subprocess.Popen[bytes], channel: socket.socket) -> None:
+        self.process = process
+        self.channel = channel
+
+    def wait(self, timeout: float | None) -> int | None:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()

@@ -47,7 +47,11 @@ def _api() -> Any:
     if _client is None:
         from nsml.client.api import ApiClient
 
-        _client = ApiClient(os.environ["NSML_API_URL"], os.environ["NSML_SESSION_TOKEN"])
+        _client = ApiClient(
+            os.environ["NSML_API_URL"],
+            os.environ["NSML_SESSION_TOKEN"],
+            uds=os.environ.get("NSML_API_SOCKET"),  # inside the sandbox: no network, a socket
+        )
     return _client
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import uvicorn
 
 from nsml.config import local_user_name, nsml_home
+from nsml.runners.sandbox import sandbox_works
 from nsml.server.app import create_app
 from nsml.server.auth import new_token
 from nsml.server.settings import ServerSettings
@@ -28,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-concurrent", type=int, default=0, help="parallel sessions (default: CPU cores)"
     )
+    parser.add_argument("--sandbox", default="", help="auto (default), on or off: bubblewrap isolation")
+    parser.add_argument(
+        "--allow-unsandboxed", action="store_true", help="evaluate submissions even without a sandbox"
+    )
     args = parser.parse_args(argv)
     serve(
         home=args.home,
@@ -35,10 +42,20 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         db_url=args.db,
         max_concurrent=args.max_concurrent,
+        sandbox_mode=args.sandbox,
+        allow_unsandboxed=args.allow_unsandboxed,
     )
 
 
-def serve(home: str | None, host: str, port: int, db_url: str = "", max_concurrent: int = 0) -> None:
+def serve(
+    home: str | None,
+    host: str,
+    port: int,
+    db_url: str = "",
+    max_concurrent: int = 0,
+    sandbox_mode: str = "",
+    allow_unsandboxed: bool = False,
+) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = ServerSettings(
@@ -59,10 +76,32 @@ def serve(home: str | None, host: str, port: int, db_url: str = "", max_concurre
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     settings.port = bound_port
     settings.public_url = f"http://{reachable}:{bound_port}"
+    sockets = [sock]
+    settings.sandbox = sandbox_mode or os.environ.get("NSML_SANDBOX", "auto")
+    settings.allow_unsandboxed_eval = allow_unsandboxed or os.environ.get("NSML_ALLOW_UNSANDBOXED") == "1"
+    if settings.sandbox not in ("auto", "on", "off"):
+        raise SystemExit(f"error: --sandbox must be auto, on or off, not {settings.sandbox!r}")
+    if settings.sandbox != "off":
+        works, why = sandbox_works()
+        if not works and settings.sandbox == "on":
+            raise SystemExit(f"error: the sandbox is required (--sandbox on) but {why}")
+        settings.sandboxed, settings.sandbox_problem = works, "" if works else why
+    else:
+        settings.sandbox_problem = "the sandbox is turned off (--sandbox off)"
+    if settings.sandboxed:
+        socket_dir = Path(tempfile.mkdtemp(prefix="nsml-api-"))
+        settings.api_socket = socket_dir / "api.sock"
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind(str(settings.api_socket))
+        sockets.append(unix)
     token = os.environ.pop("NSML_SERVER_TOKEN", None) or new_token()
     app = create_app(settings, token)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=sockets)
+    finally:
+        if settings.api_socket is not None:
+            shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -48,13 +48,15 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         if store.created:  # type: ignore[attr-defined]
             for demo in DEMO_DATASETS:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
-        runner = LocalRunner(settings.max_concurrent)
+        runner = LocalRunner(settings.max_concurrent, sandboxed=settings.sandboxed)
         session_service = SessionService(store, artifacts, runner, settings)
         runner.start(session_service)
         session_service.recover()
         app.state.services = Services(settings, store, dataset_service, session_service)
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
+        if not settings.sandboxed:
+            log.warning("sessions run without a sandbox: %s", settings.sandbox_problem)
         try:
             yield
         finally:

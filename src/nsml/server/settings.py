@@ -22,6 +22,11 @@ class ServerSettings:
     max_upload_mb: int = 200
     max_checkpoint_mb: int = 4096
     public_url: str = ""  # filled in once the port is bound
+    sandbox: str = "auto"  # "auto": bubblewrap when it works; "on": required; "off"
+    allow_unsandboxed_eval: bool = False
+    sandboxed: bool = False  # resolved at start-up
+    sandbox_problem: str = ""  # why the sandbox is not in use
+    api_socket: Path | None = None  # Unix socket that sandboxed sessions reach the API on
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import shlex
 import shutil
 import sys
@@ -103,36 +102,28 @@ class SessionService:
         finally:
             self.artifacts.discard_upload(code_upload)
             shutil.rmtree(staging, ignore_errors=True)
-        data_dir = self.artifacts.session_dir(session.id) / "data"
-        data_dir.mkdir()
-        (data_dir / "train").symlink_to(self.artifacts.dataset_dir(dataset.name) / "train")
         self.artifacts.log_path(session.id).touch()
         self.runner.submit(self._spec(session, token))
         return session
 
     def _spec(self, session: Session, token: str) -> RunSpec:
         session_dir = self.artifacts.session_dir(session.id)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("NSML_")}
-        env.update(
-            NSML_ON_PLATFORM="1",
-            NSML_SESSION=session.name,
-            NSML_API_URL=self.settings.public_url,
-            NSML_SESSION_TOKEN=token,
-            NSML_DATASET_NAME=session.dataset,
-            NSML_DATASET_PATH=str(session_dir / "data"),
-            NSML_GPU_NUM=str(session.gpus),
-            PYTHONUNBUFFERED="1",
-            PYTHONIOENCODING="utf-8",
-        )
-        if session.gpus == 0:
-            env["CUDA_VISIBLE_DEVICES"] = ""
         return RunSpec(
             session_id=session.id,
             name=session.name,
             argv=[sys.executable, session.entry, *session.args],
-            cwd=session_dir / "work",
-            env=env,
+            work_dir=session_dir / "work",
+            env={
+                "NSML_ON_PLATFORM": "1",
+                "NSML_SESSION": session.name,
+                "NSML_SESSION_TOKEN": token,
+                "NSML_DATASET_NAME": session.dataset,
+                "NSML_GPU_NUM": str(session.gpus),
+            },
             log_path=self.artifacts.log_path(session.id),
+            train_dir=self.artifacts.dataset_dir(session.dataset) / "train",
+            api_url=self.settings.public_url,
+            api_socket=self.settings.api_socket,
             gpus=session.gpus,
         )
 
