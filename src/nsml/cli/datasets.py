@@ -87,3 +87,59 @@ def dataset_push(name: str, folder: Path, metric: str, description: str, as_json
             f"Dataset {created['name']} pushed: {summary.train_size} train, "
             f"{summary.test_size} test examples, metric {metric}."
         )
+
+
+@dataset.command("close")
+@click.argument("name")
+@handle_errors
+def dataset_close(name: str) -> None:
+    """End the competition on NAME: the board then ranks by the private test set."""
+    with server().client() as api:
+        api.close_dataset(name)
+    console.print(f"Competition on {name} closed; `nsml board {name}` shows the private ranking.")
+
+
+@dataset.command("set")
+@click.argument("name")
+@click.option(
+    "--daily-limit", type=click.IntRange(min=0), default=None, help="Submissions per user per 24 h."
+)
+@click.option("--total-limit", type=click.IntRange(min=0), default=None, help="Submissions per user in all.")
+@click.option("--no-limits", is_flag=True, help="Remove both limits.")
+@click.option(
+    "--public-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Share of the test set scored on the live board.",
+)
+@click.option(
+    "--eval-timeout", type=click.IntRange(min=1), default=None, help="Seconds an evaluation may take."
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def dataset_set(
+    name: str,
+    daily_limit: int | None,
+    total_limit: int | None,
+    no_limits: bool,
+    public_fraction: float | None,
+    eval_timeout: int | None,
+    as_json: bool,
+) -> None:
+    """Competition settings of a dataset you own."""
+    options = {
+        "daily_limit": daily_limit,
+        "total_limit": total_limit,
+        "public_fraction": public_fraction,
+        "eval_timeout_s": eval_timeout,
+        "clear_limits": no_limits,
+    }
+    with server().client() as api:
+        updated = api.configure_dataset(name, **{k: v for k, v in options.items() if v is not None})
+    if as_json:
+        print_json(updated)
+    else:
+        console.print(
+            f"{name}: daily limit {updated['daily_limit']}, total limit {updated['total_limit']}, "
+            f"public fraction {updated['public_fraction']}, evaluation timeout {updated['eval_timeout_s']} s"
+        )

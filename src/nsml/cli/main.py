@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nsml import __version__
+from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
 from nsml.cli.server import server_group
 from nsml.cli.sessions import logs, model, ps, rm, run, stop
@@ -16,7 +17,7 @@ def cli() -> None:
     """OpenNSML: run, watch and compare machine-learning sessions."""
 
 
-for command in (run, ps, logs, model, stop, rm, dataset, server_group):
+for command in (run, ps, logs, model, stop, rm, submit, board, infer, dataset, server_group):
     cli.add_command(command)
 
 

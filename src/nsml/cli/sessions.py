@@ -99,16 +99,22 @@ def _ref(text: str, user: str) -> SessionRef:
 
 
 @click.command()
-@click.argument("session")
+@click.argument("session", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the session ends.")
+@click.option("-s", "--submission", type=int, default=None, help="The log of a submission's evaluation.")
 @handle_errors
-def logs(session: str, follow: bool) -> None:
-    """Print a session's stdout and stderr."""
+def logs(session: str | None, follow: bool, submission: int | None) -> None:
+    """Print a session's stdout and stderr (or a submission's, with -s ID)."""
+    if session is None and submission is None:
+        raise CliError("give a SESSION, or -s ID for the evaluation log of a submission")
     conn = server()
-    ref = _ref(session, conn.user)
     out = sys.stdout.buffer
     with conn.client() as api:
-        chunks = api.follow_logs(ref) if follow else api.read_logs(ref)
+        if submission is not None:
+            chunks = api.read_submission_logs(submission)
+        else:
+            ref = _ref(session or "", conn.user)
+            chunks = api.follow_logs(ref) if follow else api.read_logs(ref)
         try:
             for chunk in chunks:
                 out.write(chunk)

@@ -154,6 +154,47 @@ class ApiClient:
     def list_metrics(self, ref: SessionRef) -> list[dict[str, Any]]:
         return self._call("GET", f"/sessions/{ref.path}/metrics").json()  # type: ignore[no-any-return]
 
+    # competition -------------------------------------------------------------------
+    def submit(self, session: str, checkpoint: str, batch_size: int, test_mode: bool) -> Any:
+        body = {
+            "session": session,
+            "checkpoint": checkpoint,
+            "batch_size": batch_size,
+            "test_mode": test_mode,
+        }
+        return self._call("POST", "/submissions", json=body, timeout=httpx.Timeout(None, connect=5.0)).json()
+
+    def get_submission(self, submission_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/submissions/{submission_id}").json()  # type: ignore[no-any-return]
+
+    def read_submission_logs(self, submission_id: int) -> Iterator[bytes]:
+        offset = 0
+        while True:
+            response = self._call("GET", f"/submissions/{submission_id}/logs", params={"offset": offset})
+            if not response.content:
+                return
+            yield response.content
+            offset = int(response.headers.get("x-log-offset", offset + len(response.content)))
+
+    def infer(self, ref: SessionRef, checkpoint: str, inputs: list[str], batch_size: int) -> list[Any]:
+        body = {"checkpoint": checkpoint, "inputs": inputs, "batch_size": batch_size}
+        response = self._call(
+            "POST", f"/sessions/{ref.path}/infer", json=body, timeout=httpx.Timeout(None, connect=5.0)
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    def board(self, dataset: str) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{dataset}/board").json()  # type: ignore[no-any-return]
+
+    def my_submissions(self, dataset: str) -> dict[str, Any]:
+        return self._call("GET", f"/datasets/{dataset}/submissions").json()  # type: ignore[no-any-return]
+
+    def close_dataset(self, dataset: str) -> dict[str, Any]:
+        return self._call("POST", f"/datasets/{dataset}/close").json()  # type: ignore[no-any-return]
+
+    def configure_dataset(self, dataset: str, **options: Any) -> dict[str, Any]:
+        return self._call("PATCH", f"/datasets/{dataset}", json=options).json()  # type: ignore[no-any-return]
+
     # runtime (a session's own process) ---------------------------------------------
     def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
         self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})

@@ -16,6 +16,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from nsml.runners import sandbox
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
@@ -129,7 +130,7 @@ class LocalRunner(Runner):
         return sandbox.wrap(spec.argv, mounts, env), {"PATH": os.environ.get("PATH", "")}, spec.work_dir
 
     def _spawn(
-        self, spec: RunSpec, log: object, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
+        self, spec: RunSpec, log: BinaryIO, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
     ) -> subprocess.Popen[bytes]:
         argv, env, cwd = self._command(spec, extra_env)
         return subprocess.Popen(
@@ -137,7 +138,7 @@ class LocalRunner(Runner):
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=log,  # type: ignore[arg-type]
+            stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent(),

@@ -166,15 +166,19 @@ def infer(data: Any, **kwargs: Any) -> Any:
 
 
 def paused(scope: Any = None) -> None:
-    """The hook through which the platform serves submit/fork/resume requests.
+    """Hand the script over to the platform (``submit``, ``infer``): load the requested
+    checkpoint through the bound load, then serve inference until the platform is done.
 
-    This platform version starts no such requests, so reaching it means the script was
-    started with ``--pause 1`` by hand.
+    Never returns when the platform started the script for a request.
     """
-    raise RuntimeError(
-        "nsml.paused: this script was started with --pause 1, but no platform request "
-        "(submit, fork, resume) is waiting for it; run it without --pause"
-    )
+    if "NSML_EVAL_FD" not in os.environ:
+        raise RuntimeError(
+            "nsml.paused: this script was started with --pause 1, but no platform request "
+            "(submit, infer) is waiting for it; run it without --pause"
+        )
+    from nsml.sdk.serving import serve
+
+    serve(_bound.load, _bound.infer, _bound.kwargs)
 
 
 def _flush_quietly() -> None:

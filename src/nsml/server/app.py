@@ -26,9 +26,10 @@ from nsml.runners import LocalRunner
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
-from nsml.server.routers import datasets, runtime, sessions, system
+from nsml.server.routers import competition, datasets, runtime, sessions, system
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import open_store
 
@@ -50,9 +51,11 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
         runner = LocalRunner(settings.max_concurrent, sandboxed=settings.sandboxed)
         session_service = SessionService(store, artifacts, runner, settings)
+        submission_service = SubmissionService(store, artifacts, runner, settings, session_service)
         runner.start(session_service)
         session_service.recover()
-        app.state.services = Services(settings, store, dataset_service, session_service)
+        submission_service.recover()
+        app.state.services = Services(settings, store, dataset_service, session_service, submission_service)
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
         if not settings.sandboxed:
@@ -65,7 +68,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             store.close()  # type: ignore[attr-defined]
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
-    for router in (system.router, datasets.router, sessions.router, runtime.router):
+    for router in (system.router, datasets.router, sessions.router, runtime.router, competition.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(ApiError)

@@ -11,6 +11,7 @@ from nsml.server.auth import Principal, authenticate
 from nsml.server.errors import NotFoundError, Unauthorized
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Session
 
@@ -21,6 +22,7 @@ class Services:
     store: AbstractStore
     datasets: DatasetService
     sessions: SessionService
+    submissions: SubmissionService
 
 
 def services(request: Request) -> Services:

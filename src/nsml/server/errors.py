@@ -32,3 +32,7 @@ class ConflictError(ApiError):
 
 class TooLarge(ApiError):
     status_code = 413
+
+
+class TooManyRequests(ApiError):
+    status_code = 429

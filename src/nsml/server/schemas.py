@@ -37,6 +37,11 @@ class DatasetOut(Record):
     test_size: int
     size_bytes: int
     created_at: datetime
+    public_fraction: float
+    daily_limit: int | None
+    total_limit: int | None
+    eval_timeout_s: int
+    closed: bool
 
 
 class DatasetCreate(BaseModel):
@@ -99,3 +104,83 @@ class Report(BaseModel):
 
 class ReportBatch(BaseModel):
     reports: list[Report] = Field(max_length=100_000)
+
+
+class DatasetOptions(BaseModel):
+    """Competition settings a dataset's owner may change; omitted fields stay as they are."""
+
+    daily_limit: int | None = Field(default=None, ge=0)
+    total_limit: int | None = Field(default=None, ge=0)
+    public_fraction: float | None = Field(default=None, gt=0, lt=1)
+    eval_timeout_s: int | None = Field(default=None, ge=1, le=86_400)
+    clear_limits: bool = False
+
+
+class SubmissionCreate(BaseModel):
+    session: str
+    checkpoint: str
+    batch_size: int = Field(default=64, ge=1, le=100_000)
+    test_mode: bool = False
+
+
+class PreviewRow(BaseModel):
+    input: str
+    probability: Any
+    prediction: Any
+
+
+class InferRequest(BaseModel):
+    checkpoint: str
+    inputs: list[str] = Field(max_length=1_000_000)
+    batch_size: int = Field(default=64, ge=1, le=100_000)
+
+
+class SubmissionOut(Record):
+    id: int
+    dataset: str
+    owner: str
+    session_name: str
+    checkpoint: str
+    status: str
+    reason: str | None
+    public_score: float | None
+    private_score: float | None
+    progress: int
+    total: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class BoardRowOut(Record):
+    rank: int
+    owner: str
+    score: float
+    session: str
+    checkpoint: str
+    submitted_at: datetime
+    submissions: int
+
+
+class BoardOut(BaseModel):
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    closed: bool
+    ranked_by: str  # "public" while open, "private" once closed
+    rows: list[BoardRowOut]
+
+
+class Limits(BaseModel):
+    daily_limit: int | None
+    used_today: int
+    total_limit: int | None
+    used_total: int
+    next_allowed: datetime | None
+
+
+class MySubmissions(BaseModel):
+    dataset: str
+    metric: str
+    closed: bool
+    limits: Limits
+    submissions: list[SubmissionOut]

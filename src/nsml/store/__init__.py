@@ -4,7 +4,7 @@ Only the server imports this package. :func:`open_store` picks the implementatio
 the database URL; today SQLite and PostgreSQL both go through SQLAlchemy.
 """
 
-from nsml.store.base import AbstractStore, Conflict, NotFound
+from nsml.store.base import AbstractStore, Conflict, LimitReached, NotFound
 from nsml.store.entities import (
     Checkpoint,
     Dataset,

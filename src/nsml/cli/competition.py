@@ -1,0 +1,182 @@
+"""Competition commands: submit, board, infer."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nsml.cli.output import CliError, ago, console, handle_errors, print_json, progress, server, table
+from nsml.names import parse_session, validate_name
+
+POLL_S = 0.25
+
+
+@click.command()
+@click.argument("session")
+@click.argument("checkpoint")
+@click.option(
+    "-t", "--test", "test_mode", is_flag=True, help="Show predictions for 10 test inputs; post no score."
+)
+@click.option("-b", "--batch", "batch_size", default=64, show_default=True, help="Inputs per infer call.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_json: bool) -> None:
+    """Evaluate CHECKPOINT of SESSION on the hidden test set and post the score."""
+    conn = server()
+    ref = parse_session(session, default_owner=conn.user)
+    with conn.client() as api:
+        if test_mode:
+            with progress.status(f"Running infer of {ref} checkpoint {checkpoint} on 10 test inputs"):
+                rows = api.submit(str(ref), checkpoint, batch_size, test_mode=True)
+            if as_json:
+                print_json(rows)
+            else:
+                _show_predictions([(r["input"], [r["probability"], r["prediction"]]) for r in rows])
+            return
+        submission = api.submit(str(ref), checkpoint, batch_size, test_mode=False)
+        submission = _follow(api, submission, quiet=as_json)
+    if as_json:
+        print_json(submission)
+    elif submission["status"] == "scored":
+        console.print(
+            f"Submission {submission['id']} of {ref} checkpoint {checkpoint}: "
+            f"score {submission['public_score']:.6g} (public part of the test set)."
+        )
+    if submission["status"] != "scored":
+        raise CliError(f"submission {submission['id']} failed: {submission['reason']}")
+
+
+def _follow(api, submission: dict, quiet: bool) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """Poll the submission, with a progress bar over the test inputs."""
+    columns = (TextColumn("Inferring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=progress, disable=quiet, transient=True) as bar:
+        task = bar.add_task("infer", total=submission["total"])
+        while submission["status"] == "running":
+            time.sleep(POLL_S)
+            submission = api.get_submission(submission["id"])
+            bar.update(task, completed=submission["progress"])
+    return submission
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--private", "private", is_flag=True, help="All of my own submissions, with limits left.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def board(dataset: str, private: bool, as_json: bool) -> None:
+    """The leaderboard of DATASET: the best submission per user."""
+    validate_name("dataset", dataset)
+    with server().client() as api:
+        data = api.my_submissions(dataset) if private else api.board(dataset)
+    if as_json:
+        print_json(data)
+        return
+    if private:
+        _show_private(data)
+        return
+    arrow = "higher is better" if data["higher_is_better"] else "lower is better"
+    state = "closed, ranked by the private test set" if data["closed"] else "live, public test set"
+    console.print(f"[bold]{data['dataset']}[/bold]  {data['metric']} ({arrow}); {state}")
+    rows = [
+        (
+            r["rank"],
+            r["owner"],
+            f"{r['score']:.6g}",
+            r["session"],
+            r["checkpoint"],
+            r["submissions"],
+            ago(r["submitted_at"]),
+        )
+        for r in data["rows"]
+    ]
+    table(
+        ("Rank", "User", "Score", "Session", "Checkpoint", "Submissions", "Submitted"),
+        rows,
+        "No scored submissions yet.",
+    )
+
+
+def _show_private(data: dict) -> None:  # type: ignore[type-arg]
+    limits = data["limits"]
+    daily = (
+        "no daily limit"
+        if limits["daily_limit"] is None
+        else f"{max(0, limits['daily_limit'] - limits['used_today'])} of {limits['daily_limit']} left today"
+    )
+    total = (
+        "no total limit"
+        if limits["total_limit"] is None
+        else f"{max(0, limits['total_limit'] - limits['used_total'])} of {limits['total_limit']} left overall"
+    )
+    console.print(f"[bold]{data['dataset']}[/bold]  my submissions: {daily}; {total}")
+    if limits["next_allowed"]:
+        console.print(f"next submission allowed at {limits['next_allowed']}")
+
+    def score(value: float | None) -> str:
+        return "" if value is None else f"{value:.6g}"
+
+    rows = [
+        (
+            s["id"],
+            s["session_name"],
+            s["checkpoint"],
+            s["status"],
+            score(s["public_score"]),
+            score(s["private_score"]) if data["closed"] else "hidden",
+            ago(s["created_at"]),
+            (s["reason"] or "").splitlines()[0] if s["reason"] else "",
+        )
+        for s in data["submissions"]
+    ]
+    table(
+        ("ID", "Session", "Checkpoint", "Status", "Public", "Private", "Submitted", "Reason"),
+        rows,
+        "No submissions yet.",
+    )
+
+
+@click.command()
+@click.argument("session")
+@click.argument("checkpoint")
+@click.option(
+    "-i",
+    "--input",
+    "source",
+    default="-",
+    show_default=True,
+    help="File with one input per line, or - for standard input.",
+)
+@click.option("-b", "--batch", "batch_size", default=64, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def infer(session: str, checkpoint: str, source: str, batch_size: int, as_json: bool) -> None:
+    """Run the bound infer of CHECKPOINT on your own inputs and print the predictions."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    inputs = text.splitlines()
+    if not inputs:
+        raise CliError("no inputs: give one input per line on standard input or with -i FILE")
+    conn = server()
+    ref = parse_session(session, default_owner=conn.user)
+    with conn.client() as api, progress.status(f"Running infer on {len(inputs)} inputs"):
+        predictions = api.infer(ref, checkpoint, inputs, batch_size)
+    if as_json:
+        print_json([{"input": i, "prediction": p} for i, p in zip(inputs, predictions, strict=True)])
+        return
+    _show_predictions(list(zip(inputs, predictions, strict=True)))
+
+
+def _show_predictions(pairs: list[tuple[str, object]]) -> None:
+    def number(value: object) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else "" if value is None else str(value)
+
+    rows = [
+        (text.replace("\t", "  |  "), number(p[0]), number(p[1]))
+        if isinstance(p, list) and len(p) == 2
+        else (text, "", number(p))
+        for text, p in pairs
+    ]
+    table(("Input", "Probability", "Prediction"), rows, "No predictions.")

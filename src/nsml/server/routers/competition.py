@@ -1,0 +1,150 @@
+"""Competition routes: submit, infer, boards, and the dataset owner's settings."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from nsml.evaluation.metrics import metric_info
+from nsml.names import InvalidName, parse_session
+from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep
+from nsml.server.errors import BadRequest, NotFoundError
+from nsml.server.schemas import (
+    BoardOut,
+    BoardRowOut,
+    DatasetOptions,
+    DatasetOut,
+    InferRequest,
+    Limits,
+    MySubmissions,
+    PreviewRow,
+    SubmissionCreate,
+    SubmissionOut,
+)
+from nsml.store import Dataset, Session
+
+router = APIRouter(tags=["competition"])
+
+
+def _own_session(svc: Services, who: PrincipalDep, name: str) -> Session:
+    try:
+        ref = parse_session(name, default_owner=who.user.name)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from None
+    session = svc.sessions.get(ref.owner, ref.dataset, ref.number)
+    if not who.can_manage(session):
+        raise NotFoundError(f"session {name} not found; `nsml ps -a` lists your sessions")
+    return session
+
+
+def _owned_dataset(svc: Services, who: PrincipalDep, name: str) -> Dataset:
+    dataset = svc.datasets.get(name)
+    if dataset.owner != who.user.name:
+        raise NotFoundError(f"dataset {name!r} is not yours to change (its owner is {dataset.owner})")
+    return dataset
+
+
+@router.post("/submissions", response_model=SubmissionOut | list[PreviewRow], status_code=201)
+async def submit(body: SubmissionCreate, svc: ServicesDep, who: PrincipalDep) -> object:
+    """Score a checkpoint on the hidden test set; ``test_mode`` previews 10 predictions."""
+    session = await run_in_threadpool(_own_session, svc, who, body.session)
+    if body.test_mode:
+        rows = await run_in_threadpool(svc.submissions.preview, session, body.checkpoint, body.batch_size)
+        return [PreviewRow(**row) for row in rows]
+    submission = await run_in_threadpool(
+        svc.submissions.submit, who.user, session, body.checkpoint, body.batch_size
+    )
+    return SubmissionOut.model_validate(submission)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut)
+def get_submission(submission_id: int, svc: ServicesDep, who: PrincipalDep) -> SubmissionOut:
+    return SubmissionOut.model_validate(_visible(svc.submissions.get(who.user, submission_id), svc))
+
+
+def _visible(submission, svc: Services):  # type: ignore[no-untyped-def]
+    """Private scores stay hidden until the dataset's competition is closed."""
+    if svc.store.get_dataset(submission.dataset).closed:
+        return submission
+    from dataclasses import replace
+
+    return replace(submission, private_score=None)
+
+
+@router.get("/submissions/{submission_id}/logs")
+async def submission_logs(
+    submission_id: int, svc: ServicesDep, who: PrincipalDep, offset: int = Query(default=0, ge=0)
+) -> Response:
+    await run_in_threadpool(svc.submissions.get, who.user, submission_id)
+    path = svc.submissions.log_path(submission_id)
+
+    def read() -> bytes:
+        if not path.exists():
+            return b""
+        with path.open("rb") as log:
+            log.seek(offset)
+            return log.read(1 << 20)
+
+    data = await asyncio.to_thread(read)
+    return Response(
+        data, media_type="text/plain; charset=utf-8", headers={"X-Log-Offset": str(offset + len(data))}
+    )
+
+
+@router.post("/sessions/{owner}/{dataset}/{number}/infer")
+def infer(body: InferRequest, session: ManagedSession, svc: ServicesDep) -> list[object]:
+    """Run the bound infer of a checkpoint on the given inputs (never the test set)."""
+    return svc.submissions.predict(session, body.checkpoint, body.inputs, body.batch_size)
+
+
+@router.get("/datasets/{name}/board", response_model=BoardOut)
+def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
+    """The public board: rank, owner, score, session, checkpoint, time. No other fields."""
+    dataset = svc.datasets.get(name)
+    info = metric_info(dataset.metric)
+    rows = [BoardRowOut.model_validate(row) for row in svc.submissions.board(dataset)]
+    return BoardOut(
+        dataset=dataset.name,
+        metric=dataset.metric,
+        higher_is_better=info.higher_is_better,
+        closed=dataset.closed,
+        ranked_by="private" if dataset.closed else "public",
+        rows=rows,
+    )
+
+
+@router.get("/datasets/{name}/submissions", response_model=MySubmissions)
+def my_submissions(name: str, svc: ServicesDep, who: PrincipalDep) -> MySubmissions:
+    """Every submission of the caller on this dataset, newest first, with the limits left."""
+    dataset = svc.datasets.get(name)
+    mine = reversed(svc.store.list_submissions(dataset.name, owner=who.user.name))
+    return MySubmissions(
+        dataset=dataset.name,
+        metric=dataset.metric,
+        closed=dataset.closed,
+        limits=Limits(**svc.submissions.limits(dataset, who.user)),
+        submissions=[SubmissionOut.model_validate(_visible(s, svc)) for s in mine],
+    )
+
+
+@router.post("/datasets/{name}/close", response_model=DatasetOut)
+def close(name: str, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
+    """End the competition: no more submissions, and the board ranks by private score."""
+    dataset = _owned_dataset(svc, who, name)
+    if dataset.closed:
+        return DatasetOut.model_validate(dataset)
+    return DatasetOut.model_validate(svc.store.update_dataset(name, closed_at=datetime.now(timezone.utc)))
+
+
+@router.patch("/datasets/{name}", response_model=DatasetOut)
+def configure(name: str, body: DatasetOptions, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
+    dataset = _owned_dataset(svc, who, name)
+    options = body.model_dump(exclude_none=True, exclude={"clear_limits"})
+    if body.clear_limits:
+        options.update(daily_limit=None, total_limit=None)
+    if "public_fraction" in options and svc.store.list_submissions(dataset.name):
+        raise BadRequest("the public/private split cannot change once submissions were scored on it")
+    return DatasetOut.model_validate(svc.store.update_dataset(name, **options))

@@ -1,0 +1,356 @@
+"""Submissions: evaluate a checkpoint on the hidden test set, score it, rank it.
+
+The participant's script runs in a fresh copy of the session's shipped source with the
+checkpoint mounted read-only and no dataset at all; the platform streams it the test
+inputs through ``nsml.paused`` and keeps the labels to itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from nsml import wire
+from nsml.artifacts import FileArtifactStore
+from nsml.evaluation.metrics import InvalidPredictions, check_predictions, metric_info, parse_labels
+from nsml.evaluation.split import split_indices
+from nsml.runners import Runner, RunSpec
+from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
+from nsml.server.services.sessions import SessionService
+from nsml.server.settings import ServerSettings
+from nsml.store import (
+    AbstractStore,
+    Dataset,
+    LimitReached,
+    NotFound,
+    Session,
+    Submission,
+    SubmissionStatus,
+    User,
+)
+
+PREVIEW_SIZE = 10
+PROGRESS_EVERY_S = 0.5
+LOG_TAIL_LINES = 15
+RESTART_REASON = "the server stopped during the evaluation"
+NOT_PAUSED = (
+    "the script ended without serving the request; call nsml.paused(scope=locals()) when it runs "
+    "with --pause 1, after nsml.bind(...): `if config.pause: nsml.paused(scope=locals())`"
+)
+
+
+class EvaluationFailed(Exception):
+    """The participant's code could not produce predictions; the message says why."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    rank: int
+    owner: str
+    score: float
+    session: str
+    checkpoint: str
+    submitted_at: datetime
+    submissions: int
+
+
+class SubmissionService:
+    def __init__(
+        self,
+        store: AbstractStore,
+        artifacts: FileArtifactStore,
+        runner: Runner,
+        settings: ServerSettings,
+        sessions: SessionService,
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.runner = runner
+        self.settings = settings
+        self.sessions = sessions
+        self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent))
+        (artifacts.home / "evaluations").mkdir(exist_ok=True)
+
+    def recover(self) -> None:
+        self.store.fail_running_submissions(RESTART_REASON, _now())
+
+    # requests ------------------------------------------------------------------------
+    def preview(self, session: Session, checkpoint: str, batch_size: int) -> list[dict[str, Any]]:
+        """``submit -t``: predictions for the first test inputs; nothing is scored or stored."""
+        dataset = self._competition_dataset(session)
+        inputs = self._test_inputs(dataset)[:PREVIEW_SIZE]
+        predictions = self.predict(session, checkpoint, inputs, batch_size)
+        return [
+            {
+                "input": text,
+                "probability": pair[0] if isinstance(pair, list) else None,
+                "prediction": pair[1] if isinstance(pair, list) and len(pair) > 1 else pair,
+            }
+            for text, pair in zip(inputs, predictions, strict=True)
+        ]
+
+    def predict(self, session: Session, checkpoint: str, inputs: list[str], batch_size: int) -> list[Any]:
+        """Run the bound ``infer`` of a checkpoint on ``inputs`` (``nsml infer``)."""
+        self._check_request(session, checkpoint, batch_size)
+        folder = self.artifacts.home / "evaluations" / f"run-{uuid.uuid4().hex}"
+        try:
+            return self._evaluate(session, checkpoint, inputs, batch_size, 600, folder, lambda _: None)
+        except EvaluationFailed as exc:
+            raise BadRequest(str(exc)) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def submit(self, user: User, session: Session, checkpoint: str, batch_size: int) -> Submission:
+        dataset = self._competition_dataset(session)
+        self._check_request(session, checkpoint, batch_size)
+        if dataset.closed:
+            raise ConflictError(f"the competition on {dataset.name} is closed; no more submissions")
+        inputs = self._test_inputs(dataset)
+        try:
+            submission = self.store.create_submission(
+                dataset, user.id, session, checkpoint, len(inputs), _now()
+            )
+        except LimitReached as exc:
+            raise TooManyRequests(str(exc)) from None
+        worker = threading.Thread(
+            target=self._run_submission,
+            args=(submission, dataset, session, inputs, batch_size),
+            name=f"nsml-submission-{submission.id}",
+            daemon=True,
+        )
+        worker.start()
+        return submission
+
+    def get(self, user: User, submission_id: int) -> Submission:
+        try:
+            submission = self.store.get_submission(submission_id)
+        except NotFound:
+            submission = None
+        if submission is None or submission.owner != user.name:
+            raise NotFoundError(f"submission {submission_id} not found")
+        return submission
+
+    def log_path(self, submission_id: int) -> Path:
+        return self.artifacts.home / "evaluations" / f"submission-{submission_id}" / "log.txt"
+
+    # boards ----------------------------------------------------------------------------
+    def board(self, dataset: Dataset) -> list[BoardRow]:
+        """Best submission per owner; once closed, that entry is ranked by its private score."""
+        metric = metric_info(dataset.metric)
+        sign = -1.0 if metric.higher_is_better else 1.0
+        scored = [s for s in self.store.list_submissions(dataset.name) if s.status is SubmissionStatus.SCORED]
+        best: dict[str, Submission] = {}
+        counts: dict[str, int] = {}
+        for submission in scored:  # oldest first: an equal later score does not replace
+            counts[submission.owner] = counts.get(submission.owner, 0) + 1
+            current = best.get(submission.owner)
+            if current is None or sign * submission.public_score < sign * current.public_score:  # type: ignore[operator]
+                best[submission.owner] = submission
+
+        def shown(s: Submission) -> float:
+            return (s.private_score if dataset.closed else s.public_score) or 0.0
+
+        entries = sorted(best.values(), key=lambda s: (sign * shown(s), s.created_at, s.id))
+        return [
+            BoardRow(rank, s.owner, shown(s), s.session_name, s.checkpoint, s.created_at, counts[s.owner])
+            for rank, s in enumerate(entries, start=1)
+        ]
+
+    def limits(self, dataset: Dataset, user: User) -> dict[str, Any]:
+        user_id = user.id
+        used_total, _ = self.store.count_submissions(dataset.id, user_id, None)
+        used_today, oldest = self.store.count_submissions(dataset.id, user_id, _now() - timedelta(days=1))
+        next_allowed = None
+        if dataset.daily_limit is not None and used_today >= dataset.daily_limit and oldest:
+            next_allowed = oldest + timedelta(days=1)
+        return {
+            "daily_limit": dataset.daily_limit,
+            "used_today": used_today,
+            "total_limit": dataset.total_limit,
+            "used_total": used_total,
+            "next_allowed": next_allowed,
+        }
+
+    # the evaluation itself -------------------------------------------------------------
+    def _competition_dataset(self, session: Session) -> Dataset:
+        dataset = self.store.get_dataset(session.dataset)
+        if dataset.test_size == 0:
+            raise BadRequest(f"dataset {dataset.name} has no test split, so nothing can be submitted")
+        return dataset
+
+    def _check_request(self, session: Session, checkpoint: str, batch_size: int) -> None:
+        if not 1 <= batch_size <= 100_000:
+            raise BadRequest("the batch size must be between 1 and 100000")
+        self.sessions.get_checkpoint(session, checkpoint)
+        if not self.runner.sandboxed and not self.settings.allow_unsandboxed_eval:
+            raise ConflictError(
+                f"submissions are only evaluated in a sandbox, and {self.settings.sandbox_problem}; "
+                "the operator may start the server with --allow-unsandboxed to evaluate without one"
+            )
+
+    def _test_inputs(self, dataset: Dataset) -> list[str]:
+        path = self.artifacts.dataset_dir(dataset.name) / "test" / "test_data"
+        return path.read_text(encoding="utf-8").splitlines()
+
+    def _run_submission(
+        self, submission: Submission, dataset: Dataset, session: Session, inputs: list[str], batch_size: int
+    ) -> None:
+        folder = self.log_path(submission.id).parent
+        last = [0.0]
+
+        def progress(done: int) -> None:
+            if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+                last[0] = time.monotonic()
+                self.store.update_submission(submission.id, progress=done)
+
+        with self._slots:
+            try:
+                predictions = self._evaluate(
+                    session,
+                    submission.checkpoint,
+                    inputs,
+                    batch_size,
+                    dataset.eval_timeout_s,
+                    folder,
+                    progress,
+                )
+                public, private = self._score(dataset, predictions)
+            except (EvaluationFailed, InvalidPredictions) as exc:
+                self.store.update_submission(
+                    submission.id, status="failed", reason=str(exc), finished_at=_now()
+                )
+                return
+            except Exception as exc:  # a platform error: still a clear record, never a stuck one
+                self.store.update_submission(
+                    submission.id, status="failed", reason=f"platform error: {exc}", finished_at=_now()
+                )
+                raise
+            finally:
+                shutil.rmtree(folder / "work", ignore_errors=True)
+        self.store.update_submission(
+            submission.id,
+            status="scored",
+            public_score=public,
+            private_score=private,
+            progress=len(inputs),
+            finished_at=_now(),
+        )
+
+    def _score(self, dataset: Dataset, predictions: list[Any]) -> tuple[float, float]:
+        """Labels are read here, in the server, and nowhere else."""
+        metric = metric_info(dataset.metric)
+        root = self.artifacts.dataset_dir(dataset.name)
+        labels = parse_labels((root / "test" / "test_label").read_text().splitlines())
+        train = parse_labels((root / "train" / "train_label").read_text().splitlines())
+        classes = (
+            sorted(set(train) | set(labels)) if metric.task == "classification" else [min(train), max(train)]
+        )
+        values = check_predictions(metric, predictions, len(labels), classes)
+        public, private = split_indices(dataset.name, len(labels), dataset.public_fraction)
+
+        def score(indices: Sequence[int]) -> float:
+            return metric.score([labels[i] for i in indices], [values[i] for i in indices])
+
+        return score(public), score(private)
+
+    def _evaluate(
+        self,
+        session: Session,
+        checkpoint: str,
+        inputs: list[str],
+        batch_size: int,
+        timeout_s: float,
+        folder: Path,
+        on_progress: Callable[[int], None],
+    ) -> list[Any]:
+        work = folder / "work"
+        work.mkdir(parents=True)
+        with tarfile.open(self.artifacts.session_dir(session.id) / "code.tar.gz") as code:
+            code.extractall(work, filter="data")
+        argv = [sys.executable, session.entry, *session.args]
+        argv += ["--pause", "1", "--mode", "test", "--iteration", checkpoint]
+        spec = RunSpec(
+            session_id=session.id,
+            name=session.name,
+            argv=argv,
+            work_dir=work,
+            env={"NSML_ON_PLATFORM": "1", "NSML_SESSION": session.name, "NSML_DATASET_NAME": session.dataset},
+            log_path=folder / "log.txt",
+            checkpoint_dir=self.artifacts.checkpoint_dir(session.id, checkpoint),
+        )
+        process = self.runner.start_evaluation(spec)
+        deadline = time.monotonic() + timeout_s
+
+        def receive() -> dict[str, Any]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s")
+            process.channel.settimeout(remaining)
+            try:
+                reply = wire.recv(process.channel)
+            except TimeoutError:
+                raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s") from None
+            except (wire.ChannelClosed, ConnectionError, ValueError):
+                code = process.wait(10)
+                if code == 0:
+                    raise EvaluationFailed(NOT_PAUSED) from None
+                raise EvaluationFailed(
+                    f"the script exited with code {code} before serving the request:\n{_tail(spec.log_path)}"
+                ) from None
+            if "error" in reply:
+                raise EvaluationFailed(_describe(reply))
+            return reply  # type: ignore[no-any-return]
+
+        try:
+            receive()  # the checkpoint is loaded
+            predictions: list[Any] = []
+            for start in range(0, len(inputs), batch_size):
+                batch = inputs[start : start + batch_size]
+                wire.send(process.channel, {"op": "infer", "inputs": batch})
+                answer = receive().get("predictions")
+                if not isinstance(answer, list) or len(answer) != len(batch):
+                    count = len(answer) if isinstance(answer, list) else type(answer).__name__
+                    raise EvaluationFailed(
+                        f"infer returned {count} predictions for the {len(batch)} inputs "
+                        f"{start + 1}..{start + len(batch)}; it must return one per input"
+                    )
+                predictions.extend(answer)
+                on_progress(len(predictions))
+            wire.send(process.channel, {"op": "exit"})
+            if process.wait(10) is None:
+                process.kill()
+            return predictions
+        finally:
+            if process.wait(0) is None:
+                process.kill()
+            process.channel.close()
+
+
+def _describe(reply: dict[str, Any]) -> str:
+    kind, detail = reply.get("error"), reply.get("detail", "")
+    if kind == "load":
+        return f"the bound load function failed on the checkpoint:\n{detail}"
+    if kind == "infer":
+        return f"the bound infer function raised an exception:\n{detail}"
+    return str(detail)
+
+
+def _tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no output)"
+    return "\n".join(lines[-LOG_TAIL_LINES:]) or "(no output)"
