@@ -53,8 +53,8 @@ class Platform:
             )
         return result
 
-    def json(self, *args: str, cwd: Path | None = None) -> Any:
-        return json.loads(self.nsml(*args, "--json", cwd=cwd).stdout)
+    def json(self, *args: str, cwd: Path | None = None, input: str | None = None) -> Any:
+        return json.loads(self.nsml(*args, "--json", cwd=cwd, input=input).stdout)
 
     def project(self, name: str, main: str, **extra: str) -> Path:
         """A folder holding a training script (and any extra files)."""

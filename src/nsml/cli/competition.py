@@ -53,7 +53,9 @@ def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_j
 def _follow(api, submission: dict, quiet: bool) -> dict:  # type: ignore[no-untyped-def, type-arg]
     """Poll the submission, with a progress bar over the test inputs."""
     columns = (TextColumn("Inferring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=progress, disable=quiet, transient=True) as bar:
+    with Progress(
+        *columns, console=progress, disable=quiet or not progress.is_terminal, transient=True
+    ) as bar:
         task = bar.add_task("infer", total=submission["total"])
         while submission["status"] == "running":
             time.sleep(POLL_S)

@@ -41,9 +41,18 @@ _reporter: Reporter | None = None
 _auto_step = 0
 
 
+SERVING_REQUEST = (
+    "this process was started by the platform to serve a request (--pause 1), and the script "
+    "went on without calling nsml.paused(scope=locals()); add `if config.pause: "
+    "nsml.paused(scope=locals())` right after nsml.bind(...)"
+)
+
+
 def _api() -> Any:
     """The session's API client, created on first use (keeps ``import nsml`` fast)."""
     global _client
+    if "NSML_EVAL_FD" in os.environ:
+        raise RuntimeError(f"nsml: {SERVING_REQUEST}")
     if _client is None:
         from nsml.client.api import ApiClient
 
@@ -86,6 +95,7 @@ def report(summary: bool = False, scope: Any = None, step: Any = None, **metrics
         print(f"[nsml] step {step}: {shown}" + (" (summary)" if summary else ""), flush=True)
         return
     if _reporter is None:
+        _api()  # fails at once, in the caller, where the API is out of reach
         ref = _session_ref()
         _reporter = Reporter(lambda batch: _api().send_reports(ref, batch))
         atexit.register(_flush_quietly)
