@@ -236,6 +236,10 @@ def test_limits_and_closing_reveal_the_private_ranking(
     after = platform.nsml("submit", good, "best", check=False)
     assert after.returncode == 1 and "closed" in after.stderr
 
+    platform.nsml("rm", good, "-y")  # submissions are kept for good
+    assert platform.json("board", "cup")["rows"][0]["session"] == good
+    assert len(platform.json("board", "cup", "--private")["submissions"]) == 3
+
 
 def test_infer_on_own_inputs(platform: Platform, kin_session: str) -> None:
     texts = ["재즈란 뭔가요?\t재즈는 어떤 음악인가요?", "라면 맛있게 끓이는 법\t라면 물 양"]

@@ -15,7 +15,7 @@ from torch import nn
 
 import nsml
 
-VOCAB = 2048  # hashed character buckets
+VOCAB = 256  # hashed character buckets
 
 
 def read_dataset(root: str) -> tuple[list[str], list[int]]:
@@ -33,17 +33,27 @@ def char_counts(text: str) -> torch.Tensor:
     return vector / max(1.0, float(vector.sum()))
 
 
+def overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / max(1, len(a | b))
+
+
 def featurize(pair: str) -> torch.Tensor:
+    """Character histograms of both questions plus how much they overlap."""
     first, _, second = pair.partition("\t")
     a, b = char_counts(first), char_counts(second)
-    return torch.cat([(a - b).abs(), a * b * 100])
+    x, y = first.replace(" ", ""), second.replace(" ", "")
+    bigrams = overlap({x[i : i + 2] for i in range(len(x) - 1)}, {y[i : i + 2] for i in range(len(y) - 1)})
+    similarity = torch.tensor(
+        [overlap(set(x), set(y)), bigrams, min(len(x), len(y)) / max(1, len(x), len(y))]
+    )
+    return torch.cat([(a - b).abs(), a * b * 100, similarity * 10])
 
 
 class PairMLP(nn.Module):
     def __init__(self, hidden: int, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(2 * VOCAB, hidden),
+            nn.Linear(2 * VOCAB + 3, hidden),
             nn.ReLU(),
             nn.Dropout(dropout),
             nn.Linear(hidden, hidden // 2),
@@ -77,8 +87,8 @@ def main() -> None:
     parser.add_argument("--mode", default="train")
     parser.add_argument("--pause", type=int, default=0)
     parser.add_argument("--iteration", default="0")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--lr", type=float, default=1e-3)
     config = parser.parse_args()

@@ -90,12 +90,11 @@ def report(summary: bool = False, scope: Any = None, step: Any = None, **metrics
     step = int(jsonable("step", step))
     _auto_step = step + 1
     values = {key.replace("__", "/"): jsonable(key, value) for key, value in metrics.items()}
-    if not IS_ON_NSML:
+    if not IS_ON_NSML or "NSML_EVAL_FD" in os.environ:  # off the platform, or serving a request
         shown = " ".join(f"{key}={value}" for key, value in values.items())
         print(f"[nsml] step {step}: {shown}" + (" (summary)" if summary else ""), flush=True)
         return
     if _reporter is None:
-        _api()  # fails at once, in the caller, where the API is out of reach
         ref = _session_ref()
         _reporter = Reporter(lambda batch: _api().send_reports(ref, batch))
         atexit.register(_flush_quietly)

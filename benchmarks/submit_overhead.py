@@ -1,0 +1,264 @@
+"""What does ``nsml submit`` cost on top of the participant's own ``infer``?
+
+Why this exists: the platform promises that evaluating a checkpoint on the hidden test
+set adds little to the time the model itself needs (target: platform overhead under
+15%). A submission re-runs the 2018-style script with ``--pause 1 --mode test
+--iteration CKPT`` in a bubblewrap sandbox, loads the checkpoint through the bound
+``load``, streams the test inputs over a socket in batches of ``-b`` and scores the
+predictions in the server. This script measures, in one run, on a throw-away server:
+
+1. the wall clock of ``nsml submit SESSION best -b B --json`` (launch to exit) on a
+   synthetic test set of ``--inputs`` lines, for each batch size in ``--batch``;
+2. the very same ``infer`` source called directly in this process on the same inputs
+   in the same batches (median of ``--repeats``);
+3. overhead = submit - direct, in seconds, as a share of the submit wall time and of
+   the direct time; plus where the submit time went (from the submission record and
+   timestamps the script prints into its evaluation log).
+
+Which ratio the target uses: overhead / submit wall time, i.e. the share of the time a
+participant waits that is the platform's. It is bounded (0..100%) and is what a user
+feels. overhead / direct is reported too, but with a trivial infer (milliseconds for
+all inputs) it divides a fixed cost of seconds (process start, sandbox, imports, CLI
+polling) by almost nothing, so it says little. Hence two scenarios: "trivial" (infer
+is ``len(x) % 2``) and "realistic" (``--work-us`` microseconds of busy CPU per input,
+default 200, like a small model); the target is judged for each, honestly.
+
+Run it as ``.venv/bin/python benchmarks/submit_overhead.py`` (needs bubblewrap);
+``--json`` prints all figures as one object. Only 127.0.0.1 is contacted; the
+temporary NSML_HOME is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+NSML = str(Path(sys.executable).with_name("nsml"))
+CLI_TIMEOUT_S = 120.0
+SESSION_TIMEOUT_S = 300.0
+DATASET = "bench_submit"
+TARGET = 0.15
+
+# The one infer both sides run: exec'd here, pasted into main.py there.
+INFER_SOURCE = """
+def infer(raw_data, **kwargs):
+    global LAST
+    if WORK_US:
+        out = []
+        for x in raw_data:
+            until = time.perf_counter() + WORK_US / 1e6
+            while time.perf_counter() < until:
+                pass
+            out.append((0.5, len(x) % 2))
+    else:
+        out = [(0.5, len(x) % 2) for x in raw_data]
+    LAST = time.time()
+    return out
+"""
+MAIN = (
+    """import time
+STARTED = time.time()
+import argparse, atexit, json, os
+import nsml
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--mode", default="train")
+parser.add_argument("--pause", type=int, default=0)
+parser.add_argument("--iteration", default="0")
+parser.add_argument("--work-us", type=float, default=0.0)
+config = parser.parse_args()
+WORK_US, LAST = config.work_us, None
+"""
+    + INFER_SOURCE
+    + """
+def save(dir_name, **kwargs):
+    json.dump({"work_us": WORK_US}, open(os.path.join(dir_name, "model.json"), "w"))
+
+def load(dir_name, **kwargs):
+    json.load(open(os.path.join(dir_name, "model.json")))
+    print("BENCH-T", json.dumps({"started": STARTED, "loaded": time.time()}), flush=True)
+
+atexit.register(lambda: LAST and print("BENCH-T", json.dumps({"last_infer": LAST}), flush=True))
+nsml.bind(save=save, load=load, infer=infer)
+if config.pause:
+    nsml.paused(scope=locals())
+nsml.save("best")
+"""
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = CLI_TIMEOUT_S) -> str:
+    done = subprocess.run([NSML, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"nsml {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def make_dataset(env: dict[str, str], work: Path, n: int) -> list[str]:
+    folder = work / "data"
+    (folder / "train").mkdir(parents=True)
+    (folder / "test").mkdir()
+    inputs = [f"질문 {i}\t답변 {i}" for i in range(n)]
+    (folder / "train" / "train_data").write_text("질문 a\t답변 a\n질문 b\t답변 b\n", encoding="utf-8")
+    (folder / "train" / "train_label").write_text("1\n0\n")
+    (folder / "test" / "test_data").write_text("".join(f"{t}\n" for t in inputs), encoding="utf-8")
+    (folder / "test" / "test_label").write_text("".join(f"{(i * 7) % 3 % 2}\n" for i in range(n)))
+    cli(env, "dataset", "push", DATASET, str(folder), "--metric", "accuracy")
+    return inputs
+
+
+def train(env: dict[str, str], work: Path, work_us: float) -> str:
+    folder = work / f"code-{work_us:g}"
+    folder.mkdir()
+    (folder / "main.py").write_text(MAIN)
+    args = f"--work-us {work_us:g}"
+    name = str(
+        json.loads(cli(env, "run", "-d", DATASET, "-e", "main.py", "-a", args, "--json", cwd=folder))["name"]
+    )
+    cli(env, "logs", "-f", name, timeout=SESSION_TIMEOUT_S)
+    status = next(s for s in json.loads(cli(env, "ps", "-a", "--json")) if s["name"] == name)["status"]
+    if status != "exited":
+        raise RuntimeError(f"training session {name} ended {status}: {cli(env, 'logs', name)[-2000:]}")
+    return name
+
+
+def time_submit(env: dict[str, str], session: str, batch: int, timeout: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    out = cli(env, "submit", session, "best", "-b", str(batch), "--json", timeout=timeout)
+    wall = time.perf_counter() - started
+    record = json.loads(out)
+    if record["status"] != "scored":
+        raise RuntimeError(f"submission {record['id']} {record['status']}: {record.get('reason')}")
+    marks: dict[str, float] = {}
+    for line in cli(env, "logs", "-s", str(record["id"])).splitlines():
+        if line.startswith("BENCH-T "):
+            marks.update(json.loads(line.split(" ", 1)[1]))
+    created = datetime.fromisoformat(record["created_at"]).timestamp()
+    finished = datetime.fromisoformat(record["finished_at"]).timestamp()
+    parts = {  # where the time went, seconds; "client" = CLI start, HTTP, polling
+        "server_total_s": finished - created,
+        "client_s": wall - (finished - created),
+        "spawn_s": marks["started"] - created,  # unpack code, bwrap, python start
+        "import_load_s": marks["loaded"] - marks["started"],
+        "serve_s": marks["last_infer"] - marks["loaded"],  # infer + socket/JSON per batch
+        "finish_score_s": finished - marks["last_infer"],
+    }
+    return {"submit_s": wall, "public_score": record["public_score"], "breakdown": parts}
+
+
+def time_direct(inputs: list[str], batch: int, work_us: float, repeats: int) -> float:
+    scope: dict[str, Any] = {"time": time, "WORK_US": work_us, "LAST": None}
+    exec(INFER_SOURCE, scope)
+    infer: Callable[[list[str]], list[Any]] = scope["infer"]
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        count = sum(len(infer(inputs[i : i + batch])) for i in range(0, len(inputs), batch))
+        runs.append(time.perf_counter() - started)
+        assert count == len(inputs)
+    return statistics.median(runs)
+
+
+def show(figures: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title="OpenNSML: `nsml submit` wall time vs the same infer called directly",
+        caption="Target: overhead / submit < 15%, the share of the wait that is the platform's. "
+        "overhead / direct is shown too; with a trivial infer it is dominated by fixed process start.",
+    )
+    for column in "Case Inputs Batch Submit_s Direct_s Overhead_s /submit /direct <15%".split():
+        table.add_column(column.replace("_", " "), justify="left" if column in ("Case", "<15%") else "right")
+    parts = Table(
+        title="Where the submit wall time went (s)",
+        caption="spawn: unpack code, bwrap, python start; serve: infer + socket/JSON; "
+        "score: scoring, record; client: CLI start, HTTP, 0.25 s polling",
+    )
+    for column in "Case Batch Spawn Import+load Serve Score Client".split():
+        parts.add_column(column, justify="left" if column == "Case" else "right")
+    for row in figures["rows"]:
+        rel = row["overhead_vs_direct"]
+        table.add_row(
+            row["scenario"],
+            f"{row['inputs']:,}",
+            f"{row['batch']:,}",
+            f"{row['submit_s']:.2f}",
+            f"{row['direct_s']:.4f}",
+            f"{row['overhead_s']:.2f}",
+            f"{row['overhead_vs_submit']:.1%}",
+            "-" if rel is None else f"{rel:.0%}" if rel < 10 else f"{rel:,.0f}x",
+            "[green]met[/]" if row["target_met"] else "[red]not met[/]",
+        )
+        keys = ("spawn_s", "import_load_s", "serve_s", "finish_score_s", "client_s")
+        parts.add_row(row["scenario"], f"{row['batch']:,}", *(f"{row['breakdown'][k]:.2f}" for k in keys))
+    Console().print(table)
+    Console().print(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inputs", type=int, default=50_000, help="test inputs")
+    parser.add_argument("--batch", default="1000", help="batch sizes, comma separated (e.g. 64,1000,10000)")
+    parser.add_argument("--work-us", type=float, default=200.0, help="busy CPU per input, realistic scenario")
+    parser.add_argument("--repeats", type=int, default=3, help="direct-call runs per figure (median)")
+    parser.add_argument("--json", action="store_true", help="print all figures as one JSON object")
+    options = parser.parse_args()
+    batches = [int(b) for b in options.batch.split(",") if b.strip()]
+    work = Path(tempfile.mkdtemp(prefix="nsml-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
+    env["NSML_HOME"] = str(work / "home")
+    rows: list[dict[str, Any]] = []
+    try:
+        try:
+            log(f"starting the embedded server in {env['NSML_HOME']} ...")
+            cli(env, "ps")
+            log(f"pushing a {options.inputs:,}-input test set ...")
+            inputs = make_dataset(env, work, options.inputs)
+            for scenario, work_us in (("trivial", 0.0), ("realistic", options.work_us)):
+                log(f"[{scenario}] training (work_us={work_us:g}) ...")
+                session = train(env, work, work_us)
+                timeout = 300.0 + 3 * options.inputs * work_us / 1e6
+                for batch in batches:
+                    log(f"[{scenario}] nsml submit -b {batch} ...")
+                    row = time_submit(env, session, batch, timeout)
+                    log(f"[{scenario}] direct infer x {options.repeats}, batch {batch} ...")
+                    direct = time_direct(inputs, batch, work_us, options.repeats)
+                    overhead = row["submit_s"] - direct
+                    ratio = overhead / row["submit_s"]
+                    strict = overhead / direct if direct > 0 else None
+                    rows.append(
+                        dict(scenario=scenario, work_us=work_us, session=session, inputs=options.inputs)
+                        | dict(batch=batch, **row, direct_s=direct, overhead_s=overhead)
+                        | dict(overhead_vs_submit=ratio, overhead_vs_direct=strict, target_met=ratio < TARGET)
+                        | dict(strict_target_met=strict is not None and strict < TARGET)
+                    )
+        finally:
+            subprocess.run([NSML, "server", "stop"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    figures = {"target": {"ratio": "overhead / submit wall time", "under": TARGET}, "rows": rows}
+    if options.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        show(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

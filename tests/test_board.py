@@ -1,0 +1,77 @@
+"""Ranking rules of the leaderboard, on a real store with several participants."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from nsml.artifacts import FileArtifactStore
+from nsml.server.services.submissions import SubmissionService
+from nsml.server.settings import ServerSettings
+from nsml.store import LimitReached, open_store
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def _setup(tmp_path: Path, metric: str):  # type: ignore[no-untyped-def]
+    store = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+    settings = ServerSettings(home=tmp_path)
+    service = SubmissionService(store, FileArtifactStore(tmp_path), None, settings, None)  # type: ignore[arg-type]
+    owner = store.get_or_create_user("organiser")
+    dataset = store.create_dataset("cup", owner.id, metric, "", 10, 10, 1)
+    return store, service, dataset
+
+
+def _scored(store, dataset, name: str, public: float, private: float, minutes: int):  # type: ignore[no-untyped-def]
+    user = store.get_or_create_user(name)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"{name}-{minutes}")
+    submission = store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(minutes=minutes))
+    return store.update_submission(submission.id, status="scored", public_score=public, private_score=private)
+
+
+def test_best_per_user_ties_to_the_earlier_and_private_after_close(tmp_path: Path) -> None:
+    store, service, dataset = _setup(tmp_path, "accuracy")
+    _scored(store, dataset, "alice", 0.80, 0.70, 1)
+    _scored(store, dataset, "alice", 0.85, 0.60, 2)  # alice's best public
+    _scored(store, dataset, "bob", 0.85, 0.90, 3)  # ties alice, later
+    _scored(store, dataset, "carol", 0.70, 0.95, 4)
+    rows = service.board(dataset)
+    assert [(r.rank, r.owner, r.score, r.submissions) for r in rows] == [
+        (1, "alice", 0.85, 2),
+        (2, "bob", 0.85, 1),
+        (3, "carol", 0.70, 1),
+    ]
+    closed = store.update_dataset("cup", closed_at=T0 + timedelta(days=1))
+    # each user's best-public entry, now ranked by its private score
+    assert [(r.owner, r.score) for r in service.board(closed)] == [
+        ("carol", 0.95),
+        ("bob", 0.90),
+        ("alice", 0.60),
+    ]
+
+
+def test_lower_is_better_for_mse(tmp_path: Path) -> None:
+    store, service, dataset = _setup(tmp_path, "mse")
+    _scored(store, dataset, "alice", 2.5, 2.0, 1)
+    _scored(store, dataset, "bob", 1.5, 3.0, 2)
+    _scored(store, dataset, "bob", 4.0, 1.0, 3)
+    assert [(r.owner, r.score) for r in service.board(dataset)] == [("bob", 1.5), ("alice", 2.5)]
+
+
+def test_limits_count_scored_and_running_not_failed(tmp_path: Path) -> None:
+    store, _, dataset = _setup(tmp_path, "accuracy")
+    dataset = store.update_dataset("cup", daily_limit=2, total_limit=3)
+    user = store.get_or_create_user("dave")
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "dave-1")
+    first = store.create_submission(dataset, user.id, session, "1", 10, T0)
+    store.update_submission(first.id, status="failed", reason="boom")
+    store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(hours=1))
+    store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(hours=2))
+    with pytest.raises(LimitReached) as refused:
+        store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(hours=3))
+    assert refused.value.next_allowed == T0 + timedelta(hours=25)
+    store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(hours=26))
+    with pytest.raises(LimitReached, match="all 3 submissions"):
+        store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(days=5))
