@@ -36,6 +36,7 @@ test: install
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/report_throughput.py
+	$(BIN)/python benchmarks/submit_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
