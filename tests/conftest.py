@@ -126,6 +126,7 @@ TRAIN_2018 = """
     parser.add_argument("--iteration", default="0")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sleep", type=float, default=0)
+    parser.add_argument("--tag", default="")
     config = parser.parse_args()
 
     state = {"weights": 0}
@@ -147,7 +148,6 @@ TRAIN_2018 = """
 
     with open(os.path.join(nsml.DATASET_PATH, "train", "train_data"), encoding="utf-8") as handle:
         lines = handle.read().splitlines()
-    print(f"pid {os.getpid()}", flush=True)
     print(f"training on {len(lines)} examples; test visible: "
           f"{os.path.exists(os.path.join(nsml.DATASET_PATH, 'test'))}", flush=True)
     for epoch in range(int(config.iteration), config.epochs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from conftest import TRAIN_2018, Platform
 
@@ -112,12 +113,14 @@ def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform
     folder = platform.project("survivor", TRAIN_2018)
     done = platform.run(folder, args="--epochs 2")
     platform.wait(done)
-    running = platform.run(folder, args="--epochs 1000 --sleep 0.2")
+    tag = f"survivor-{time.time_ns()}"
+    running = platform.run(folder, args=f"--epochs 1000 --sleep 0.2 --tag {tag}")
     platform.wait(running, ("running",))
     deadline = time.monotonic() + 30
     while not platform.json("model", "ls", running) and time.monotonic() < deadline:
         time.sleep(0.1)
 
+    assert _processes_with(tag), "the training process runs before the kill"
     pid = platform.server_info()["pid"]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -129,12 +132,10 @@ def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform
             break
 
     # the training process died with the server: no orphan keeps burning the machine
-    log = platform.nsml("logs", running).stdout
-    child = int(log.split("pid ", 1)[1].split()[0])
     deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
+    while _processes_with(tag) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert _processes_with(tag) == []
 
     # the next command started a new server, which recovered
     session = platform.session(running)
@@ -147,10 +148,17 @@ def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform
     assert platform.server_info()["pid"] != pid
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = f"/proc/{pid}/stat"
-    return not (os.path.exists(stat) and open(stat).read().split(")")[-1].split()[0] == "Z")
+def _processes_with(tag: str) -> list[int]:
+    """Live processes of this host whose command line mentions ``tag``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if tag.encode() in (entry / "cmdline").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
