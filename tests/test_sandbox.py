@@ -96,3 +96,31 @@ def test_without_a_sandbox_evaluation_is_refused_unless_allowed(unsandboxed: Pla
     unsandboxed.env["NSML_ALLOW_UNSANDBOXED"] = "1"
     allowed = unsandboxed.json("submit", name, "only")
     assert allowed["status"] == "scored"
+
+
+def test_platform_state_stays_hidden_inside_a_bound_python_path(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from nsml.runners import sandbox
+
+    _require_bwrap()
+    library = tmp_path / "lib"  # say, a home directory on PYTHONPATH
+    (library / "nsml_home").mkdir(parents=True)
+    (library / "nsml_home" / "nsml.db").write_text("secret")
+    (library / "helper.py").write_text("VALUE = 1\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(library)])
+    code = "import os, helper; print(helper.VALUE, os.listdir(os.environ['LIB'] + '/nsml_home'))"
+    argv = sandbox.wrap(
+        [sys.executable, "-c", code],
+        sandbox.Mounts(work=work),
+        {"LIB": str(library), "PYTHONPATH": str(library)},
+        hide=(library / "nsml_home",),
+    )
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1 []"

@@ -41,8 +41,9 @@ def _die_with_parent() -> Callable[[], None] | None:
 class LocalRunner(Runner):
     """Runs sessions here; with ``sandboxed`` each process runs under bubblewrap."""
 
-    def __init__(self, max_concurrent: int, sandboxed: bool = False) -> None:
+    def __init__(self, max_concurrent: int, sandboxed: bool = False, hidden: tuple[Path, ...] = ()) -> None:
         self.sandboxed = sandboxed
+        self.hidden = hidden
         self.max_concurrent = max(1, max_concurrent)
         self._queue: queue.Queue[RunSpec | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -127,7 +128,11 @@ class LocalRunner(Runner):
             env["NSML_API_SOCKET"] = sandbox.API_SOCKET
             env["NSML_API_URL"] = "http://nsml"
         env.update(HOME=sandbox.WORK, PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
-        return sandbox.wrap(spec.argv, mounts, env), {"PATH": os.environ.get("PATH", "")}, spec.work_dir
+        return (
+            sandbox.wrap(spec.argv, mounts, env, self.hidden),
+            {"PATH": os.environ.get("PATH", "")},
+            spec.work_dir,
+        )
 
     def _spawn(
         self, spec: RunSpec, log: BinaryIO, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()

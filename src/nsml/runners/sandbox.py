@@ -100,12 +100,22 @@ def _base_args() -> list[str]:
     return args
 
 
-def wrap(argv: list[str], mounts: Mounts, env: dict[str, str]) -> list[str]:
-    """The bwrap command line that runs ``argv`` in ``/nsml/work`` with ``env`` only."""
+def wrap(argv: list[str], mounts: Mounts, env: dict[str, str], hide: tuple[Path, ...] = ()) -> list[str]:
+    """The bwrap command line that runs ``argv`` in ``/nsml/work`` with ``env`` only.
+
+    ``hide`` names host folders (the platform's state) that must stay invisible even if
+    they lie inside a bound Python path, say a home directory on ``PYTHONPATH``.
+    """
     binary = bwrap_path()
     if binary is None:
         raise RuntimeError("bubblewrap (bwrap) is not installed")
-    args = [binary, *_base_args(), "--bind", str(mounts.work), WORK]
+    args = [binary, *_base_args()]
+    bound = python_paths()
+    for folder in hide:
+        real = os.path.realpath(folder)
+        if any(real == p or real.startswith(p + os.sep) for p in bound):
+            args += ["--tmpfs", real]
+    args += ["--bind", str(mounts.work), WORK]
     for mount in mounts.extra:
         args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
     for key, value in env.items():

@@ -92,7 +92,7 @@ class SubmissionService:
         """``submit -t``: predictions for the first test inputs; nothing is scored or stored."""
         dataset = self._competition_dataset(session)
         inputs = self._test_inputs(dataset)[:PREVIEW_SIZE]
-        predictions = self.predict(session, checkpoint, inputs, batch_size)
+        predictions = self.predict(session, checkpoint, inputs, batch_size, dataset.eval_timeout_s)
         return [
             {
                 "input": text,
@@ -102,12 +102,14 @@ class SubmissionService:
             for text, pair in zip(inputs, predictions, strict=True)
         ]
 
-    def predict(self, session: Session, checkpoint: str, inputs: list[str], batch_size: int) -> list[Any]:
+    def predict(
+        self, session: Session, checkpoint: str, inputs: list[str], batch_size: int, timeout_s: float = 600
+    ) -> list[Any]:
         """Run the bound ``infer`` of a checkpoint on ``inputs`` (``nsml infer``)."""
         self._check_request(session, checkpoint, batch_size)
         folder = self.artifacts.home / "evaluations" / f"run-{uuid.uuid4().hex}"
         try:
-            return self._evaluate(session, checkpoint, inputs, batch_size, 600, folder, lambda _: None)
+            return self._evaluate(session, checkpoint, inputs, batch_size, timeout_s, folder, lambda _: None)
         except EvaluationFailed as exc:
             raise BadRequest(str(exc)) from None
         finally:
