@@ -89,12 +89,13 @@ def _base_args() -> list[str]:
     args = ["--die-with-parent", "--new-session", "--unshare-all", "--clearenv"]
     for path in _SYSTEM + _ETC:
         args += ["--ro-bind-try", path, path]
+    # fresh /proc, /dev and /tmp first, so that Python paths below /tmp stay visible
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/nsml"]
     for path in python_paths():
         args += ["--ro-bind", path, path]
         bundled = Path(path) / "nsml" / "datasets" / "demo"
         if bundled.is_dir():  # the package's own demo test labels stay hidden
             args += ["--tmpfs", str(bundled)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/nsml"]
     for device in sorted(Path("/dev").glob("nvidia*")):
         args += ["--dev-bind-try", str(device), str(device)]
     return args
