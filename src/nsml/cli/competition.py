@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nsml.cli.output import CliError, ago, console, handle_errors, print_json, progress, server, table
 from nsml.names import parse_session, validate_name
 
-POLL_S = 0.25
+LONG_POLL_S = 5.0
 
 
 @click.command()
@@ -58,8 +57,7 @@ def _follow(api, submission: dict, quiet: bool) -> dict:  # type: ignore[no-unty
     ) as bar:
         task = bar.add_task("infer", total=submission["total"])
         while submission["status"] == "running":
-            time.sleep(POLL_S)
-            submission = api.get_submission(submission["id"])
+            submission = api.get_submission(submission["id"], wait=LONG_POLL_S)
             bar.update(task, completed=submission["progress"])
     return submission
 

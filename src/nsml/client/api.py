@@ -164,8 +164,10 @@ class ApiClient:
         }
         return self._call("POST", "/submissions", json=body, timeout=httpx.Timeout(None, connect=5.0)).json()
 
-    def get_submission(self, submission_id: int) -> dict[str, Any]:
-        return self._call("GET", f"/submissions/{submission_id}").json()  # type: ignore[no-any-return]
+    def get_submission(self, submission_id: int, wait: float = 0) -> dict[str, Any]:
+        """With ``wait``, the server answers when the status or progress changes."""
+        params = {"wait": wait} if wait else {}
+        return self._call("GET", f"/submissions/{submission_id}", params=params).json()  # type: ignore[no-any-return]
 
     def read_submission_logs(self, submission_id: int) -> Iterator[bytes]:
         offset = 0

@@ -82,8 +82,16 @@ def check_predictions(
     if len(predictions) != expected:
         raise InvalidPredictions(f"infer returned {len(predictions)} predictions for {expected} inputs")
     low, high = (min(classes), max(classes)) if classes else (-math.inf, math.inf)
+    allowed_classes = set(classes)
     values: list[float] = []
     for offset, item in enumerate(predictions):
+        if type(item) is list and len(item) == 2 and type(item[1]) in (int, float):
+            number = float(item[1])  # the common case, checked without building messages
+            if math.isfinite(number) and (
+                number in allowed_classes if metric.task == "classification" else low <= number <= high
+            ):
+                values.append(number)
+                continue
         where = f"prediction {first_index + offset + 1}"
         if not isinstance(item, list) or len(item) != 2:
             raise InvalidPredictions(f"{where} is {item!r:.60}; expected a (probability, prediction) pair")

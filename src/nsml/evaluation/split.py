@@ -7,6 +7,7 @@ of any one line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 
@@ -15,10 +16,11 @@ def is_public(dataset: str, index: int, public_fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < public_fraction
 
 
-def split_indices(dataset: str, size: int, public_fraction: float) -> tuple[list[int], list[int]]:
-    public = [i for i in range(size) if is_public(dataset, i, public_fraction)]
+@functools.lru_cache(maxsize=32)
+def split_indices(dataset: str, size: int, public_fraction: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    public = tuple(i for i in range(size) if is_public(dataset, i, public_fraction))
     chosen = set(public)
-    private = [i for i in range(size) if i not in chosen]
+    private = tuple(i for i in range(size) if i not in chosen)
     if size >= 2 and (not public or not private):  # tiny sets: keep both parts non-empty
-        public, private = list(range(0, size, 2)), list(range(1, size, 2))
+        public, private = tuple(range(0, size, 2)), tuple(range(1, size, 2))
     return public, private

@@ -59,8 +59,11 @@ def serve(load: Callable[..., Any] | None, infer: Callable[..., Any] | None, kwa
         if request.get("op") != "infer":
             sys.exit(0)
         try:
-            predictions = _plain(infer(request["inputs"]))
-            wire.send(channel, {"predictions": predictions})
+            predictions = infer(request["inputs"])
+            try:  # plain lists of numbers go straight to JSON; numpy/torch values need _plain
+                wire.send(channel, {"predictions": predictions})
+            except TypeError:
+                wire.send(channel, {"predictions": _plain(predictions)})
         except Exception:
             traceback.print_exc()
             wire.send(channel, {"error": "infer", "detail": _excerpt()})

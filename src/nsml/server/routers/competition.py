@@ -27,6 +27,7 @@ from nsml.server.schemas import (
 from nsml.store import Dataset, Session
 
 router = APIRouter(tags=["competition"])
+LONG_POLL_S = 0.05
 
 
 def _own_session(svc: Services, who: PrincipalDep, name: str) -> Session:
@@ -61,8 +62,21 @@ async def submit(body: SubmissionCreate, svc: ServicesDep, who: PrincipalDep) ->
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
-def get_submission(submission_id: int, svc: ServicesDep, who: PrincipalDep) -> SubmissionOut:
-    return SubmissionOut.model_validate(_visible(svc.submissions.get(who.user, submission_id), svc))
+async def get_submission(
+    submission_id: int, svc: ServicesDep, who: PrincipalDep, wait: float = Query(default=0, ge=0, le=30)
+) -> SubmissionOut:
+    """With ``wait``, answer as soon as the status or progress changes (a long poll)."""
+    first = await run_in_threadpool(svc.submissions.get, who.user, submission_id)
+    current = first
+    deadline = asyncio.get_running_loop().time() + wait
+    while (
+        current.status == first.status
+        and current.progress == first.progress
+        and asyncio.get_running_loop().time() < deadline
+    ):
+        await asyncio.sleep(LONG_POLL_S)
+        current = await run_in_threadpool(svc.submissions.get, who.user, submission_id)
+    return SubmissionOut.model_validate(_visible(current, svc))
 
 
 def _visible(submission, svc: Services):  # type: ignore[no-untyped-def]
