@@ -26,12 +26,14 @@ from nsml.runners import LocalRunner
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
-from nsml.server.routers import competition, datasets, runtime, sessions, system
+from nsml.server.limits import BodySizeLimit
+from nsml.server.routers import accounts, admin, competition, datasets, runtime, sessions, system
+from nsml.server.services.accounts import AccountService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
-from nsml.store import open_store
+from nsml.store import Role, open_store
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("nsml.server")
@@ -44,6 +46,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         store = open_store(settings.db_url)
         artifacts = FileArtifactStore(settings.home)
         user = store.get_or_create_user(settings.local_user)
+        if user.role is not Role.ADMIN:  # whoever runs the server administers it
+            user = store.update_user(user.name, role=Role.ADMIN)
         store.add_token(user.id, hash_token(token), expires_at=None)
         dataset_service = DatasetService(store, artifacts)
         if store.created:  # type: ignore[attr-defined]
@@ -55,7 +59,14 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         runner.start(session_service)
         session_service.recover()
         submission_service.recover()
-        app.state.services = Services(settings, store, dataset_service, session_service, submission_service)
+        app.state.services = Services(
+            settings,
+            store,
+            dataset_service,
+            session_service,
+            submission_service,
+            AccountService(store, settings),
+        )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
         if not settings.sandboxed:
@@ -68,8 +79,14 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             store.close()  # type: ignore[attr-defined]
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
-    for router in (system.router, datasets.router, sessions.router, runtime.router, competition.router):
-        app.include_router(router, prefix=API_PREFIX)
+    routers = (system, accounts, admin, datasets, sessions, runtime, competition)
+    for module in routers:
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.add_middleware(
+        BodySizeLimit,
+        default_bytes=settings.max_json_mb * 1024 * 1024,
+        upload_paths=(f"{API_PREFIX}/uploads", "/checkpoints/"),
+    )
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -4,8 +4,8 @@
 * session tokens (one per session, handed to its process) act only on that session,
   and may read checkpoints of the same owner's other sessions (``nsml.load(session=)``).
 
-Accounts, roles and login (issue: accounts) plug in here without changing the protocol:
-clients always send ``Authorization: Bearer <token>``.
+Clients always send ``Authorization: Bearer <token>``; where the token came from (the
+local server file, ``nsml login``, a session's environment) does not matter here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from nsml.store import AbstractStore, Session, User
+from nsml.store import AbstractStore, Dataset, Role, Session, User
 
 
 def new_token() -> str:
@@ -28,21 +28,47 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling, and every rule of what they may touch.
+
+    Routes ask these questions through the dependencies in ``deps.py``; no handler
+    decides access on its own.
+    """
+
     user: User
     session: Session | None = None  # set for a session-scoped token
 
+    @property
+    def namespaces(self) -> frozenset[str]:
+        """Owners whose things are the caller's own: the user, and the user's team."""
+        return frozenset(n for n in (self.user.name, self.user.team) if n)
+
+    def owns(self, owner: str) -> bool:
+        return owner in self.namespaces
+
     def can_manage(self, session: Session) -> bool:
-        """Stop, remove, read logs: the owner with a user token, or the session itself."""
+        """Stop, remove, read logs: the owner (or teammate) with a user token, or the session."""
         if self.session is not None:
             return self.session.id == session.id
-        return session.owner == self.user.name
+        return self.owns(session.owner)
 
     def can_write_runtime(self, session: Session) -> bool:
         """Report metrics and save checkpoints: only the session's own token."""
         return self.session is not None and self.session.id == session.id
 
     def can_read(self, session: Session) -> bool:
-        return session.owner == self.user.name
+        return self.owns(session.owner)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.session is None and self.user.role is Role.ADMIN
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.session is None and self.user.role in (Role.ORGANISER, Role.ADMIN)
+
+    def can_organise(self, dataset: Dataset) -> bool:
+        """Change limits, close, see every submission: the dataset's owner or an admin."""
+        return self.is_admin or (self.is_organiser and self.owns(dataset.owner))
 
 
 def authenticate(store: AbstractStore, token: str) -> Principal | None:

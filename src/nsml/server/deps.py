@@ -1,4 +1,9 @@
-"""FastAPI dependencies: the one place that authenticates callers and authorises access."""
+"""FastAPI dependencies: the one place that authenticates callers and authorises access.
+
+Every route takes the caller as a :class:`Principal` and its session through one of
+``ManagedSession`` / ``RuntimeSession`` / ``ReadableSession``, which apply the rules of
+``auth.Principal``. Another owner's session answers 404, exactly like a missing one.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal, authenticate
-from nsml.server.errors import NotFoundError, Unauthorized
+from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
+from nsml.server.services.accounts import AccountService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
@@ -23,6 +30,7 @@ class Services:
     datasets: DatasetService
     sessions: SessionService
     submissions: SubmissionService
+    accounts: AccountService
 
 
 def services(request: Request) -> Services:
@@ -32,24 +40,46 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>' (nsml login)")
+    return token.strip()
+
+
 def principal(request: Request, svc: ServicesDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    found = authenticate(svc.store, token.strip())
+    found = authenticate(svc.store, bearer_token(request))
     if found is None:
-        raise Unauthorized("invalid or expired token")
+        raise Unauthorized("invalid, expired or revoked token; log in again (nsml login)")
     return found
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
+def require_admin(who: PrincipalDep) -> Principal:
+    if not who.is_admin:
+        raise Forbidden("only admins may manage accounts")
+    return who
+
+
+def require_organiser(who: PrincipalDep) -> Principal:
+    if not who.is_organiser:
+        raise Forbidden("only organisers and admins may create datasets")
+    return who
+
+
+OrganiserDep = Annotated[Principal, Depends(require_organiser)]
+
+
 def _lookup(svc: Services, who: Principal, owner: str, dataset: str, number: int) -> Session:
+    try:
+        validate_name("owner", owner)
+        validate_name("dataset", dataset)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from None
     session = svc.sessions.get(owner, dataset, number)
     if not who.can_read(session) and not who.can_manage(session):
-        # another user's session answers exactly like a missing one
         raise NotFoundError(f"session {owner}/{dataset}/{number} not found; `nsml ps -a` lists your sessions")
     return session
 

@@ -22,6 +22,10 @@ class Unauthorized(ApiError):
     status_code = 401
 
 
+class Forbidden(ApiError):
+    status_code = 403
+
+
 class NotFoundError(ApiError):
     status_code = 404
 

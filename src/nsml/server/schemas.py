@@ -21,6 +21,8 @@ class Health(BaseModel):
     version: str
     api: str = "v1"
     user: str
+    owner: str  # the name new sessions get: the user's team, or the user
+    role: str
 
 
 class UploadOut(BaseModel):
@@ -184,3 +186,63 @@ class MySubmissions(BaseModel):
     closed: bool
     limits: Limits
     submissions: list[SubmissionOut]
+
+
+class LoginRequest(BaseModel):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class RegisterRequest(LoginRequest):
+    invite: str = Field(max_length=256)
+
+
+class TokenOut(BaseModel):
+    token: str
+    user: str
+    expires_at: datetime
+
+
+class AccountOut(Record):
+    name: str
+    kind: str
+    role: str
+    team: str | None
+    disabled: bool
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    name: str = Field(max_length=64)
+    role: str = "participant"
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class UserCreated(BaseModel):
+    account: AccountOut
+    password: str | None  # only when the server generated it; shown once
+
+
+class RoleChange(BaseModel):
+    role: str
+
+
+class InviteCreate(BaseModel):
+    role: str = "participant"
+    uses: int = Field(default=1, ge=1, le=10_000)
+    expires_hours: float | None = Field(default=None, gt=0)
+
+
+class InviteOut(BaseModel):
+    code: str
+    role: str
+    uses: int
+
+
+class TeamChange(BaseModel):
+    members: list[str] = Field(min_length=1, max_length=3)
+
+
+class TeamOut(BaseModel):
+    team: str
+    members: list[str]

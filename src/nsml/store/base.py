@@ -48,6 +48,40 @@ class AbstractStore(ABC):
     def add_token(self, user_id: int, token_hash: str, expires_at: datetime | None) -> None: ...
 
     @abstractmethod
+    def revoke_token(self, token_hash: str, at: datetime) -> bool: ...
+
+    @abstractmethod
+    def revoke_tokens_of(self, user_id: int, at: datetime) -> int: ...
+
+    @abstractmethod
+    def create_account(
+        self, name: str, kind: str, role: str, password_hash: str | None, team: str | None = None
+    ) -> User:
+        """Raises :class:`Conflict` when the name is taken (users and teams share names)."""
+
+    @abstractmethod
+    def get_user(self, name: str) -> User: ...
+
+    @abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    @abstractmethod
+    def update_user(self, name: str, **values: Any) -> User:
+        """Set role, password_hash, disabled_at or team (a team's name, or None)."""
+
+    @abstractmethod
+    def team_members(self, team: str) -> list[User]: ...
+
+    @abstractmethod
+    def create_invite(
+        self, code_hash: str, role: str, created_by: int, expires_at: datetime | None, max_uses: int
+    ) -> None: ...
+
+    @abstractmethod
+    def redeem_invite(self, code_hash: str, at: datetime) -> str:
+        """Use one registration of an invite; returns its role. Raises :class:`NotFound`."""
+
+    @abstractmethod
     def user_for_token(self, token_hash: str, now: datetime) -> User | None: ...
 
     # datasets
@@ -95,7 +129,7 @@ class AbstractStore(ABC):
     @abstractmethod
     def list_sessions(
         self,
-        owner: str | None = None,
+        owner: str | Sequence[str] | None = None,
         dataset: str | None = None,
         statuses: Iterable[SessionStatus] | None = None,
         limit: int | None = None,

@@ -23,11 +23,29 @@ class SessionStatus(str, Enum):
 ACTIVE_STATUSES = (SessionStatus.QUEUED, SessionStatus.RUNNING)
 
 
+class Role(str, Enum):
+    PARTICIPANT = "participant"
+    ORGANISER = "organiser"
+    ADMIN = "admin"
+
+
 @dataclass(frozen=True)
 class User:
+    """An account: a person, or a team (``kind == "team"``) that owns sessions."""
+
     id: int
     name: str
     created_at: datetime
+    kind: str = "user"
+    role: Role = Role.PARTICIPANT
+    team: str | None = None  # the team a person belongs to
+    disabled: bool = False
+    password_hash: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def owner_name(self) -> str:
+        """Whose name goes into new sessions: the team's, for a team member."""
+        return self.team or self.name
 
 
 @dataclass(frozen=True)

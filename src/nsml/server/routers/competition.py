@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from nsml.evaluation.metrics import metric_info
 from nsml.names import InvalidName, parse_session
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep
-from nsml.server.errors import BadRequest, NotFoundError
+from nsml.server.errors import BadRequest, Forbidden, NotFoundError
 from nsml.server.schemas import (
     BoardOut,
     BoardRowOut,
@@ -32,7 +32,7 @@ LONG_POLL_S = 0.05
 
 def _own_session(svc: Services, who: PrincipalDep, name: str) -> Session:
     try:
-        ref = parse_session(name, default_owner=who.user.name)
+        ref = parse_session(name, default_owner=who.user.owner_name)
     except InvalidName as exc:
         raise BadRequest(str(exc)) from None
     session = svc.sessions.get(ref.owner, ref.dataset, ref.number)
@@ -43,8 +43,8 @@ def _own_session(svc: Services, who: PrincipalDep, name: str) -> Session:
 
 def _owned_dataset(svc: Services, who: PrincipalDep, name: str) -> Dataset:
     dataset = svc.datasets.get(name)
-    if dataset.owner != who.user.name:
-        raise NotFoundError(f"dataset {name!r} is not yours to change (its owner is {dataset.owner})")
+    if not who.can_organise(dataset):
+        raise Forbidden(f"only the organiser of {name} ({dataset.owner}) or an admin may change it")
     return dataset
 
 
@@ -55,8 +55,9 @@ async def submit(body: SubmissionCreate, svc: ServicesDep, who: PrincipalDep) ->
     if body.test_mode:
         rows = await run_in_threadpool(svc.submissions.preview, session, body.checkpoint, body.batch_size)
         return [PreviewRow(**row) for row in rows]
+    owner = await run_in_threadpool(svc.store.get_user, session.owner)
     submission = await run_in_threadpool(
-        svc.submissions.submit, who.user, session, body.checkpoint, body.batch_size
+        svc.submissions.submit, owner, session, body.checkpoint, body.batch_size
     )
     return SubmissionOut.model_validate(submission)
 
@@ -66,7 +67,7 @@ async def get_submission(
     submission_id: int, svc: ServicesDep, who: PrincipalDep, wait: float = Query(default=0, ge=0, le=30)
 ) -> SubmissionOut:
     """With ``wait``, answer as soon as the status or progress changes (a long poll)."""
-    first = await run_in_threadpool(svc.submissions.get, who.user, submission_id)
+    first = await run_in_threadpool(svc.submissions.get, who, submission_id)
     current = first
     deadline = asyncio.get_running_loop().time() + wait
     while (
@@ -75,7 +76,7 @@ async def get_submission(
         and asyncio.get_running_loop().time() < deadline
     ):
         await asyncio.sleep(LONG_POLL_S)
-        current = await run_in_threadpool(svc.submissions.get, who.user, submission_id)
+        current = await run_in_threadpool(svc.submissions.get, who, submission_id)
     return SubmissionOut.model_validate(_visible(current, svc))
 
 
@@ -92,7 +93,7 @@ def _visible(submission, svc: Services):  # type: ignore[no-untyped-def]
 async def submission_logs(
     submission_id: int, svc: ServicesDep, who: PrincipalDep, offset: int = Query(default=0, ge=0)
 ) -> Response:
-    await run_in_threadpool(svc.submissions.get, who.user, submission_id)
+    await run_in_threadpool(svc.submissions.get, who, submission_id)
     path = svc.submissions.log_path(submission_id)
 
     def read() -> bytes:
@@ -131,16 +132,20 @@ def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
 
 
 @router.get("/datasets/{name}/submissions", response_model=MySubmissions)
-def my_submissions(name: str, svc: ServicesDep, who: PrincipalDep) -> MySubmissions:
-    """Every submission of the caller on this dataset, newest first, with the limits left."""
+def my_submissions(name: str, svc: ServicesDep, who: PrincipalDep, all: bool = False) -> MySubmissions:
+    """Every submission of the caller (or team) on this dataset, newest first, with the
+    limits left; with ``all``, the dataset's organiser sees everybody's."""
     dataset = svc.datasets.get(name)
-    mine = reversed(svc.store.list_submissions(dataset.name, owner=who.user.name))
+    if all and not who.can_organise(dataset):
+        raise Forbidden(f"only the organiser of {name} or an admin sees all its submissions")
+    owner = svc.store.get_user(who.user.owner_name)
+    chosen = reversed(svc.store.list_submissions(dataset.name, owner=None if all else owner.name))
     return MySubmissions(
         dataset=dataset.name,
         metric=dataset.metric,
         closed=dataset.closed,
-        limits=Limits(**svc.submissions.limits(dataset, who.user)),
-        submissions=[SubmissionOut.model_validate(_visible(s, svc)) for s in mine],
+        limits=Limits(**svc.submissions.limits(dataset, owner)),
+        submissions=[SubmissionOut.model_validate(s if all else _visible(s, svc)) for s in chosen],
     )
 
 

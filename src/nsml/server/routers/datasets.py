@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from nsml.server.deps import PrincipalDep, ServicesDep
+from nsml.server.deps import OrganiserDep, PrincipalDep, ServicesDep
 from nsml.server.schemas import DatasetCreate, DatasetOut
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -16,7 +16,7 @@ def list_datasets(svc: ServicesDep, who: PrincipalDep, pattern: str | None = Non
 
 
 @router.post("", response_model=DatasetOut, status_code=201)
-def create_dataset(body: DatasetCreate, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
+def create_dataset(body: DatasetCreate, svc: ServicesDep, who: OrganiserDep) -> DatasetOut:
     dataset = svc.datasets.register_upload(who.user, body.name, body.metric, body.description, body.upload_id)
     return DatasetOut.model_validate(dataset)
 

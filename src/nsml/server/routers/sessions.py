@@ -18,8 +18,10 @@ FOLLOW_POLL_S = 0.2
 
 @router.post("", response_model=SessionOut, status_code=201)
 def create_session(body: SessionCreate, svc: ServicesDep, who: PrincipalDep) -> SessionOut:
+    """The session belongs to the caller's team when there is one, as in 2018."""
+    owner = svc.store.get_user(who.user.owner_name)
     session = svc.sessions.create(
-        who.user, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload
+        owner, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload
     )
     return SessionOut.model_validate(session)
 
@@ -33,7 +35,7 @@ def list_sessions(
     limit: int | None = Query(default=None, ge=1),
     pattern: str | None = None,
 ) -> list[SessionOut]:
-    sessions = svc.sessions.list(who.user.name, dataset, all, limit, pattern)
+    sessions = svc.sessions.list(sorted(who.namespaces), dataset, all, limit, pattern)
     return [SessionOut.model_validate(s) for s in sessions]
 
 

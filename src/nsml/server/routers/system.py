@@ -15,7 +15,9 @@ router = APIRouter(tags=["system"])
 
 @router.get("/health", response_model=Health)
 def health(who: PrincipalDep) -> Health:
-    return Health(version=__version__, user=who.user.name)
+    return Health(
+        version=__version__, user=who.user.name, owner=who.user.owner_name, role=who.user.role.value
+    )
 
 
 async def receive(request: Request, svc: Services, max_bytes: int) -> tuple[str, int]:

@@ -55,7 +55,7 @@ class SessionService:
 
     def list(
         self,
-        owner: str,
+        owner: str | Sequence[str],
         dataset: str | None,
         include_ended: bool,
         limit: int | None,

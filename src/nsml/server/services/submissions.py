@@ -24,6 +24,7 @@ from nsml.artifacts import FileArtifactStore
 from nsml.evaluation.metrics import InvalidPredictions, check_predictions, metric_info, parse_labels
 from nsml.evaluation.split import split_indices
 from nsml.runners import Runner, RunSpec
+from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
@@ -136,12 +137,12 @@ class SubmissionService:
         worker.start()
         return submission
 
-    def get(self, user: User, submission_id: int) -> Submission:
+    def get(self, who: Principal, submission_id: int) -> Submission:
         try:
             submission = self.store.get_submission(submission_id)
         except NotFound:
             submission = None
-        if submission is None or submission.owner != user.name:
+        if submission is None or not who.owns(submission.owner):
             raise NotFoundError(f"submission {submission_id} not found")
         return submission
 

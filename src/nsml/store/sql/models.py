@@ -24,11 +24,23 @@ class Base(DeclarativeBase):
 
 
 class UserRow(Base):
+    """An account: a person (``kind='user'``) or a team, which owns sessions like a person.
+
+    Users and teams share one namespace, since both appear as OWNER in session names.
+    """
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(8), default="user", server_default="user")
+    role: Mapped[str] = mapped_column(String(16), default="participant", server_default="participant")
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", name="fk_users_team_id"), nullable=True
+    )
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ApiTokenRow(Base):
@@ -40,6 +52,21 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class InviteRow(Base):
+    """A code that lets people register themselves with a given role."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DatasetRow(Base):

@@ -17,6 +17,7 @@ from nsml.store.entities import (
     Checkpoint,
     Dataset,
     MetricPoint,
+    Role,
     Session,
     SessionStatus,
     Submission,
@@ -28,6 +29,7 @@ from nsml.store.sql.models import (
     ApiTokenRow,
     CheckpointRow,
     DatasetRow,
+    InviteRow,
     MetricRow,
     SessionCounterRow,
     SessionRow,
@@ -57,15 +59,92 @@ class SqlStore(AbstractStore):
         with self._sessions.begin() as orm:
             yield orm
 
-    # users and tokens -----------------------------------------------------------
+    # users, teams and tokens -----------------------------------------------------------
+    @staticmethod
+    def _user(orm: OrmSession, row: UserRow) -> User:
+        team = orm.scalar(select(UserRow.name).where(UserRow.id == row.team_id)) if row.team_id else None
+        return User(
+            id=row.id,
+            name=row.name,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            kind=row.kind,
+            role=Role(row.role),
+            team=team,
+            disabled=row.disabled_at is not None,
+            password_hash=row.password_hash,
+        )
+
     def get_or_create_user(self, name: str) -> User:
         with self._tx() as orm:
             row = orm.scalar(select(UserRow).where(UserRow.name == name))
             if row is None:
-                row = UserRow(name=name, created_at=datetime.now(timezone.utc))
+                row = UserRow(
+                    name=name, created_at=datetime.now(timezone.utc), kind="user", role="participant"
+                )
                 orm.add(row)
                 orm.flush()
-            return User(row.id, row.name, _utc(row.created_at))  # type: ignore[arg-type]
+            return self._user(orm, row)
+
+    def create_account(
+        self, name: str, kind: str, role: str, password_hash: str | None, team: str | None = None
+    ) -> User:
+        try:
+            with self._tx() as orm:
+                team_id = self._team_id(orm, team)
+                orm.add(
+                    UserRow(
+                        name=name,
+                        created_at=datetime.now(timezone.utc),
+                        kind=kind,
+                        role=Role(role).value,
+                        password_hash=password_hash,
+                        team_id=team_id,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"the name {name!r} is already taken") from exc
+        return self.get_user(name)
+
+    @staticmethod
+    def _team_id(orm: OrmSession, team: str | None) -> int | None:
+        if team is None:
+            return None
+        team_id = orm.scalar(select(UserRow.id).where(UserRow.name == team, UserRow.kind == "team"))
+        if team_id is None:
+            raise NotFound(f"team {team!r} not found")
+        return team_id
+
+    def get_user(self, name: str) -> User:
+        with self._tx() as orm:
+            row = orm.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None:
+                raise NotFound(f"account {name!r} not found")
+            return self._user(orm, row)
+
+    def list_users(self) -> list[User]:
+        with self._tx() as orm:
+            return [self._user(orm, row) for row in orm.scalars(select(UserRow).order_by(UserRow.name))]
+
+    def update_user(self, name: str, **values: Any) -> User:
+        with self._tx() as orm:
+            row = orm.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None:
+                raise NotFound(f"account {name!r} not found")
+            if "team" in values:
+                row.team_id = self._team_id(orm, values.pop("team"))
+            if "role" in values:
+                values["role"] = Role(values["role"]).value
+            for key, value in values.items():
+                if key not in ("role", "password_hash", "disabled_at"):
+                    raise ValueError(f"cannot set {key!r} on an account")
+                setattr(row, key, value)
+        return self.get_user(name)
+
+    def team_members(self, team: str) -> list[User]:
+        with self._tx() as orm:
+            team_id = self._team_id(orm, team)
+            rows = orm.scalars(select(UserRow).where(UserRow.team_id == team_id).order_by(UserRow.name))
+            return [self._user(orm, row) for row in rows]
 
     def add_token(self, user_id: int, token_hash: str, expires_at: datetime | None) -> None:
         with self._tx() as orm:
@@ -78,12 +157,34 @@ class SqlStore(AbstractStore):
                 )
             )
 
+    def revoke_token(self, token_hash: str, at: datetime) -> bool:
+        with self._tx() as orm:
+            result = orm.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    def revoke_tokens_of(self, user_id: int, at: datetime) -> int:
+        with self._tx() as orm:
+            result = orm.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.user_id == user_id, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def user_for_token(self, token_hash: str, now: datetime) -> User | None:
         with self._tx() as orm:
             row = orm.execute(
                 select(ApiTokenRow, UserRow)
                 .join(UserRow, UserRow.id == ApiTokenRow.user_id)
-                .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
+                .where(
+                    ApiTokenRow.token_hash == token_hash,
+                    ApiTokenRow.revoked_at.is_(None),
+                    UserRow.disabled_at.is_(None),
+                )
             ).first()
             if row is None:
                 return None
@@ -91,7 +192,39 @@ class SqlStore(AbstractStore):
             expires = _utc(token.expires_at)
             if expires is not None and expires <= now:
                 return None
-            return User(user.id, user.name, _utc(user.created_at))  # type: ignore[arg-type]
+            return self._user(orm, user)
+
+    def create_invite(
+        self, code_hash: str, role: str, created_by: int, expires_at: datetime | None, max_uses: int
+    ) -> None:
+        with self._tx() as orm:
+            orm.add(
+                InviteRow(
+                    code_hash=code_hash,
+                    role=Role(role).value,
+                    created_by=created_by,
+                    created_at=datetime.now(timezone.utc),
+                    expires_at=expires_at,
+                    max_uses=max_uses,
+                    uses=0,
+                )
+            )
+
+    def redeem_invite(self, code_hash: str, at: datetime) -> str:
+        with self._tx() as orm:
+            role = orm.scalar(
+                update(InviteRow)
+                .where(
+                    InviteRow.code_hash == code_hash,
+                    InviteRow.uses < InviteRow.max_uses,
+                    (InviteRow.expires_at.is_(None)) | (InviteRow.expires_at > at),
+                )
+                .values(uses=InviteRow.uses + 1)
+                .returning(InviteRow.role)
+            )
+            if role is None:
+                raise NotFound("invalid, expired or used-up invite code")
+            return str(role)
 
     # datasets -------------------------------------------------------------------
     def create_dataset(
@@ -265,14 +398,16 @@ class SqlStore(AbstractStore):
 
     def list_sessions(
         self,
-        owner: str | None = None,
+        owner: str | Sequence[str] | None = None,
         dataset: str | None = None,
         statuses: Iterable[SessionStatus] | None = None,
         limit: int | None = None,
     ) -> list[Session]:
         query = self._session_query()
-        if owner is not None:
+        if isinstance(owner, str):
             query = query.where(UserRow.name == owner)
+        elif owner is not None:
+            query = query.where(UserRow.name.in_(list(owner)))
         if dataset is not None:
             query = query.where(DatasetRow.name == dataset)
         if statuses is not None:
@@ -535,8 +670,10 @@ class SqlStore(AbstractStore):
 
     def list_submissions(self, dataset: str, owner: str | None = None) -> list[Submission]:
         query = self._submission_query().where(DatasetRow.name == dataset)
-        if owner is not None:
+        if isinstance(owner, str):
             query = query.where(UserRow.name == owner)
+        elif owner is not None:
+            query = query.where(UserRow.name.in_(list(owner)))
         with self._tx() as orm:
             rows = orm.execute(query.order_by(SubmissionRow.created_at, SubmissionRow.id)).all()
             return [self._submission(*row) for row in rows]

@@ -1,0 +1,42 @@
+"""Login, logout, self-registration with an invite, and who the caller is."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from nsml.server.deps import PrincipalDep, ServicesDep, bearer_token
+from nsml.server.schemas import AccountOut, LoginRequest, RegisterRequest, TokenOut
+
+router = APIRouter(prefix="/auth", tags=["accounts"])
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/login", response_model=TokenOut)
+async def login(body: LoginRequest, request: Request, svc: ServicesDep) -> TokenOut:
+    user, token, expires = await run_in_threadpool(
+        svc.accounts.login, body.name, body.password, _address(request)
+    )
+    return TokenOut(token=token, user=user.name, expires_at=expires)
+
+
+@router.post("/register", response_model=TokenOut, status_code=201)
+async def register(body: RegisterRequest, request: Request, svc: ServicesDep) -> TokenOut:
+    user = await run_in_threadpool(svc.accounts.register, body.name, body.password, body.invite)
+    token, expires = await run_in_threadpool(svc.accounts.issue_token, user)
+    return TokenOut(token=token, user=user.name, expires_at=expires)
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, svc: ServicesDep, who: PrincipalDep) -> Response:
+    """Revoke the token this request carries."""
+    svc.accounts.logout(bearer_token(request))
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=AccountOut)
+def me(who: PrincipalDep) -> AccountOut:
+    return AccountOut.model_validate(who.user)

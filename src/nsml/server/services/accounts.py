@@ -1,0 +1,151 @@
+"""Accounts, teams, invites and tokens."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from nsml.names import InvalidName, validate_name
+from nsml.server.auth import hash_token, new_token
+from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests, Unauthorized
+from nsml.server.passwords import check_strength, hash_password, verify_password
+from nsml.server.ratelimit import LoginLimiter
+from nsml.server.settings import ServerSettings
+from nsml.store import AbstractStore, Conflict, NotFound, Role, User
+
+MAX_TEAM_SIZE = 3  # as in the 2018 hackathon
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AccountService:
+    def __init__(self, store: AbstractStore, settings: ServerSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.limiter = LoginLimiter()
+
+    # login -----------------------------------------------------------------------------
+    def login(self, name: str, password: str, address: str) -> tuple[User, str, datetime]:
+        keys = [f"account:{name}", f"address:{address}"]
+        wait = self.limiter.retry_after(keys)
+        if wait > 0:
+            raise TooManyRequests(f"too many failed logins; try again in {wait:.0f} s")
+        try:
+            user = self.store.get_user(name)
+        except NotFound:
+            user = None
+        if (
+            user is None
+            or user.kind != "user"
+            or user.disabled
+            or not verify_password(user.password_hash if user else None, password)
+        ):
+            self.limiter.failed(keys)
+            raise Unauthorized("wrong account name or password")
+        self.limiter.succeeded(keys)
+        token, expires = self.issue_token(user)
+        return user, token, expires
+
+    def issue_token(self, user: User) -> tuple[str, datetime]:
+        token = new_token()
+        expires = _now() + timedelta(hours=self.settings.token_ttl_hours)
+        self.store.add_token(user.id, hash_token(token), expires)
+        return token, expires
+
+    def logout(self, token: str) -> None:
+        self.store.revoke_token(hash_token(token), _now())
+
+    def register(self, name: str, password: str, invite: str) -> User:
+        self._check_new(name, password)
+        try:
+            role = self.store.redeem_invite(hash_token(invite), _now())
+        except NotFound as exc:
+            raise Unauthorized(str(exc)) from None
+        return self._create(name, role, password)
+
+    # administration --------------------------------------------------------------------
+    def add_user(self, name: str, role: str, password: str | None) -> tuple[User, str | None]:
+        """Create a person; without a password, one is generated and returned once."""
+        generated = None
+        if password is None:
+            generated = password = secrets.token_urlsafe(12)
+        self._check_new(name, password)
+        return self._create(name, role, password), generated
+
+    def _check_new(self, name: str, password: str) -> None:
+        try:
+            validate_name("account", name)
+        except InvalidName as exc:
+            raise BadRequest(str(exc)) from None
+        problem = check_strength(password)
+        if problem:
+            raise BadRequest(problem)
+
+    def _create(self, name: str, role: str, password: str) -> User:
+        try:
+            Role(role)
+        except ValueError:
+            raise BadRequest(f"unknown role {role!r}; use participant, organiser or admin") from None
+        try:
+            return self.store.create_account(name, "user", role, hash_password(password))
+        except Conflict as exc:
+            raise ConflictError(str(exc)) from None
+
+    def disable(self, name: str) -> User:
+        user = self._get(name)
+        self.store.revoke_tokens_of(user.id, _now())
+        return self.store.update_user(name, disabled_at=_now())
+
+    def set_role(self, name: str, role: str) -> User:
+        self._get(name)
+        try:
+            return self.store.update_user(name, role=Role(role))
+        except ValueError:
+            raise BadRequest(f"unknown role {role!r}; use participant, organiser or admin") from None
+
+    def create_invite(self, creator: User, role: str, uses: int, hours: float | None) -> str:
+        try:
+            Role(role)
+        except ValueError:
+            raise BadRequest(f"unknown role {role!r}; use participant, organiser or admin") from None
+        code = secrets.token_urlsafe(16)
+        expires = _now() + timedelta(hours=hours) if hours else None
+        self.store.create_invite(hash_token(code), role, creator.id, expires, uses)
+        return code
+
+    def add_to_team(self, name: str, members: list[str]) -> tuple[User, list[User]]:
+        """Create the team if needed and add people to it, at most three in all."""
+        try:
+            validate_name("team", name)
+        except InvalidName as exc:
+            raise BadRequest(str(exc)) from None
+        people = [self._get(member) for member in members]
+        for person in people:
+            if person.kind != "user":
+                raise BadRequest(f"{person.name} is a team, not a person")
+            if person.team and person.team != name:
+                raise ConflictError(f"{person.name} is already in team {person.team}")
+        try:
+            team = self.store.get_user(name)
+            if team.kind != "team":
+                raise ConflictError(f"the name {name!r} is taken by a person")
+        except NotFound:
+            team = self.store.create_account(name, "team", Role.PARTICIPANT.value, None)
+        current = {m.name for m in self.store.team_members(name)}
+        joined = current | {p.name for p in people}
+        if len(joined) > MAX_TEAM_SIZE:
+            raise BadRequest(f"a team has at most {MAX_TEAM_SIZE} members; {name} would have {len(joined)}")
+        for person in people:
+            self.store.update_user(person.name, team=name)
+        return team, self.store.team_members(name)
+
+    def list_users(self) -> list[User]:
+        return self.store.list_users()
+
+    def _get(self, name: str) -> User:
+        try:
+            return self.store.get_user(name)
+        except NotFound:
+            raise NotFoundError(f"account {name!r} not found") from None
