@@ -12,6 +12,7 @@ from pathlib import Path
 SERVER_FILE = "server.json"
 SERVER_LOG = "server.log"
 SERVER_LOCK = "server.lock"
+CLIENT_FILE = "client.json"  # the server and token `nsml login` chose
 
 
 def nsml_home() -> Path:

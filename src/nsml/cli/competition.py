@@ -26,7 +26,7 @@ LONG_POLL_S = 5.0
 def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_json: bool) -> None:
     """Evaluate CHECKPOINT of SESSION on the hidden test set and post the score."""
     conn = server()
-    ref = parse_session(session, default_owner=conn.user)
+    ref = parse_session(session, default_owner=conn.default_owner)
     with conn.client() as api:
         if test_mode:
             with progress.status(f"Running infer of {ref} checkpoint {checkpoint} on 10 test inputs"):
@@ -160,7 +160,7 @@ def infer(session: str, checkpoint: str, source: str, batch_size: int, as_json: 
     if not inputs:
         raise CliError("no inputs: give one input per line on standard input or with -i FILE")
     conn = server()
-    ref = parse_session(session, default_owner=conn.user)
+    ref = parse_session(session, default_owner=conn.default_owner)
     with conn.client() as api, progress.status(f"Running infer on {len(inputs)} inputs"):
         predictions = api.infer(ref, checkpoint, inputs, batch_size)
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nsml import __version__
+from nsml.cli.accounts import admin, login, logout, register, whoami
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
 from nsml.cli.server import server_group
@@ -17,7 +18,10 @@ def cli() -> None:
     """OpenNSML: run, watch and compare machine-learning sessions."""
 
 
-for command in (run, ps, logs, model, stop, rm, submit, board, infer, dataset, server_group):
+for command in (
+    run, ps, logs, model, stop, rm, submit, board, infer, dataset,
+    login, logout, register, whoami, admin, server_group,
+):  # fmt: skip
     cli.add_command(command)
 
 

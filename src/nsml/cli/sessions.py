@@ -113,7 +113,7 @@ def logs(session: str | None, follow: bool, submission: int | None) -> None:
         if submission is not None:
             chunks = api.read_submission_logs(submission)
         else:
-            ref = _ref(session or "", conn.user)
+            ref = _ref(session or "", conn.default_owner)
             chunks = api.follow_logs(ref) if follow else api.read_logs(ref)
         try:
             for chunk in chunks:
@@ -135,7 +135,7 @@ def model() -> None:
 def model_ls(session: str, as_json: bool) -> None:
     """List the checkpoints a session saved."""
     conn = server()
-    ref = _ref(session, conn.user)
+    ref = _ref(session, conn.default_owner)
     with conn.client() as api:
         checkpoints = api.list_checkpoints(ref)
     if as_json:
@@ -154,7 +154,7 @@ def model_ls(session: str, as_json: bool) -> None:
 def stop(session: str) -> None:
     """Stop a queued or running session."""
     conn = server()
-    ref = _ref(session, conn.user)
+    ref = _ref(session, conn.default_owner)
     with conn.client() as api:
         result = api.stop_session(ref)
     console.print(f"Session {result['name']} {_status(result).lower()}.")
@@ -167,7 +167,11 @@ def stop(session: str) -> None:
 def rm(pattern: str, yes: bool) -> None:
     """Remove sessions matching PATTERN (wildcards * and ?), with their logs and checkpoints."""
     conn = server()
-    full = pattern if pattern.count("/") >= 2 or "*" in pattern.split("/")[0] else f"{conn.user}/{pattern}"
+    full = (
+        pattern
+        if pattern.count("/") >= 2 or "*" in pattern.split("/")[0]
+        else f"{conn.default_owner}/{pattern}"
+    )
     with conn.client() as api:
         matches = [s for s in api.list_sessions(all=True, pattern=full) if fnmatchcase(s["name"], full)]
         if not matches:

@@ -60,6 +60,16 @@ class ApiClient:
         response = self._call("POST", "/uploads", content=data, headers={"Content-Type": "application/gzip"})
         return response.json()["upload_id"]  # type: ignore[no-any-return]
 
+    # accounts ----------------------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        return self._call("GET", "/auth/me").json()  # type: ignore[no-any-return]
+
+    def logout(self) -> None:
+        self._call("POST", "/auth/logout")
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._call(method, f"/admin/{path}", json=body).json()
+
     # datasets ----------------------------------------------------------------------
     def list_datasets(self, pattern: str | None = None) -> list[dict[str, Any]]:
         params = {"pattern": pattern} if pattern else {}
@@ -222,3 +232,17 @@ def _raise_for(response: httpx.Response) -> None:
     if not isinstance(detail, str):
         detail = str(detail)
     raise ApiError(response.status_code, detail)
+
+
+def login(url: str, name: str, password: str, invite: str | None = None) -> dict[str, Any]:
+    """Exchange a password (and, to register, an invite code) for a token."""
+    body: dict[str, Any] = {"name": name, "password": password}
+    path = "/auth/login"
+    if invite is not None:
+        body["invite"], path = invite, "/auth/register"
+    try:
+        response = httpx.post(url.rstrip("/") + API + path, json=body, timeout=30.0)
+    except httpx.TransportError as exc:
+        raise ApiError(0, f"cannot reach the server at {url}: {exc}") from None
+    _raise_for(response)
+    return response.json()  # type: ignore[no-any-return]

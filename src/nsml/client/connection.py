@@ -1,8 +1,10 @@
-"""Finding the server: a configured remote one, or the embedded one in ``NSML_HOME``.
+"""Finding the server, in this order:
 
-With no ``NSML_SERVER_URL`` configured, the first CLI call starts the server detached on
-127.0.0.1 (a free port), and later calls find it through ``server.json`` (mode 0600),
-which the server writes once it is ready and removes when it stops.
+1. ``NSML_SERVER_URL`` and ``NSML_TOKEN`` from the environment;
+2. the server and token that ``nsml login`` saved in ``NSML_HOME/client.json`` (0600);
+3. the embedded server of ``NSML_HOME``: the first CLI call starts it detached on
+   127.0.0.1 (a free port); later calls find it through ``server.json`` (0600), which the
+   server writes once it is ready and removes when it stops.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nsml.client.api import ApiClient, ApiError
-from nsml.config import SERVER_FILE, SERVER_LOCK, SERVER_LOG, nsml_home
+from nsml.config import CLIENT_FILE, SERVER_FILE, SERVER_LOCK, SERVER_LOG, nsml_home
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -35,6 +37,11 @@ class Connection:
     token: str
     user: str
     embedded: bool
+    owner: str = ""  # the owner of new sessions: the user's team, or the user
+
+    @property
+    def default_owner(self) -> str:
+        return self.owner or self.user
 
     def client(self) -> ApiClient:
         return ApiClient(self.url, self.token)
@@ -74,24 +81,52 @@ def running_server(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return (info, health) if health else None
 
 
+def read_client_file(home: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((home / CLIENT_FILE).read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def write_client_file(home: Path, url: str, token: str, user: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / CLIENT_FILE
+    partial = path.with_suffix(".tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url, "token": token, "user": user}, handle)
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
+    return path
+
+
+def _remote(url: str, token: str, how: str) -> Connection:
+    health = _probe(url, token)
+    if health is None:
+        raise ConnectionFailed(f"the server at {url} does not answer or refuses the token {how}")
+    return Connection(url, token, health["user"], embedded=False, owner=health.get("owner", ""))
+
+
 def connect(start: bool = True) -> Connection:
     url = os.environ.get("NSML_SERVER_URL")
     if url:
         token = os.environ.get("NSML_TOKEN")
         if not token:
             raise ConnectionFailed("NSML_SERVER_URL is set but NSML_TOKEN is not; set both")
-        health = _probe(url, token)
-        if health is None:
-            raise ConnectionFailed(f"the server at {url} does not answer or refuses the token")
-        return Connection(url, token, health["user"], embedded=False)
+        return _remote(url, token, "(NSML_TOKEN)")
     home = nsml_home()
+    saved = read_client_file(home)
+    if saved:
+        return _remote(saved["url"], saved["token"], "saved by `nsml login`; log in again")
     found = running_server(home)
     if found is None:
         if not start:
             raise ConnectionFailed("no server is running; any nsml command starts one")
         found = start_embedded(home)
     info, health = found
-    return Connection(info["url"], info["token"], health["user"], embedded=True)
+    return Connection(
+        info["url"], info["token"], health["user"], embedded=True, owner=health.get("owner", "")
+    )
 
 
 def start_embedded(home: Path) -> tuple[dict[str, Any], dict[str, Any]]:

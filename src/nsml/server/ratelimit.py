@@ -1,7 +1,8 @@
 """Slowing down password guessing, per account and per client address.
 
-Five failures in a row are free; after that each further attempt must wait twice as
-long as the last (1 s, 2 s, 4 s, ... up to 15 minutes). A success clears the account.
+A few failures in a row are free (five per account, twenty per address, since a whole
+hackathon room may share one address); after that each further attempt must wait twice
+as long as the last (1 s, 2 s, 4 s, ... up to 15 minutes). A success clears the key.
 State lives in the server process; several servers behind a balancer each keep their own.
 """
 
@@ -23,7 +24,8 @@ class _Record:
 
 
 class LoginLimiter:
-    def __init__(self, clock: object = time.monotonic) -> None:
+    def __init__(self, free_failures: int = FREE_FAILURES, clock: object = time.monotonic) -> None:
+        self.free_failures = free_failures
         self._clock = clock
         self._records: dict[str, _Record] = {}
         self._lock = threading.Lock()
@@ -38,9 +40,9 @@ class LoginLimiter:
         with self._lock:
             for key in keys:
                 record = self._records.get(key)
-                if record is None or record.failures < FREE_FAILURES:
+                if record is None or record.failures < self.free_failures:
                     continue
-                delay = min(MAX_DELAY_S, 2.0 ** (record.failures - FREE_FAILURES))
+                delay = min(MAX_DELAY_S, 2.0 ** (record.failures - self.free_failures))
                 wait = max(wait, record.last + delay - now)
         return max(0.0, wait)
 

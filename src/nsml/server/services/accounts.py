@@ -24,12 +24,12 @@ class AccountService:
     def __init__(self, store: AbstractStore, settings: ServerSettings) -> None:
         self.store = store
         self.settings = settings
-        self.limiter = LoginLimiter()
+        self.by_account = LoginLimiter(free_failures=5)
+        self.by_address = LoginLimiter(free_failures=20)
 
     # login -----------------------------------------------------------------------------
     def login(self, name: str, password: str, address: str) -> tuple[User, str, datetime]:
-        keys = [f"account:{name}", f"address:{address}"]
-        wait = self.limiter.retry_after(keys)
+        wait = max(self.by_account.retry_after([name]), self.by_address.retry_after([address]))
         if wait > 0:
             raise TooManyRequests(f"too many failed logins; try again in {wait:.0f} s")
         try:
@@ -42,9 +42,11 @@ class AccountService:
             or user.disabled
             or not verify_password(user.password_hash if user else None, password)
         ):
-            self.limiter.failed(keys)
+            self.by_account.failed([name])
+            self.by_address.failed([address])
             raise Unauthorized("wrong account name or password")
-        self.limiter.succeeded(keys)
+        self.by_account.succeeded([name])
+        self.by_address.succeeded([address])
         token, expires = self.issue_token(user)
         return user, token, expires
 

@@ -1,0 +1,362 @@
+"""Many participants on one server: accounts, teams, roles, and authorisation on every route.
+
+Two participants (one in a team), a teammate and an organiser on one real server, each
+with their own client folder logged in through the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import NSML, TRAIN_2018, Platform
+
+ADMIN_TOKEN = "admin-token-for-tests"
+PASSWORD = "correct horse battery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base: Path, **env: str) -> None:
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.home = base / "server-home"
+        port = self.url.rsplit(":", 1)[1]
+        environment = {**os.environ, "NSML_HOME": str(self.home), "NSML_SERVER_TOKEN": ADMIN_TOKEN, **env}
+        for key in ("NSML_SERVER_URL", "NSML_TOKEN"):
+            environment.pop(key, None)
+        self.process = subprocess.Popen(
+            [NSML, "server", "start", "--host", "127.0.0.1", "--port", port],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/health", ADMIN_TOKEN).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    def get(self, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(self.url + "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _client(base: Path, name: str, server: Server) -> Platform:
+    client = Platform(base / f"{name}-home", base / f"{name}-work")
+    client.workdir.mkdir(parents=True)
+    return client
+
+
+def _admin(base: Path, server: Server) -> Platform:
+    admin = _client(base, "admin", server)
+    admin.env.update(NSML_SERVER_URL=server.url, NSML_TOKEN=ADMIN_TOKEN)
+    return admin
+
+
+def _login(client: Platform, server: Server, name: str, password: str = PASSWORD) -> str:
+    client.nsml("login", server.url, "-u", name, "--password-stdin", input=password + "\n")
+    import json
+
+    return str(json.loads((client.home / "client.json").read_text())["token"])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("accounts")
+    server = Server(base)
+    try:
+        admin = _admin(base, server)
+        for name, role in (
+            ("olga", "organiser"),
+            ("alice", "participant"),
+            ("bob", "participant"),
+            ("carol", "participant"),
+        ):
+            admin.nsml(
+                "admin", "user", "add", name, "--role", role, "--password-stdin", input=PASSWORD + "\n"
+            )
+        admin.nsml("admin", "team", "red", "alice", "carol")
+        clients = {name: _client(base, name, server) for name in ("olga", "alice", "bob", "carol")}
+        tokens = {name: _login(client, server, name) for name, client in clients.items()}
+
+        cup = base / "cup"
+        (cup / "train").mkdir(parents=True)
+        (cup / "test").mkdir()
+        (cup / "train" / "train_data").write_text("a\tb\nc\td\n")
+        (cup / "train" / "train_label").write_text("1\n0\n")
+        (cup / "test" / "test_data").write_text("e\tf\ng\th\n")
+        (cup / "test" / "test_label").write_text("1\n0\n")
+        clients["olga"].nsml("dataset", "push", "cup", str(cup), "--metric", "accuracy")
+
+        alice = clients["alice"]
+        script = TRAIN_2018.replace(
+            "        return [(0.5, 1) for _ in raw_data]", "        return [(0.5, 1) for _ in raw_data]"
+        )
+        session = alice.run(alice.project("train", script), "cup", "--epochs 2")
+        alice.wait(session)
+        submission = alice.json("submit", session, "1")
+        yield {
+            "server": server,
+            "base": base,
+            "admin": admin,
+            "clients": clients,
+            "tokens": tokens,
+            "session": session,
+            "submission": submission,
+            "cup": cup,
+        }
+    finally:
+        server.stop()
+
+
+def test_roles_teams_and_whoami(world: dict[str, Any]) -> None:
+    clients = world["clients"]
+    assert world["session"] == "red/cup/1"  # a team member's session is the team's
+    me = clients["carol"].json("whoami")
+    assert (me["name"], me["role"], me["team"]) == ("carol", "participant", "red")
+    assert clients["olga"].json("whoami")["role"] == "organiser"
+    # the teammate sees, follows and lists the session; the board shows the team once
+    assert "red/cup/1" in {s["name"] for s in clients["carol"].json("ps", "-a")}
+    assert "epoch 1 done" in clients["carol"].nsml("logs", "red/cup/1").stdout
+    assert [c["name"] for c in clients["carol"].json("model", "ls", "cup/1")] == ["0", "1"]
+    assert [r["owner"] for r in clients["bob"].json("board", "cup")["rows"]] == ["red"]
+    mine = clients["carol"].json("board", "cup", "--private")["submissions"]
+    assert [s["id"] for s in mine] == [world["submission"]["id"]]
+    # bob sees none of it
+    assert clients["bob"].json("ps", "-a") == []
+    refused = clients["bob"].nsml("logs", "red/cup/1", check=False)
+    assert refused.returncode == 1 and "not found" in refused.stderr
+    # only organisers create datasets; only the dataset's organiser changes or closes it
+    denied = clients["alice"].nsml("dataset", "push", "mine", str(world["cup"]), check=False)
+    assert denied.returncode == 1 and "only organisers" in denied.stderr
+    denied = clients["bob"].nsml("dataset", "set", "cup", "--daily-limit", "1", check=False)
+    assert denied.returncode == 1 and "only the organiser" in denied.stderr
+    everyone = world["server"].get("/datasets/cup/submissions", world["tokens"]["olga"], params={"all": True})
+    assert [s["owner"] for s in everyone.json()["submissions"]] == ["red"]
+    assert (
+        world["server"]
+        .get("/datasets/cup/submissions", world["tokens"]["bob"], params={"all": True})
+        .status_code
+        == 403
+    )
+    # the team holds at most three
+    world["admin"].nsml("admin", "user", "add", "dave", "--password-stdin", input=PASSWORD + "\n")
+    world["admin"].nsml("admin", "user", "add", "erin", "--password-stdin", input=PASSWORD + "\n")
+    world["admin"].nsml("admin", "team", "red", "dave")
+    full = world["admin"].nsml("admin", "team", "red", "erin", check=False)
+    assert full.returncode == 1 and "at most 3 members" in full.stderr
+
+
+# Routes any signed-in account may call; each must still leak nothing of another's.
+OPEN_TO_ALL = {
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/uploads"),
+    ("GET", "/api/v1/datasets"),
+    ("GET", "/api/v1/datasets/{name}"),
+    ("GET", "/api/v1/datasets/{name}/board"),
+    ("GET", "/api/v1/datasets/{name}/submissions"),
+    ("GET", "/api/v1/sessions"),
+    ("POST", "/api/v1/sessions"),
+    ("POST", "/api/v1/submissions"),
+}
+REFUSED = {401, 403, 404}
+# What an organiser may do with a dataset of their own (the only resources here that are
+# hers): creating one passes authorisation and fails validation; changing or closing her
+# own competition is not called, to keep it open for the other tests.
+ORGANISER_OWN = {
+    ("POST", "/api/v1/datasets"),
+    ("PATCH", "/api/v1/datasets/{name}"),
+    ("POST", "/api/v1/datasets/{name}/close"),
+}
+
+
+def _fill(path: str, world: dict[str, Any]) -> str:
+    values = {
+        "owner": "red",
+        "dataset": "cup",
+        "number": "1",
+        "name": "cup",
+        "submission_id": str(world["submission"]["id"]),
+    }
+    if "/checkpoints/{name}" in path:
+        values["name"] = "1"
+    if path.startswith("/api/v1/admin/users/") or path.startswith("/api/v1/admin/teams/"):
+        values["name"] = "alice" if "users" in path else "red"
+    for key, value in values.items():
+        path = path.replace("{" + key + "}", value)
+    return path
+
+
+def _call(world: dict[str, Any], method: str, path: str, token: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    body: Any = {
+        "session": world["session"],
+        "checkpoint": "1",
+        "dataset": "cup",
+        "code_upload": "x",
+        "inputs": ["a"],
+        "name": "x",
+        "members": ["bob"],
+        "role": "admin",
+        "password": "p" * 10,
+    }
+    url = world["server"].url + path
+    if method in ("GET", "DELETE"):
+        return httpx.request(method, url, headers=headers, timeout=60)
+    if path.endswith("/checkpoints/1") and method == "PUT":
+        return httpx.put(url, headers=headers, content=b"", timeout=60)
+    return httpx.request(method, url, headers=headers, json=body, timeout=60)
+
+
+@pytest.mark.parametrize("who", ["bob", "olga"])
+def test_every_route_refuses_another_participants_resources(world: dict[str, Any], who: str) -> None:
+    schema = httpx.get(world["server"].url + "/openapi.json").json()
+    token = world["tokens"][who]
+    checked = 0
+    for template, operations in schema["paths"].items():
+        for method in operations:
+            method = method.upper()
+            if (method, template) == ("POST", "/api/v1/auth/logout"):
+                continue  # would end this caller's own token; covered below
+            if who == "olga" and (method, template) in ORGANISER_OWN:
+                if method == "POST" and template == "/api/v1/datasets":
+                    assert _call(world, method, template, token).status_code == 422
+                continue
+            path = _fill(template, world)
+            response = _call(world, method, path, token)
+            checked += 1
+            if (method, template) in OPEN_TO_ALL:
+                text = response.text
+                if response.is_success and not template.endswith("/board"):
+                    assert "red/cup/1" not in text, (method, template, text)
+                if template == "/api/v1/datasets/{name}/submissions":
+                    assert response.json()["submissions"] == []
+                if template == "/api/v1/submissions":
+                    assert response.status_code in REFUSED, text
+                continue
+            assert response.status_code in REFUSED, (method, template, response.status_code, response.text)
+    assert checked >= 30
+
+
+def test_expired_and_revoked_tokens_are_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    server, clients = world["server"], world["clients"]
+    old = world["tokens"]["bob"]
+    clients["bob"].nsml("logout")
+    assert server.get("/auth/me", old).status_code == 401
+    again = clients["bob"].nsml("ps", check=False)  # falls back to a local embedded server
+    clients["bob"].stop_server()
+    assert again.returncode == 0
+    token = _login(clients["bob"], server, "bob")
+    assert server.get("/auth/me", token).status_code == 200
+
+    world["admin"].nsml("admin", "user", "disable", "dave")
+    dave = _client(world["base"], "dave", server)
+    login = dave.nsml(
+        "login", server.url, "-u", "dave", "--password-stdin", input=PASSWORD + "\n", check=False
+    )
+    assert login.returncode == 1 and "wrong account name or password" in login.stderr
+
+    short = Server(tmp_path, NSML_TOKEN_TTL_HOURS=str(1.5 / 3600))
+    try:
+        admin = _admin(tmp_path, short)
+        admin.nsml("admin", "user", "add", "fred", "--password-stdin", input=PASSWORD + "\n")
+        fred = _client(tmp_path, "fred", short)
+        token = _login(fred, short, "fred")
+        assert short.get("/auth/me", token).status_code == 200
+        deadline = time.monotonic() + 20
+        while short.get("/auth/me", token).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        expired = short.get("/auth/me", token)
+        assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    finally:
+        short.stop()
+
+
+def test_names_that_could_escape_are_refused(world: dict[str, Any]) -> None:
+    server, olga = world["server"], world["tokens"]["olga"]
+    headers = {"Authorization": f"Bearer {olga}"}
+    for bad in ("../x", "/etc/passwd", "a\x00b", "..", "a/b"):
+        response = httpx.post(
+            server.url + "/api/v1/datasets",
+            headers=headers,
+            json={"name": bad, "metric": "accuracy", "upload_id": "abc"},
+        )
+        assert response.status_code == 400 and "invalid dataset name" in response.json()["detail"], bad
+    response = server.get("/sessions/..%2F..%2Fetc/cup/1", olga)
+    assert response.status_code in (400, 404)
+    for bad in ("../x/1", "a/b/c"):
+        result = world["clients"]["alice"].nsml("logs", bad, check=False)
+        assert result.returncode == 1 and "invalid" in result.stderr
+    account = httpx.post(
+        server.url + "/api/v1/admin/users",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        json={"name": "../root", "password": PASSWORD},
+    )
+    assert account.status_code == 400 and "invalid account name" in account.json()["detail"]
+
+
+def test_invites_let_people_register(world: dict[str, Any]) -> None:
+    invite = world["admin"].json("admin", "invite", "--uses", "1")
+    newcomer = _client(world["base"], "gina", world["server"])
+    newcomer.nsml(
+        "register",
+        world["server"].url,
+        "--invite",
+        invite["code"],
+        "-u",
+        "gina",
+        "--password-stdin",
+        input=PASSWORD + "\n",
+    )
+    assert newcomer.json("whoami")["name"] == "gina"
+    late = _client(world["base"], "hank", world["server"])
+    used = late.nsml(
+        "register",
+        world["server"].url,
+        "--invite",
+        invite["code"],
+        "-u",
+        "hank",
+        "--password-stdin",
+        input=PASSWORD + "\n",
+        check=False,
+    )
+    assert used.returncode == 1 and "invite code" in used.stderr
+
+
+def test_brute_force_login_is_slowed(world: dict[str, Any]) -> None:
+    url = world["server"].url + "/api/v1/auth/login"
+    codes = [httpx.post(url, json={"name": "carol", "password": f"guess-{i}"}).status_code for i in range(7)]
+    assert codes[:5] == [401] * 5
+    assert codes[5:] == [429, 429]
+    locked = httpx.post(url, json={"name": "carol", "password": PASSWORD})
+    assert locked.status_code == 429 and "too many failed logins" in locked.json()["detail"]
+    other = httpx.post(url, json={"name": "alice", "password": PASSWORD})
+    assert other.status_code == 200  # another account from the same address still gets in
