@@ -86,7 +86,7 @@ def _login(client: Platform, server: Server, name: str, password: str = PASSWORD
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("accounts")
-    server = Server(base)
+    server = Server(base, NSML_MAX_UPLOAD_MB="1")
     try:
         admin = _admin(base, server)
         for name, role in (
@@ -142,7 +142,10 @@ def test_roles_teams_and_whoami(world: dict[str, Any]) -> None:
     assert "red/cup/1" in {s["name"] for s in clients["carol"].json("ps", "-a")}
     assert "epoch 1 done" in clients["carol"].nsml("logs", "red/cup/1").stdout
     assert [c["name"] for c in clients["carol"].json("model", "ls", "cup/1")] == ["0", "1"]
-    assert [r["owner"] for r in clients["bob"].json("board", "cup")["rows"]] == ["red"]
+    [public_row] = clients["bob"].json("board", "cup")["rows"]
+    assert public_row["owner"] == "red" and public_row["session"] is None and public_row["checkpoint"] is None
+    [own_row] = clients["carol"].json("board", "cup")["rows"]
+    assert own_row["session"] == "red/cup/1" and own_row["checkpoint"] == "1"
     mine = clients["carol"].json("board", "cup", "--private")["submissions"]
     assert [s["id"] for s in mine] == [world["submission"]["id"]]
     # bob sees none of it
@@ -360,3 +363,17 @@ def test_brute_force_login_is_slowed(world: dict[str, Any]) -> None:
     assert locked.status_code == 429 and "too many failed logins" in locked.json()["detail"]
     other = httpx.post(url, json={"name": "alice", "password": PASSWORD})
     assert other.status_code == 200  # another account from the same address still gets in
+
+
+def test_request_and_upload_sizes_are_capped(world: dict[str, Any]) -> None:
+    server, token = world["server"], world["tokens"]["alice"]
+    headers = {"Authorization": f"Bearer {token}"}
+    huge = {"reports": [{"step": i, "metrics": {"x": "y" * 1000}, "time": 0} for i in range(40_000)]}
+    response = httpx.post(server.url + "/api/v1/sessions/red/cup/1/reports", headers=headers, json=huge)
+    assert response.status_code == 413 and "MiB limit" in response.json()["detail"]
+    upload = httpx.post(server.url + "/api/v1/uploads", headers=headers, content=b"0" * (2 * 1024 * 1024))
+    assert upload.status_code == 413 and "1 MiB limit" in upload.json()["detail"]
+    folder = world["clients"]["alice"].project("big_source", "print(1)\n")
+    (folder / "blob.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    result = world["clients"]["alice"].nsml("run", "-d", "cup", cwd=folder, check=False)
+    assert result.returncode == 1 and "1 MiB limit" in result.stderr

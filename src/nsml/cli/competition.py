@@ -86,8 +86,8 @@ def board(dataset: str, private: bool, as_json: bool) -> None:
             r["rank"],
             r["owner"],
             f"{r['score']:.6g}",
-            r["session"],
-            r["checkpoint"],
+            r["session"] or "",
+            r["checkpoint"] or "",
             r["submissions"],
             ago(r["submitted_at"]),
         )

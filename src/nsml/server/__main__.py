@@ -65,6 +65,7 @@ def serve(
         port=port,
         local_user=local_user_name(),
     )
+    settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))
     settings.token_ttl_hours = float(os.environ.get("NSML_TOKEN_TTL_HOURS", settings.token_ttl_hours))
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:

@@ -154,13 +154,15 @@ class SubmissionOut(Record):
 
 
 class BoardRowOut(Record):
+    """A public row: rank, owner, score, time; session and checkpoint only on one's own."""
+
     rank: int
     owner: str
     score: float
-    session: str
-    checkpoint: str
     submitted_at: datetime
     submissions: int
+    session: str | None = None
+    checkpoint: str | None = None
 
 
 class BoardOut(BaseModel):

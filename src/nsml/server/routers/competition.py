@@ -117,10 +117,22 @@ def infer(body: InferRequest, session: ManagedSession, svc: ServicesDep) -> list
 
 @router.get("/datasets/{name}/board", response_model=BoardOut)
 def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
-    """The public board: rank, owner, score, session, checkpoint, time. No other fields."""
+    """The public board: rank, owner, score, time and submission count for everybody;
+    the session and checkpoint behind a row only for its owner."""
     dataset = svc.datasets.get(name)
     info = metric_info(dataset.metric)
-    rows = [BoardRowOut.model_validate(row) for row in svc.submissions.board(dataset)]
+    rows = [
+        BoardRowOut.model_validate(row)
+        if who.owns(row.owner)
+        else BoardRowOut(
+            rank=row.rank,
+            owner=row.owner,
+            score=row.score,
+            submitted_at=row.submitted_at,
+            submissions=row.submissions,
+        )
+        for row in svc.submissions.board(dataset)
+    ]
     return BoardOut(
         dataset=dataset.name,
         metric=dataset.metric,
