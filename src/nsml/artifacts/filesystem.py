@@ -101,6 +101,9 @@ class FileArtifactStore(ArtifactStore):
         source = self.upload_path(upload_id)
         if not source.exists():
             raise BadArchive(f"upload {upload_id!r} not found; upload the archive again")
+        self.unpack_archive(source, target)
+
+    def unpack_archive(self, source: Path, target: Path) -> None:
         _extract(source.open("rb"), target)
 
     # checkpoints ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from nsml.cli.accounts import admin, login, logout, register, whoami
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
 from nsml.cli.server import server_group
-from nsml.cli.sessions import logs, model, ps, rm, run, stop
+from nsml.cli.sessions import fork, logs, model, ps, resume, rm, run, stop
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +19,7 @@ def cli() -> None:
 
 
 for command in (
-    run, ps, logs, model, stop, rm, submit, board, infer, dataset,
+    run, ps, logs, model, stop, rm, fork, resume, submit, board, infer, dataset,
     login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)

@@ -86,7 +86,7 @@ def ps(show_all: bool, dataset: str | None, limit: int | None, as_json: bool) ->
             shlex.join(s["args"]),
             _status(s),
             summary_text(s["summary"]),
-            s["description"],
+            " ".join(filter(None, [f"(fork of {s['parent']})" if s.get("parent") else "", s["description"]])),
         )
         for s in sessions
     ]
@@ -186,3 +186,42 @@ def rm(pattern: str, yes: bool) -> None:
         for session in matches:
             api.remove_session(parse_session(session["name"]))
             console.print(f"Session {session['name']} removed.")
+
+
+@click.command()
+@click.argument("session")
+@click.argument("checkpoint", required=False)
+@click.option(
+    "-a", "--args", "args", default=None, help="Arguments for the new session (default: the parent's)."
+)
+@click.option("-m", "--message", default="", help="Description shown in `nsml ps`.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def fork(session: str, checkpoint: str | None, args: str | None, message: str, as_json: bool) -> None:
+    """Start a new session from SESSION's source and CHECKPOINT (default: its latest)."""
+    conn = server()
+    ref = _ref(session, conn.default_owner)
+    arguments = None
+    if args is not None:
+        try:
+            arguments = shlex.split(args)
+        except ValueError as exc:
+            raise CliError(f"cannot parse -a {args!r}: {exc}") from None
+    with conn.client() as api:
+        created = api.fork_session(ref, checkpoint, arguments, message)
+    if as_json:
+        print_json(created)
+    else:
+        console.print(f"Session {created['name']} started (fork of {created['parent']}).")
+
+
+@click.command()
+@click.argument("session")
+@handle_errors
+def resume(session: str) -> None:
+    """Run an ended SESSION again from its latest checkpoint."""
+    conn = server()
+    ref = _ref(session, conn.default_owner)
+    with conn.client() as api:
+        resumed = api.resume_session(ref)
+    console.print(f"Session {resumed['name']} resumed from its latest checkpoint.")

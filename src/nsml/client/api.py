@@ -120,6 +120,15 @@ class ApiClient:
     def get_session(self, ref: SessionRef) -> dict[str, Any]:
         return self._call("GET", f"/sessions/{ref.path}").json()  # type: ignore[no-any-return]
 
+    def fork_session(
+        self, ref: SessionRef, checkpoint: str | None, args: list[str] | None, description: str
+    ) -> dict[str, Any]:
+        body = {"checkpoint": checkpoint, "args": args, "description": description}
+        return self._call("POST", f"/sessions/{ref.path}/fork", json=body).json()  # type: ignore[no-any-return]
+
+    def resume_session(self, ref: SessionRef) -> dict[str, Any]:
+        return self._call("POST", f"/sessions/{ref.path}/resume").json()  # type: ignore[no-any-return]
+
     def stop_session(self, ref: SessionRef) -> dict[str, Any]:
         return self._call("POST", f"/sessions/{ref.path}/stop").json()  # type: ignore[no-any-return]
 

@@ -175,11 +175,16 @@ def infer(data: Any, **kwargs: Any) -> Any:
 
 
 def paused(scope: Any = None) -> None:
-    """Hand the script over to the platform (``submit``, ``infer``): load the requested
-    checkpoint through the bound load, then serve inference until the platform is done.
-
-    Never returns when the platform started the script for a request.
+    """Hand the script over to the platform: load the requested checkpoint through the
+    bound load, then either serve inference until the platform is done (``submit``,
+    ``infer``; never returns) or return so that training goes on (``fork``, ``resume``).
     """
+    if "NSML_EVAL_FD" not in os.environ and "NSML_CHECKPOINT_PATH" in os.environ:
+        # fork or resume: load the checkpoint, then let the script train on from --iteration
+        if _bound.load is None:
+            raise RuntimeError("nsml.paused: no load function; call nsml.bind(load=...) first")
+        _bound.load(os.environ["NSML_CHECKPOINT_PATH"], **_bound.kwargs)
+        return
     if "NSML_EVAL_FD" not in os.environ:
         raise RuntimeError(
             "nsml.paused: this script was started with --pause 1, but no platform request "

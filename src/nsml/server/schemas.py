@@ -78,6 +78,7 @@ class SessionOut(Record):
     started_at: datetime | None
     ended_at: datetime | None
     summary: dict[str, Any] | None
+    parent: str | None = None
 
 
 class CheckpointOut(Record):
@@ -248,3 +249,9 @@ class TeamChange(BaseModel):
 class TeamOut(BaseModel):
     team: str
     members: list[str]
+
+
+class ForkRequest(BaseModel):
+    checkpoint: str | None = None  # default: the latest
+    args: list[str] | None = None  # default: the parent's
+    description: str = ""

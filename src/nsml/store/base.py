@@ -114,8 +114,14 @@ class AbstractStore(ABC):
         description: str,
         gpus: int,
         token_hash: str,
+        parent: str | None = None,
+        resume_checkpoint: str | None = None,
     ) -> Session:
         """Create a queued session with the next number for (owner, dataset), atomically."""
+
+    @abstractmethod
+    def requeue_session(self, session_id: int, token_hash: str, resume_checkpoint: str) -> Session | None:
+        """Queue an ended session again (``resume``); None if it is not ended."""
 
     @abstractmethod
     def get_session(self, owner: str, dataset: str, number: int) -> Session: ...

@@ -88,6 +88,8 @@ class Session:
     ended_at: datetime | None
     summary: dict[str, Any] | None
     last_report: dict[str, Any] | None = field(default=None, repr=False)
+    parent: str | None = None  # "OWNER/DATASET/N:CHECKPOINT" this session was forked from
+    resume_checkpoint: str | None = None  # "OWNER/DATASET/N:CHECKPOINT" loaded at start
 
     @property
     def name(self) -> str:

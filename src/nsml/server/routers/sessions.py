@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from nsml.server.deps import ManagedSession, PrincipalDep, ReadableSession, ServicesDep
-from nsml.server.schemas import CheckpointOut, MetricOut, SessionCreate, SessionOut
+from nsml.server.schemas import CheckpointOut, ForkRequest, MetricOut, SessionCreate, SessionOut
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SESSION = "/{owner}/{dataset}/{number}"
@@ -35,13 +35,29 @@ def list_sessions(
     limit: int | None = Query(default=None, ge=1),
     pattern: str | None = None,
 ) -> list[SessionOut]:
-    sessions = svc.sessions.list(sorted(who.namespaces), dataset, all, limit, pattern)
+    sessions = svc.sessions.search(sorted(who.namespaces), dataset, all, limit, pattern)
     return [SessionOut.model_validate(s) for s in sessions]
 
 
 @router.get(SESSION, response_model=SessionOut)
 def get_session(session: ReadableSession) -> SessionOut:
     return SessionOut.model_validate(session)
+
+
+@router.post(SESSION + "/fork", response_model=SessionOut, status_code=201)
+def fork_session(
+    body: ForkRequest, session: ReadableSession, svc: ServicesDep, who: PrincipalDep
+) -> SessionOut:
+    """A new session from this one's source and checkpoint (default: the latest)."""
+    owner = svc.store.get_user(who.user.owner_name)
+    return SessionOut.model_validate(
+        svc.sessions.fork(owner, session, body.checkpoint, body.args, body.description)
+    )
+
+
+@router.post(SESSION + "/resume", response_model=SessionOut)
+def resume_session(session: ManagedSession, svc: ServicesDep) -> SessionOut:
+    return SessionOut.model_validate(svc.sessions.resume(session))
 
 
 @router.post(SESSION + "/stop", response_model=SessionOut)

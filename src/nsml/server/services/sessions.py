@@ -53,7 +53,7 @@ class SessionService:
                 f"session {owner}/{dataset}/{number} not found; `nsml ps -a` lists your sessions"
             ) from None
 
-    def list(
+    def search(
         self,
         owner: str | Sequence[str],
         dataset: str | None,
@@ -77,8 +77,10 @@ class SessionService:
         args: Sequence[str],
         description: str,
         gpus: int,
-        code_upload: str,
+        code_upload: str | None = None,
+        fork_of: tuple[Session, str] | None = None,
     ) -> Session:
+        """A new session from uploaded source, or from a parent's source and checkpoint."""
         try:
             dataset = self.store.get_dataset(dataset_name)
         except NotFound:
@@ -88,30 +90,93 @@ class SessionService:
         if gpus < 0:
             raise BadRequest("the number of GPUs cannot be negative")
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
+        if fork_of is not None:
+            archive, origin = self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz", _ref(*fork_of)
+        elif code_upload is not None:
+            archive, origin = self.artifacts.upload_path(code_upload), None
+        else:
+            raise BadRequest("a session needs source code: an upload or a session to fork")
         try:
-            self.artifacts.unpack_upload(code_upload, staging / "work")
+            self.artifacts.unpack_archive(archive, staging / "work")
             _check_entry(staging / "work", entry)
-            shutil.copyfile(self.artifacts.upload_path(code_upload), staging / "code.tar.gz")
+            shutil.copyfile(archive, staging / "code.tar.gz")
             token = new_token()
             session = self.store.create_session(
-                owner.id, dataset.id, entry, list(args), description, gpus, hash_token(token)
+                owner.id,
+                dataset.id,
+                entry,
+                list(args),
+                description,
+                gpus,
+                hash_token(token),
+                parent=origin,
+                resume_checkpoint=origin,
             )
             staging.rename(self.artifacts.session_dir(session.id))
-        except BadArchive as exc:
-            raise BadRequest(str(exc)) from None
+        except (BadArchive, FileNotFoundError) as exc:
+            raise BadRequest(f"the source could not be unpacked: {exc}") from None
         finally:
-            self.artifacts.discard_upload(code_upload)
+            if code_upload is not None:
+                self.artifacts.discard_upload(code_upload)
             shutil.rmtree(staging, ignore_errors=True)
         self.artifacts.log_path(session.id).touch()
         self.runner.submit(self._spec(session, token))
         return session
 
+    def fork(
+        self, owner: User, parent: Session, checkpoint: str | None, args: list[str] | None, description: str
+    ) -> Session:
+        """A new session of the caller from ``parent``'s source, continuing from a checkpoint."""
+        chosen = self._checkpoint_or_latest(parent, checkpoint)
+        return self.create(
+            owner,
+            parent.dataset,
+            parent.entry,
+            parent.args if args is None else args,
+            description,
+            parent.gpus,
+            fork_of=(parent, chosen),
+        )
+
+    def resume(self, session: Session) -> Session:
+        """Run an ended session again from its latest checkpoint (2018 ``resume``)."""
+        if not session.status.is_terminal:
+            raise ConflictError(f"session {session.name} is still {session.status.value}; stop it first")
+        chosen = self._checkpoint_or_latest(session, None)
+        token = new_token()
+        resumed = self.store.requeue_session(session.id, hash_token(token), _ref(session, chosen))
+        if resumed is None:
+            raise ConflictError(f"session {session.name} changed meanwhile; try again")
+        self._log(session.id, f"[nsml] session resumed from checkpoint {chosen}")
+        self.runner.submit(self._spec(resumed, token))
+        return resumed
+
+    def _checkpoint_or_latest(self, session: Session, checkpoint: str | None) -> str:
+        if checkpoint is not None:
+            return self.get_checkpoint(session, checkpoint).name
+        saved = self.store.list_checkpoints(session.id)
+        if not saved:
+            raise BadRequest(f"session {session.name} has no checkpoint to continue from")
+        return saved[-1].name
+
+    def _resume_source(self, session: Session) -> tuple[Path | None, list[str]]:
+        """The checkpoint folder and the 2018 arguments that make ``paused`` load it."""
+        if not session.resume_checkpoint:
+            return None, []
+        name, _, checkpoint = session.resume_checkpoint.rpartition(":")
+        owner, dataset, number = name.split("/")
+        source = self.store.get_session(owner, dataset, int(number))
+        folder = self.artifacts.checkpoint_dir(source.id, checkpoint)
+        return folder, ["--pause", "1", "--mode", "train", "--iteration", checkpoint]
+
     def _spec(self, session: Session, token: str) -> RunSpec:
         session_dir = self.artifacts.session_dir(session.id)
+        checkpoint_dir, resume_args = self._resume_source(session)
         return RunSpec(
             session_id=session.id,
             name=session.name,
-            argv=[sys.executable, session.entry, *session.args],
+            argv=[sys.executable, session.entry, *session.args, *resume_args],
+            checkpoint_dir=checkpoint_dir,
             work_dir=session_dir / "work",
             env={
                 "NSML_ON_PLATFORM": "1",
@@ -255,6 +320,10 @@ def _check_entry(work: Path, entry: str) -> None:
             f"entry file {entry!r} not found in the shipped source; run from the folder "
             "that holds it or pass -e PATH"
         )
+
+
+def _ref(session: Session, checkpoint: str) -> str:
+    return f"{session.name}:{checkpoint}"
 
 
 def format_args(args: Sequence[str]) -> str:

@@ -41,6 +41,9 @@ class UserRow(Base):
         ForeignKey("users.id", name="fk_users_team_id"), nullable=True
     )
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    credits: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    daily_credits: Mapped[float | None] = mapped_column(Float, nullable=True)
+    topped_up_on: Mapped[str | None] = mapped_column(String(10), nullable=True)  # UTC date
 
 
 class ApiTokenRow(Base):
@@ -122,6 +125,9 @@ class SessionRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    parent: Mapped[str | None] = mapped_column(String(200), nullable=True)  # "OWNER/DATASET/N:CKPT"
+    resume_checkpoint: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    charged_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class MetricRow(Base):
@@ -175,3 +181,32 @@ class SubmissionRow(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CacheEntryRow(Base):
+    """A stored ``nsml.cache`` result, shared by all sessions of its owner."""
+
+    __tablename__ = "cache_entries"
+    __table_args__ = (UniqueConstraint("owner_id", "key", name="uq_cache_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    function: Mapped[str] = mapped_column(String(255))
+    dataset: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CreditEventRow(Base):
+    """Every change of a balance, for the record: grants, daily top-ups, session charges."""
+
+    __tablename__ = "credit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    delta: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

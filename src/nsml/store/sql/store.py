@@ -304,6 +304,8 @@ class SqlStore(AbstractStore):
         description: str,
         gpus: int,
         token_hash: str,
+        parent: str | None = None,
+        resume_checkpoint: str | None = None,
     ) -> Session:
         with self._tx() as orm:
             number = self._next_number(orm, owner_id, dataset_id)
@@ -318,6 +320,8 @@ class SqlStore(AbstractStore):
                 gpus=gpus,
                 token_hash=token_hash,
                 created_at=datetime.now(timezone.utc),
+                parent=parent,
+                resume_checkpoint=resume_checkpoint,
             )
             orm.add(row)
             orm.flush()
@@ -371,6 +375,8 @@ class SqlStore(AbstractStore):
             ended_at=_utc(row.ended_at),
             summary=row.summary,
             last_report=row.last_report,
+            parent=row.parent,
+            resume_checkpoint=row.resume_checkpoint,
         )
 
     def get_session(self, owner: str, dataset: str, number: int) -> Session:
@@ -441,6 +447,24 @@ class SqlStore(AbstractStore):
                     SessionRow.status.in_([s.value for s in from_statuses]),
                 )
                 .values(**values)
+            )
+            changed = result.rowcount == 1  # type: ignore[attr-defined]
+        return self.get_session_by_id(session_id) if changed else None
+
+    def requeue_session(self, session_id: int, token_hash: str, resume_checkpoint: str) -> Session | None:
+        terminal = [s.value for s in SessionStatus if s.is_terminal]
+        with self._tx() as orm:
+            result = orm.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id, SessionRow.status.in_(terminal))
+                .values(
+                    status=SessionStatus.QUEUED.value,
+                    token_hash=token_hash,
+                    resume_checkpoint=resume_checkpoint,
+                    exit_code=None,
+                    reason=None,
+                    ended_at=None,
+                )
             )
             changed = result.rowcount == 1  # type: ignore[attr-defined]
         return self.get_session_by_id(session_id) if changed else None
