@@ -128,7 +128,33 @@ class FileArtifactStore(ArtifactStore):
             shutil.rmtree(staging, ignore_errors=True)
 
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
-        folder = self.checkpoint_dir(session_id, name)
+        return self.read_dir(self.checkpoint_dir(session_id, name))
+
+    def cache_dir(self, owner: str, key: str) -> Path:
+        return self.home / "cache" / owner / key
+
+    def put_cache(self, owner: str, key: str, upload_id: str) -> tuple[int, bool]:
+        """Unpack a cache archive into place unless an equal one landed first.
+
+        Returns (size, stored). Two sessions that computed the same key at once both
+        upload; the first rename wins and the second copy is dropped whole.
+        """
+        final = self.cache_dir(owner, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".tmp-{uuid.uuid4().hex}"
+        try:
+            self.unpack_archive(self.upload_path(upload_id), staging)
+            size = _dir_size(staging)
+            try:
+                staging.rename(final)
+            except OSError:  # it exists: an equal result is already stored
+                return _dir_size(final), False
+            return size, True
+        finally:
+            self.discard_upload(upload_id)
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def read_dir(self, folder: Path) -> Iterator[bytes]:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
             for path in sorted(folder.rglob("*")):
@@ -136,6 +162,9 @@ class FileArtifactStore(ArtifactStore):
         buffer.seek(0)
         while chunk := buffer.read(1 << 20):
             yield chunk
+
+    def delete_cache(self, owner: str, key: str) -> None:
+        shutil.rmtree(self.cache_dir(owner, key), ignore_errors=True)
 
     def delete_session(self, session_id: int) -> None:
         for folder in (self.session_dir(session_id), self.home / "checkpoints" / str(session_id)):

@@ -216,6 +216,33 @@ class ApiClient:
     def configure_dataset(self, dataset: str, **options: Any) -> dict[str, Any]:
         return self._call("PATCH", f"/datasets/{dataset}", json=options).json()  # type: ignore[no-any-return]
 
+    # cache -------------------------------------------------------------------------
+    def get_cache(self, key: str) -> bytes | None:
+        try:
+            return self._call("GET", f"/cache/{key}").content
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def put_cache(self, key: str, archive: bytes, function: str, dataset: str | None) -> dict[str, Any]:
+        params = {"function": function, **({"dataset": dataset} if dataset else {})}
+        response = self._call(
+            "PUT",
+            f"/cache/{key}",
+            params=params,
+            content=archive,
+            headers={"Content-Type": "application/gzip"},
+            timeout=httpx.Timeout(None, connect=5.0),
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    def list_cache(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/cache").json()  # type: ignore[no-any-return]
+
+    def delete_cache(self, key: str) -> None:
+        self._call("DELETE", f"/cache/{key}")
+
     # runtime (a session's own process) ---------------------------------------------
     def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
         self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})

@@ -167,6 +167,29 @@ def load(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def cache(fn: Callable[..., Any], output_path: str | list[str] | None = None, **kwargs: Any) -> Any:
+    """Run ``fn(output_path, **kwargs)`` once; later calls with the same function, arguments
+    and dataset restore its output files instead (across sessions, on the platform)."""
+    from nsml.sdk import caching
+
+    paths = [output_path] if isinstance(output_path, str) else list(output_path or [])
+    if not paths:
+        raise ValueError("nsml.cache: give output_path=[...], the files or folders fn writes")
+    key = caching.cache_key(fn, paths, kwargs)
+    on_platform = IS_ON_NSML and "NSML_EVAL_FD" not in os.environ
+    store = caching.PlatformCache(_api()) if on_platform else caching.LocalCache(LOCAL_DIR / "cache")
+    archive = store.get(key)
+    if archive is not None:
+        caching.restore_outputs(archive, paths)
+        print(f"[nsml] cache hit {key[:12]}: restored {', '.join(paths)}", flush=True)
+        return None
+    name = getattr(fn, "__qualname__", "function")
+    print(f"[nsml] cache miss {key[:12]}: running {name}", flush=True)
+    result = fn(output_path, **kwargs)
+    store.put(key, caching.pack_outputs(paths), name, os.environ.get("NSML_DATASET_NAME"))
+    return result
+
+
 def infer(data: Any, **kwargs: Any) -> Any:
     """Call the bound infer function (``--mode test_local``)."""
     if _bound.infer is None:

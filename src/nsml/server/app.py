@@ -27,7 +27,7 @@ from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
 from nsml.server.limits import BodySizeLimit
-from nsml.server.routers import accounts, admin, competition, datasets, runtime, sessions, system
+from nsml.server.routers import accounts, admin, cache, competition, datasets, runtime, sessions, system
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
@@ -79,13 +79,13 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             store.close()  # type: ignore[attr-defined]
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
-    routers = (system, accounts, admin, datasets, sessions, runtime, competition)
+    routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache)
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(
         BodySizeLimit,
         default_bytes=settings.max_json_mb * 1024 * 1024,
-        upload_paths=(f"{API_PREFIX}/uploads", "/checkpoints/"),
+        upload_paths=(f"{API_PREFIX}/uploads", "/checkpoints/", f"{API_PREFIX}/cache/"),
     )
 
     @app.exception_handler(ApiError)

@@ -255,3 +255,13 @@ class ForkRequest(BaseModel):
     checkpoint: str | None = None  # default: the latest
     args: list[str] | None = None  # default: the parent's
     description: str = ""
+
+
+class CacheEntryOut(Record):
+    key: str
+    function: str
+    dataset: str | None
+    size_bytes: int
+    created_at: datetime
+    last_used_at: datetime
+    hits: int

@@ -6,6 +6,7 @@ the database URL; today SQLite and PostgreSQL both go through SQLAlchemy.
 
 from nsml.store.base import AbstractStore, Conflict, LimitReached, NotFound
 from nsml.store.entities import (
+    CacheEntry,
     Checkpoint,
     Dataset,
     MetricPoint,
@@ -27,6 +28,7 @@ def open_store(db_url: str) -> AbstractStore:
 
 __all__ = [
     "AbstractStore",
+    "CacheEntry",
     "Checkpoint",
     "Conflict",
     "LimitReached",

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from nsml.store.entities import (
+    CacheEntry,
     Checkpoint,
     Dataset,
     MetricPoint,
@@ -226,3 +227,20 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def fail_running_submissions(self, reason: str, at: datetime) -> int: ...
+
+    # cache
+    @abstractmethod
+    def get_cache(self, owner_id: int, key: str, hit: bool = False) -> CacheEntry | None:
+        """The entry, counting a hit when ``hit``."""
+
+    @abstractmethod
+    def add_cache(
+        self, owner_id: int, key: str, function: str, dataset: str | None, size_bytes: int
+    ) -> tuple[CacheEntry, bool]:
+        """Record an entry; (the entry, True) if this call created it, (the existing, False) if not."""
+
+    @abstractmethod
+    def list_cache(self, owner_id: int) -> list[CacheEntry]: ...
+
+    @abstractmethod
+    def delete_cache(self, owner_id: int, key: str) -> bool: ...

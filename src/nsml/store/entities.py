@@ -136,3 +136,15 @@ class Submission:
     total: int
     created_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    owner: str
+    key: str
+    function: str
+    dataset: str | None
+    size_bytes: int
+    created_at: datetime
+    last_used_at: datetime
+    hits: int

@@ -169,6 +169,11 @@ class SessionService:
         folder = self.artifacts.checkpoint_dir(source.id, checkpoint)
         return folder, ["--pause", "1", "--mode", "train", "--iteration", checkpoint]
 
+    def _dataset_version(self, name: str) -> str:
+        """Changes whenever a dataset of that name is registered anew (part of cache keys)."""
+        dataset = self.store.get_dataset(name)
+        return f"{dataset.id}:{dataset.created_at.isoformat()}:{dataset.size_bytes}"
+
     def _spec(self, session: Session, token: str) -> RunSpec:
         session_dir = self.artifacts.session_dir(session.id)
         checkpoint_dir, resume_args = self._resume_source(session)
@@ -183,6 +188,7 @@ class SessionService:
                 "NSML_SESSION": session.name,
                 "NSML_SESSION_TOKEN": token,
                 "NSML_DATASET_NAME": session.dataset,
+                "NSML_DATASET_VERSION": self._dataset_version(session.dataset),
                 "NSML_GPU_NUM": str(session.gpus),
             },
             log_path=self.artifacts.log_path(session.id),

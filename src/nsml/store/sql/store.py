@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from nsml.store.base import AbstractStore, Conflict, LimitReached, NotFound
 from nsml.store.entities import (
+    CacheEntry,
     Checkpoint,
     Dataset,
     MetricPoint,
@@ -27,6 +28,7 @@ from nsml.store.entities import (
 from nsml.store.sql.engine import make_engine, migrate
 from nsml.store.sql.models import (
     ApiTokenRow,
+    CacheEntryRow,
     CheckpointRow,
     DatasetRow,
     InviteRow,
@@ -710,6 +712,72 @@ class SqlStore(AbstractStore):
                 .values(status=SubmissionStatus.FAILED.value, reason=reason, finished_at=at)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # cache -------------------------------------------------------------------------
+    def _cache(self, orm: OrmSession, row: CacheEntryRow) -> CacheEntry:
+        owner = orm.scalar(select(UserRow.name).where(UserRow.id == row.owner_id)) or ""
+        return CacheEntry(
+            owner=owner,
+            key=row.key,
+            function=row.function,
+            dataset=row.dataset,
+            size_bytes=row.size_bytes,
+            created_at=_utc(row.created_at),  # type: ignore[arg-type]
+            last_used_at=_utc(row.last_used_at),  # type: ignore[arg-type]
+            hits=row.hits,
+        )
+
+    def get_cache(self, owner_id: int, key: str, hit: bool = False) -> CacheEntry | None:
+        with self._tx() as orm:
+            row = orm.scalar(
+                select(CacheEntryRow).where(CacheEntryRow.owner_id == owner_id, CacheEntryRow.key == key)
+            )
+            if row is None:
+                return None
+            if hit:
+                row.hits += 1
+                row.last_used_at = datetime.now(timezone.utc)
+            return self._cache(orm, row)
+
+    def add_cache(
+        self, owner_id: int, key: str, function: str, dataset: str | None, size_bytes: int
+    ) -> tuple[CacheEntry, bool]:
+        now = datetime.now(timezone.utc)
+        try:
+            with self._tx() as orm:
+                row = CacheEntryRow(
+                    owner_id=owner_id,
+                    key=key,
+                    function=function[:255],
+                    dataset=dataset,
+                    size_bytes=size_bytes,
+                    created_at=now,
+                    last_used_at=now,
+                    hits=0,
+                )
+                orm.add(row)
+                orm.flush()
+                return self._cache(orm, row), True
+        except IntegrityError:
+            existing = self.get_cache(owner_id, key)
+            assert existing is not None
+            return existing, False
+
+    def list_cache(self, owner_id: int) -> list[CacheEntry]:
+        with self._tx() as orm:
+            rows = orm.scalars(
+                select(CacheEntryRow)
+                .where(CacheEntryRow.owner_id == owner_id)
+                .order_by(CacheEntryRow.created_at)
+            )
+            return [self._cache(orm, row) for row in rows]
+
+    def delete_cache(self, owner_id: int, key: str) -> bool:
+        with self._tx() as orm:
+            result = orm.execute(
+                delete(CacheEntryRow).where(CacheEntryRow.owner_id == owner_id, CacheEntryRow.key == key)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
     def count_sessions(self) -> int:
         with self._tx() as orm:

@@ -1,0 +1,72 @@
+"""``nsml.cache`` results, content-addressed and shared by all sessions of an owner."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from nsml.server.deps import PrincipalDep, Services, ServicesDep
+from nsml.server.errors import BadRequest, NotFoundError
+from nsml.server.routers.system import receive
+from nsml.server.schemas import CacheEntryOut
+from nsml.store import User
+
+router = APIRouter(prefix="/cache", tags=["cache"])
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _owner(svc: Services, who: PrincipalDep) -> User:
+    return svc.store.get_user(who.user.owner_name)
+
+
+def _check(key: str) -> str:
+    if not _KEY.match(key):
+        raise BadRequest(f"invalid cache key {key!r}: expected 64 hexadecimal characters")
+    return key
+
+
+@router.get("", response_model=list[CacheEntryOut])
+def list_cache(svc: ServicesDep, who: PrincipalDep) -> list[CacheEntryOut]:
+    return [CacheEntryOut.model_validate(e) for e in svc.store.list_cache(_owner(svc, who).id)]
+
+
+@router.get("/{key}")
+def get_cache(key: str, svc: ServicesDep, who: PrincipalDep) -> StreamingResponse:
+    owner = _owner(svc, who)
+    entry = svc.store.get_cache(owner.id, _check(key), hit=True)
+    folder = svc.sessions.artifacts.cache_dir(owner.name, key)
+    if entry is None or not folder.is_dir():
+        raise NotFoundError(f"no cache entry {key}")
+    return StreamingResponse(svc.sessions.artifacts.read_dir(folder), media_type="application/gzip")
+
+
+@router.put("/{key}", response_model=CacheEntryOut)
+async def put_cache(
+    key: str,
+    request: Request,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    response: Response,
+    function: str = Query(default="", max_length=255),
+    dataset: str | None = Query(default=None, max_length=64),
+) -> CacheEntryOut:
+    """Store a result; when the key is already stored, the first copy stays (200, not 201)."""
+    owner = await run_in_threadpool(_owner, svc, who)
+    upload_id, _ = await receive(request, svc, svc.settings.max_checkpoint_bytes)
+    artifacts = svc.sessions.artifacts
+    size, stored = await run_in_threadpool(artifacts.put_cache, owner.name, _check(key), upload_id)
+    entry, created = await run_in_threadpool(svc.store.add_cache, owner.id, key, function, dataset, size)
+    response.status_code = 201 if stored and created else 200
+    return CacheEntryOut.model_validate(entry)
+
+
+@router.delete("/{key}", status_code=204)
+def delete_cache(key: str, svc: ServicesDep, who: PrincipalDep) -> Response:
+    owner = _owner(svc, who)
+    if not svc.store.delete_cache(owner.id, _check(key)):
+        raise NotFoundError(f"no cache entry {key}")
+    svc.sessions.artifacts.delete_cache(owner.name, key)
+    return Response(status_code=204)

@@ -1,0 +1,94 @@
+"""nsml.cache: computed once, restored by later sessions, safe under a double compute."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import Platform
+
+# The preprocessing writes a vocabulary and a folder; --sleep widens the race window.
+SCRIPT = """
+    import argparse, os, time, nsml
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sleep", type=float, default=0)
+    parser.add_argument("--size", type=int, default=3)
+    config = parser.parse_args()
+
+    def build_vocab(output_path, size):
+        print("COMPUTING", flush=True)
+        time.sleep(config.sleep)
+        with open(output_path[0], "w") as handle:
+            handle.write("\\n".join(f"word{i}" for i in range(size)))
+        os.makedirs(output_path[1], exist_ok=True)
+        with open(os.path.join(output_path[1], "vectors.bin"), "wb") as handle:
+            handle.write(bytes(range(size)) * 1000)
+
+    nsml.cache(build_vocab, output_path=["vocab.txt", "embeddings"], size=config.size)
+    words = open("vocab.txt").read().split()
+    print("VOCAB", len(words), os.path.getsize("embeddings/vectors.bin"), flush=True)
+"""
+
+
+def _log(platform: Platform, name: str) -> str:
+    assert platform.wait(name)["status"] == "exited", platform.nsml("logs", name).stdout
+    return platform.nsml("logs", name).stdout
+
+
+def test_second_session_restores_instead_of_computing(platform: Platform) -> None:
+    folder = platform.project("cached", SCRIPT)
+    first = _log(platform, platform.run(folder, "demo_kin", "--size 5"))
+    assert "COMPUTING" in first and "cache miss" in first and "VOCAB 5 5000" in first
+    second = _log(platform, platform.run(folder, "demo_kin", "--size 5"))
+    assert "COMPUTING" not in second and "cache hit" in second and "VOCAB 5 5000" in second
+    # other arguments, or another dataset, mean another result
+    other = _log(platform, platform.run(folder, "demo_kin", "--size 6"))
+    assert "COMPUTING" in other and "VOCAB 6 6000" in other
+    movie = _log(platform, platform.run(folder, "demo_movie", "--size 5"))
+    assert "COMPUTING" in movie
+
+    entries = platform.json("cache", "ls")
+    assert len(entries) == 3
+    assert {e["function"] for e in entries} == {"build_vocab"}
+    hit = next(e for e in entries if e["hits"] == 1)
+    assert hit["size_bytes"] > 5000 and hit["dataset"] == "demo_kin"
+    assert "build_vocab" in platform.nsml("cache", "ls").stdout
+
+
+def test_concurrent_double_compute_stores_one_result(platform: Platform) -> None:
+    platform.nsml("cache", "rm", "--all", "-y")
+    folder = platform.project("racing", SCRIPT)
+    names = [platform.run(folder, "demo_kin", "--size 7 --sleep 1.5") for _ in range(2)]
+    logs = [_log(platform, name) for name in names]
+    assert all("COMPUTING" in log and "VOCAB 7 7000" in log for log in logs)
+    [entry] = platform.json("cache", "ls")
+    assert entry["size_bytes"] > 7000
+    third = _log(platform, platform.run(folder, "demo_kin", "--size 7"))
+    assert "cache hit" in third and "VOCAB 7 7000" in third
+
+    freed = platform.nsml("cache", "rm", entry["key"][:10], "-y")
+    assert "Freed 1 entries" in freed.stdout
+    assert platform.json("cache", "ls") == []
+    missing = platform.nsml("cache", "rm", "ffff", "-y", check=False)
+    assert missing.returncode == 1 and "matches 0 cache entries" in missing.stderr
+
+
+def test_cache_works_off_the_platform(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(textwrap.dedent(SCRIPT))
+    env = {"PATH": "/usr/bin:/bin"}
+    runs = [
+        subprocess.run(
+            [sys.executable, "main.py", "--size", "4"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
+    assert "COMPUTING" in runs[0].stdout and "COMPUTING" not in runs[1].stdout
+    assert all("VOCAB 4 4000" in r.stdout for r in runs)
+    assert len(list((tmp_path / "nsml_local" / "cache").glob("*.tar.gz"))) == 1
