@@ -33,6 +33,8 @@ def _status(session: dict) -> str:  # type: ignore[type-arg]
     if status == "failed":
         code = session.get("exit_code")
         return f"Failed ({code})" if code is not None else "Failed"
+    if status == "queued" and session.get("reason"):
+        return f"Queued ({session['reason'].split(':')[0]})"
     return status.capitalize()
 
 

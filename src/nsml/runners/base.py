@@ -41,6 +41,9 @@ class Outcome:
 
 
 class RunnerEvents(Protocol):
+    def on_waiting(self, session_id: int, reason: str) -> None:
+        """A queued session cannot start yet, for ``reason`` (shown in ``ps``)."""
+
     def on_started(self, session_id: int) -> None: ...
 
     def on_finished(self, session_id: int, outcome: Outcome) -> None: ...

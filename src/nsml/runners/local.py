@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -39,70 +38,112 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 class LocalRunner(Runner):
-    """Runs sessions here; with ``sandboxed`` each process runs under bubblewrap."""
+    """Runs sessions here; with ``sandboxed`` each process runs under bubblewrap.
 
-    def __init__(self, max_concurrent: int, sandboxed: bool = False, hidden: tuple[Path, ...] = ()) -> None:
+    A scheduler starts queued sessions in order as slots (``max_concurrent``) and GPUs
+    free up; a session that asks for more GPUs than are free waits, and later sessions
+    that fit may start before it.
+    """
+
+    def __init__(
+        self,
+        max_concurrent: int,
+        sandboxed: bool = False,
+        hidden: tuple[Path, ...] = (),
+        gpus: tuple[str, ...] = (),
+    ) -> None:
         self.sandboxed = sandboxed
         self.hidden = hidden
         self.max_concurrent = max(1, max_concurrent)
-        self._queue: queue.Queue[RunSpec | None] = queue.Queue()
+        self.gpus = gpus
+        self._free_gpus = list(gpus)
+        self._pending: list[RunSpec] = []
+        self._waiting_for_gpus: set[int] = set()
         self._lock = threading.Lock()
-        self._cancelled: set[int] = set()
-        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self._running: dict[int, subprocess.Popen[bytes] | None] = {}
+        self._threads: dict[int, threading.Thread] = {}
         self._stop_requested: set[int] = set()
-        self._workers: list[threading.Thread] = []
         self._events: RunnerEvents | None = None
         self._closing = False
 
     def start(self, events: RunnerEvents) -> None:
         self._events = events
-        for index in range(self.max_concurrent):
-            worker = threading.Thread(target=self._work, name=f"nsml-runner-{index}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
 
     def submit(self, spec: RunSpec) -> None:
-        self._queue.put(spec)
+        with self._lock:
+            self._pending.append(spec)
+            self._schedule()
 
     def stop(self, session_id: int) -> bool:
         with self._lock:
-            process = self._running.get(session_id)
-            if process is None:
-                self._cancelled.add(session_id)
+            for spec in self._pending:
+                if spec.session_id == session_id:
+                    self._pending.remove(spec)
+                    return False
+            if session_id not in self._running:
                 return False
             self._stop_requested.add(session_id)
-        _terminate(process)
+            process = self._running[session_id]
+        if process is not None:
+            _terminate(process)
         return True
 
     def shutdown(self, reason: str) -> None:
-        self._closing = True
         with self._lock:
-            running = list(self._running.items())
-        for _, process in running:
+            self._closing = True
+            self._pending.clear()
+            running = [p for p in self._running.values() if p is not None]
+            threads = list(self._threads.values())
+        for process in running:
             _terminate(process)
-        for _ in self._workers:
-            self._queue.put(None)
-        for worker in self._workers:
-            worker.join(timeout=STOP_GRACE_S + 2)
+        for thread in threads:
+            thread.join(timeout=STOP_GRACE_S + 2)
 
-    # worker --------------------------------------------------------------------------
-    def _work(self) -> None:
+    # scheduling ----------------------------------------------------------------------
+    def _schedule(self) -> None:
+        """Start what fits; called with the lock held."""
+        if self._closing or self._events is None:
+            return
+        for spec in list(self._pending):
+            if len(self._running) >= self.max_concurrent:
+                break
+            if spec.gpus > len(self._free_gpus):
+                if spec.session_id not in self._waiting_for_gpus:
+                    self._waiting_for_gpus.add(spec.session_id)
+                    threading.Thread(
+                        target=self._events.on_waiting,
+                        args=(spec.session_id, f"No machine available: waiting for {spec.gpus} free GPUs"),
+                        daemon=True,
+                    ).start()
+                continue
+            self._pending.remove(spec)
+            self._waiting_for_gpus.discard(spec.session_id)
+            allocated = [self._free_gpus.pop(0) for _ in range(spec.gpus)]
+            self._running[spec.session_id] = None
+            thread = threading.Thread(
+                target=self._run_and_release,
+                args=(spec, allocated),
+                name=f"nsml-session-{spec.session_id}",
+                daemon=True,
+            )
+            self._threads[spec.session_id] = thread
+            thread.start()
+
+    def _run_and_release(self, spec: RunSpec, gpus: list[str]) -> None:
         assert self._events is not None
-        while True:
-            spec = self._queue.get()
-            if spec is None or self._closing:
-                return
+        try:
+            self._run(spec, self._events, gpus)
+        finally:
             with self._lock:
-                if spec.session_id in self._cancelled:
-                    self._cancelled.discard(spec.session_id)
-                    continue
-            self._run(spec, self._events)
+                self._running.pop(spec.session_id, None)
+                self._threads.pop(spec.session_id, None)
+                self._free_gpus.extend(gpus)
+                self._schedule()
 
     def _command(self, spec: RunSpec, extra_env: dict[str, str]) -> tuple[list[str], dict[str, str], Path]:
         """argv, environment and cwd of the process, sandboxed or not."""
-        env = {**spec.env, **extra_env, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
-        if spec.gpus == 0:
-            env["CUDA_VISIBLE_DEVICES"] = ""
+        env = {"CUDA_VISIBLE_DEVICES": "", **spec.env, **extra_env}
+        env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         if not self.sandboxed:
             host_env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
             if spec.train_dir is not None:
@@ -163,17 +204,21 @@ class LocalRunner(Runner):
             theirs.close()
         return _LocalEvaluation(process, ours)
 
-    def _run(self, spec: RunSpec, events: RunnerEvents) -> None:
+    def _run(self, spec: RunSpec, events: RunnerEvents, gpus: list[str]) -> None:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        devices = {"CUDA_VISIBLE_DEVICES": ",".join(gpus), "NSML_GPU_NUM": str(len(gpus))}
         with spec.log_path.open("ab", buffering=0) as log:
             try:
-                process = self._spawn(spec, log, {})
+                process = self._spawn(spec, log, devices)
             except OSError as exc:
                 log.write(f"[nsml] could not start the session: {exc}\n".encode())
                 events.on_finished(spec.session_id, Outcome(SessionStatus.FAILED, None, str(exc)))
                 return
             with self._lock:
                 self._running[spec.session_id] = process
+                stop_now = spec.session_id in self._stop_requested  # stopped while starting
+            if stop_now:
+                _terminate(process)
             events.on_started(spec.session_id)
             code = process.wait()
             with self._lock:

@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from nsml.config import local_user_name, nsml_home
+from nsml.runners.gpus import detect_gpus
 from nsml.runners.sandbox import sandbox_works
 from nsml.server.app import create_app
 from nsml.server.auth import new_token
@@ -65,6 +66,8 @@ def serve(
         port=port,
         local_user=local_user_name(),
     )
+    settings.gpus = detect_gpus()
+    settings.max_gpus_per_session = int(os.environ.get("NSML_MAX_GPUS_PER_SESSION", len(settings.gpus) or 8))
     settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))
     settings.token_ttl_hours = float(os.environ.get("NSML_TOKEN_TTL_HOURS", settings.token_ttl_hours))
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)

@@ -53,7 +53,9 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         if store.created:  # type: ignore[attr-defined]
             for demo in DEMO_DATASETS:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
-        runner = LocalRunner(settings.max_concurrent, sandboxed=settings.sandboxed, hidden=(settings.home,))
+        runner = LocalRunner(
+            settings.max_concurrent, sandboxed=settings.sandboxed, hidden=(settings.home,), gpus=settings.gpus
+        )
         session_service = SessionService(store, artifacts, runner, settings)
         submission_service = SubmissionService(store, artifacts, runner, settings, session_service)
         runner.start(session_service)

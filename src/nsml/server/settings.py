@@ -22,7 +22,9 @@ class ServerSettings:
     max_upload_mb: int = 200
     max_checkpoint_mb: int = 4096
     max_json_mb: int = 32  # any request body that is not an upload
-    token_ttl_hours: float = 160.0  # login tokens expire, as NSML's did in 2018
+    token_ttl_hours: float = 160.0
+    gpus: tuple[str, ...] = ()  # GPU ids of this host sessions may use
+    max_gpus_per_session: int = 8  # login tokens expire, as NSML's did in 2018
     public_url: str = ""  # filled in once the port is bound
     sandbox: str = "auto"  # "auto": bubblewrap when it works; "on": required; "off"
     allow_unsandboxed_eval: bool = False

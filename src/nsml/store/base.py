@@ -162,6 +162,10 @@ class AbstractStore(ABC):
         """
 
     @abstractmethod
+    def set_queue_reason(self, session_id: int, reason: str | None) -> None:
+        """Why a queued session waits; ignored once it left the queue."""
+
+    @abstractmethod
     def set_session_token(self, session_id: int, token_hash: str) -> None:
         """Replace a session's token (a re-queued session gets a fresh one)."""
 

@@ -87,8 +87,7 @@ class SessionService:
             raise NotFoundError(
                 f"dataset {dataset_name!r} not found; `nsml dataset ls` lists the datasets"
             ) from None
-        if gpus < 0:
-            raise BadRequest("the number of GPUs cannot be negative")
+        self._check_gpus(gpus)
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
         if fork_of is not None:
             archive, origin = self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz", _ref(*fork_of)
@@ -122,6 +121,17 @@ class SessionService:
         self.artifacts.log_path(session.id).touch()
         self.runner.submit(self._spec(session, token))
         return session
+
+    def _check_gpus(self, gpus: int) -> None:
+        if gpus < 0:
+            raise BadRequest("the number of GPUs cannot be negative")
+        limit = self.settings.max_gpus_per_session
+        if gpus > limit:
+            raise BadRequest(f"at most {limit} GPUs per session on this server; -g {gpus} asks for more")
+        if gpus > len(self.settings.gpus):
+            raise BadRequest(
+                f"this server has {len(self.settings.gpus)} GPUs, so -g {gpus} could never start"
+            )
 
     def fork(
         self, owner: User, parent: Session, checkpoint: str | None, args: list[str] | None, description: str
@@ -199,6 +209,9 @@ class SessionService:
         )
 
     # runner events -----------------------------------------------------------------
+    def on_waiting(self, session_id: int, reason: str) -> None:
+        self.store.set_queue_reason(session_id, reason)
+
     def on_started(self, session_id: int) -> None:
         self.store.transition_session(
             session_id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=_now()

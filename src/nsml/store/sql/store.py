@@ -438,7 +438,7 @@ class SqlStore(AbstractStore):
     ) -> Session | None:
         values: dict[str, Any] = {"status": to.value}
         if to is SessionStatus.RUNNING:
-            values["started_at"] = at
+            values.update(started_at=at, reason=None)
         if to.is_terminal:
             values.update(ended_at=at, exit_code=exit_code, reason=reason)
         with self._tx() as orm:
@@ -470,6 +470,14 @@ class SqlStore(AbstractStore):
             )
             changed = result.rowcount == 1  # type: ignore[attr-defined]
         return self.get_session_by_id(session_id) if changed else None
+
+    def set_queue_reason(self, session_id: int, reason: str | None) -> None:
+        with self._tx() as orm:
+            orm.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id, SessionRow.status == SessionStatus.QUEUED.value)
+                .values(reason=reason)
+            )
 
     def set_session_token(self, session_id: int, token_hash: str) -> None:
         with self._tx() as orm:

@@ -1,0 +1,62 @@
+"""GPU allocation on a host that declares two GPUs (NSML_GPUS=0,1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import Platform
+
+HOLD = """
+    import os, sys, time, nsml
+    print("GPUS", os.environ["CUDA_VISIBLE_DEVICES"] or "-", nsml.GPU_NUM, flush=True)
+    for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 0):
+        time.sleep(0.1)
+"""
+
+
+@pytest.fixture(scope="module")
+def two_gpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    base = tmp_path_factory.mktemp("gpus")
+    instance = Platform(base / "home", base / "work")
+    instance.workdir.mkdir()
+    instance.env.update(NSML_GPUS="0,1", NSML_MAX_CONCURRENT="4")
+    try:
+        yield instance
+    finally:
+        instance.stop_server()
+
+
+def _gpus(platform: Platform, name: str) -> tuple[str, str]:
+    line = next(x for x in platform.nsml("logs", name).stdout.splitlines() if x.startswith("GPUS"))
+    _, devices, count = line.split()
+    return devices, count
+
+
+def test_sessions_get_free_gpus_or_wait_for_them(two_gpus: Platform) -> None:
+    folder = two_gpus.project("hold", HOLD)
+    big = two_gpus.json("run", "-d", "demo_kin", "-g", "2", "-a", "600", cwd=folder)["name"]
+    two_gpus.wait(big, ("running",))
+    waiting = two_gpus.json("run", "-d", "demo_kin", "-g", "1", cwd=folder)["name"]
+    cpu_only = two_gpus.json("run", "-d", "demo_kin", cwd=folder)["name"]
+    assert two_gpus.wait(cpu_only)["status"] == "exited"  # a session that fits goes ahead
+    assert _gpus(two_gpus, cpu_only) == ("-", "0")
+    assert _gpus(two_gpus, big) == ("0,1", "2")
+    session = two_gpus.session(waiting)
+    assert session["status"] == "queued" and "No machine available" in session["reason"]
+    assert "Queued (No machine available)" in two_gpus.nsml("ps").stdout
+
+    two_gpus.nsml("stop", big)
+    assert two_gpus.wait(waiting)["status"] == "exited"
+    devices, count = _gpus(two_gpus, waiting)
+    assert devices in ("0", "1") and count == "1"
+
+
+def test_more_gpus_than_the_host_has_is_refused(two_gpus: Platform) -> None:
+    folder = two_gpus.project("greedy", HOLD)
+    result = two_gpus.nsml("run", "-d", "demo_kin", "-g", "3", cwd=folder, check=False)
+    assert result.returncode == 1
+    assert "at most 2 GPUs per session" in result.stderr or "has 2 GPUs" in result.stderr
+    negative = two_gpus.nsml("run", "-d", "demo_kin", "-g", "-1", cwd=folder, check=False)
+    assert negative.returncode == 1 and "negative" in negative.stderr
