@@ -102,3 +102,17 @@ def test_tokens_expire_and_datasets_are_unique(store: SqlStore) -> None:
     store.create_dataset("kin", user.id, "accuracy", "", 1, 0, 1)
     with pytest.raises(Conflict):
         store.create_dataset("kin", user.id, "accuracy", "", 1, 0, 1)
+
+
+def test_concurrent_credit_changes_add_up_exactly(store: SqlStore) -> None:
+    user = store.get_or_create_user("erin")
+
+    def change(index: int) -> float:
+        return store.grant_credits(user.id, 1.0 if index % 2 else -0.25, f"change {index}", NOW)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(change, range(200)))
+    balance = store.get_user("erin").credits
+    assert balance == pytest.approx(100 * 1.0 - 100 * 0.25)
+    events = store.credit_events(user.id, 1000)
+    assert len(events) == 200 and sum(e.delta for e in events) == pytest.approx(balance)

@@ -187,3 +187,39 @@ def admin_team(team: str, members: tuple[str, ...], as_json: bool) -> None:
         print_json(result)
     else:
         console.print(f"Team {result['team']}: {', '.join(result['members'])}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def credit(as_json: bool) -> None:
+    """Your credit balance (1 credit = one GPU-minute; a CPU session counts as one GPU)."""
+    with server().client() as api:
+        data = api.credits()
+    if as_json:
+        print_json(data)
+        return
+    daily = f", daily allowance {data['daily']:g}" if data["daily"] is not None else ""
+    state = "" if data["enforced"] else " (credits are not enforced on this server)"
+    console.print(f"{data['account']}: {data['balance']:.2f} credits{daily}{state}")
+
+
+@admin.command("credit")
+@click.argument("name")
+@click.argument("amount", type=float, default=0.0)
+@click.option(
+    "--daily", type=click.FloatRange(min=0), default=None, help="Top the balance up to this each day."
+)
+@click.option("--no-daily", is_flag=True, help="Remove the daily allowance.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def admin_credit(name: str, amount: float, daily: float | None, no_daily: bool, as_json: bool) -> None:
+    """Grant AMOUNT credits to NAME (negative takes), and/or set a daily allowance."""
+    with server().client() as api:
+        data = api.admin(
+            "POST", f"credits/{name}", {"amount": amount, "daily": daily, "clear_daily": no_daily}
+        )
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"{data['account']}: {data['balance']:.2f} credits")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from nsml import __version__
-from nsml.cli.accounts import admin, login, logout, register, whoami
+from nsml.cli.accounts import admin, credit, login, logout, register, whoami
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
@@ -21,7 +21,7 @@ def cli() -> None:
 
 for command in (
     run, ps, logs, model, stop, rm, fork, resume, submit, board, infer, dataset,
-    cache, login, logout, register, whoami, admin, server_group,
+    cache, credit, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)
 

@@ -70,6 +70,9 @@ class ApiClient:
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._call(method, f"/admin/{path}", json=body).json()
 
+    def credits(self) -> dict[str, Any]:
+        return self._call("GET", "/credits").json()  # type: ignore[no-any-return]
+
     # datasets ----------------------------------------------------------------------
     def list_datasets(self, pattern: str | None = None) -> list[dict[str, Any]]:
         params = {"pattern": pattern} if pattern else {}

@@ -66,6 +66,8 @@ def serve(
         port=port,
         local_user=local_user_name(),
     )
+    settings.credits_enforced = os.environ.get("NSML_CREDITS") == "1"
+    settings.credit_interval_s = float(os.environ.get("NSML_CREDIT_INTERVAL_S", settings.credit_interval_s))
     settings.gpus = detect_gpus()
     settings.max_gpus_per_session = int(os.environ.get("NSML_MAX_GPUS_PER_SESSION", len(settings.gpus) or 8))
     settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))

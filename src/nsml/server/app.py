@@ -27,8 +27,19 @@ from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
 from nsml.server.limits import BodySizeLimit
-from nsml.server.routers import accounts, admin, cache, competition, datasets, runtime, sessions, system
+from nsml.server.routers import (
+    accounts,
+    admin,
+    cache,
+    competition,
+    credits,
+    datasets,
+    runtime,
+    sessions,
+    system,
+)
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
@@ -58,9 +69,12 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         )
         session_service = SessionService(store, artifacts, runner, settings)
         submission_service = SubmissionService(store, artifacts, runner, settings, session_service)
+        credit_service = CreditService(store, session_service, settings)
+        session_service.admission = credit_service.check_can_start
         runner.start(session_service)
         session_service.recover()
         submission_service.recover()
+        credit_service.start()
         app.state.services = Services(
             settings,
             store,
@@ -68,6 +82,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             session_service,
             submission_service,
             AccountService(store, settings),
+            credit_service,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -77,11 +92,12 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             yield
         finally:
             remove_server_file(settings)
+            credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
             store.close()  # type: ignore[attr-defined]
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
-    routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache)
+    routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache, credits)
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(

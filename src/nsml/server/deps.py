@@ -16,6 +16,7 @@ from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal, authenticate
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
@@ -31,6 +32,7 @@ class Services:
     sessions: SessionService
     submissions: SubmissionService
     accounts: AccountService
+    credits: CreditService
 
 
 def services(request: Request) -> Services:

@@ -40,3 +40,7 @@ class TooLarge(ApiError):
 
 class TooManyRequests(ApiError):
     status_code = 429
+
+
+class PaymentRequired(ApiError):
+    status_code = 402

@@ -265,3 +265,23 @@ class CacheEntryOut(Record):
     created_at: datetime
     last_used_at: datetime
     hits: int
+
+
+class CreditEventOut(Record):
+    delta: float
+    reason: str
+    created_at: datetime
+
+
+class CreditsOut(BaseModel):
+    account: str
+    balance: float
+    daily: float | None
+    enforced: bool
+    history: list[CreditEventOut]
+
+
+class CreditGrant(BaseModel):
+    amount: float = 0.0
+    daily: float | None = Field(default=None, ge=0)
+    clear_daily: bool = False

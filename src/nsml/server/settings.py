@@ -23,6 +23,8 @@ class ServerSettings:
     max_checkpoint_mb: int = 4096
     max_json_mb: int = 32  # any request body that is not an upload
     token_ttl_hours: float = 160.0
+    credits_enforced: bool = False
+    credit_interval_s: float = 10.0
     gpus: tuple[str, ...] = ()  # GPU ids of this host sessions may use
     max_gpus_per_session: int = 8  # login tokens expire, as NSML's did in 2018
     public_url: str = ""  # filled in once the port is bound

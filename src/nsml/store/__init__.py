@@ -8,6 +8,7 @@ from nsml.store.base import AbstractStore, Conflict, LimitReached, NotFound
 from nsml.store.entities import (
     CacheEntry,
     Checkpoint,
+    CreditEvent,
     Dataset,
     MetricPoint,
     Role,
@@ -31,6 +32,7 @@ __all__ = [
     "CacheEntry",
     "Checkpoint",
     "Conflict",
+    "CreditEvent",
     "LimitReached",
     "Dataset",
     "MetricPoint",

@@ -15,6 +15,7 @@ from typing import Any
 from nsml.store.entities import (
     CacheEntry,
     Checkpoint,
+    CreditEvent,
     Dataset,
     MetricPoint,
     Session,
@@ -248,3 +249,25 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def delete_cache(self, owner_id: int, key: str) -> bool: ...
+
+    # credits
+    @abstractmethod
+    def grant_credits(self, account_id: int, delta: float, reason: str, at: datetime) -> float:
+        """Add ``delta`` (may be negative) to a balance in one statement; the new balance."""
+
+    @abstractmethod
+    def set_daily_credits(self, account_id: int, amount: float | None) -> None: ...
+
+    @abstractmethod
+    def top_up_daily(self, today: str, at: datetime) -> int:
+        """Raise each balance with a daily allowance to it, once per UTC day."""
+
+    @abstractmethod
+    def charge_running(self, at: datetime) -> list[tuple[int, str, float]]:
+        """Charge every running session since its last charge, per minute and slot.
+
+        Returns (session id, owner, owner's balance) for sessions whose owner is out.
+        """
+
+    @abstractmethod
+    def credit_events(self, account_id: int, limit: int) -> list[CreditEvent]: ...

@@ -41,6 +41,8 @@ class User:
     team: str | None = None  # the team a person belongs to
     disabled: bool = False
     password_hash: str | None = field(default=None, repr=False, compare=False)
+    credits: float = field(default=0.0, compare=False)
+    daily_credits: float | None = field(default=None, compare=False)
 
     @property
     def owner_name(self) -> str:
@@ -148,3 +150,10 @@ class CacheEntry:
     created_at: datetime
     last_used_at: datetime
     hits: int
+
+
+@dataclass(frozen=True)
+class CreditEvent:
+    delta: float
+    reason: str
+    created_at: datetime

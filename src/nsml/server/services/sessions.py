@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ class SessionService:
         self.runner = runner
         self.settings = settings
         self._ended = threading.Condition()
+        self._stop_reasons: dict[int, str] = {}
+        # called before a session is queued, to refuse it (credits); set by the app
+        self.admission: Callable[[User, int], None] = lambda owner, gpus: None
 
     # queries ---------------------------------------------------------------------
     def get(self, owner: str, dataset: str, number: int) -> Session:
@@ -88,6 +91,7 @@ class SessionService:
                 f"dataset {dataset_name!r} not found; `nsml dataset ls` lists the datasets"
             ) from None
         self._check_gpus(gpus)
+        self.admission(owner, gpus)
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
         if fork_of is not None:
             archive, origin = self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz", _ref(*fork_of)
@@ -153,6 +157,7 @@ class SessionService:
         if not session.status.is_terminal:
             raise ConflictError(f"session {session.name} is still {session.status.value}; stop it first")
         chosen = self._checkpoint_or_latest(session, None)
+        self.admission(self.store.get_user(session.owner), session.gpus)
         token = new_token()
         resumed = self.store.requeue_session(session.id, hash_token(token), _ref(session, chosen))
         if resumed is None:
@@ -218,6 +223,9 @@ class SessionService:
         )
 
     def on_finished(self, session_id: int, outcome: Outcome) -> None:
+        reason = self._stop_reasons.pop(session_id, None)
+        if reason and outcome.status is SessionStatus.STOPPED:
+            outcome = Outcome(SessionStatus.STOPPED, outcome.exit_code, reason)
         ended = self.store.transition_session(
             session_id,
             outcome.status,
@@ -257,6 +265,11 @@ class SessionService:
             self._log(session.id, "[nsml] session stopped before it started")
             return stopped
         return self.wait_ended(session.id, timeout=10.0)
+
+    def stop_for(self, session_id: int, reason: str) -> None:
+        """Stop a session on the platform's initiative (credits), with the reason recorded."""
+        self._stop_reasons[session_id] = reason
+        self.runner.stop(session_id)
 
     def wait_ended(self, session_id: int, timeout: float) -> Session:
         deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from nsml.store.base import AbstractStore, Conflict, LimitReached, NotFound
 from nsml.store.entities import (
     CacheEntry,
     Checkpoint,
+    CreditEvent,
     Dataset,
     MetricPoint,
     Role,
@@ -30,6 +31,7 @@ from nsml.store.sql.models import (
     ApiTokenRow,
     CacheEntryRow,
     CheckpointRow,
+    CreditEventRow,
     DatasetRow,
     InviteRow,
     MetricRow,
@@ -74,6 +76,8 @@ class SqlStore(AbstractStore):
             team=team,
             disabled=row.disabled_at is not None,
             password_hash=row.password_hash,
+            credits=row.credits,
+            daily_credits=row.daily_credits,
         )
 
     def get_or_create_user(self, name: str) -> User:
@@ -786,6 +790,85 @@ class SqlStore(AbstractStore):
                 delete(CacheEntryRow).where(CacheEntryRow.owner_id == owner_id, CacheEntryRow.key == key)
             )
             return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    # credits -------------------------------------------------------------------------
+    def _change_balance(
+        self, orm: OrmSession, account_id: int, delta: float, reason: str, at: datetime
+    ) -> float:
+        balance = orm.scalar(
+            update(UserRow)
+            .where(UserRow.id == account_id)
+            .values(credits=UserRow.credits + delta)
+            .returning(UserRow.credits)
+        )
+        if balance is None:
+            raise NotFound(f"account #{account_id} not found")
+        orm.add(CreditEventRow(account_id=account_id, delta=delta, reason=reason[:255], created_at=at))
+        return float(balance)
+
+    def grant_credits(self, account_id: int, delta: float, reason: str, at: datetime) -> float:
+        with self._tx() as orm:
+            return self._change_balance(orm, account_id, delta, reason, at)
+
+    def set_daily_credits(self, account_id: int, amount: float | None) -> None:
+        with self._tx() as orm:
+            orm.execute(
+                update(UserRow)
+                .where(UserRow.id == account_id)
+                .values(daily_credits=amount, topped_up_on=None)
+            )
+
+    def top_up_daily(self, today: str, at: datetime) -> int:
+        with self._tx() as orm:
+            rows = orm.scalars(
+                select(UserRow)
+                .where(
+                    UserRow.daily_credits.is_not(None),
+                    (UserRow.topped_up_on.is_(None)) | (UserRow.topped_up_on != today),
+                )
+                .with_for_update()
+            ).all()
+            for row in rows:
+                missing = max(0.0, float(row.daily_credits or 0) - row.credits)
+                if missing > 0:
+                    self._change_balance(orm, row.id, missing, f"daily allowance {today}", at)
+                row.topped_up_on = today
+            return len(rows)
+
+    def charge_running(self, at: datetime) -> list[tuple[int, str, float]]:
+        exhausted: list[tuple[int, str, float]] = []
+        with self._tx() as orm:
+            rows = orm.execute(
+                select(SessionRow, UserRow.name, DatasetRow.name)
+                .join(UserRow, UserRow.id == SessionRow.owner_id)
+                .join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+                .where(SessionRow.status == SessionStatus.RUNNING.value)
+                .with_for_update(of=SessionRow)
+            ).all()
+            for session, owner, dataset in rows:
+                since = _utc(session.charged_until) or _utc(session.started_at) or at
+                minutes = max(0.0, (at - since).total_seconds() / 60)
+                session.charged_until = at
+                if minutes == 0:
+                    continue
+                cost = minutes * max(session.gpus, 1)
+                name = f"{owner}/{dataset}/{session.number}"
+                balance = self._change_balance(
+                    orm, session.owner_id, -cost, f"session #{session.id} {name}", at
+                )
+                if balance <= 0:
+                    exhausted.append((session.id, owner, balance))
+        return exhausted
+
+    def credit_events(self, account_id: int, limit: int) -> list[CreditEvent]:
+        with self._tx() as orm:
+            rows = orm.scalars(
+                select(CreditEventRow)
+                .where(CreditEventRow.account_id == account_id)
+                .order_by(CreditEventRow.id.desc())
+                .limit(limit)
+            )
+            return [CreditEvent(r.delta, r.reason, _utc(r.created_at)) for r in rows]  # type: ignore[arg-type]
 
     def count_sessions(self) -> int:
         with self._tx() as orm:
