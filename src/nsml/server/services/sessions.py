@@ -16,6 +16,7 @@ from typing import Any
 
 from nsml.artifacts import BadArchive, FileArtifactStore
 from nsml.names import InvalidName, validate_checkpoint
+from nsml.plotting.events import append_scalars
 from nsml.runners import Outcome, Runner, RunSpec
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
@@ -316,6 +317,14 @@ class SessionService:
 
     def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
         self.store.add_reports(session.id, reports)
+        points = [
+            (key, report["step"], float(value), report["time"].timestamp())
+            for report in reports
+            for key, value in report["metrics"].items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
+        if points:  # the same points, for TensorBoard
+            append_scalars(self.artifacts.session_dir(session.id) / "tensorboard", points)
 
     def save_checkpoint(self, session: Session, name: str, upload_id: str) -> Checkpoint:
         """Unpack, rename into place, then list: a checkpoint is complete or absent."""
