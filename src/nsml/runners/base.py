@@ -30,6 +30,7 @@ class RunSpec:
     api_url: str | None = None
     api_socket: Path | None = None
     gpus: int = 0
+    extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
     labels: dict[str, str] = field(default_factory=dict)
 
 

@@ -14,11 +14,13 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 from nsml.runners import sandbox
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners.environments import EnvironmentFailed, declared_requirements, ensure_environment
 from nsml.store.entities import SessionStatus
 
 _PR_SET_PDEATHSIG = 1
@@ -51,8 +53,10 @@ class LocalRunner(Runner):
         sandboxed: bool = False,
         hidden: tuple[Path, ...] = (),
         gpus: tuple[str, ...] = (),
+        environments: Path | None = None,
     ) -> None:
         self.sandboxed = sandboxed
+        self.environments = environments  # where per-requirements virtual environments live
         self.hidden = hidden
         self.max_concurrent = max(1, max_concurrent)
         self.gpus = gpus
@@ -158,6 +162,8 @@ class LocalRunner(Runner):
                 env["NSML_API_URL"] = spec.api_url
             return spec.argv, {**host_env, **env}, spec.work_dir
         mounts = sandbox.Mounts(work=spec.work_dir)
+        for folder in spec.extra_mounts:  # read-only at the same path, e.g. the session's venv
+            mounts.extra.append(sandbox.Mount(folder, str(folder)))
         if spec.train_dir is not None:
             mounts.extra.append(sandbox.Mount(spec.train_dir, f"{sandbox.DATA}/train"))
             env["NSML_DATASET_PATH"] = sandbox.DATA
@@ -196,6 +202,7 @@ class LocalRunner(Runner):
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with spec.log_path.open("ab", buffering=0) as log:
+                spec = self._with_environment(spec, log)
                 process = self._spawn(spec, log, {"NSML_EVAL_FD": str(theirs.fileno())}, (theirs.fileno(),))
         except BaseException:
             ours.close()
@@ -204,10 +211,25 @@ class LocalRunner(Runner):
             theirs.close()
         return _LocalEvaluation(process, ours)
 
+    def _with_environment(self, spec: RunSpec, log: BinaryIO) -> RunSpec:
+        """The spec with the session's own Python when its source declares requirements."""
+        requirements = declared_requirements(spec.work_dir)
+        if requirements is None or self.environments is None:
+            return spec
+        env = ensure_environment(requirements, self.environments, log)
+        python = str(env / "bin" / "python")
+        return replace(spec, argv=[python, *spec.argv[1:]], extra_mounts=(*spec.extra_mounts, env))
+
     def _run(self, spec: RunSpec, events: RunnerEvents, gpus: list[str]) -> None:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         devices = {"CUDA_VISIBLE_DEVICES": ",".join(gpus), "NSML_GPU_NUM": str(len(gpus))}
         with spec.log_path.open("ab", buffering=0) as log:
+            try:
+                spec = self._with_environment(spec, log)
+            except (EnvironmentFailed, OSError, subprocess.CalledProcessError) as exc:
+                log.write(f"[nsml] {exc}\n".encode())
+                events.on_finished(spec.session_id, Outcome(SessionStatus.FAILED, None, str(exc)[:2000]))
+                return
             try:
                 process = self._spawn(spec, log, devices)
             except OSError as exc:

@@ -65,7 +65,11 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             for demo in DEMO_DATASETS:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
         runner = LocalRunner(
-            settings.max_concurrent, sandboxed=settings.sandboxed, hidden=(settings.home,), gpus=settings.gpus
+            settings.max_concurrent,
+            sandboxed=settings.sandboxed,
+            hidden=(settings.home,),
+            gpus=settings.gpus,
+            environments=settings.home / "envs",
         )
         session_service = SessionService(store, artifacts, runner, settings)
         submission_service = SubmissionService(store, artifacts, runner, settings, session_service)

@@ -1,0 +1,110 @@
+"""Per-session Python environments from ``requirements.txt`` or ``setup.py``, without Docker.
+
+Each distinct requirement set gets one virtual environment, built once under
+``envs/<key>`` and reused by every later session that declares the same set. The
+environment sees the platform's own packages (torch and friends) through a ``.pth``
+file, so pip installs only what is missing and never downloads torch again.
+"""
+
+from __future__ import annotations
+
+import ast
+import fcntl
+import hashlib
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import BinaryIO
+
+PIP_TAIL_LINES = 8
+
+
+class EnvironmentFailed(RuntimeError):
+    """pip could not install the requirements; the message carries pip's own words."""
+
+
+def declared_requirements(source: Path) -> list[str] | None:
+    """The requirement lines a shipped source declares, or None when it declares none."""
+    listed = source / "requirements.txt"
+    if listed.is_file():
+        lines = [line.split("#", 1)[0].strip() for line in listed.read_text().splitlines()]
+        return sorted(line for line in lines if line)
+    setup = source / "setup.py"
+    if setup.is_file():
+        return _install_requires(setup.read_text())
+    return None
+
+
+def _install_requires(code: str) -> list[str] | None:
+    """``install_requires=[...]`` of a ``setup(...)`` call, read without running setup.py."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup":
+            for keyword in node.keywords:
+                if keyword.arg == "install_requires":
+                    try:
+                        return sorted(str(item) for item in ast.literal_eval(keyword.value))
+                    except ValueError:
+                        return None
+    return None
+
+
+def environment_key(requirements: list[str]) -> str:
+    platform = f"{sys.version}|{sysconfig.get_paths()['purelib']}"
+    return hashlib.sha256("\n".join([platform, *requirements]).encode()).hexdigest()[:16]
+
+
+def ensure_environment(requirements: list[str], root: Path, log: BinaryIO) -> Path:
+    """The environment's folder, building it first if no session built it before."""
+    key = environment_key(requirements)
+    final = root / key
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key; the others wait, then reuse
+        if (final / "ready").exists():
+            _say(log, f"reusing environment {key} ({len(requirements)} requirements)")
+            return final
+        _say(log, f"building environment {key}: {', '.join(requirements) or 'no packages'}")
+        staging = root / f"{key}.building"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True, capture_output=True)
+            site = next((staging / "lib").glob("python*/site-packages"))
+            (site / "_nsml_platform.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+            if requirements:
+                (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
+                _pip(staging, log)
+            (staging / "ready").write_text("ok\n")
+            staging.rename(final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _say(log, f"environment {key} ready")
+        return final
+
+
+def _pip(env: Path, log: BinaryIO) -> None:
+    command = [
+        str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+        "--progress-bar", "off", "-r", str(env / "requirements.txt"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    tail: list[str] = []
+    for raw in process.stdout:  # pip's progress goes to the session log as it happens
+        log.write(raw)
+        line = raw.decode(errors="replace").strip()
+        if line and not line.startswith("WARNING: Location"):
+            tail = (tail + [line])[-PIP_TAIL_LINES:]
+    if process.wait() != 0:
+        errors = [line for line in tail if line.startswith("ERROR")] or tail
+        raise EnvironmentFailed("installing the requirements failed: " + " | ".join(errors[-3:]))
+
+
+def _say(log: BinaryIO, message: str) -> None:
+    log.write(f"[nsml] {message}\n".encode())
