@@ -83,6 +83,18 @@ def _login(client: Platform, server: Server, name: str, password: str = PASSWORD
     return str(json.loads((client.home / "client.json").read_text())["token"])
 
 
+def _cache_something(alice: Platform, server: Server) -> str:
+    """A cache entry of team red, to aim the other accounts at."""
+    script = (
+        "import nsml\n"
+        "def make(paths):\n    open(paths[0], 'w').write('x')\n"
+        "nsml.cache(make, output_path=['out.txt'])\n"
+    )
+    alice.wait(alice.run(alice.project("cacher", script), "cup"))
+    [entry] = alice.json("cache", "ls")
+    return str(entry["key"])
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("accounts")
@@ -118,6 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         session = alice.run(alice.project("train", script), "cup", "--epochs 2")
         alice.wait(session)
         submission = alice.json("submit", session, "1")
+        cache_key = _cache_something(alice, server)
         yield {
             "server": server,
             "base": base,
@@ -127,6 +140,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "session": session,
             "submission": submission,
             "cup": cup,
+            "cache_key": cache_key,
         }
     finally:
         server.stop()
@@ -188,6 +202,9 @@ OPEN_TO_ALL = {
     ("GET", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions"),
     ("POST", "/api/v1/submissions"),
+    ("GET", "/api/v1/cache"),  # one's own cache only
+    ("PUT", "/api/v1/cache/{key}"),  # stores into one's own cache
+    ("GET", "/api/v1/credits"),  # one's own balance
 }
 REFUSED = {401, 403, 404}
 # What an organiser may do with a dataset of their own (the only resources here that are
@@ -207,6 +224,7 @@ def _fill(path: str, world: dict[str, Any]) -> str:
         "number": "1",
         "name": "cup",
         "submission_id": str(world["submission"]["id"]),
+        "key": world["cache_key"],
     }
     if "/checkpoints/{name}" in path:
         values["name"] = "1"
@@ -261,6 +279,8 @@ def test_every_route_refuses_another_participants_resources(world: dict[str, Any
                     assert "red/cup/1" not in text, (method, template, text)
                 if template == "/api/v1/datasets/{name}/submissions":
                     assert response.json()["submissions"] == []
+                if template == "/api/v1/cache" and method == "GET":
+                    assert world["cache_key"] not in response.text
                 if template == "/api/v1/submissions":
                     assert response.status_code in REFUSED, text
                 continue

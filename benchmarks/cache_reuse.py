@@ -1,0 +1,234 @@
+"""Does ``nsml.cache`` make the second start of a session much faster than the first?
+
+Why this exists: the platform promises that costly preprocessing runs once and is restored
+afterwards, so that re-running the same code on the same dataset reaches the first
+training step quickly (target: the second start at least 20x faster than the first). On a
+throw-away server this pushes the real NSMC reviews (first ``--reviews`` rows of
+``../shared/data/nsmc/reviews.tsv.gz``) and runs one 2018-style ``main.py`` twice. It calls
+``nsml.cache(train_embeddings, output_path=["w2v.model"])``: whitespace tokens (no Korean
+morphology), gensim Word2Vec (size 100, window 5, min_count 3, 2 workers, ``--epochs``),
+then one step of a linear regressor on the mean vectors of 1000 reviews. Per run: time to
+the first training step in the session (FIRST-STEP - START, printed by the script) and from
+launching ``nsml run``; a "cache miss" then a "cache hit"; the size from ``nsml cache ls``.
+
+Run ``.venv/bin/python benchmarks/cache_reuse.py`` (needs bubblewrap and gensim, which
+``make bench`` installs); ``--reviews 100000`` is quicker; ``--json`` prints one object.
+Only 127.0.0.1 is contacted; the temporary NSML_HOME is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+NSML = str(Path(sys.executable).with_name("nsml"))
+REVIEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nsmc" / "reviews.tsv.gz"
+CLI_TIMEOUT_S = 120.0
+PUSH_TIMEOUT_S = 600.0
+SESSION_TIMEOUT_S = 1200.0  # word2vec on all 638k reviews: minutes on a 2-core machine
+DATASET = "bench_nsmc"
+TARGET = 20.0
+MARKS = ("START", "IMPORTED", "READ", "TRAINED", "CACHED", "FIRST-STEP")  # printed by main.py
+
+MAIN = """import time
+print("START", repr(time.time()), flush=True)
+import argparse, os
+import numpy as np
+from gensim.models import Word2Vec
+import nsml
+from nsml import DATASET_PATH
+print("IMPORTED", repr(time.time()), flush=True)
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=3)
+config = parser.parse_args()
+with open(os.path.join(DATASET_PATH, "train", "train_data"), encoding="utf-8") as f:
+    reviews = f.read().split("\\n")[:-1]
+labels = [float(x) for x in open(os.path.join(DATASET_PATH, "train", "train_label")).read().split()]
+print("READ", repr(time.time()), len(reviews), flush=True)
+
+def train_embeddings(output_path, epochs):
+    # `reviews` come from the dataset, whose name and version the cache key covers.
+    sentences = [review.split() for review in reviews]  # whitespace tokens, no morphology
+    model = Word2Vec(sentences, vector_size=100, window=5, min_count=3, workers=2, epochs=epochs, seed=1)
+    with open(output_path[0], "wb") as handle:  # one file; by name, gensim puts arrays beside it
+        model.save(handle)
+    print("TRAINED", repr(time.time()), flush=True)
+
+nsml.cache(train_embeddings, output_path=["w2v.model"], epochs=config.epochs)
+print("CACHED", repr(time.time()), flush=True)
+wv = Word2Vec.load("w2v.model").wv
+print("VOCAB", len(wv), flush=True)
+known = [[wv[t] for t in r.split() if t in wv] or [np.zeros(wv.vector_size)] for r in reviews[:1000]]
+x = np.stack([np.mean(k, axis=0) for k in known])
+y = np.array(labels[:1000])
+w, b = np.zeros(x.shape[1]), float(y.mean())
+print("FIRST-STEP", repr(time.time()), flush=True)
+error = x @ w + b - y  # one gradient step of a linear regressor on the MSE
+w -= 0.1 * x.T @ error / len(y)
+b -= 0.1 * float(error.mean())
+print("LOSS", float(np.mean(error ** 2)), flush=True)
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = CLI_TIMEOUT_S) -> str:
+    done = subprocess.run([NSML, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"nsml {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def make_dataset(env: dict[str, str], work: Path, limit: int | None) -> int:
+    """The first ``limit`` reviews (all by default) as train/train_data + train_label."""
+    train = work / "data" / "train"
+    train.mkdir(parents=True)
+    count = 0
+    with (
+        gzip.open(REVIEWS, "rt", encoding="utf-8", newline="") as source,
+        open(train / "train_data", "w", encoding="utf-8") as data,
+        open(train / "train_label", "w") as label,
+    ):
+        rows = csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if next(rows) != ["review_id", "movie_id", "date", "rating", "review"]:
+            raise RuntimeError(f"{REVIEWS}: unexpected header")
+        for row in rows:
+            if limit is not None and count >= limit:
+                break
+            data.write(" ".join(row[4].split()) + "\n")  # one line per review, always
+            label.write(f"{int(row[3])}\n")
+            count += 1
+    cli(env, "dataset", "push", DATASET, str(work / "data"), "--metric", "mse", timeout=PUSH_TIMEOUT_S)
+    return count
+
+
+def run_once(env: dict[str, str], folder: Path, epochs: int) -> dict[str, Any]:
+    launched = time.time()
+    out = cli(env, "run", "-d", DATASET, "-e", "main.py", "-a", f"--epochs {epochs}", "--json", cwd=folder)
+    name = str(json.loads(out)["name"])
+    output = cli(env, "logs", "-f", name, timeout=SESSION_TIMEOUT_S)
+    status = next(s for s in json.loads(cli(env, "ps", "-a", "--json")) if s["name"] == name)["status"]
+    words = [line.split() for line in output.splitlines()]
+    t = {w[0]: float(w[1]) for w in words if len(w) > 1 and w[0] in MARKS}
+    vocab = [int(w[1]) for w in words if len(w) == 2 and w[0] == "VOCAB"]
+    if status != "exited" or not set(MARKS) - {"TRAINED"} <= set(t) or not vocab:
+        raise RuntimeError(f"session {name} ended {status}; its log ends:\n{output[-3000:]}")
+    trained = t.get("TRAINED")  # only when train_embeddings ran
+    return {
+        "session": name,
+        "cache": "hit" if "cache hit" in output else "miss" if "cache miss" in output else "none",
+        "vocab": vocab[0],
+        "first_step_s": t["FIRST-STEP"] - t["START"],
+        "launch_to_first_step_s": t["FIRST-STEP"] - launched,
+        "launch_to_start_s": t["START"] - launched,  # CLI, shipping, sandbox, python
+        "imports_s": t["IMPORTED"] - t["START"],  # numpy, gensim, nsml
+        "read_data_s": t["READ"] - t["IMPORTED"],
+        "cache_call_s": t["CACHED"] - t["READ"],
+        "train_s": None if trained is None else trained - t["READ"],  # key, word2vec, save
+        "store_or_restore_s": t["CACHED"] - (trained or t["READ"]),  # pack + upload, or fetch + unpack
+        "load_features_s": t["FIRST-STEP"] - t["CACHED"],
+    }
+
+
+def show(figures: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    runs, entry, speed = figures["runs"], figures["cache_entry"], figures["speedup"]
+    table = Table(title=f"OpenNSML nsml.cache reuse: word2vec on {figures['reviews']:,} NSMC reviews")
+    for column in ("Seconds", "1st run", "2nd run"):
+        table.add_column(column, justify="left" if column == "Seconds" else "right")
+    table.add_row("cache", *(r["cache"] for r in runs))
+    for label, key in (
+        ("time to first training step (in session)", "first_step_s"),
+        ("launch `nsml run` -> first training step", "launch_to_first_step_s"),
+        ("  launch -> script START (CLI, sandbox, python)", "launch_to_start_s"),
+        ("  imports (numpy, gensim, nsml)", "imports_s"),
+        ("  read train_data", "read_data_s"),
+        ("  nsml.cache: train word2vec", "train_s"),
+        ("  nsml.cache: store result / restore result", "store_or_restore_s"),
+        ("  load model, features", "load_features_s"),
+    ):
+        table.add_row(label, *("-" if r[key] is None else f"{r[key]:.2f}" for r in runs))
+    table.add_row("vocabulary size", *(f"{r['vocab']:,}" for r in runs))
+    table.add_row("cache entry size / hits", f"{entry['size_bytes'] / 2**20:.1f} MiB", str(entry["hits"]))
+    table.add_row(
+        "speedup, in session / from launch", *(f"{speed[k]:.1f}x" for k in ("in_session", "launch"))
+    )
+    marks = {True: "[green]met[/]", False: "[red]not met[/]"}
+    table.add_row("miss, then hit with the same model", marks[figures["checks_ok"]], "")
+    targets = (marks[figures["target_met"]], marks[figures["target_met_from_launch"]])
+    table.add_row(f"target: 2nd start >= {TARGET:g}x faster, in session / from launch", *targets)
+    Console().print(table)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reviews", type=int, default=None, help="first N reviews (default: all 638,648)")
+    parser.add_argument("--epochs", type=int, default=3, help="word2vec epochs")
+    parser.add_argument("--json", action="store_true", help="print all figures as one JSON object")
+    options = parser.parse_args()
+    if not REVIEWS.is_file():
+        log(f"error: NSMC reviews not found; expected them at {REVIEWS}")
+        return 1
+    if importlib.util.find_spec("gensim") is None:
+        log('error: gensim is missing; `make bench` installs it (pip install -e ".[bench]")')
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="nsml-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
+    env["NSML_HOME"] = str(work / "home")
+    figures: dict[str, Any] = {"epochs": options.epochs}
+    try:
+        try:
+            log(f"starting the embedded server in {env['NSML_HOME']} ...")
+            cli(env, "ps")
+            log(f"pushing the NSMC reviews ({options.reviews or 'all'}) as {DATASET} ...")
+            figures["reviews"] = make_dataset(env, work, options.reviews)
+            (work / "code").mkdir()
+            (work / "code" / "main.py").write_text(MAIN)
+            figures["runs"] = []
+            for label in ("first", "second"):
+                log(f"{label} run (word2vec, {options.epochs} epochs) ...")
+                figures["runs"].append(run := run_once(env, work / "code", options.epochs))
+                log(f"  cache {run['cache']}: first training step after {run['first_step_s']:.2f} s")
+            entries = json.loads(cli(env, "cache", "ls", "--json"))
+            mine = [e for e in entries if e["function"] == "train_embeddings"]
+            if len(mine) != 1:
+                raise RuntimeError(f"expected one train_embeddings cache entry, found {len(mine)}")
+            figures["cache_entry"] = {k: mine[0][k] for k in ("key", "size_bytes", "hits", "dataset")}
+        finally:
+            subprocess.run([NSML, "server", "stop"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    first, second = figures["runs"]
+    ok = first["vocab"] == second["vocab"]
+    figures["checks_ok"] = ok and [first["cache"], second["cache"]] == ["miss", "hit"]
+    figures["speedup"] = {
+        "in_session": first["first_step_s"] / second["first_step_s"],
+        "launch": first["launch_to_first_step_s"] / second["launch_to_first_step_s"],
+    }
+    figures["target"] = f"second start >= {TARGET:g}x faster than the first (time to first step, in session)"
+    figures["target_met"] = figures["speedup"]["in_session"] >= TARGET
+    figures["target_met_from_launch"] = figures["speedup"]["launch"] >= TARGET
+    if options.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        show(figures)
+    return 0 if figures["checks_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
