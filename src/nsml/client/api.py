@@ -64,6 +64,9 @@ class ApiClient:
     def me(self) -> dict[str, Any]:
         return self._call("GET", "/auth/me").json()  # type: ignore[no-any-return]
 
+    def web_link(self) -> str:
+        return str(self._call("POST", "/auth/web-link").json()["url"])
+
     def logout(self) -> None:
         self._call("POST", "/auth/logout")
 

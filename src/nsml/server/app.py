@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from nsml import __version__
 from nsml.artifacts import FileArtifactStore
@@ -45,6 +46,8 @@ from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import Role, open_store
+from nsml.web import routes as web_routes
+from nsml.web.links import LoginLinks
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("nsml.server")
@@ -87,6 +90,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             submission_service,
             AccountService(store, settings),
             credit_service,
+            LoginLinks(),
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -109,6 +113,13 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         default_bytes=settings.max_json_mb * 1024 * 1024,
         upload_paths=(f"{API_PREFIX}/uploads", "/checkpoints/", f"{API_PREFIX}/cache/"),
     )
+
+    app.include_router(web_routes.router)
+    app.mount("/static", StaticFiles(directory=str(web_routes.HERE / "static")), name="static")
+
+    @app.exception_handler(web_routes.LoginRequired)
+    async def _login_required(_: Request, exc: Exception) -> RedirectResponse:
+        return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -22,6 +22,7 @@ from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Session
+from nsml.web.links import LoginLinks
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Services:
     submissions: SubmissionService
     accounts: AccountService
     credits: CreditService
+    web_links: LoginLinks
 
 
 def services(request: Request) -> Services:
@@ -49,8 +51,25 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+WEB_COOKIE = "nsml_token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def request_token(request: Request) -> str:
+    """The bearer token, or the web UI's cookie. A cookie alone never authorises a change
+    unless the page's own script sent it (X-NSML-Web), so other sites cannot forge one."""
+    if request.headers.get("authorization"):
+        return bearer_token(request)
+    cookie = request.cookies.get(WEB_COOKIE)
+    if cookie:
+        if request.method not in SAFE_METHODS and request.headers.get("x-nsml-web") != "1":
+            raise Forbidden("changes from the web UI must come from its own pages")
+        return cookie
+    return bearer_token(request)
+
+
 def principal(request: Request, svc: ServicesDep) -> Principal:
-    found = authenticate(svc.store, bearer_token(request))
+    found = authenticate(svc.store, request_token(request))
     if found is None:
         raise Unauthorized("invalid, expired or revoked token; log in again (nsml login)")
     return found

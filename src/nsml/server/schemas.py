@@ -162,6 +162,7 @@ class BoardRowOut(Record):
     score: float
     submitted_at: datetime
     submissions: int
+    last_submitted_at: datetime | None = None
     session: str | None = None
     checkpoint: str | None = None
 

@@ -37,6 +37,18 @@ def logout(request: Request, svc: ServicesDep, who: PrincipalDep) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/web-link")
+def web_link(request: Request, svc: ServicesDep, who: PrincipalDep) -> dict[str, str]:
+    """A one-time link that signs a browser in as the caller (``nsml web``)."""
+    code = svc.web_links.create(who.user.name)
+    base = (
+        svc.settings.public_url
+        if request.url.hostname in ("127.0.0.1", "localhost")
+        else str(request.base_url).rstrip("/")
+    )
+    return {"url": f"{base}/web/login/{code}"}
+
+
 @router.get("/me", response_model=AccountOut)
 def me(who: PrincipalDep) -> AccountOut:
     return AccountOut.model_validate(who.user)

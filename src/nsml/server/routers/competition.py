@@ -130,6 +130,7 @@ def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
             score=row.score,
             submitted_at=row.submitted_at,
             submissions=row.submissions,
+            last_submitted_at=row.last_submitted_at,
         )
         for row in svc.submissions.board(dataset)
     ]

@@ -66,6 +66,7 @@ class BoardRow:
     checkpoint: str
     submitted_at: datetime
     submissions: int
+    last_submitted_at: datetime | None = None
 
 
 class SubmissionService:
@@ -157,8 +158,10 @@ class SubmissionService:
         scored = [s for s in self.store.list_submissions(dataset.name) if s.status is SubmissionStatus.SCORED]
         best: dict[str, Submission] = {}
         counts: dict[str, int] = {}
+        latest: dict[str, datetime] = {}
         for submission in scored:  # oldest first: an equal later score does not replace
             counts[submission.owner] = counts.get(submission.owner, 0) + 1
+            latest[submission.owner] = submission.created_at
             current = best.get(submission.owner)
             if current is None or sign * submission.public_score < sign * current.public_score:  # type: ignore[operator]
                 best[submission.owner] = submission
@@ -168,7 +171,16 @@ class SubmissionService:
 
         entries = sorted(best.values(), key=lambda s: (sign * shown(s), s.created_at, s.id))
         return [
-            BoardRow(rank, s.owner, shown(s), s.session_name, s.checkpoint, s.created_at, counts[s.owner])
+            BoardRow(
+                rank,
+                s.owner,
+                shown(s),
+                s.session_name,
+                s.checkpoint,
+                s.created_at,
+                counts[s.owner],
+                latest[s.owner],
+            )
             for rank, s in enumerate(entries, start=1)
         ]
 
