@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean sandbox
+.PHONY: install demo test bench clean sandbox browser
 
 # bubblewrap isolates participant code; the platform runs without it (and says so) where
 # it cannot be installed, but refuses to evaluate submissions unsandboxed by default.
@@ -27,10 +27,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP) sandbox
 
+# The web UI tests drive Debian's Chromium (never a downloaded browser), with Korean fonts.
+browser:
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "note: install chromium and fonts-noto-cjk to run the browser tests"; fi; }
+
 demo: install
 	NSML=$(CURDIR)/$(BIN)/nsml bash examples/demo.sh
 
-test: install
+test: install browser
 	bash tests/run.sh
 
 bench: install

@@ -192,16 +192,20 @@ function boardPage() {
   if (!root) return;
   const dataset = root.dataset.dataset;
   const memory = `nsml-board-${dataset}`;
-  const previous = JSON.parse(localStorage.getItem(memory) || "{}");
+  // ranks are compared with the ranking before the last change: the one seen on the
+  // previous visit at first, then the one this page showed before the board moved
+  let previous = JSON.parse(localStorage.getItem(memory) || "{}");
+  let current = null;
 
   async function refresh() {
     const board = await api(`/datasets/${dataset}/board`);
     document.getElementById("board-state").textContent = board.closed
       ? "Closed: ranked by the private part of the test set."
       : "Live: ranked by the public part of the test set; updates by itself.";
-    const ranks = {};
+    const ranks = Object.fromEntries(board.rows.map((row) => [row.owner, row.rank]));
+    if (current !== null && JSON.stringify(ranks) !== JSON.stringify(current)) previous = current;
+    current = ranks;
     const rows = board.rows.map((row) => {
-      ranks[row.owner] = row.rank;
       const before = previous[row.owner];
       const move = before === undefined ? "new" : before > row.rank ? "up" : before < row.rank ? "down" : "";
       const marker = move === "up" ? ` ▲${before - row.rank}` : move === "down" ? ` ▼${row.rank - before}` : move === "new" ? " new" : "";
