@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/report_throughput.py
 	$(BIN)/python benchmarks/submit_overhead.py
+	$(BIN)/python benchmarks/cache_reuse.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -194,6 +194,7 @@ OPEN_TO_ALL = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/web-link"),  # signs a browser in as the caller
     ("POST", "/api/v1/uploads"),
     ("GET", "/api/v1/datasets"),
     ("GET", "/api/v1/datasets/{name}"),

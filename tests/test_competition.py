@@ -137,7 +137,16 @@ def test_full_loop_on_demo_kin_and_demo_movie(platform: Platform, kin_session: s
         [row] = board["rows"]
         assert row["rank"] == 1 and row["session"] == session and row["checkpoint"] == "best"
         assert row["score"] == pytest.approx(public)
-        assert set(row) == {"rank", "owner", "score", "session", "checkpoint", "submitted_at", "submissions"}
+        assert set(row) == {
+            "rank",
+            "owner",
+            "score",
+            "session",
+            "checkpoint",
+            "submitted_at",
+            "submissions",
+            "last_submitted_at",
+        }
         mine = platform.json("board", dataset, "--private")
         assert mine["submissions"][0]["status"] == "scored"
         assert mine["submissions"][0]["private_score"] is None  # hidden until closed

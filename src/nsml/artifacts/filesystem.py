@@ -130,29 +130,35 @@ class FileArtifactStore(ArtifactStore):
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
         return self.read_dir(self.checkpoint_dir(session_id, name))
 
-    def cache_dir(self, owner: str, key: str) -> Path:
-        return self.home / "cache" / owner / key
+    def cache_archive(self, owner: str, key: str) -> Path:
+        return self.home / "cache" / owner / f"{key}.tar"
 
     def put_cache(self, owner: str, key: str, upload_id: str) -> tuple[int, bool]:
-        """Unpack a cache archive into place unless an equal one landed first.
+        """Keep an uploaded cache archive as it came, unless an equal one landed first.
 
-        Returns (size, stored). Two sessions that computed the same key at once both
-        upload; the first rename wins and the second copy is dropped whole.
+        The archive is checked (regular files and folders, no path leaving its root) and
+        then served back byte for byte on every hit: no unpacking, no recompression.
+        Returns (size, stored): of two sessions that computed the same key at once, the
+        first rename wins and the second upload is dropped whole.
         """
-        final = self.cache_dir(owner, key)
+        final = self.cache_archive(owner, key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".tmp-{uuid.uuid4().hex}"
+        source = self.upload_path(upload_id)
         try:
-            self.unpack_archive(self.upload_path(upload_id), staging)
-            size = _dir_size(staging)
+            _check_archive(source)
+            size = source.stat().st_size
+            if final.exists():
+                return final.stat().st_size, False
             try:
-                staging.rename(final)
-            except OSError:  # it exists: an equal result is already stored
-                return _dir_size(final), False
+                os.link(source, final)  # fails if another upload got there first
+            except FileExistsError:
+                return final.stat().st_size, False
             return size, True
         finally:
             self.discard_upload(upload_id)
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def delete_cache(self, owner: str, key: str) -> None:
+        self.cache_archive(owner, key).unlink(missing_ok=True)
 
     def read_dir(self, folder: Path) -> Iterator[bytes]:
         buffer = io.BytesIO()
@@ -163,12 +169,25 @@ class FileArtifactStore(ArtifactStore):
         while chunk := buffer.read(1 << 20):
             yield chunk
 
-    def delete_cache(self, owner: str, key: str) -> None:
-        shutil.rmtree(self.cache_dir(owner, key), ignore_errors=True)
-
     def delete_session(self, session_id: int) -> None:
         for folder in (self.session_dir(session_id), self.home / "checkpoints" / str(session_id)):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_archive(path: Path) -> None:
+    """A readable tar of regular files and folders whose names stay inside it."""
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            for member in tar:
+                name = member.name
+                if (
+                    name.startswith("/")
+                    or ".." in Path(name).parts
+                    or not (member.isfile() or member.isdir())
+                ):
+                    raise BadArchive(f"the archive holds {name!r}, which is not a plain file inside it")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BadArchive(f"the uploaded archive could not be read: {exc}") from exc
 
 
 def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path) -> None:

@@ -224,8 +224,8 @@ class ApiClient:
 
     # cache -------------------------------------------------------------------------
     def get_cache(self, key: str) -> bytes | None:
-        try:
-            return self._call("GET", f"/cache/{key}").content
+        try:  # entries can be large: no read timeout, only a connect timeout
+            return self._call("GET", f"/cache/{key}", timeout=httpx.Timeout(None, connect=5.0)).content
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -238,7 +238,7 @@ class ApiClient:
             f"/cache/{key}",
             params=params,
             content=archive,
-            headers={"Content-Type": "application/gzip"},
+            headers={"Content-Type": "application/x-tar"},
             timeout=httpx.Timeout(None, connect=5.0),
         )
         return response.json()  # type: ignore[no-any-return]

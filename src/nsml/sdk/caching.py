@@ -65,7 +65,7 @@ def cache_key(fn: Callable[..., Any], paths: list[str], kwargs: dict[str, Any]) 
 
 def pack_outputs(paths: list[str]) -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:  # no compression: embeddings barely shrink
         for index, path in enumerate(paths):
             if not os.path.exists(path):
                 raise FileNotFoundError(f"nsml.cache: the function did not write {path!r}")

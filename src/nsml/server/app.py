@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -103,6 +104,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
             store.close()  # type: ignore[attr-defined]
+            if settings.api_socket is not None:  # here: uvicorn may re-raise SIGTERM after us
+                shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache, credits)

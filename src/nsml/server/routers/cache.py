@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from nsml.artifacts import BadArchive
 from nsml.server.deps import PrincipalDep, Services, ServicesDep
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.server.routers.system import receive
@@ -34,13 +35,14 @@ def list_cache(svc: ServicesDep, who: PrincipalDep) -> list[CacheEntryOut]:
 
 
 @router.get("/{key}")
-def get_cache(key: str, svc: ServicesDep, who: PrincipalDep) -> StreamingResponse:
+def get_cache(key: str, svc: ServicesDep, who: PrincipalDep) -> FileResponse:
+    """The stored archive, streamed as it was uploaded."""
     owner = _owner(svc, who)
     entry = svc.store.get_cache(owner.id, _check(key), hit=True)
-    folder = svc.sessions.artifacts.cache_dir(owner.name, key)
-    if entry is None or not folder.is_dir():
+    archive = svc.sessions.artifacts.cache_archive(owner.name, key)
+    if entry is None or not archive.is_file():
         raise NotFoundError(f"no cache entry {key}")
-    return StreamingResponse(svc.sessions.artifacts.read_dir(folder), media_type="application/gzip")
+    return FileResponse(archive, media_type="application/x-tar")
 
 
 @router.put("/{key}", response_model=CacheEntryOut)
@@ -57,7 +59,10 @@ async def put_cache(
     owner = await run_in_threadpool(_owner, svc, who)
     upload_id, _ = await receive(request, svc, svc.settings.max_checkpoint_bytes)
     artifacts = svc.sessions.artifacts
-    size, stored = await run_in_threadpool(artifacts.put_cache, owner.name, _check(key), upload_id)
+    try:
+        size, stored = await run_in_threadpool(artifacts.put_cache, owner.name, _check(key), upload_id)
+    except BadArchive as exc:
+        raise BadRequest(str(exc)) from None
     entry, created = await run_in_threadpool(svc.store.add_cache, owner.id, key, function, dataset, size)
     response.status_code = 201 if stored and created else 200
     return CacheEntryOut.model_validate(entry)
