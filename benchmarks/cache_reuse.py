@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-NSML = str(Path(sys.executable).with_name("nsml"))
+from _platform import NSML, cli, log  # benchmarks/ is on sys.path when run as a script
+
 REVIEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nsmc" / "reviews.tsv.gz"
 CLI_TIMEOUT_S = 120.0
 PUSH_TIMEOUT_S = 600.0
@@ -48,6 +49,7 @@ import numpy as np
 from gensim.models import Word2Vec
 import nsml
 from nsml import DATASET_PATH
+
 print("IMPORTED", repr(time.time()), flush=True)
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=3)
@@ -79,17 +81,6 @@ w -= 0.1 * x.T @ error / len(y)
 b -= 0.1 * float(error.mean())
 print("LOSS", float(np.mean(error ** 2)), flush=True)
 """
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = CLI_TIMEOUT_S) -> str:
-    done = subprocess.run([NSML, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"nsml {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout
 
 
 def make_dataset(env: dict[str, str], work: Path, limit: int | None) -> int:

@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-NSML = str(Path(sys.executable).with_name("nsml"))
+from _platform import NSML, cli, log  # benchmarks/ is on sys.path when run as a script
+
 CLI_TIMEOUT_S = 120.0
 SESSION_TIMEOUT_S = 600.0
 MARK = "BENCH-FIRST-LINE"
@@ -39,6 +40,7 @@ MARK = "BENCH-FIRST-LINE"
 REPORT_SCRIPT = """import json, sys, time
 import nsml
 import nsml.sdk
+
 n = int(sys.argv[1])
 t0 = time.perf_counter()
 for i in range(n):
@@ -50,17 +52,6 @@ result = {"n": n, "call_s": t1 - t0, "total_s": t2 - t0, "delivered": delivered}
 print("BENCH-RESULT " + json.dumps(result), flush=True)
 """
 FIRST_LINE_SCRIPT = f'import time\nprint("{MARK}", repr(time.time()), flush=True)\n'
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = CLI_TIMEOUT_S) -> str:
-    done = subprocess.run([NSML, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"nsml {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout
 
 
 def start_session(env: dict[str, str], folder: Path, args: str = "") -> str:

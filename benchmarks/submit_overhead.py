@@ -40,7 +40,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-NSML = str(Path(sys.executable).with_name("nsml"))
+from _platform import NSML, cli, log  # benchmarks/ is on sys.path when run as a script
+
 CLI_TIMEOUT_S = 120.0
 SESSION_TIMEOUT_S = 300.0
 DATASET = "bench_submit"
@@ -69,6 +70,7 @@ STARTED = time.time()
 import argparse, atexit, json, os
 import nsml
 
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--mode", default="train")
 parser.add_argument("--pause", type=int, default=0)
@@ -93,17 +95,6 @@ if config.pause:
 nsml.save("best")
 """
 )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = CLI_TIMEOUT_S) -> str:
-    done = subprocess.run([NSML, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"nsml {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout
 
 
 def make_dataset(env: dict[str, str], work: Path, n: int, timeout: float) -> list[str]:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +96,23 @@ class Platform:
         self.nsml("server", "stop", check=False)
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = tmp_path_factory.mktemp("platform")
+@contextmanager
+def running_platform(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[Platform]:
+    """A platform in a fresh NSML_HOME whose server gets ``env``; stopped afterwards."""
+    base = tmp_path_factory.mktemp(name)
     instance = Platform(base / "home", base / "work")
     instance.workdir.mkdir()
+    instance.env.update(env)
     try:
         yield instance
     finally:
         instance.stop_server()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory, "platform") as instance:
+        yield instance
 
 
 @pytest.fixture

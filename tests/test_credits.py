@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Platform
+from conftest import Platform, running_platform
 
 SLEEPER = """
     import sys, time
@@ -18,14 +18,10 @@ SLEEPER = """
 
 @pytest.fixture(scope="module")
 def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = tmp_path_factory.mktemp("credits")
-    instance = Platform(base / "home", base / "work")
-    instance.workdir.mkdir()
-    instance.env.update(NSML_CREDITS="1", NSML_CREDIT_INTERVAL_S="0.3", NSML_GPUS="0")
-    try:
+    with running_platform(
+        tmp_path_factory, "credits", NSML_CREDITS="1", NSML_CREDIT_INTERVAL_S="0.3", NSML_GPUS="0"
+    ) as instance:
         yield instance
-    finally:
-        instance.stop_server()
 
 
 def _me(platform: Platform) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Platform
+from conftest import Platform, running_platform
 
 HOLD = """
     import os, sys, time, nsml
@@ -18,14 +18,8 @@ HOLD = """
 
 @pytest.fixture(scope="module")
 def two_gpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = tmp_path_factory.mktemp("gpus")
-    instance = Platform(base / "home", base / "work")
-    instance.workdir.mkdir()
-    instance.env.update(NSML_GPUS="0,1", NSML_MAX_CONCURRENT="4")
-    try:
+    with running_platform(tmp_path_factory, "gpus", NSML_GPUS="0,1", NSML_MAX_CONCURRENT="4") as instance:
         yield instance
-    finally:
-        instance.stop_server()
 
 
 def _gpus(platform: Platform, name: str) -> tuple[str, str]:

@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TRAIN_2018, Platform
+from conftest import TRAIN_2018, Platform, running_platform
 
 
 @pytest.fixture(scope="module")
 def one_slot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = tmp_path_factory.mktemp("one_slot")
-    instance = Platform(base / "home", base / "work")
-    instance.workdir.mkdir()
-    instance.env["NSML_MAX_CONCURRENT"] = "1"
-    try:
+    with running_platform(tmp_path_factory, "one_slot", NSML_MAX_CONCURRENT="1") as instance:
         yield instance
-    finally:
-        instance.stop_server()
 
 
 def test_sessions_over_the_limit_wait_in_the_queue(one_slot: Platform) -> None:

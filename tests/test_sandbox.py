@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Platform
+from conftest import Platform, running_platform
 
 PROBE = """
     import argparse, json, os, socket, nsml
@@ -69,14 +69,8 @@ def test_training_sees_its_train_split_and_nothing_else(platform: Platform) -> N
 
 @pytest.fixture(scope="module")
 def unsandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = tmp_path_factory.mktemp("unsandboxed")
-    instance = Platform(base / "home", base / "work")
-    instance.workdir.mkdir()
-    instance.env["NSML_SANDBOX"] = "off"
-    try:
+    with running_platform(tmp_path_factory, "unsandboxed", NSML_SANDBOX="off") as instance:
         yield instance
-    finally:
-        instance.stop_server()
 
 
 def test_without_a_sandbox_evaluation_is_refused_unless_allowed(unsandboxed: Platform) -> None:
