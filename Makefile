@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean sandbox browser
+.PHONY: install demo test bench clean sandbox browser postgres
 
 # bubblewrap isolates participant code; the platform runs without it (and says so) where
 # it cannot be installed, but refuses to evaluate submissions unsandboxed by default.
@@ -27,6 +27,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP) sandbox
 
+# The store tests also run against a real PostgreSQL server started in a temporary folder.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "note: install postgresql to run the PostgreSQL store tests"; fi; }
+
 # The web UI tests drive Debian's Chromium (never a downloaded browser), with Korean fonts.
 browser:
 	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; } || { \
@@ -38,7 +46,7 @@ browser:
 demo: install
 	NSML=$(CURDIR)/$(BIN)/nsml bash examples/demo.sh
 
-test: install browser
+test: install browser postgres
 	bash tests/run.sh
 
 bench: install

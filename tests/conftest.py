@@ -167,3 +167,16 @@ TRAIN_2018 = """
         print(f"epoch {epoch} done", flush=True)
         time.sleep(config.sleep)
 """
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server (Debian package, installed by `make test`), or a skip."""
+    from postgres import binaries, postgres_server
+
+    if binaries() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but PostgreSQL is not installed; `make test` installs it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url

@@ -1,12 +1,16 @@
-"""The SQL store: atomic numbering, conditional transitions, cascading deletes."""
+"""The SQL store, on SQLite and on a real PostgreSQL server: atomic numbering,
+conditional transitions, cascading deletes, exact credit arithmetic under concurrency."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from nsml.store import Conflict, NotFound, SessionStatus, open_store
 from nsml.store.sql.store import SqlStore
@@ -14,17 +18,36 @@ from nsml.store.sql.store import SqlStore
 NOW = datetime.now(timezone.utc)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nsml.db'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield base.replace("/nsml?", f"/{name}?")
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> SqlStore:
-    instance = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+def store(database_url: str) -> Iterator[SqlStore]:
+    instance = open_store(database_url)
     assert isinstance(instance, SqlStore)
-    return instance
+    yield instance
+    instance.close()
 
 
-def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'nsml.db'}"
-    assert open_store(url).created is True  # type: ignore[attr-defined]
-    assert open_store(url).created is False  # type: ignore[attr-defined]
+def test_migrations_create_the_schema_once(database_url: str) -> None:
+    first = open_store(database_url)
+    assert first.created is True  # type: ignore[attr-defined]
+    first.close()  # type: ignore[attr-defined]
+    again = open_store(database_url)
+    assert again.created is False  # type: ignore[attr-defined]
+    again.close()  # type: ignore[attr-defined]
 
 
 def test_concurrent_sessions_get_distinct_gap_free_numbers(store: SqlStore) -> None:
@@ -34,7 +57,7 @@ def test_concurrent_sessions_get_distinct_gap_free_numbers(store: SqlStore) -> N
     def create(index: int) -> int:
         return store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"t{index}").number
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=20) as pool:
         numbers = sorted(pool.map(create, range(40)))
     assert numbers == list(range(1, 41))
 

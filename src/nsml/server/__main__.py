@@ -61,7 +61,7 @@ def serve(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = ServerSettings(
         home=nsml_home() if home is None else Path(home).expanduser().resolve(),
-        db_url=db_url,
+        db_url=db_url or os.environ.get("NSML_DB", ""),
         host=host,
         port=port,
         local_user=local_user_name(),
