@@ -91,4 +91,4 @@ def test_cache_works_off_the_platform(tmp_path: Path) -> None:
     ]
     assert "COMPUTING" in runs[0].stdout and "COMPUTING" not in runs[1].stdout
     assert all("VOCAB 4 4000" in r.stdout for r in runs)
-    assert len(list((tmp_path / "nsml_local" / "cache").glob("*.tar.gz"))) == 1
+    assert len(list((tmp_path / "nsml_local" / "cache").glob("*.tar"))) == 1

@@ -7,6 +7,7 @@ CLI can print it unchanged and the SDK can raise it in the user's script.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -223,13 +224,25 @@ class ApiClient:
         return self._call("PATCH", f"/datasets/{dataset}", json=options).json()  # type: ignore[no-any-return]
 
     # cache -------------------------------------------------------------------------
-    def get_cache(self, key: str) -> bytes | None:
-        try:  # entries can be large: no read timeout, only a connect timeout
-            return self._call("GET", f"/cache/{key}", timeout=httpx.Timeout(None, connect=5.0)).content
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+    def download_cache(self, key: str, target: Path) -> bool:
+        """Stream a cache entry to ``target``; False when there is none."""
+        request = self._http.build_request("GET", f"/cache/{key}", timeout=httpx.Timeout(None, connect=5.0))
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
+        try:
+            if response.status_code == 404:
+                return False
+            if response.is_error:
+                response.read()
+                _raise_for(response)
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+            return True
+        finally:
+            response.close()
 
     def put_cache(self, key: str, archive: bytes, function: str, dataset: str | None) -> dict[str, Any]:
         params = {"function": function, **({"dataset": dataset} if dataset else {})}

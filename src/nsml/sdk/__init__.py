@@ -178,11 +178,12 @@ def cache(fn: Callable[..., Any], output_path: str | list[str] | None = None, **
     key = caching.cache_key(fn, paths, kwargs)
     on_platform = IS_ON_NSML and "NSML_EVAL_FD" not in os.environ
     store = caching.PlatformCache(_api()) if on_platform else caching.LocalCache(LOCAL_DIR / "cache")
-    archive = store.get(key)
-    if archive is not None:
-        caching.restore_outputs(archive, paths)
-        print(f"[nsml] cache hit {key[:12]}: restored {', '.join(paths)}", flush=True)
-        return None
+    with tempfile.TemporaryDirectory(prefix="nsml-cache-") as scratch:
+        archive = store.fetch(key, Path(scratch) / "entry.tar")
+        if archive is not None:
+            caching.restore_outputs(archive, paths)
+            print(f"[nsml] cache hit {key[:12]}: restored {', '.join(paths)}", flush=True)
+            return None
     name = getattr(fn, "__qualname__", "function")
     print(f"[nsml] cache miss {key[:12]}: running {name}", flush=True)
     result = fn(output_path, **kwargs)

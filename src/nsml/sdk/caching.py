@@ -73,9 +73,12 @@ def pack_outputs(paths: list[str]) -> bytes:
     return buffer.getvalue()
 
 
-def restore_outputs(archive: bytes, paths: list[str]) -> None:
-    with tempfile.TemporaryDirectory(prefix="nsml-cache-") as scratch:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+def restore_outputs(archive: Path, paths: list[str]) -> None:
+    """Unpack next to the first output (same file system), then move each into place."""
+    near = Path(paths[0]).resolve().parent
+    near.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".nsml-cache-", dir=near) as scratch:
+        with tarfile.open(archive, mode="r:*") as tar:
             tar.extractall(scratch, filter="data")
         for index, path in enumerate(paths):
             source = Path(scratch) / str(index) / os.path.basename(os.path.normpath(path))
@@ -94,8 +97,9 @@ class PlatformCache:
     def __init__(self, api: Any) -> None:
         self.api = api
 
-    def get(self, key: str) -> bytes | None:
-        return self.api.get_cache(key)  # type: ignore[no-any-return]
+    def fetch(self, key: str, target: Path) -> Path | None:
+        """The entry's archive, streamed to ``target``; None when there is none."""
+        return target if self.api.download_cache(key, target) else None
 
     def put(self, key: str, archive: bytes, function: str, dataset: str | None) -> None:
         self.api.put_cache(key, archive, function, dataset)
@@ -107,12 +111,12 @@ class LocalCache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def get(self, key: str) -> bytes | None:
-        path = self.root / f"{key}.tar.gz"
-        return path.read_bytes() if path.exists() else None
+    def fetch(self, key: str, target: Path) -> Path | None:
+        path = self.root / f"{key}.tar"
+        return path if path.exists() else None
 
     def put(self, key: str, archive: bytes, function: str, dataset: str | None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         partial = self.root / f".{key}.{os.getpid()}.part"
         partial.write_bytes(archive)
-        os.replace(partial, self.root / f"{key}.tar.gz")
+        os.replace(partial, self.root / f"{key}.tar")
