@@ -54,6 +54,10 @@ def test_session_tokens_are_scoped(platform: Platform) -> None:
         assert httpx.post(api + second + "/reports", json=report, headers=as_first).status_code == 401
         assert httpx.get(api + second + "/logs", headers=as_first).status_code == 404
         assert httpx.post(api + second + "/stop", headers=as_first).status_code == 404
+        # a session's token cannot act as a person: no new sessions, submissions or sign-in links
+        for path in ("/api/v1/auth/web-link", "/api/v1/sessions", "/api/v1/submissions", "/api/v1/uploads"):
+            denied = httpx.post(info["url"] + path, headers=as_first, json={})
+            assert denied.status_code == 403, (path, denied.text)
         # the user's own token manages sessions but does not write into them
         refused = httpx.post(api + first + "/reports", json=report, headers=as_user)
         assert refused.status_code == 401 and "only the process" in refused.json()["detail"]

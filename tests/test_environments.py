@@ -48,3 +48,18 @@ def test_a_failed_install_fails_the_session_with_pips_message(platform: Platform
     assert "installing the requirements failed" in session["reason"]
     assert "No matching distribution found" in session["reason"] or "ERROR" in session["reason"]
     assert "TABULATE" not in platform.nsml("logs", name).stdout
+
+
+def test_requirements_cannot_reach_outside_plain_package_names(platform: Platform) -> None:
+    for line in (
+        "-r ../../server.json",
+        "./local_package",
+        "git+https://example.invalid/x.git",
+        "x @ file:///etc",
+    ):
+        folder = platform.project("env_sneaky", USES_TABULATE, **{"requirements.txt": line + "\n"})
+        name = platform.run(folder)
+        session = platform.wait(name, timeout=120)
+        assert session["status"] == "failed" and "is not allowed" in session["reason"], (line, session)
+        log = platform.nsml("logs", name).stdout
+        assert platform.server_info()["token"] not in log

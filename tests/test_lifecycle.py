@@ -62,3 +62,27 @@ def test_fork_and_resume_refuse_clearly(platform: Platform) -> None:
         result = platform.nsml(*command, check=False)
         assert result.returncode == 1
         assert "no checkpoint" in result.stderr or "not found" in result.stderr, result.stderr
+
+
+def test_checkpoint_names_with_colons_and_a_removed_parent(platform: Platform) -> None:
+    script = """
+        import argparse, json, os, nsml
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--pause", type=int, default=0)
+        parser.add_argument("--mode", default="train")
+        parser.add_argument("--iteration", default="0")
+        config = parser.parse_args()
+        state = {"seen": None}
+        nsml.bind(save=lambda d, **k: open(os.path.join(d, "s"), "w").write("saved"),
+                  load=lambda d, **k: state.update(seen=open(os.path.join(d, "s")).read()))
+        if config.pause:
+            nsml.paused(scope=locals())
+            print("LOADED", state["seen"], config.iteration, flush=True)
+        else:
+            nsml.save("best:v1")
+    """
+    parent = platform.run(platform.project("colons", script))
+    platform.wait(parent)
+    child = platform.json("fork", parent, "best:v1")
+    assert platform.wait(child["name"])["status"] == "exited"
+    assert "LOADED saved best:v1" in platform.nsml("logs", child["name"]).stdout

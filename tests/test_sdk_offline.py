@@ -91,3 +91,34 @@ def test_import_nsml_stays_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+def test_wire_deadline_holds_against_a_trickling_sender() -> None:
+    import socket
+    import struct
+    import threading
+    import time
+
+    import pytest
+
+    from nsml import wire
+
+    ours, theirs = socket.socketpair()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        theirs.sendall(struct.pack("!I", 1000))
+        while not stop.is_set():
+            theirs.sendall(b" ")
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        wire.recv(ours, deadline=time.monotonic() + 0.5)
+    assert time.monotonic() - started < 2
+    stop.set()
+    sender.join(timeout=5)
+    ours.close()
+    theirs.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 _HEADER = struct.Struct("!I")
@@ -25,17 +26,24 @@ def send(sock: socket.socket, message: Any) -> None:
     sock.sendall(_HEADER.pack(len(data)) + data)
 
 
-def recv(sock: socket.socket) -> Any:
-    (size,) = _HEADER.unpack(_read(sock, _HEADER.size))
+def recv(sock: socket.socket, deadline: float | None = None) -> Any:
+    """The next message; with ``deadline`` (``time.monotonic()``), TimeoutError once it
+    passes, however slowly the other side trickles its bytes."""
+    (size,) = _HEADER.unpack(_read(sock, _HEADER.size, deadline))
     if size > MAX_MESSAGE:
         raise ValueError(f"message of {size} bytes is over the {MAX_MESSAGE} byte limit")
-    return json.loads(_read(sock, size))
+    return json.loads(_read(sock, size, deadline))
 
 
-def _read(sock: socket.socket, size: int) -> bytes:
+def _read(sock: socket.socket, size: int, deadline: float | None) -> bytes:
     chunks: list[bytes] = []
     remaining = size
     while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the deadline passed while reading a message")
+            sock.settimeout(left)
         chunk = sock.recv(min(remaining, 1 << 20))
         if not chunk:
             raise ChannelClosed("the channel closed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import fcntl
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -25,16 +26,34 @@ class EnvironmentFailed(RuntimeError):
     """pip could not install the requirements; the message carries pip's own words."""
 
 
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~;].*)?$")
+
+
 def declared_requirements(source: Path) -> list[str] | None:
-    """The requirement lines a shipped source declares, or None when it declares none."""
+    """The requirement lines a shipped source declares, or None when it declares none.
+
+    pip runs on the platform's host, so only plain requirement specifiers pass: no pip
+    options (``-r``, ``-e``, ``--index-url``), no paths, no URLs.
+    """
     listed = source / "requirements.txt"
     if listed.is_file():
         lines = [line.split("#", 1)[0].strip() for line in listed.read_text().splitlines()]
-        return sorted(line for line in lines if line)
+        return _checked(sorted(line for line in lines if line), "requirements.txt")
     setup = source / "setup.py"
     if setup.is_file():
-        return _install_requires(setup.read_text())
+        found = _install_requires(setup.read_text())
+        return None if found is None else _checked(found, "setup.py install_requires")
     return None
+
+
+def _checked(requirements: list[str], origin: str) -> list[str]:
+    for line in requirements:
+        if not _REQUIREMENT.match(line) or "/" in line or "\\" in line or "@" in line:
+            raise EnvironmentFailed(
+                f"{origin}: {line!r} is not allowed; give package names with versions only "
+                "(no pip options, paths or URLs)"
+            )
+    return requirements
 
 
 def _install_requires(code: str) -> list[str] | None:
@@ -91,9 +110,10 @@ def ensure_environment(requirements: list[str], root: Path, log: BinaryIO) -> Pa
 def _pip(env: Path, log: BinaryIO) -> None:
     command = [
         str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-        "--progress-bar", "off", "-r", str(env / "requirements.txt"),
+        "--progress-bar", "off", "--only-binary=:all:", "-r", str(env / "requirements.txt"),
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # wheels only (no package build code runs here), in the environment's own folder
+    process = subprocess.Popen(command, cwd=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert process.stdout is not None
     tail: list[str] = []
     for raw in process.stdout:  # pip's progress goes to the session log as it happens

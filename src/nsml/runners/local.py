@@ -175,11 +175,9 @@ class LocalRunner(Runner):
             env["NSML_API_SOCKET"] = sandbox.API_SOCKET
             env["NSML_API_URL"] = "http://nsml"
         env.update(HOME=sandbox.WORK, PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
-        return (
-            sandbox.wrap(spec.argv, mounts, env, self.hidden),
-            {"PATH": os.environ.get("PATH", "")},
-            spec.work_dir,
-        )
+        gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
+        argv = sandbox.wrap(spec.argv, mounts, env, self.hidden, gpus)
+        return argv, {"PATH": os.environ.get("PATH", "")}, spec.work_dir
 
     def _spawn(
         self, spec: RunSpec, log: BinaryIO, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
@@ -213,7 +211,7 @@ class LocalRunner(Runner):
 
     def _with_environment(self, spec: RunSpec, log: BinaryIO) -> RunSpec:
         """The spec with the session's own Python when its source declares requirements."""
-        requirements = declared_requirements(spec.work_dir)
+        requirements = declared_requirements(spec.work_dir)  # raises EnvironmentFailed
         if requirements is None or self.environments is None:
             return spec
         env = ensure_environment(requirements, self.environments, log)

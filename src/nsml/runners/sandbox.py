@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEMO_DATA = Path(__file__).resolve().parent.parent / "datasets" / "demo"
 WORK = "/nsml/work"
 DATA = "/nsml/data"
 CHECKPOINT = "/nsml/checkpoint"
@@ -93,15 +94,29 @@ def _base_args() -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/nsml"]
     for path in python_paths():
         args += ["--ro-bind", path, path]
-        bundled = Path(path) / "nsml" / "datasets" / "demo"
-        if bundled.is_dir():  # the package's own demo test labels stay hidden
-            args += ["--tmpfs", str(bundled)]
-    for device in sorted(Path("/dev").glob("nvidia*")):
-        args += ["--dev-bind-try", str(device), str(device)]
+    args += ["--tmpfs", str(DEMO_DATA)]  # the package's own demo test labels stay hidden
     return args
 
 
-def wrap(argv: list[str], mounts: Mounts, env: dict[str, str], hide: tuple[Path, ...] = ()) -> list[str]:
+def _gpu_devices(gpus: list[str]) -> list[str]:
+    """Only the allocated GPUs (and the driver's control devices) enter the sandbox."""
+    if not gpus:
+        return []
+    devices = [f"/dev/nvidia{index}" for index in gpus]
+    devices += ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
+    args: list[str] = []
+    for device in devices:
+        args += ["--dev-bind-try", device, device]
+    return args
+
+
+def wrap(
+    argv: list[str],
+    mounts: Mounts,
+    env: dict[str, str],
+    hide: tuple[Path, ...] = (),
+    gpus: list[str] | None = None,
+) -> list[str]:
     """The bwrap command line that runs ``argv`` in ``/nsml/work`` with ``env`` only.
 
     ``hide`` names host folders (the platform's state) that must stay invisible even if
@@ -116,6 +131,7 @@ def wrap(argv: list[str], mounts: Mounts, env: dict[str, str], hide: tuple[Path,
         real = os.path.realpath(folder)
         if any(real == p or real.startswith(p + os.sep) for p in bound):
             args += ["--tmpfs", real]
+    args += _gpu_devices(gpus or [])
     args += ["--bind", str(mounts.work), WORK]
     for mount in mounts.extra:
         args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]

@@ -92,6 +92,11 @@ def serve(
         works, why = sandbox_works()
         if not works and settings.sandbox == "on":
             raise SystemExit(f"error: the sandbox is required (--sandbox on) but {why}")
+        if not works and host not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(
+                f"error: a server others can reach needs the sandbox, but {why}; "
+                "install bubblewrap, or pass --sandbox off to run participants' code unconfined"
+            )
         settings.sandboxed, settings.sandbox_problem = works, "" if works else why
     else:
         settings.sandbox_problem = "the sandbox is turned off (--sandbox off)"

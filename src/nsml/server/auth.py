@@ -79,4 +79,7 @@ def authenticate(store: AbstractStore, token: str) -> Principal | None:
     session = store.session_for_token(digest)
     if session is None or session.status.is_terminal:
         return None
-    return Principal(store.get_or_create_user(session.owner), session)
+    owner = store.get_or_create_user(session.owner)
+    if owner.disabled:
+        return None
+    return Principal(owner, session)

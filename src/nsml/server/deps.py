@@ -78,6 +78,16 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
+def user_principal(who: PrincipalDep) -> Principal:
+    """A person's token: a session's own token may report, save and cache, nothing more."""
+    if who.session is not None:
+        raise Forbidden("a session's token cannot do this; use your own login")
+    return who
+
+
+UserDep = Annotated[Principal, Depends(user_principal)]
+
+
 def require_admin(who: PrincipalDep) -> Principal:
     if not who.is_admin:
         raise Forbidden("only admins may manage accounts")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from nsml.server.deps import PrincipalDep, ServicesDep, bearer_token
+from nsml.server.deps import PrincipalDep, ServicesDep, UserDep, bearer_token
 from nsml.server.schemas import AccountOut, LoginRequest, RegisterRequest, TokenOut
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
@@ -31,14 +31,14 @@ async def register(body: RegisterRequest, request: Request, svc: ServicesDep) ->
 
 
 @router.post("/logout", status_code=204)
-def logout(request: Request, svc: ServicesDep, who: PrincipalDep) -> Response:
+def logout(request: Request, svc: ServicesDep, who: UserDep) -> Response:
     """Revoke the token this request carries."""
     svc.accounts.logout(bearer_token(request))
     return Response(status_code=204)
 
 
 @router.post("/web-link")
-def web_link(request: Request, svc: ServicesDep, who: PrincipalDep) -> dict[str, str]:
+def web_link(request: Request, svc: ServicesDep, who: UserDep) -> dict[str, str]:
     """A one-time link that signs a browser in as the caller (``nsml web``)."""
     code = svc.web_links.create(who.user.name)
     base = (

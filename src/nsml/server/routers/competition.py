@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nsml.evaluation.metrics import metric_info
 from nsml.names import InvalidName, parse_session
-from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep
+from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError
 from nsml.server.schemas import (
     BoardOut,
@@ -49,7 +49,7 @@ def _owned_dataset(svc: Services, who: PrincipalDep, name: str) -> Dataset:
 
 
 @router.post("/submissions", response_model=SubmissionOut | list[PreviewRow], status_code=201)
-async def submit(body: SubmissionCreate, svc: ServicesDep, who: PrincipalDep) -> object:
+async def submit(body: SubmissionCreate, svc: ServicesDep, who: UserDep) -> object:
     """Score a checkpoint on the hidden test set; ``test_mode`` previews 10 predictions."""
     session = await run_in_threadpool(_own_session, svc, who, body.session)
     if body.test_mode:
@@ -110,7 +110,7 @@ async def submission_logs(
 
 
 @router.post("/sessions/{owner}/{dataset}/{number}/infer")
-def infer(body: InferRequest, session: ManagedSession, svc: ServicesDep) -> list[object]:
+def infer(body: InferRequest, session: ManagedSession, svc: ServicesDep, who: UserDep) -> list[object]:
     """Run the bound infer of a checkpoint on the given inputs (never the test set)."""
     return svc.submissions.predict(session, body.checkpoint, body.inputs, body.batch_size)
 

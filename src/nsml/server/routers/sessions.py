@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from nsml.server.deps import ManagedSession, PrincipalDep, ReadableSession, ServicesDep
+from nsml.server.deps import ManagedSession, PrincipalDep, ReadableSession, ServicesDep, UserDep
 from nsml.server.schemas import CheckpointOut, ForkRequest, MetricOut, SessionCreate, SessionOut
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -17,7 +17,7 @@ FOLLOW_POLL_S = 0.2
 
 
 @router.post("", response_model=SessionOut, status_code=201)
-def create_session(body: SessionCreate, svc: ServicesDep, who: PrincipalDep) -> SessionOut:
+def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> SessionOut:
     """The session belongs to the caller's team when there is one, as in 2018."""
     owner = svc.store.get_user(who.user.owner_name)
     session = svc.sessions.create(
@@ -45,9 +45,7 @@ def get_session(session: ReadableSession) -> SessionOut:
 
 
 @router.post(SESSION + "/fork", response_model=SessionOut, status_code=201)
-def fork_session(
-    body: ForkRequest, session: ReadableSession, svc: ServicesDep, who: PrincipalDep
-) -> SessionOut:
+def fork_session(body: ForkRequest, session: ReadableSession, svc: ServicesDep, who: UserDep) -> SessionOut:
     """A new session from this one's source and checkpoint (default: the latest)."""
     owner = svc.store.get_user(who.user.owner_name)
     return SessionOut.model_validate(
@@ -56,7 +54,7 @@ def fork_session(
 
 
 @router.post(SESSION + "/resume", response_model=SessionOut)
-def resume_session(session: ManagedSession, svc: ServicesDep) -> SessionOut:
+def resume_session(session: ManagedSession, svc: ServicesDep, who: UserDep) -> SessionOut:
     return SessionOut.model_validate(svc.sessions.resume(session))
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from nsml import __version__
 from nsml.artifacts import UploadTooLarge
-from nsml.server.deps import PrincipalDep, Services, ServicesDep
+from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import TooLarge
 from nsml.server.schemas import Health, UploadOut
 
@@ -33,7 +33,7 @@ async def receive(request: Request, svc: Services, max_bytes: int) -> tuple[str,
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201)
-async def upload(request: Request, svc: ServicesDep, who: PrincipalDep) -> UploadOut:
+async def upload(request: Request, svc: ServicesDep, who: UserDep) -> UploadOut:
     """A tar.gz archive (shipped source, dataset folder) used by a later call."""
     upload_id, size = await receive(request, svc, svc.settings.max_upload_bytes)
     return UploadOut(upload_id=upload_id, size_bytes=size)

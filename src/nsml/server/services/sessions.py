@@ -179,7 +179,7 @@ class SessionService:
         """The checkpoint folder and the 2018 arguments that make ``paused`` load it."""
         if not session.resume_checkpoint:
             return None, []
-        name, _, checkpoint = session.resume_checkpoint.rpartition(":")
+        name, _, checkpoint = session.resume_checkpoint.partition(":")  # names hold no ':'
         owner, dataset, number = name.split("/")
         source = self.store.get_session(owner, dataset, int(number))
         folder = self.artifacts.checkpoint_dir(source.id, checkpoint)
@@ -304,7 +304,19 @@ class SessionService:
         for session in reversed(self.store.list_sessions(statuses=[SessionStatus.QUEUED])):
             token = new_token()
             self.store.set_session_token(session.id, hash_token(token))
-            self.runner.submit(self._spec(session, token))
+            try:
+                spec = self._spec(session, token)
+            except (NotFound, ValueError) as exc:  # e.g. the forked-from session was removed
+                reason = f"cannot start again after a restart: {exc}"
+                self.store.transition_session(
+                    session.id,
+                    SessionStatus.FAILED,
+                    from_statuses=[SessionStatus.QUEUED],
+                    reason=reason,
+                    at=_now(),
+                )
+                continue
+            self.runner.submit(spec)
 
     # logs, metrics, checkpoints ------------------------------------------------------
     def read_log(self, session: Session, offset: int, limit: int = 1 << 20) -> bytes:

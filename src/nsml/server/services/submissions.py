@@ -313,9 +313,8 @@ class SubmissionService:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s")
-            process.channel.settimeout(remaining)
             try:
-                reply = wire.recv(process.channel)
+                reply = wire.recv(process.channel, deadline)
             except TimeoutError:
                 raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s") from None
             except (wire.ChannelClosed, ConnectionError, ValueError):

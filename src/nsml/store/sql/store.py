@@ -154,6 +154,10 @@ class SqlStore(AbstractStore):
 
     def add_token(self, user_id: int, token_hash: str, expires_at: datetime | None) -> None:
         with self._tx() as orm:
+            existing = orm.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
+            if existing is not None:  # the same token again (a fixed server token): renew it
+                existing.user_id, existing.expires_at, existing.revoked_at = user_id, expires_at, None
+                return
             orm.add(
                 ApiTokenRow(
                     user_id=user_id,
@@ -470,6 +474,7 @@ class SqlStore(AbstractStore):
                     exit_code=None,
                     reason=None,
                     ended_at=None,
+                    charged_until=None,  # charging restarts when it runs again
                 )
             )
             changed = result.rowcount == 1  # type: ignore[attr-defined]
