@@ -40,6 +40,7 @@ from nsml.store import (
 )
 
 PREVIEW_SIZE = 10
+SLOT_WAIT_S = 60.0
 PROGRESS_EVERY_S = 0.5
 LOG_TAIL_LINES = 15
 RESTART_REASON = "the server stopped during the evaluation"
@@ -109,12 +110,15 @@ class SubmissionService:
     ) -> list[Any]:
         """Run the bound ``infer`` of a checkpoint on ``inputs`` (``nsml infer``)."""
         self._check_request(session, checkpoint, batch_size)
+        if not self._slots.acquire(timeout=SLOT_WAIT_S):  # the same slots as scored submissions
+            raise TooManyRequests("every evaluation slot is busy; try again in a minute")
         folder = self.artifacts.home / "evaluations" / f"run-{uuid.uuid4().hex}"
         try:
             return self._evaluate(session, checkpoint, inputs, batch_size, timeout_s, folder, lambda _: None)
         except EvaluationFailed as exc:
             raise BadRequest(str(exc)) from None
         finally:
+            self._slots.release()
             shutil.rmtree(folder, ignore_errors=True)
 
     def submit(self, user: User, session: Session, checkpoint: str, batch_size: int) -> Submission:
