@@ -55,3 +55,26 @@ def test_cli_reports_the_offender_and_ships_nothing(platform, tmp_path: Path) ->
     assert result.returncode == 1
     assert "huge.npy" in result.stderr and ".gitignore" in result.stderr
     assert len(platform.json("ps", "-a")) == before
+
+
+def test_archives_that_unpack_too_large_are_refused(tmp_path: Path) -> None:
+    import gzip
+    import io
+    import tarfile
+
+    from nsml.artifacts import BadArchive, FileArtifactStore
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 8 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    bomb = tmp_path / "bomb.tar.gz"
+    bomb.write_bytes(gzip.compress(buffer.getvalue()))
+    assert bomb.stat().st_size < 64 * 1024  # small on the wire
+    store = FileArtifactStore(tmp_path / "home")
+    with pytest.raises(BadArchive, match="unpacks to more than 1 MiB"):
+        store.unpack_archive(bomb, tmp_path / "out", max_bytes=1024 * 1024)
+    assert not (tmp_path / "out").exists()
+    store.unpack_archive(bomb, tmp_path / "ok", max_bytes=16 * 1024 * 1024)
+    assert (tmp_path / "ok" / "zeros.bin").stat().st_size == 8 * 1024 * 1024

@@ -103,8 +103,8 @@ class FileArtifactStore(ArtifactStore):
             raise BadArchive(f"upload {upload_id!r} not found; upload the archive again")
         self.unpack_archive(source, target)
 
-    def unpack_archive(self, source: Path, target: Path) -> None:
-        _extract(source.open("rb"), target)
+    def unpack_archive(self, source: Path, target: Path, max_bytes: int | None = None) -> None:
+        _extract(source.open("rb"), target, max_bytes)
 
     # checkpoints ---------------------------------------------------------------------
     def put_checkpoint(self, session_id: int, name: str, upload_id: str) -> int:
@@ -190,14 +190,26 @@ def _check_archive(path: Path) -> None:
         raise BadArchive(f"the uploaded archive could not be read: {exc}") from exc
 
 
-def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path) -> None:
-    """Extract a tar.gz into a new folder, refusing links and paths outside it."""
+MAX_UNPACKED_BYTES = int(os.environ.get("NSML_MAX_UNPACKED_MB", "16384")) * 1024 * 1024
+
+
+def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path, max_bytes: int | None = None) -> None:
+    """Extract a tar.gz into a new folder, refusing links, paths outside it, and archives
+    that would unpack to more than ``max_bytes`` (a small gzip can hide terabytes)."""
     if target.exists():
         raise BadArchive(f"{target} already exists")
+    limit = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
     partial = target.parent / f".{target.name}.part-{uuid.uuid4().hex}"
     partial.mkdir(parents=True)
     try:
         with stream, tarfile.open(fileobj=stream, mode="r:*") as tar:
+            total = 0
+            for member in tar:  # sizes come from the headers, before anything is written
+                total += max(member.size, 0)
+                if total > limit:
+                    raise BadArchive(
+                        f"the archive unpacks to more than {limit // (1024 * 1024)} MiB; it is refused"
+                    )
             tar.extractall(partial, filter="data")
         os.replace(partial, target)
     except (tarfile.TarError, EOFError, OSError) as exc:
