@@ -55,3 +55,21 @@ def test_server_start_stop_status(one_slot: Platform, tmp_path: Path) -> None:
     assert one_slot.json("server", "status")["running"] is True
     assert "Server stopped." in one_slot.nsml("server", "stop").stdout
     assert one_slot.json("server", "status")["running"] is False
+
+
+def test_server_stop_never_kills_a_stranger(one_slot: Platform) -> None:
+    import json
+    import subprocess
+
+    one_slot.nsml("server", "stop")
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        stale = {"url": "http://127.0.0.1:9", "token": "x", "pid": stranger.pid}
+        (one_slot.home / "server.json").write_text(json.dumps(stale))
+        result = one_slot.nsml("server", "stop")
+        assert "No server was running" in result.stdout
+        assert stranger.poll() is None  # the reused pid was left alone
+        assert not (one_slot.home / "server.json").exists()
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -169,8 +169,8 @@ def start_embedded(home: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def stop_embedded(home: Path) -> bool:
     """Stop the embedded server of ``home``; False when none was running."""
     info = read_server_file(home)
-    if not info or not _pid_alive(int(info.get("pid", 0))):
-        (home / SERVER_FILE).unlink(missing_ok=True)
+    if not info or not _pid_alive(int(info.get("pid", 0))) or not _is_our_server(int(info["pid"])):
+        (home / SERVER_FILE).unlink(missing_ok=True)  # stale: the pid is gone or now someone else's
         return False
     pid = int(info["pid"])
     os.kill(pid, signal.SIGTERM)
@@ -181,6 +181,15 @@ def stop_embedded(home: Path) -> bool:
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+def _is_our_server(pid: int) -> bool:
+    """Whether ``pid`` still runs an OpenNSML server (pids are reused after a crash)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (not Linux): trust server.json
+    return b"nsml.server" in command or b"nsml" in command and b"server" in command
 
 
 def _is_zombie(pid: int) -> bool:
