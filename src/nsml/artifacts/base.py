@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
 
 
@@ -16,10 +16,6 @@ class BadArchive(ValueError):
 
 
 class ArtifactStore(ABC):
-    @abstractmethod
-    def save_upload(self, chunks: Iterable[bytes], max_bytes: int) -> str:
-        """Store an uploaded archive; returns its id."""
-
     @abstractmethod
     async def receive_upload(self, chunks: AsyncIterable[bytes], max_bytes: int) -> tuple[str, int]:
         """Store an archive arriving over the network without blocking the event loop."""

@@ -20,7 +20,7 @@ import os
 import shutil
 import tarfile
 import uuid
-from collections.abc import AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
 
 from nsml.artifacts.base import ArtifactStore, BadArchive, UploadTooLarge
@@ -53,23 +53,6 @@ class FileArtifactStore(ArtifactStore):
         return self.home / "checkpoints" / str(session_id) / name
 
     # uploads -------------------------------------------------------------------------
-    def save_upload(self, chunks: Iterable[bytes], max_bytes: int) -> str:
-        upload_id = uuid.uuid4().hex
-        target = self.upload_path(upload_id)
-        partial = target.with_suffix(".part")
-        written = 0
-        try:
-            with partial.open("wb") as out:
-                for chunk in chunks:
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise UploadTooLarge(f"upload is over the {max_bytes // (1024 * 1024)} MiB limit")
-                    out.write(chunk)
-            partial.rename(target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return upload_id
-
     async def receive_upload(self, chunks: AsyncIterable[bytes], max_bytes: int) -> tuple[str, int]:
         upload_id = uuid.uuid4().hex
         target = self.upload_path(upload_id)

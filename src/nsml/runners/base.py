@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +31,6 @@ class RunSpec:
     api_socket: Path | None = None
     gpus: int = 0
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import shlex
 import shutil
 import sys
 import threading
@@ -377,7 +376,3 @@ def _check_entry(work: Path, entry: str) -> None:
 
 def _ref(session: Session, checkpoint: str) -> str:
     return f"{session.name}:{checkpoint}"
-
-
-def format_args(args: Sequence[str]) -> str:
-    return shlex.join(args)

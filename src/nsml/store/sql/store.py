@@ -874,7 +874,3 @@ class SqlStore(AbstractStore):
                 .limit(limit)
             )
             return [CreditEvent(r.delta, r.reason, _utc(r.created_at)) for r in rows]  # type: ignore[arg-type]
-
-    def count_sessions(self) -> int:
-        with self._tx() as orm:
-            return int(orm.scalar(select(func.count()).select_from(SessionRow)) or 0)
