@@ -157,6 +157,19 @@ class FileArtifactStore(ArtifactStore):
             shutil.rmtree(folder, ignore_errors=True)
 
 
+LOG_PAGE_BYTES = 1 << 20
+
+
+def read_log_page(path: Path, offset: int, limit: int = LOG_PAGE_BYTES) -> bytes:
+    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet."""
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            return log.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
 def _check_archive(path: Path) -> None:
     """A readable tar of regular files and folders whose names stay inside it."""
     try:

@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from nsml.cli.datasets import _size
-from nsml.cli.output import CliError, ago, console, handle_errors, print_json, server, table
+from nsml.cli.output import CliError, ago, console, handle_errors, human_size, print_json, server, table
 
 
 @click.group()
@@ -30,7 +29,7 @@ def cache_ls(as_json: bool) -> None:
             e["key"][:12],
             e["function"],
             e["dataset"] or "",
-            _size(e["size_bytes"]),
+            human_size(e["size_bytes"]),
             e["hits"],
             ago(e["created_at"]),
             ago(e["last_used_at"]),
@@ -39,7 +38,7 @@ def cache_ls(as_json: bool) -> None:
     ]
     table(("Key", "Function", "Dataset", "Size", "Hits", "Created", "Last used"), rows, "The cache is empty.")
     if entries:
-        console.print(f"{len(entries)} entries, {_size(sum(e['size_bytes'] for e in entries))} in all")
+        console.print(f"{len(entries)} entries, {human_size(sum(e['size_bytes'] for e in entries))} in all")
 
 
 @cache.command("rm")
@@ -65,8 +64,8 @@ def cache_rm(keys: tuple[str, ...], remove_all: bool, yes: bool) -> None:
         total = sum(e["size_bytes"] for e in chosen)
         if not yes:
             if not sys.stdin.isatty():
-                raise CliError(f"would free {len(chosen)} entries ({_size(total)}); pass -y to confirm")
-            click.confirm(f"Free {len(chosen)} entries ({_size(total)})?", abort=True)
+                raise CliError(f"would free {len(chosen)} entries ({human_size(total)}); pass -y to confirm")
+            click.confirm(f"Free {len(chosen)} entries ({human_size(total)})?", abort=True)
         for entry in chosen:
             api.delete_cache(entry["key"])
-    console.print(f"Freed {len(chosen)} entries ({_size(total)}).")
+    console.print(f"Freed {len(chosen)} entries ({human_size(total)}).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nsml.cli.output import console, handle_errors, print_json, server, table
+from nsml.cli.output import console, handle_errors, human_size, print_json, server, table
 from nsml.client.archive import pack
 from nsml.datasets.layout import check_layout
 from nsml.evaluation.metrics import METRICS
@@ -28,21 +28,13 @@ def _show(datasets: list[dict], as_json: bool) -> None:  # type: ignore[type-arg
             d["metric"],
             d["train_size"],
             d["test_size"] or "-",
-            _size(d["size_bytes"]),
+            human_size(d["size_bytes"]),
             d["owner"],
             d["description"],
         )
         for d in datasets
     ]
     table(("Name", "Metric", "Train", "Test", "Size", "Owner", "Description"), rows, "No datasets found.")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 @dataset.command("ls")

@@ -98,3 +98,11 @@ def summary_text(summary: dict[str, Any] | None) -> str:
             value = f"{value:.4g}"
         parts.append(f"{key}={value}")
     return " ".join(parts)
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)

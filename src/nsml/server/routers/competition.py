@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from nsml.artifacts.filesystem import read_log_page
 from nsml.evaluation.metrics import metric_info
 from nsml.names import InvalidName, parse_session
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
@@ -24,7 +26,7 @@ from nsml.server.schemas import (
     SubmissionCreate,
     SubmissionOut,
 )
-from nsml.store import Dataset, Session
+from nsml.store import Dataset, Session, Submission
 
 router = APIRouter(tags=["competition"])
 LONG_POLL_S = 0.05
@@ -80,12 +82,10 @@ async def get_submission(
     return SubmissionOut.model_validate(_visible(current, svc))
 
 
-def _visible(submission, svc: Services):  # type: ignore[no-untyped-def]
+def _visible(submission: Submission, svc: Services) -> Submission:
     """Private scores stay hidden until the dataset's competition is closed."""
     if svc.store.get_dataset(submission.dataset).closed:
         return submission
-    from dataclasses import replace
-
     return replace(submission, private_score=None)
 
 
@@ -94,16 +94,7 @@ async def submission_logs(
     submission_id: int, svc: ServicesDep, who: PrincipalDep, offset: int = Query(default=0, ge=0)
 ) -> Response:
     await run_in_threadpool(svc.submissions.get, who, submission_id)
-    path = svc.submissions.log_path(submission_id)
-
-    def read() -> bytes:
-        if not path.exists():
-            return b""
-        with path.open("rb") as log:
-            log.seek(offset)
-            return log.read(1 << 20)
-
-    data = await asyncio.to_thread(read)
+    data = await asyncio.to_thread(read_log_page, svc.submissions.log_path(submission_id), offset)
     return Response(
         data, media_type="text/plain; charset=utf-8", headers={"X-Log-Offset": str(offset + len(data))}
     )

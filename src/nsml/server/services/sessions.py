@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts.filesystem import read_log_page
 from nsml.names import InvalidName, validate_checkpoint
 from nsml.plotting.events import append_scalars
 from nsml.runners import Outcome, Runner, RunSpec
@@ -318,13 +319,8 @@ class SessionService:
             self.runner.submit(spec)
 
     # logs, metrics, checkpoints ------------------------------------------------------
-    def read_log(self, session: Session, offset: int, limit: int = 1 << 20) -> bytes:
-        path = self.artifacts.log_path(session.id)
-        if not path.exists():
-            return b""
-        with path.open("rb") as log:
-            log.seek(offset)
-            return log.read(limit)
+    def read_log(self, session: Session, offset: int) -> bytes:
+        return read_log_page(self.artifacts.log_path(session.id), offset)
 
     def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
         self.store.add_reports(session.id, reports)
