@@ -43,7 +43,8 @@ def test_queued_sessions_survive_a_server_restart(one_slot: Platform) -> None:
     one_slot.wait(blocker, ("running",))
     one_slot.nsml("server", "stop")
     assert one_slot.session(blocker)["status"] == "failed"  # this call restarted the server
-    assert one_slot.wait(waiting)["status"] == "exited"
+    ended = one_slot.wait(waiting)
+    assert ended["status"] == "exited", (ended, one_slot.nsml("logs", waiting).stdout)
 
 
 def test_server_start_stop_status(one_slot: Platform, tmp_path: Path) -> None:
