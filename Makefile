@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean sandbox browser postgres
+.PHONY: install demo test bench clean sandbox browser postgres java
 
 # bubblewrap isolates participant code; the platform runs without it (and says so) where
 # it cannot be installed, but refuses to evaluate submissions unsandboxed by default.
@@ -22,7 +22,7 @@ $(BIN)/python:
 # torch first, pinned, so the CPU build is used and nothing later pulls a CUDA one.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,korean,ray]"
 	touch $(STAMP)
 
 install: $(STAMP) sandbox
@@ -43,10 +43,18 @@ browser:
 	    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "note: install chromium and fonts-noto-cjk to run the browser tests"; fi; }
 
+# Okt (KoNLPy) runs on the JVM.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get update -qq && sudo apt-get install -y -qq default-jre-headless >/dev/null; \
+	  else echo "note: install a Java runtime (default-jre-headless) to use the Okt tokenizer"; fi; }
+
 demo: install
 	NSML=$(CURDIR)/$(BIN)/nsml bash examples/demo.sh
 
-test: install browser postgres
+test: install browser postgres java
 	bash tests/run.sh
 
 bench: install
