@@ -7,6 +7,7 @@ import http.server
 import json
 import shutil
 import threading
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from functools import partial
@@ -220,6 +221,11 @@ def http_mirror(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root = tmp_path_factory.mktemp("http")
     (root / "question_pair").symlink_to(mirror / "question_pair")
     (root / "raw-sample").symlink_to(mirror / "nsmc" / "raw-sample")
+    # The shape of GitHub's archive of e9t/nsmc, the raw builders' upstream default.
+    with zipfile.ZipFile(root / "master.zip", "w") as archive:
+        archive.writestr("nsmc-master/README.md", "not a movie")
+        for movie in sorted((mirror / "nsmc" / "raw-sample").glob("*.json")):
+            archive.write(movie, f"nsmc-master/raw/{movie.name}")
     shutil.copytree(mirror / "question_pair", root / "tampered")
     (root / "tampered" / "train.txt").chmod(0o644)
     with (root / "tampered" / "train.txt").open("a", encoding="utf-8") as handle:
@@ -247,10 +253,14 @@ def test_kin_download_is_checked_and_cached(http_mirror: str, mirror: Path, tmp_
     assert len(_Handler.requests) == 3  # verified copies in the cache are reused
 
 
-def test_a_folder_url_of_movie_json_files(http_mirror: str, mirror: Path, tmp_path: Path) -> None:
-    remote = build(tmp_path, "movie_review", f"{http_mirror}/raw-sample/")
+@pytest.mark.parametrize("path", ["raw-sample/", "master.zip"])
+def test_movie_json_files_from_a_folder_url_or_an_archive(
+    http_mirror: str, mirror: Path, tmp_path: Path, path: str
+) -> None:
+    remote = build(tmp_path, "movie_review", f"{http_mirror}/{path}")
     local = build(tmp_path / "local", "movie_review", mirror / "nsmc" / "raw-sample")
-    assert (remote / "test" / "test_data").read_bytes() == (local / "test" / "test_data").read_bytes()
+    for name in ("train/train_data", "train/train_label", "test/test_data", "test/test_label"):
+        assert (remote / name).read_bytes() == (local / name).read_bytes()
 
 
 def test_a_wrong_checksum_is_an_error_and_nothing_is_kept(http_mirror: str, tmp_path: Path) -> None:
