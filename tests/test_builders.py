@@ -291,6 +291,10 @@ def test_cli_builds_kin_into_the_platform(platform: Platform, mirror: Path, http
         "dataset", "build", "kin", "--source", f"{http_mirror}/tampered/", "--as", "bad", check=False
     )
     assert result.returncode == 1 and "checksum mismatch" in result.stderr
+    result = platform.nsml("dataset", "build", "kin", "--source", str(mirror / "question_pair"), check=False)
+    assert (
+        result.returncode == 1 and "dataset kin already exists; pick another name with --as" in result.stderr
+    )
     result = platform.nsml("dataset", "build", "imdb", check=False)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith(
         "Error: unknown builder"

@@ -105,6 +105,9 @@ def dataset_build(
     builder = get_builder(builder_name)
     name = validate_name("dataset", register_as or builder.name)
     origin = source or builder.upstream
+    with server().client() as api:  # a build takes seconds to minutes: refuse a taken name first
+        if any(d["name"] == name for d in api.list_datasets(name)):
+            raise click.ClickException(f"dataset {name} already exists; pick another name with --as")
     description = builder.description + (f" (seed {seed})" if builder.seeded else "")
     with tempfile.TemporaryDirectory(prefix="nsml-build-") as scratch:
         folder = Path(scratch) / name
