@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import http.server
 import json
 import shutil
@@ -230,6 +231,8 @@ def http_mirror(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     (root / "tampered" / "train.txt").chmod(0o644)
     with (root / "tampered" / "train.txt").open("a", encoding="utf-8") as handle:
         handle.write("재즈란 뭔가요?\t재즈란 무엇인가요?\t1\n")
+    with gzip.open(root / "tampered" / "reviews.tsv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("review_id\tmovie_id\tdate\trating\treview\n1\t10001\t15.08.25\t10\t최고\n")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -266,6 +269,8 @@ def test_movie_json_files_from_a_folder_url_or_an_archive(
 def test_a_wrong_checksum_is_an_error_and_nothing_is_kept(http_mirror: str, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="checksum mismatch for .*/tampered/train.txt"):
         build(tmp_path, "kin", f"{http_mirror}/tampered/")
+    with pytest.raises(BuildError, match="checksum mismatch for .*/tampered/reviews.tsv.gz"):
+        build(tmp_path, "nsmc", f"{http_mirror}/tampered/reviews.tsv.gz")
     url = f"{http_mirror}/raw-sample/115703.json#sha256={'0' * 64}"
     with pytest.raises(BuildError, match="checksum mismatch"):
         build(tmp_path, "movie_review", url)

@@ -15,12 +15,19 @@ import gzip
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from nsml.datasets.builders.base import BuildContext, BuildError, clean
 from nsml.datasets.builders.fetch import download, file_name, is_url, listed_files, progress_console
@@ -71,23 +78,35 @@ def _from_path(path: Path) -> list[Review]:
 
 
 def _from_tsv(path: Path) -> list[Review]:
-    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with path.open("rb") as raw, _counter(in_bytes=True) as bar:
+            task = bar.add_task(f"reading {path.name}", total=path.stat().st_size)
+            handle: IO[str] = (
+                io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="\n")
+                if path.name.endswith(".gz")
+                else io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+            )
+            reviews = _parse_tsv(handle, path, lambda: bar.update(task, completed=raw.tell()))
+            bar.update(task, completed=raw.tell())
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{path}: cannot read it as UTF-8 TSV ({exc})") from None
+    return reviews
+
+
+def _parse_tsv(handle: IO[str], path: Path, tick: Callable[[], object]) -> list[Review]:
+    header = handle.readline().rstrip("\n").split("\t")
+    if header != TSV_HEADER:
+        raise BuildError(f"{path}: header {header} is not {TSV_HEADER}")
     reviews: list[Review] = []
-    with opener(path, "rt", encoding="utf-8", newline="\n") as handle, _counter() as bar:
-        task = bar.add_task(f"reading {path.name}", total=None)
-        header = handle.readline().rstrip("\n").split("\t")
-        if header != TSV_HEADER:
-            raise BuildError(f"{path}: header {header} is not {TSV_HEADER}")
-        for number, line in enumerate(handle, start=2):
-            parts = line.rstrip("\n").split("\t", 4)
-            if len(parts) != 5 or not parts[3].isdigit():
-                raise BuildError(f"{path}:{number}: expected 5 tab-separated fields with an integer rating")
-            text = clean(parts[4])
-            if text:
-                reviews.append(Review(parts[0], parts[1], int(parts[3]), text))
-            if number % 50_000 == 0:
-                bar.update(task, completed=number)
-        bar.update(task, completed=len(reviews))
+    for number, line in enumerate(handle, start=2):
+        parts = line.rstrip("\n").split("\t", 4)
+        if len(parts) != 5 or not parts[3].isdigit():
+            raise BuildError(f"{path}:{number}: expected 5 tab-separated fields with an integer rating")
+        text = clean(parts[4])
+        if text:
+            reviews.append(Review(parts[0], parts[1], int(parts[3]), text))
+        if number % 20_000 == 0:
+            tick()
     return reviews
 
 
@@ -142,11 +161,11 @@ def check_ratings(reviews: Iterable[Review], where: str) -> None:
         raise BuildError(f"{where}: review {bad.review_id} has rating {bad.rating}, outside 1..10")
 
 
-def _counter() -> Progress:
+def _counter(in_bytes: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=progress_console,
         transient=True,
