@@ -146,6 +146,11 @@ def test_upstream_json_layout_matches_the_tsv(mirror: Path, reviews: list[Review
     assert {by_text[t] for t in train}.isdisjoint(by_text[t] for t in test)
 
 
+def test_a_phase_needs_enough_reviews(mirror: Path, tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="the source has 1201 reviews, fewer than the 10000 \\+ 2000"):
+        build(tmp_path, "movie_phase1", mirror / "nsmc" / "raw-sample")
+
+
 def test_line_breaks_inside_reviews_never_split_a_line(mirror: Path, tmp_path: Path) -> None:
     folder = tmp_path / "raw"
     shutil.copytree(mirror / "nsmc" / "raw-sample", folder)

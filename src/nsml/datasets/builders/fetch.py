@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from urllib.parse import unquote, urldefrag, urlparse
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import httpx
 from rich.console import Console
@@ -103,12 +103,14 @@ def listed_files(folder_url: str, suffix: str) -> list[str]:
         raise BuildError(f"cannot list {base}: {exc}") from None
     if response.status_code != 200:
         raise BuildError(f"cannot list {base}: HTTP {response.status_code}")
-    links = sorted(
-        {href for href in _HREF.findall(response.text) if href.endswith(suffix) and "/" not in href}
+    page = str(response.url) if str(response.url).endswith("/") else base
+    links = {urljoin(page, href) for href in _HREF.findall(response.text)}
+    files = sorted(
+        u for u in links if u.startswith(page) and u.endswith(suffix) and "/" not in u[len(page) :]
     )
-    if not links:
+    if not files:
         raise BuildError(f"{base} links to no *{suffix} files; give a folder index or a single file URL")
-    return [base + href for href in links]
+    return files
 
 
 def _bar() -> Progress:

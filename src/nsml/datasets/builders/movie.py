@@ -44,6 +44,11 @@ def split_by_movie(reviews: list[Review], seed: int, sizes: Sizes) -> tuple[list
         by_movie[review.movie_id].append(review)
     if len(by_movie) < 2:
         raise BuildError(f"a split by movie needs at least two movies; the source has {len(by_movie)}")
+    if sizes.train is not None and sizes.test is not None and len(reviews) < sizes.train + sizes.test:
+        raise BuildError(
+            f"the source has {len(reviews)} reviews, fewer than the {sizes.train} + {sizes.test} "
+            "this size samples; build movie_review from it instead"
+        )
     order = sorted(by_movie, key=lambda movie: (movie_rank(seed, movie), movie))
     if sizes.train is None or sizes.test is None:
         held_out = sum(1 for movie in order if movie_rank(seed, movie) < TEST_MOVIE_FRACTION)
