@@ -20,13 +20,30 @@ def server_group() -> None:
 @click.option("--db", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://... (foreground mode).")
 @click.option("--max-concurrent", type=int, default=0, help="Sessions run at once (default: CPU cores).")
 @click.option("--foreground", is_flag=True, help="Run in this terminal for a shared deployment.")
+@click.option(
+    "--runner",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where sessions run (foreground).",
+)
+@click.option("--ray-address", default=None, help="Ray head address HOST:PORT for --runner ray.")
+@click.option("--public-url", default=None, help="URL Ray workers reach this server at.")
 @handle_errors
 def server_start(
-    host: str | None, port: int | None, db: str | None, max_concurrent: int, foreground: bool
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    max_concurrent: int,
+    foreground: bool,
+    runner: str | None,
+    ray_address: str | None,
+    public_url: str | None,
 ) -> None:
     """Start the embedded server in the background, or with --host/--port/--db in the foreground."""
     home = nsml_home()
-    if foreground or host or port is not None or db:
+    if runner == "ray" and not ray_address:
+        raise click.ClickException("--runner ray needs --ray-address HOST:PORT (the Ray head node)")
+    if foreground or host or port is not None or db or runner or ray_address:
         if running_server(home):
             raise click.ClickException(f"a server already runs on {home}; `nsml server stop` it first")
         from nsml.server.__main__ import serve
@@ -38,6 +55,9 @@ def server_start(
             port=port or 0,
             db_url=db or "",
             max_concurrent=max_concurrent,
+            runner=runner or "",
+            ray_address=ray_address or "",
+            public_url=public_url or "",
         )
         return
     info, _ = start_embedded(home)

@@ -2,7 +2,9 @@
 
 A runner reports what happened through :class:`RunnerEvents`, which the server's
 session service implements. Backends: :class:`LocalRunner` (subprocesses on this
-host); sandboxed and Ray backends implement the same :class:`Runner` interface.
+host, under bubblewrap when it works) and ``ray_cluster.RayRunner`` (actors on a Ray
+cluster; imported only when chosen, as Ray is an optional extra). Both start the
+process itself through :class:`~nsml.runners.process.ProcessLauncher`.
 """
 
 from nsml.runners.base import Outcome, Runner, RunnerEvents, RunSpec

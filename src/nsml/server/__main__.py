@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--allow-unsandboxed", action="store_true", help="evaluate submissions even without a sandbox"
     )
+    parser.add_argument("--runner", default="", help="local (default) or ray")
+    parser.add_argument("--ray-address", default="", help="Ray cluster address for --runner ray")
+    parser.add_argument(
+        "--public-url", default="", help="URL sessions on other machines reach this server at"
+    )
     args = parser.parse_args(argv)
     serve(
         home=args.home,
@@ -45,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         max_concurrent=args.max_concurrent,
         sandbox_mode=args.sandbox,
         allow_unsandboxed=args.allow_unsandboxed,
+        runner=args.runner,
+        ray_address=args.ray_address,
+        public_url=args.public_url,
     )
 
 
@@ -56,6 +64,9 @@ def serve(
     max_concurrent: int = 0,
     sandbox_mode: str = "",
     allow_unsandboxed: bool = False,
+    runner: str = "",
+    ray_address: str = "",
+    public_url: str = "",
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -83,6 +94,19 @@ def serve(
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     settings.port = bound_port
     settings.public_url = f"http://{reachable}:{bound_port}"
+    settings.public_url = public_url or os.environ.get("NSML_PUBLIC_URL", "") or settings.public_url
+    settings.runner = runner or os.environ.get("NSML_RUNNER", "local")
+    settings.ray_address = ray_address or os.environ.get("NSML_RAY_ADDRESS", "")
+    settings.ray_cpus_per_session = float(os.environ.get("NSML_RAY_CPUS_PER_SESSION", "1"))
+    if settings.runner not in ("local", "ray"):
+        raise SystemExit(f"error: --runner must be local or ray, not {settings.runner!r}")
+    if settings.runner == "ray" and not settings.ray_address:
+        raise SystemExit("error: --runner ray needs --ray-address HOST:PORT (the cluster's head node)")
+    if settings.runner == "ray" and reachable == "127.0.0.1" and not public_url and host != "127.0.0.1":
+        logging.getLogger("nsml.server").warning(
+            "Ray workers reach this server at %s; pass --public-url if they run on other machines",
+            settings.public_url,
+        )
     sockets = [sock]
     settings.sandbox = sandbox_mode or os.environ.get("NSML_SANDBOX", "auto")
     settings.allow_unsandboxed_eval = allow_unsandboxed or os.environ.get("NSML_ALLOW_UNSANDBOXED") == "1"

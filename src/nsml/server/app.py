@@ -24,7 +24,7 @@ from nsml import __version__
 from nsml.artifacts import FileArtifactStore
 from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS
-from nsml.runners import LocalRunner
+from nsml.runners import LocalRunner, Runner
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
@@ -68,13 +68,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         if store.created:  # type: ignore[attr-defined]
             for demo in DEMO_DATASETS:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
-        runner = LocalRunner(
-            settings.max_concurrent,
-            sandboxed=settings.sandboxed,
-            hidden=(settings.home,),
-            gpus=settings.gpus,
-            environments=settings.home / "envs",
-        )
+        runner = make_runner(settings)
         session_service = SessionService(store, artifacts, runner, settings)
         submission_service = SubmissionService(store, artifacts, runner, settings, session_service)
         credit_service = CreditService(store, session_service, settings)
@@ -135,6 +129,20 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         return JSONResponse({"detail": f"invalid request: {where}: {first['msg']}"}, status_code=422)
 
     return app
+
+
+def make_runner(settings: ServerSettings) -> Runner:
+    if settings.runner == "ray":
+        from nsml.runners.ray_cluster import RayRunner  # Ray is an optional extra
+
+        return RayRunner(settings.ray_address, settings.sandboxed, settings.ray_cpus_per_session)
+    return LocalRunner(
+        settings.max_concurrent,
+        sandboxed=settings.sandboxed,
+        hidden=(settings.home,),
+        gpus=settings.gpus,
+        environments=settings.home / "envs",
+    )
 
 
 def write_server_file(settings: ServerSettings, token: str) -> None:

@@ -33,6 +33,9 @@ class ServerSettings:
     sandboxed: bool = False  # resolved at start-up
     sandbox_problem: str = ""  # why the sandbox is not in use
     api_socket: Path | None = None  # Unix socket that sandboxed sessions reach the API on
+    runner: str = "local"  # "local": this host; "ray": a Ray cluster
+    ray_address: str = ""  # the cluster's GCS address, e.g. 10.0.0.5:6379
+    ray_cpus_per_session: float = 1.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from nsml.server.deps import RuntimeSession, ServicesDep
@@ -16,6 +17,13 @@ SESSION = "/{owner}/{dataset}/{number}"
 @router.post(SESSION + "/reports", status_code=204)
 def add_reports(body: ReportBatch, session: RuntimeSession, svc: ServicesDep) -> None:
     svc.sessions.add_reports(session, [r.model_dump() for r in body.reports])
+
+
+@router.get(SESSION + "/dataset")
+def download_train_split(session: RuntimeSession, svc: ServicesDep) -> StreamingResponse:
+    """The session's train split as tar.gz, for runners whose nodes do not share the server's disk."""
+    folder = svc.sessions.artifacts.dataset_dir(session.dataset) / "train"
+    return StreamingResponse(svc.sessions.artifacts.read_dir(folder), media_type="application/gzip")
 
 
 @router.put(SESSION + "/checkpoints/{name}", response_model=CheckpointOut, status_code=201)

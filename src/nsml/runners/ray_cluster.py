@@ -1,0 +1,322 @@
+"""Sessions and evaluations as Ray actors on a cluster (``--runner ray``).
+
+Why actors rather than Ray's job submission API: an evaluation needs a live, two-way
+channel to ``nsml.paused`` (test inputs in, predictions out) with labels kept on the
+server, and a session's log has to reach ``nsml logs -f`` as it is written. An actor
+method call carries both, with no extra service on the nodes (jobs need each node's
+dashboard agent and ship code through the cluster's storage) and no port opened by the
+worker. Each run is one :class:`SessionHost` actor that reserves the session's CPUs and
+GPUs; Ray queues it until a node has them, and an actor whose node dies fails its
+method calls, which is how a lost worker turns into a failed session with a reason.
+The actors belong to the server's driver, so they end when the server does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners.process import outcome
+from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
+from nsml.store.entities import SessionStatus
+
+log = logging.getLogger("nsml.ray")
+POLL_S = 0.2
+CALL_TIMEOUT_S = 60.0
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _is_loopback(address: str) -> bool:
+    host = urlsplit(f"//{address.removeprefix('ray://')}").hostname or ""
+    return host in _LOOPBACK
+
+
+@dataclass
+class _Run:
+    actor: Any = None
+    stop_requested: bool = False
+    thread: threading.Thread | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class RayRunner(Runner):
+    """Schedules every run onto a Ray cluster; see the module docstring for the design."""
+
+    def __init__(self, address: str, sandboxed: bool = False, cpus_per_session: float = 1.0) -> None:
+        self.address = address
+        self.sandboxed = sandboxed
+        self.cpus_per_session = cpus_per_session
+        self._runs: dict[int, _Run] = {}
+        self._lock = threading.Lock()
+        self._events: RunnerEvents | None = None
+        self._closing = False
+        self._host: Any = None
+
+    def start(self, events: RunnerEvents) -> None:
+        if _is_loopback(self.address):
+            # Ray swaps a loopback address for the host's public one unless told the
+            # cluster is local; a cluster started with --node-ip-address=127.0.0.1 needs this.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        import ray
+
+        options: dict[str, Any] = {}
+        if _is_loopback(self.address):
+            options["_node_ip_address"] = "127.0.0.1"
+        ray.init(
+            address=self.address,
+            namespace="opennsml",
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            **options,
+        )
+        self._host = ray.remote(max_restarts=0, max_concurrency=4)(SessionHost)  # type: ignore[call-overload]
+        self._events = events
+
+    def _new_actor(self, gpus: int) -> Any:
+        return self._host.options(num_cpus=self.cpus_per_session, num_gpus=gpus).remote()
+
+    def _hosted(self, spec: RunSpec, evaluation: bool) -> HostedRun:
+        dataset = None
+        if spec.train_dir is not None and spec.api_url:
+            url = f"{spec.api_url}/api/v1/sessions/{spec.name}/dataset"
+            dataset = (url, spec.env.get("NSML_DATASET_VERSION", ""))
+        return HostedRun(
+            session_id=spec.session_id,
+            name=spec.name,
+            argv=spec.argv,
+            env=spec.env,
+            code=pack_folder(spec.work_dir),
+            checkpoint=pack_folder(spec.checkpoint_dir) if spec.checkpoint_dir is not None else None,
+            dataset=dataset,
+            api_url=None if evaluation else spec.api_url,
+            sandboxed=self.sandboxed,
+            evaluation=evaluation,
+        )
+
+    # sessions ----------------------------------------------------------------------------
+    def submit(self, spec: RunSpec) -> None:
+        run = _Run()
+        with self._lock:
+            if self._closing:
+                return
+            self._runs[spec.session_id] = run
+            run.thread = threading.Thread(
+                target=self._run_guarded, args=(spec, run), name=f"nsml-ray-{spec.session_id}", daemon=True
+            )
+        run.thread.start()
+
+    def stop(self, session_id: int) -> bool:
+        with self._lock:
+            run = self._runs.get(session_id)
+            if run is None:
+                return False
+            run.stop_requested = True
+            actor = run.actor
+        if actor is not None:
+            actor.terminate.remote()
+        return True
+
+    def shutdown(self, reason: str) -> None:
+        with self._lock:
+            self._closing = True
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop_requested = True
+            if run.actor is not None:
+                run.actor.terminate.remote()
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(timeout=15)
+        import ray
+
+        ray.shutdown()
+
+    def _run_guarded(self, spec: RunSpec, run: _Run) -> None:
+        assert self._events is not None
+        try:
+            result = self._run(spec, run)
+        except Exception as exc:  # the session must end with a reason, whatever broke
+            log.exception("session %s on Ray", spec.name)
+            result = Outcome(SessionStatus.FAILED, None, f"the Ray runner failed: {exc}")
+        finally:
+            with self._lock:
+                self._runs.pop(spec.session_id, None)
+            run.done.set()
+        self._events.on_finished(spec.session_id, result)
+
+    def _run(self, spec: RunSpec, run: _Run) -> Outcome:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+        assert self._events is not None
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        hosted = self._hosted(spec, evaluation=False)
+        with self._lock:
+            if run.stop_requested:
+                return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
+            run.actor = actor = self._new_actor(spec.gpus)
+        started = actor.start.remote(hosted)
+        announced = False
+        with spec.log_path.open("ab", buffering=0) as out:
+            while not ray.wait([started], timeout=1.0)[0]:
+                if run.stop_requested:
+                    ray.kill(actor)
+                    return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
+                if not announced:
+                    announced = True
+                    need = f"{self.cpus_per_session:g} CPU" + (f", {spec.gpus} GPU" if spec.gpus else "")
+                    self._events.on_waiting(
+                        spec.session_id, f"No machine available: waiting for a Ray node with {need}"
+                    )
+            try:
+                ray.get(started)
+            except (RayTaskError, RayActorError) as exc:
+                ray.kill(actor)
+                reason = f"could not start on Ray: {_first_line(exc)}"
+                out.write(f"[nsml] {reason}\n".encode())
+                return Outcome(SessionStatus.FAILED, None, reason)
+            self._events.on_started(spec.session_id)
+            offset, code = 0, None
+            while code is None:
+                try:
+                    chunk, code = ray.get(actor.poll.remote(offset), timeout=CALL_TIMEOUT_S)
+                except (RayActorError, GetTimeoutError) as exc:
+                    reason = f"the Ray worker running the session was lost: {_first_line(exc)}"
+                    ray.kill(actor)
+                    return Outcome(SessionStatus.FAILED, None, reason)
+                if chunk:
+                    out.write(chunk)
+                    offset += len(chunk)
+                elif code is None:
+                    time.sleep(POLL_S)
+        _finish(actor)
+        return outcome(code, run.stop_requested and not self._closing, self._closing)
+
+    # evaluations -------------------------------------------------------------------------
+    def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        hosted = self._hosted(spec, evaluation=True)
+        return _RayEvaluation(self._new_actor(0), hosted, spec.log_path)
+
+
+class _RayEvaluation:
+    """An evaluation on a Ray node; ``channel`` is relayed to its ``nsml.paused``.
+
+    Test inputs and predictions cross the cluster through the actor's calls; the labels
+    stay on the server, which scores."""
+
+    def __init__(self, actor: Any, hosted: HostedRun, log_path: Path) -> None:
+        self.actor = actor
+        self.channel, self._relay = socket.socketpair()
+        self._log_path = log_path
+        self._code: int | None = None
+        self._ended = threading.Event()
+        threading.Thread(target=self._monitor, args=(hosted,), daemon=True).start()
+
+    def _monitor(self, hosted: HostedRun) -> None:
+        import ray
+
+        try:
+            with self._log_path.open("ab", buffering=0) as out:
+                try:
+                    ray.get(self.actor.start.remote(hosted))
+                except Exception as exc:
+                    out.write(f"[nsml] could not start on Ray: {_first_line(exc)}\n".encode())
+                    self._end(1)
+                    return
+                threading.Thread(target=self._to_process, daemon=True).start()
+                threading.Thread(target=self._from_process, daemon=True).start()
+                offset = 0
+                while not self._ended.is_set():
+                    try:
+                        chunk, code = ray.get(self.actor.poll.remote(offset), timeout=CALL_TIMEOUT_S)
+                    except Exception as exc:
+                        out.write(f"[nsml] the Ray worker was lost: {_first_line(exc)}\n".encode())
+                        self._end(-9)
+                        return
+                    out.write(chunk)
+                    offset += len(chunk)
+                    if code is not None:
+                        self._end(code)
+                        return
+                    if not chunk:
+                        time.sleep(POLL_S)
+        finally:
+            _finish(self.actor)
+
+    def _end(self, code: int) -> None:
+        if self._code is None:
+            self._code = code
+        self._ended.set()
+        _close(self._relay)
+
+    def _to_process(self) -> None:
+        import ray
+
+        try:
+            while data := self._relay.recv(1 << 20):
+                ray.get(self.actor.write.remote(data), timeout=CALL_TIMEOUT_S)
+        except Exception:  # the relay or the actor is gone; _monitor records the end
+            return
+
+    def _from_process(self) -> None:
+        import ray
+
+        try:
+            while not self._ended.is_set():
+                data = ray.get(self.actor.read.remote(), timeout=CALL_TIMEOUT_S)
+                if data is None:
+                    continue
+                if not data:
+                    break
+                self._relay.sendall(data)
+        except Exception:
+            pass
+        _close(self._relay)
+
+    def wait(self, timeout: float | None) -> int | None:
+        self._ended.wait(timeout)
+        return self._code
+
+    def kill(self) -> None:
+        import ray
+
+        try:
+            ray.kill(self.actor)
+        except Exception:
+            pass
+        self._end(-9)
+
+
+def _finish(actor: Any) -> None:
+    """Remove the run's files on its node, then the actor."""
+    import ray
+
+    try:
+        ray.get(actor.cleanup.remote(), timeout=CALL_TIMEOUT_S)
+    except Exception:
+        pass
+    try:
+        ray.kill(actor)
+    except Exception:
+        pass
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,121 @@
+"""Sessions and submissions on a real Ray cluster (a head and worker nodes on 127.0.0.1).
+
+The server runs with ``--runner ray``; every session and evaluation is an actor on a
+worker node that fetches the train split over HTTP and reaches the server with its
+session token (through the sandbox's forwarded socket when bubblewrap works).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import TRAIN_2018, Platform, running_platform
+from test_competition import DEMO, SCRIPT, _expected_scores
+
+cluster_utils = pytest.importorskip("ray.cluster_utils", reason="Ray is not installed (pip install .[ray])")
+
+NODE_LINE = re.compile(r"\[nsml\] on Ray node 127\.0\.0\.1 \(([0-9a-f]{12})\)")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A head that runs nothing (0 CPUs) and one worker node with 2 CPUs."""
+    before = os.environ.get("NSML_RAY_WORKDIR")
+    os.environ["NSML_RAY_WORKDIR"] = str(tmp_path_factory.mktemp("ray-nodes"))  # the nodes inherit it
+    instance = cluster_utils.Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False},
+    )
+    try:
+        instance.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+        instance.wait_for_nodes()
+        yield instance
+    finally:
+        instance.shutdown()
+        if before is None:
+            os.environ.pop("NSML_RAY_WORKDIR", None)
+        else:
+            os.environ["NSML_RAY_WORKDIR"] = before
+
+
+@pytest.fixture(scope="module")
+def ray_platform(tmp_path_factory: pytest.TempPathFactory, cluster: Any) -> Iterator[Platform]:
+    with running_platform(
+        tmp_path_factory, "ray", NSML_RUNNER="ray", NSML_RAY_ADDRESS=cluster.address
+    ) as instance:
+        yield instance
+
+
+def _log(platform: Platform, name: str) -> str:
+    return platform.nsml("logs", name).stdout
+
+
+def _wait_for_log(platform: Platform, name: str, text: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = _log(platform, name)
+        if text in log:
+            return log
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared in the log of {name}:\n{_log(platform, name)}")
+
+
+def test_session_runs_on_a_worker_and_its_checkpoints_reach_the_server(ray_platform: Platform) -> None:
+    folder = ray_platform.project("ray_train", TRAIN_2018)
+    name = ray_platform.run(folder, "demo_kin", "--epochs 3")
+    session = ray_platform.wait(name, timeout=120)
+    log = _log(ray_platform, name)
+    assert session["status"] == "exited", log
+    assert NODE_LINE.search(log), log
+    train_size = len((DEMO / "demo_kin" / "train" / "train_data").read_text().splitlines())
+    assert f"training on {train_size} examples; test visible: False" in log  # fetched by the worker
+    assert "fetching the dataset's train split" in log
+    assert [c["name"] for c in ray_platform.json("model", "ls", name)] == ["0", "1", "2"]
+    assert ray_platform.session(name)["summary"]["epoch"] == 2  # reports came back over HTTP
+
+
+def test_logs_follow_and_stop_end_the_ray_actor(ray_platform: Platform) -> None:
+    folder = ray_platform.project("ray_long", TRAIN_2018)
+    name = ray_platform.run(folder, "demo_kin", "--epochs 200 --sleep 0.5")
+    _wait_for_log(ray_platform, name, "epoch 1 done")
+    assert ray_platform.session(name)["status"] == "running"
+    ray_platform.nsml("stop", name)
+    session = ray_platform.wait(name, timeout=30)
+    assert session["status"] == "stopped"
+    log = _log(ray_platform, name)
+    assert "epoch 199 done" not in log and "session stopped" in log
+    assert "fetching the dataset's train split" not in log  # cached on the node by the first session
+
+
+def test_submission_is_evaluated_on_a_worker_and_scored_on_the_server(ray_platform: Platform) -> None:
+    folder = ray_platform.project("ray_submit", SCRIPT)
+    name = ray_platform.run(folder, "demo_kin", "--task kin")
+    assert ray_platform.wait(name, timeout=120)["status"] == "exited", _log(ray_platform, name)
+    result = ray_platform.nsml("submit", name, "best", "-b", "16", timeout=180)
+    public, _ = _expected_scores(DEMO / "demo_kin", "demo_kin", "kin")
+    assert f"score {public:.6g}" in result.stdout, result.stdout
+    [row] = ray_platform.json("board", "demo_kin")["rows"]
+    assert row["score"] == pytest.approx(public)
+
+
+def test_a_worker_that_dies_fails_its_session_with_the_reason(ray_platform: Platform, cluster: Any) -> None:
+    spare = cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+    cluster.wait_for_nodes()
+    folder = ray_platform.project("ray_doomed", TRAIN_2018)
+    name = ray_platform.run(folder, "demo_kin", "--epochs 200 --sleep 0.5")
+    log = _wait_for_log(ray_platform, name, "epoch 0 done")
+    node_prefix = NODE_LINE.search(log).group(1)  # type: ignore[union-attr]
+    [node] = [n for n in cluster.list_all_nodes() if n.node_id.startswith(node_prefix)]
+    cluster.remove_node(node, allow_graceful=False)
+    session = ray_platform.wait(name, timeout=90)
+    assert session["status"] == "failed", _log(ray_platform, name)
+    assert "Ray worker running the session was lost" in (session["reason"] or "")
+    if node is not spare:  # the module's other node is gone: keep one for later tests
+        cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+        cluster.wait_for_nodes()
