@@ -17,6 +17,7 @@ import pytest
 
 from conftest import TRAIN_2018, Platform, running_platform
 from test_competition import DEMO, SCRIPT, _expected_scores
+from test_gpus import HOLD, _gpus
 
 cluster_utils = pytest.importorskip("ray.cluster_utils", reason="Ray is not installed (pip install .[ray])")
 
@@ -102,6 +103,26 @@ def test_submission_is_evaluated_on_a_worker_and_scored_on_the_server(ray_platfo
     assert f"score {public:.6g}" in result.stdout, result.stdout
     [row] = ray_platform.json("board", "demo_kin")["rows"]
     assert row["score"] == pytest.approx(public)
+
+
+def test_gpu_sessions_wait_for_a_ray_node_with_free_gpus(ray_platform: Platform, cluster: Any) -> None:
+    folder = ray_platform.project("ray_gpu", HOLD)
+    refused = ray_platform.nsml("run", "-d", "demo_kin", "-g", "1", cwd=folder, check=False)
+    assert refused.returncode == 1 and "at most 0 GPUs" in refused.stderr  # no node has one yet
+    cluster.add_node(num_cpus=1, num_gpus=1, node_ip_address="127.0.0.1")  # a declared GPU
+    cluster.wait_for_nodes()
+    first = ray_platform.json("run", "-d", "demo_kin", "-g", "1", "-a", "600", cwd=folder)["name"]
+    ray_platform.wait(first, ("running",), timeout=60)
+    second = ray_platform.json("run", "-d", "demo_kin", "-g", "1", cwd=folder)["name"]
+    ray_platform.wait(second, ("queued",))
+    deadline = time.monotonic() + 30
+    while "No machine available" not in (ray_platform.session(second)["reason"] or ""):
+        assert time.monotonic() < deadline, ray_platform.session(second)
+        time.sleep(0.2)
+    assert _gpus(ray_platform, first) == ("0", "1")
+    ray_platform.nsml("stop", first)
+    assert ray_platform.wait(second, timeout=60)["status"] == "exited", _log(ray_platform, second)
+    assert _gpus(ray_platform, second) == ("0", "1")
 
 
 def test_a_worker_that_dies_fails_its_session_with_the_reason(ray_platform: Platform, cluster: Any) -> None:

@@ -79,6 +79,10 @@ class Runner(ABC):
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
         """Start an evaluation process now, connected to the caller by a channel."""
 
+    def gpus_per_machine(self) -> int:
+        """The most GPUs one session can get: more could never start."""
+        return 0
+
     @abstractmethod
     def shutdown(self, reason: str) -> None:
         """Stop everything, reporting each unfinished session as failed with ``reason``."""

@@ -50,6 +50,9 @@ class LocalRunner(Runner):
         self._events: RunnerEvents | None = None
         self._closing = False
 
+    def gpus_per_machine(self) -> int:
+        return len(self.gpus)
+
     def start(self, events: RunnerEvents) -> None:
         self._events = events
 

@@ -80,6 +80,13 @@ class RayRunner(Runner):
         self._host = ray.remote(max_restarts=0, max_concurrency=4)(SessionHost)  # type: ignore[call-overload]
         self._events = events
 
+    def gpus_per_machine(self) -> int:
+        """The largest GPU count of one alive node (a session's actor runs on one node)."""
+        import ray
+
+        counts = [n["Resources"].get("GPU", 0) for n in ray.nodes() if n.get("Alive")]
+        return int(max(counts, default=0))
+
     def _new_actor(self, gpus: int) -> Any:
         return self._host.options(num_cpus=self.cpus_per_session, num_gpus=gpus).remote()
 

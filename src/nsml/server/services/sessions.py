@@ -133,10 +133,10 @@ class SessionService:
         limit = self.settings.max_gpus_per_session
         if gpus > limit:
             raise BadRequest(f"at most {limit} GPUs per session on this server; -g {gpus} asks for more")
-        if gpus > len(self.settings.gpus):
-            raise BadRequest(
-                f"this server has {len(self.settings.gpus)} GPUs, so -g {gpus} could never start"
-            )
+        available = self.runner.gpus_per_machine()
+        if gpus > available:
+            where = "one machine of this cluster has" if self.settings.runner == "ray" else "this server has"
+            raise BadRequest(f"{where} at most {available} GPUs, so -g {gpus} could never start")
 
     def fork(
         self, owner: User, parent: Session, checkpoint: str | None, args: list[str] | None, description: str
