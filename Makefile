@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python benchmarks/report_throughput.py
 	$(BIN)/python benchmarks/submit_overhead.py
 	$(BIN)/python benchmarks/cache_reuse.py
+	$(BIN)/python benchmarks/scheduler.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
