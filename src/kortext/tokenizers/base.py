@@ -72,7 +72,11 @@ class Tokenizer(ABC):
         return self._batch(texts, workers, progress)
 
     def _batch(self, texts: list[str], workers: int, progress: bool) -> list[list[str]]:
-        chunks = [texts[i : i + CHUNK_TEXTS] for i in range(0, len(texts), CHUNK_TEXTS)]
+        if not texts:
+            return []
+        # Several chunks per worker balance uneven texts; capped so progress moves and memory stays low.
+        size = max(1, min(CHUNK_TEXTS, len(texts) // (workers * 4)))
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
         results: list[list[str]] = []
         if workers == 1 or len(texts) < self.min_parallel:
             for chunk in _progress(chunks, progress, len(texts), self.name):

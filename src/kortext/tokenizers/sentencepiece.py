@@ -59,16 +59,19 @@ class SentencePieceTokenizer(Tokenizer):
         if not sentences:
             raise ValueError("sentencepiece needs at least one non-empty training text")
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences),
-            model_writer=model,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            character_coverage=character_coverage,
-            num_threads=threads or default_workers(),
-            hard_vocab_limit=False,  # a small corpus gets a smaller vocabulary, not an error
-            minloglevel=2,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(sentences),
+                model_writer=model,
+                vocab_size=vocab_size,
+                model_type=model_type,
+                character_coverage=character_coverage,
+                num_threads=threads or default_workers(),
+                hard_vocab_limit=False,  # a small corpus gets a smaller vocabulary, not an error
+                minloglevel=2,
+            )
+        except RuntimeError as error:  # e.g. fewer pieces than the corpus has distinct characters
+            raise ValueError(f"sentencepiece training failed: {str(error).split('] ')[-1]}") from error
         folder = Path(model_dir)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / MODEL_FILE).write_bytes(model.getvalue())
