@@ -111,6 +111,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
+        "Load = first call (model or JVM start). Rows are timed one after another in one process; "
+        "on this busy 2-core machine batching could not beat one process (Kiwi's threads and the "
+        "pools compete with the other work for the same two cores).",
+        "",
         "Reproduce: `.venv/bin/python benchmarks/tokenizers.py --reviews " + f"{meta['reviews']}`",
         "",
     ]

@@ -27,6 +27,8 @@ def _characters(text: str, keep_space: bool) -> list[str]:
 
 class CharTokenizer(Tokenizer):
     name = "char"
+    # Millions of chars/s in one process: sending texts to a pool costs more than it saves.
+    min_parallel = 1_000_000
 
     def __init__(self, keep_space: bool = True) -> None:
         super().__init__()
@@ -40,6 +42,7 @@ class JamoTokenizer(Tokenizer):
     """One token per jamo (conjoining jamo, so ``kortext.jamo.compose("".join(tokens))`` reverses it)."""
 
     name = "jamo"
+    min_parallel = 1_000_000  # as for characters: pickling outweighs the work
 
     def __init__(self, keep_space: bool = True, compatibility: bool = False) -> None:
         super().__init__()
