@@ -94,6 +94,8 @@ class LocalRunner(Runner):
         for spec in list(self._pending):
             if len(self._running) >= self.max_concurrent:
                 break
+            if spec.session_id in self._running:  # a resumed session whose last run is still ending
+                continue
             if spec.gpus > len(self._free_gpus):
                 if spec.session_id not in self._waiting_for_gpus:
                     self._waiting_for_gpus.add(spec.session_id)

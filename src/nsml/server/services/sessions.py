@@ -254,7 +254,8 @@ class SessionService:
     def stop(self, session: Session) -> Session:
         if session.status.is_terminal:
             raise ConflictError(f"session {session.name} is not running (it is {session.status.value})")
-        self.runner.stop(session.id)
+        if self.runner.stop(session.id):  # it is starting or running: its run reports the end
+            return self.wait_ended(session.id, timeout=10.0)
         stopped = self.store.transition_session(
             session.id,
             SessionStatus.STOPPED,
