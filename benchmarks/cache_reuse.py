@@ -55,28 +55,37 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=3)
 config = parser.parse_args()
 train = Path(DATASET_PATH, "train")
-reviews = (train / "train_data").read_bytes().decode("utf-8").split("\\n")[:-1]
 labels = np.loadtxt(train / "train_label", dtype=np.float32)
-print("READ", repr(time.time()), len(reviews), flush=True)
+print("READ", repr(time.time()), len(labels), flush=True)
 
-def train_embeddings(output_path, epochs):
-    # `reviews` come from the dataset, whose name and version the cache key covers.
+def preprocess(output_path, epochs):
+    # Reads the reviews itself: the cache key covers the dataset's name and version.
     from gensim.models import Word2Vec  # only a miss pays for importing gensim
 
+    reviews = (train / "train_data").read_bytes().decode("utf-8").split("\\n")[:-1]
     sentences = [review.split() for review in reviews]  # whitespace tokens, no morphology
     model = Word2Vec(sentences, vector_size=100, window=5, min_count=3, workers=2, epochs=epochs, seed=1)
-    with open(output_path[0], "wb") as handle:  # the vectors, which np.load can memory-map
+    vectors, words, tokens, offsets = output_path
+    with open(vectors, "wb") as handle:  # arrays that np.load memory-maps, no gensim needed
         np.save(handle, model.wv.vectors)
-    Path(output_path[1]).write_text("\\n".join(model.wv.index_to_key), encoding="utf-8")
+    Path(words).write_text("\\n".join(model.wv.index_to_key), encoding="utf-8")
+    index = model.wv.key_to_index  # every review as word ids: the training input
+    ids = [[index[t] for t in s if t in index] for s in sentences]
+    with open(tokens, "wb") as handle:
+        np.save(handle, np.fromiter((i for row in ids for i in row), dtype=np.int32))
+    with open(offsets, "wb") as handle:
+        np.save(handle, np.cumsum([0] + [len(row) for row in ids], dtype=np.int64))
     print("TRAINED", repr(time.time()), flush=True)
 
-nsml.cache(train_embeddings, output_path=["w2v.vectors.npy", "w2v.words.txt"], epochs=config.epochs)
+outputs = ["w2v.vectors.npy", "w2v.words.txt", "reviews.ids.npy", "reviews.offsets.npy"]
+nsml.cache(preprocess, output_path=outputs, epochs=config.epochs)
 print("CACHED", repr(time.time()), flush=True)
-vectors = np.load("w2v.vectors.npy", mmap_mode="r")  # pages are read as rows are used
-index = {word: row for row, word in enumerate(Path("w2v.words.txt").read_text(encoding="utf-8").split("\\n"))}
-print("VOCAB", len(index), flush=True)
-rows = [[index[t] for t in r.split() if t in index] for r in reviews[:1000]]
-x = np.stack([vectors[r].mean(axis=0) if r else np.zeros(vectors.shape[1], np.float32) for r in rows])
+vectors, tokens, offsets = (np.load(outputs[i], mmap_mode="r") for i in (0, 2, 3))  # no load time
+print("VOCAB", vectors.shape[0], flush=True)
+assert len(offsets) == len(labels) + 1, "one row of word ids per review"
+zero = np.zeros(vectors.shape[1], np.float32)
+rows = [tokens[offsets[i] : offsets[i + 1]] for i in range(1000)]  # the first 1000 reviews
+x = np.stack([vectors[row].mean(axis=0) if len(row) else zero for row in rows])  # mean word vectors
 y = labels[:1000]
 w, b = np.zeros(x.shape[1], np.float32), float(y.mean())
 print("FIRST-STEP", repr(time.time()), flush=True)
@@ -85,6 +94,7 @@ w -= 0.1 * x.T @ error / len(y)
 b -= 0.1 * float(error.mean())
 print("LOSS", float(np.mean(error ** 2)), flush=True)
 """
+
 
 def make_dataset(env: dict[str, str], work: Path, limit: int | None) -> int:
     """The first ``limit`` reviews (all by default) as train/train_data + train_label."""
@@ -118,7 +128,7 @@ def run_once(env: dict[str, str], folder: Path, epochs: int) -> dict[str, Any]:
     vocab = [int(w[1]) for w in words if len(w) == 2 and w[0] == "VOCAB"]
     if status != "exited" or not set(MARKS) - {"TRAINED"} <= set(t) or not vocab:
         raise RuntimeError(f"session {name} ended {status}; its log ends:\n{output[-3000:]}")
-    trained = t.get("TRAINED")  # only when train_embeddings ran
+    trained = t.get("TRAINED")  # only when preprocess ran
     return {
         "session": name,
         "cache": "hit" if "cache hit" in output else "miss" if "cache miss" in output else "none",
@@ -149,8 +159,8 @@ def show(figures: dict[str, Any]) -> None:
         ("launch `nsml run` -> first training step", "launch_to_first_step_s"),
         ("  launch -> script START (CLI, sandbox, python)", "launch_to_start_s"),
         ("  imports (numpy, nsml; gensim only inside a miss)", "imports_s"),
-        ("  read train_data", "read_data_s"),
-        ("  nsml.cache: train word2vec", "train_s"),
+        ("  read train_label (the reviews: inside preprocess)", "read_data_s"),
+        ("  nsml.cache: read reviews, word2vec, word ids", "train_s"),
         ("  nsml.cache: store result / restore result", "store_or_restore_s"),
         ("  load vectors (np.load mmap), features", "load_features_s"),
     ):
@@ -195,9 +205,9 @@ def main() -> int:
                 figures["runs"].append(run := run_once(env, work / "code", options.epochs))
                 log(f"  cache {run['cache']}: first training step after {run['first_step_s']:.2f} s")
             entries = json.loads(cli(env, "cache", "ls", "--json"))
-            mine = [e for e in entries if e["function"] == "train_embeddings"]
+            mine = [e for e in entries if e["function"] == "preprocess"]
             if len(mine) != 1:
-                raise RuntimeError(f"expected one train_embeddings cache entry, found {len(mine)}")
+                raise RuntimeError(f"expected one preprocess cache entry, found {len(mine)}")
             figures["cache_entry"] = {k: mine[0][k] for k in ("key", "size_bytes", "hits", "dataset")}
         finally:
             subprocess.run([NSML, "server", "stop"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S)
