@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Platform
+from nsml.client.api import ApiClient
 from nsml.sdk.caching import pack_outputs, unpack
 
 # The preprocessing writes a vocabulary and a folder; --sleep widens the race window.
@@ -63,7 +64,7 @@ def test_second_session_restores_instead_of_computing(platform: Platform) -> Non
     assert "build_vocab" in platform.nsml("cache", "ls").stdout
 
 
-def test_concurrent_double_compute_stores_one_result(platform: Platform) -> None:
+def test_concurrent_double_compute_stores_one_result(platform: Platform, tmp_path: Path) -> None:
     platform.nsml("cache", "rm", "--all", "-y")
     folder = platform.project("racing", SCRIPT)
     names = [platform.run(folder, "demo_kin", "--size 7 --sleep 1.5") for _ in range(2)]
@@ -73,6 +74,16 @@ def test_concurrent_double_compute_stores_one_result(platform: Platform) -> None
     assert entry["size_bytes"] > 7000
     third = _log(platform, platform.run(folder, "demo_kin", "--size 7"))
     assert "cache hit" in third and "VOCAB 7 7000" in third
+
+    # a runner on another machine has no mount: the same entry comes over the API
+    info = platform.server_info()
+    with ApiClient(info["url"], info["token"]) as api:
+        assert api.download_cache(entry["key"], tmp_path / "entry.tar")
+        assert not api.download_cache("f" * 64, tmp_path / "missing.tar")
+    unpack(tmp_path / "entry.tar", tmp_path / "entry")
+    assert (tmp_path / "entry" / "1" / "embeddings" / "vectors.bin").stat().st_size == 7000
+    [counted] = platform.json("cache", "ls")
+    assert counted["hits"] == 2  # the mounted hit and the download
 
     freed = platform.nsml("cache", "rm", entry["key"][:10], "-y")
     assert "Freed 1 entries" in freed.stdout

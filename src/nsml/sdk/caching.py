@@ -153,16 +153,14 @@ class PlatformCache:
     def __init__(self, api: Callable[[], Any], shared: Path | None = None) -> None:
         self.api = api
         self.shared = shared
-        self.pending: list[threading.Thread] = []
 
     def fetch(self, key: str, target: Path) -> Path | None:
         """The entry's archive (shared, or streamed to ``target``); None when there is none."""
         if self.shared is not None:
             local = self.shared / f"{key}.tar"
             if local.is_file():
-                counting = threading.Thread(target=self._count_hit, args=(key,), name="nsml-cache-hit")
-                counting.start()  # not a daemon: the count is sent before the script exits
-                self.pending.append(counting)
+                # not a daemon: the count is sent before the script exits
+                threading.Thread(target=self._count_hit, args=(key,), name="nsml-cache-hit").start()
                 return local
         return target if self.api().download_cache(key, target) else None
 
