@@ -7,6 +7,7 @@
     sessions/ID/log.txt                stdout and stderr
     checkpoints/ID/NAME/               one folder per checkpoint
     uploads/ID.tar.gz                  archives waiting to be used
+    cache/OWNER/KEY.tar                nsml.cache entries, plain tar as uploaded
 
 Every write lands in a temporary path first and is renamed into place, so a reader
 sees a complete checkpoint or none.
@@ -113,8 +114,12 @@ class FileArtifactStore(ArtifactStore):
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
         return self.read_dir(self.checkpoint_dir(session_id, name))
 
+    def cache_dir(self, owner: str) -> Path:
+        """An owner's ``nsml.cache`` archives; sessions on this host see it read-only."""
+        return self.home / "cache" / owner
+
     def cache_archive(self, owner: str, key: str) -> Path:
-        return self.home / "cache" / owner / f"{key}.tar"
+        return self.cache_dir(owner) / f"{key}.tar"
 
     def put_cache(self, owner: str, key: str, upload_id: str) -> tuple[int, bool]:
         """Keep an uploaded cache archive as it came, unless an equal one landed first.

@@ -244,6 +244,10 @@ class ApiClient:
         finally:
             response.close()
 
+    def record_cache_hit(self, key: str) -> dict[str, Any]:
+        """Count a hit served from a local read-only copy of the entry."""
+        return self._call("POST", f"/cache/{key}/hits").json()  # type: ignore[no-any-return]
+
     def put_cache(self, key: str, archive: bytes, function: str, dataset: str | None) -> dict[str, Any]:
         params = {"function": function, **({"dataset": dataset} if dataset else {})}
         response = self._call(

@@ -31,6 +31,7 @@ class RunSpec:
     api_socket: Path | None = None
     gpus: int = 0
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
+    cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
 
 
 @dataclass(frozen=True)

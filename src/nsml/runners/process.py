@@ -51,6 +51,9 @@ class ProcessLauncher:
         """argv, environment and cwd of the process, sandboxed or not."""
         env = {"CUDA_VISIBLE_DEVICES": "", **spec.env, **extra_env}
         env.update(PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        # nsml.cache hits are read straight from the owner's entries when this host has them
+        # (a worker on another machine does not: its sessions fetch entries over HTTP)
+        shared_cache = spec.cache_dir if spec.cache_dir is not None and spec.cache_dir.is_dir() else None
         if not self.sandboxed:
             host_env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
             if spec.train_dir is not None:
@@ -63,6 +66,8 @@ class ProcessLauncher:
                 env["NSML_CHECKPOINT_PATH"] = str(spec.checkpoint_dir)
             if spec.api_url:
                 env["NSML_API_URL"] = spec.api_url
+            if shared_cache is not None:
+                env["NSML_CACHE_DIR"] = str(shared_cache)
             return spec.argv, {**host_env, **env}, spec.work_dir
         mounts = sandbox.Mounts(work=spec.work_dir)
         for folder in spec.extra_mounts:  # read-only at the same path, e.g. the session's venv
@@ -77,6 +82,9 @@ class ProcessLauncher:
             mounts.extra.append(sandbox.Mount(spec.api_socket, sandbox.API_SOCKET, writable=True))
             env["NSML_API_SOCKET"] = sandbox.API_SOCKET
             env["NSML_API_URL"] = "http://nsml"
+        if shared_cache is not None:  # read-only: a session cannot alter a stored entry
+            mounts.extra.append(sandbox.Mount(shared_cache, sandbox.CACHE))
+            env["NSML_CACHE_DIR"] = sandbox.CACHE
         env.update(HOME=sandbox.WORK, PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
         gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
         argv = sandbox.wrap(spec.argv, mounts, env, self.hidden, gpus)

@@ -21,6 +21,7 @@ WORK = "/nsml/work"
 DATA = "/nsml/data"
 CHECKPOINT = "/nsml/checkpoint"
 API_SOCKET = "/nsml/api.sock"
+CACHE = "/nsml/cache"
 
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC = (

@@ -177,7 +177,11 @@ def cache(fn: Callable[..., Any], output_path: str | list[str] | None = None, **
         raise ValueError("nsml.cache: give output_path=[...], the files or folders fn writes")
     key = caching.cache_key(fn, paths, kwargs)
     on_platform = IS_ON_NSML and "NSML_EVAL_FD" not in os.environ
-    store = caching.PlatformCache(_api()) if on_platform else caching.LocalCache(LOCAL_DIR / "cache")
+    if on_platform:
+        shared = os.environ.get("NSML_CACHE_DIR")
+        store: Any = caching.PlatformCache(_api, Path(shared) if shared else None)
+    else:
+        store = caching.LocalCache(LOCAL_DIR / "cache")
     with tempfile.TemporaryDirectory(prefix="nsml-cache-") as scratch:
         archive = store.fetch(key, Path(scratch) / "entry.tar")
         if archive is not None:

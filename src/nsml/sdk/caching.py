@@ -14,11 +14,13 @@ import io
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def _feed(digest: Any, value: Any) -> None:
@@ -78,8 +80,7 @@ def restore_outputs(archive: Path, paths: list[str]) -> None:
     near = Path(paths[0]).resolve().parent
     near.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".nsml-cache-", dir=near) as scratch:
-        with tarfile.open(archive, mode="r:*") as tar:
-            tar.extractall(scratch, filter="data")
+        unpack(archive, Path(scratch))
         for index, path in enumerate(paths):
             source = Path(scratch) / str(index) / os.path.basename(os.path.normpath(path))
             target = Path(path)
@@ -91,18 +92,86 @@ def restore_outputs(archive: Path, paths: list[str]) -> None:
             shutil.move(str(source), str(target))
 
 
-class PlatformCache:
-    """On the platform: the server's store, shared by the owner's sessions."""
+def unpack(archive: Path, folder: Path) -> None:
+    """Extract an entry into ``folder``, with the safety rules of tarfile's "data" filter.
 
-    def __init__(self, api: Any) -> None:
+    A hit sits between a session's start and its first training step, so the plain tars
+    that :func:`pack_outputs` writes are not read through Python: each member's bytes are
+    copied file to file inside the kernel (``copy_file_range``), straight from the entry.
+    Anything else (a compressed tar, links, sparse files) goes through ``extractall``.
+    """
+    try:
+        tar = tarfile.open(archive, mode="r:")
+    except tarfile.ReadError:  # compressed
+        with tarfile.open(archive, mode="r:*") as packed:
+            packed.extractall(folder, filter="data")
+        return
+    with tar:
+        members = tar.getmembers()
+        if not all(m.isdir() or (m.isreg() and not m.issparse()) for m in members):
+            tar.extractall(folder, filter="data")
+            return
+        with archive.open("rb") as source:
+            for member in members:
+                safe = tarfile.data_filter(member, str(folder))  # raises on a path leaving it
+                target = folder / safe.name
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as out:
+                    _copy_range(source, out, member.offset_data, member.size)
+
+
+def _copy_range(source: BinaryIO, out: BinaryIO, offset: int, size: int) -> None:
+    done = 0
+    try:
+        while done < size:
+            copied = os.copy_file_range(source.fileno(), out.fileno(), size - done, offset + done)
+            if copied == 0:
+                raise tarfile.ReadError("the cache entry ends inside a file; it is damaged")
+            done += copied
+    except OSError:  # no copy_file_range between these file systems: read and write
+        source.seek(offset + done)
+        out.seek(done)
+        while done < size:
+            chunk = source.read(min(size - done, 1 << 20))
+            if not chunk:
+                raise tarfile.ReadError("the cache entry ends inside a file; it is damaged") from None
+            out.write(chunk)
+            done += len(chunk)
+
+
+class PlatformCache:
+    """On the platform: the server's store, shared by the owner's sessions.
+
+    A runner on the server's host mounts the owner's entries read-only at ``shared``
+    (``NSML_CACHE_DIR``): a hit is then read from there, and only counted over the API,
+    in the background, so the script goes on at once. Elsewhere entries come over HTTP.
+    """
+
+    def __init__(self, api: Callable[[], Any], shared: Path | None = None) -> None:
         self.api = api
+        self.shared = shared
 
     def fetch(self, key: str, target: Path) -> Path | None:
-        """The entry's archive, streamed to ``target``; None when there is none."""
-        return target if self.api.download_cache(key, target) else None
+        """The entry's archive (shared, or streamed to ``target``); None when there is none."""
+        if self.shared is not None:
+            local = self.shared / f"{key}.tar"
+            if local.is_file():
+                # not a daemon: the count is sent before the script exits
+                threading.Thread(target=self._count_hit, args=(key,), name="nsml-cache-hit").start()
+                return local
+        return target if self.api().download_cache(key, target) else None
+
+    def _count_hit(self, key: str) -> None:
+        try:
+            self.api().record_cache_hit(key)
+        except Exception as exc:  # the files are restored; only the statistics lose a hit
+            print(f"[nsml] the cache hit was not counted: {exc}", file=sys.stderr, flush=True)
 
     def put(self, key: str, archive: bytes, function: str, dataset: str | None) -> None:
-        self.api.put_cache(key, archive, function, dataset)
+        self.api().put_cache(key, archive, function, dataset)
 
 
 class LocalCache:

@@ -45,6 +45,17 @@ def get_cache(key: str, svc: ServicesDep, who: PrincipalDep) -> FileResponse:
     return FileResponse(archive, media_type="application/x-tar")
 
 
+@router.post("/{key}/hits", response_model=CacheEntryOut)
+def record_hit(key: str, svc: ServicesDep, who: PrincipalDep) -> CacheEntryOut:
+    """Count a hit that a session served itself from its read-only view of the entries
+    (a runner on this host mounts them), so that ``nsml cache ls`` stays right."""
+    owner = _owner(svc, who)
+    entry = svc.store.get_cache(owner.id, _check(key), hit=True)
+    if entry is None:
+        raise NotFoundError(f"no cache entry {key}")
+    return CacheEntryOut.model_validate(entry)
+
+
 @router.put("/{key}", response_model=CacheEntryOut)
 async def put_cache(
     key: str,

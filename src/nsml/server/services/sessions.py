@@ -193,6 +193,8 @@ class SessionService:
     def _spec(self, session: Session, token: str) -> RunSpec:
         session_dir = self.artifacts.session_dir(session.id)
         checkpoint_dir, resume_args = self._resume_source(session)
+        cache_dir = self.artifacts.cache_dir(session.owner)
+        cache_dir.mkdir(parents=True, exist_ok=True)  # mounted even before the first entry
         return RunSpec(
             session_id=session.id,
             name=session.name,
@@ -212,6 +214,7 @@ class SessionService:
             api_url=self.settings.public_url,
             api_socket=self.settings.api_socket,
             gpus=session.gpus,
+            cache_dir=cache_dir,
         )
 
     # runner events -----------------------------------------------------------------
