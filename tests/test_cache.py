@@ -67,9 +67,11 @@ def test_second_session_restores_instead_of_computing(platform: Platform) -> Non
 def test_concurrent_double_compute_stores_one_result(platform: Platform, tmp_path: Path) -> None:
     platform.nsml("cache", "rm", "--all", "-y")
     folder = platform.project("racing", SCRIPT)
-    names = [platform.run(folder, "demo_kin", "--size 7 --sleep 1.5") for _ in range(2)]
+    names = [
+        platform.run(folder, "demo_kin", "--size 7 --sleep 6") for _ in range(2)
+    ]  # both start within 6 s
     logs = [_log(platform, name) for name in names]
-    assert all("COMPUTING" in log and "VOCAB 7 7000" in log for log in logs)
+    assert all("COMPUTING" in log and "VOCAB 7 7000" in log for log in logs), logs
     [entry] = platform.json("cache", "ls")
     assert entry["size_bytes"] > 7000
     third = _log(platform, platform.run(folder, "demo_kin", "--size 7"))
