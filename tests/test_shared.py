@@ -9,6 +9,7 @@ import tarfile
 import textwrap
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ import httpx
 import pytest
 
 from conftest import Platform, require_shared_data
+from nsml.store import Conflict, NotFound
+from nsml.store.sql.store import SqlStore
 from test_accounts import PASSWORD, Server, _admin, _client, _login
+from test_store import database_url, store  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 READER = """
     import os, nsml
@@ -172,6 +176,32 @@ def test_rm_frees_it_and_sessions_get_a_clear_error(world: dict[str, Any]) -> No
     name = bob.run(bob.project("reader", READER), "demo_kin")
     assert bob.wait(name)["status"] == "failed"
     assert "no shared resource 'vocab'" in bob.nsml("logs", name).stdout
+
+
+def test_store_names_are_unique_and_replace_switches_versions(store: SqlStore) -> None:  # noqa: F811
+    olga = store.get_or_create_user("olga")
+
+    def create(index: int) -> str:
+        try:
+            store.put_shared("emb", olga.id, "d", 10, 1, f"v{index}", replace=False)
+            return f"v{index}"
+        except Conflict:
+            return ""
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        winners = [v for v in pool.map(create, range(16)) if v]
+    assert len(winners) == 1 and store.get_shared("emb").version == winners[0]
+    resource, previous = store.put_shared("emb", olga.id, "new", 20, 2, "next", replace=True)
+    assert previous == winners[0] and (resource.version, resource.size_bytes, resource.owner) == (
+        "next",
+        20,
+        "olga",
+    )
+    assert resource.created_at <= resource.updated_at and [r.name for r in store.list_shared()] == ["emb"]
+    removed = store.delete_shared("emb")
+    assert removed is not None and removed.version == "next" and store.delete_shared("emb") is None
+    with pytest.raises(NotFound):
+        store.get_shared("emb")
 
 
 KORTEXT_READER = """
