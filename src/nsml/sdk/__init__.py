@@ -196,8 +196,12 @@ def shared(name: str, path: str | os.PathLike[str] | None = None) -> str:
     and return that folder; resources are published by organisers with ``nsml shared push``."""
     from nsml.sdk import sharing
 
-    on_platform = IS_ON_NSML and "NSML_EVAL_FD" not in os.environ
-    return sharing.shared(name, path, on_platform=on_platform, api=_api, local_dir=LOCAL_DIR)
+    if "NSML_EVAL_FD" in os.environ:
+        raise RuntimeError(
+            "nsml.shared: an evaluation cannot read shared resources; keep what infer needs "
+            "in the checkpoint (the bound save) and restore it in load"
+        )
+    return sharing.shared(name, path, on_platform=IS_ON_NSML, api=_api, local_dir=LOCAL_DIR)
 
 
 def infer(data: Any, **kwargs: Any) -> Any:
