@@ -5,6 +5,7 @@ from __future__ import annotations
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,7 +40,7 @@ def pack_folder(folder: Path, archive: Path) -> int:
     return len(files)
 
 
-def publish(name: str, folder: Path, description: str, replace: bool) -> dict:  # type: ignore[type-arg]
+def publish(name: str, folder: Path, description: str, replace: bool) -> dict[str, Any]:
     """Pack FOLDER and publish it as NAME through the platform the `nsml` command uses."""
     validate_name("shared resource", name)
     if not folder.is_dir():
