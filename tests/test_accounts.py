@@ -206,6 +206,8 @@ OPEN_TO_ALL = {
     ("GET", "/api/v1/cache"),  # one's own cache only
     ("PUT", "/api/v1/cache/{key}"),  # stores into one's own cache
     ("GET", "/api/v1/credits"),  # one's own balance
+    ("GET", "/api/v1/shared"),  # shared resources are readable by every account
+    ("GET", "/api/v1/shared/{name}"),
 }
 REFUSED = {401, 403, 404}
 # What an organiser may do with a dataset of their own (the only resources here that are
@@ -215,6 +217,7 @@ ORGANISER_OWN = {
     ("POST", "/api/v1/datasets"),
     ("PATCH", "/api/v1/datasets/{name}"),
     ("POST", "/api/v1/datasets/{name}/close"),
+    ("PUT", "/api/v1/shared/{name}"),
 }
 
 
@@ -270,6 +273,8 @@ def test_every_route_refuses_another_participants_resources(world: dict[str, Any
             if who == "olga" and (method, template) in ORGANISER_OWN:
                 if method == "POST" and template == "/api/v1/datasets":
                     assert _call(world, method, template, token).status_code == 422
+                if method == "PUT" and template == "/api/v1/shared/{name}":  # not a tar.gz
+                    assert _call(world, method, _fill(template, world), token).status_code == 400
                 continue
             path = _fill(template, world)
             response = _call(world, method, path, token)

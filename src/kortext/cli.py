@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from kortext.embeddings import INFO_FILE, KINDS, cached_embeddings, home
+from kortext.embeddings import INFO_FILE, KINDS, cached_embeddings, home, save_for_mmap
 from kortext.tokenizers import NAMES, TokenizerUnavailable, get_tokenizer
 
 
@@ -40,6 +41,9 @@ def main() -> None:
 @click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Default: $KORTEXT_HOME.")
+@click.option("--publish", "publish_as", metavar="NAME", help="Also publish them as shared resource NAME.")
+@click.option("--replace", is_flag=True, help="With --publish: replace an existing NAME.")
+@click.option("--description", default="", help="With --publish: one line for `nsml shared ls`.")
 @click.option("--json", "as_json", is_flag=True)
 def pretrain(
     corpus: str,
@@ -52,9 +56,16 @@ def pretrain(
     min_count: int,
     epochs: int,
     cache_dir: Path | None,
+    publish_as: str | None,
+    replace: bool,
+    description: str,
     as_json: bool,
 ) -> None:
-    """Train embeddings once; later cached_embeddings(...) calls with the same settings load them."""
+    """Train embeddings once; later cached_embeddings(...) calls with the same settings load them.
+
+    With --publish NAME they also become a platform shared resource that every session
+    loads with kortext.embeddings.pretrained(NAME).
+    """
     try:
         vectors = cached_embeddings(
             corpus, tokenizer, kind, corpus_path=corpus_path, limit=limit, cache_dir=cache_dir,
@@ -62,11 +73,37 @@ def pretrain(
         )  # fmt: skip
     except (FileNotFoundError, ValueError, TokenizerUnavailable) as error:
         _fail(str(error))
-    entry = {"corpus": corpus, "tokenizer": tokenizer, "kind": kind, "vocabulary": len(vectors.index_to_key)}
+    entry: dict[str, Any] = {
+        "corpus": corpus, "tokenizer": tokenizer, "kind": kind, "vocabulary": len(vectors.index_to_key),
+    }  # fmt: skip
+    if publish_as:
+        text = description or (
+            f"{kind} {corpus} ({tokenizer}) dim={vector_size} words={entry['vocabulary']}"
+            + (f" reviews={limit}" if limit else "")
+        )
+        entry["published"] = publish_vectors(vectors, publish_as, text, replace, entry)
     if as_json:
         _print_json(entry)
+    elif publish_as:
+        click.echo(f"{kind} vectors for {corpus} ({tokenizer}): {entry['vocabulary']} words, "
+                   f"published as shared resource {publish_as}.")  # fmt: skip
     else:
         click.echo(f"{kind} vectors for {corpus} ({tokenizer}): {entry['vocabulary']} words, cached.")
+
+
+def publish_vectors(vectors: Any, name: str, description: str, replace: bool, info: dict[str, Any]) -> Any:
+    """Save the vectors for memory-mapping and publish them through the platform's client."""
+    try:
+        from nsml.cli.output import handle_errors
+        from nsml.cli.shared import publish
+    except ImportError:
+        _fail("--publish needs the OpenNSML platform installed (pip install opennsml)")
+    with tempfile.TemporaryDirectory(prefix="kortext-publish-") as scratch:
+        save_for_mmap(vectors, scratch)
+        (Path(scratch) / INFO_FILE).write_text(
+            json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        return handle_errors(publish)(name, Path(scratch), description, replace)
 
 
 @main.command("ls")

@@ -69,13 +69,31 @@ def train_fasttext(sentences: Sequence[Sequence[str]], **params: Any) -> Any:
 TRAINERS: dict[str, Callable[..., Any]] = {"word2vec": train_word2vec, "fasttext": train_fasttext}
 
 
-def load_vectors(folder: str | Path) -> Any:
+def load_vectors(folder: str | Path, mmap: str | None = None) -> Any:
+    """``mmap="r"`` maps the arrays saved apart (see :func:`save_for_mmap`) instead of reading them."""
     path = Path(folder) / VECTORS_FILE
     if not path.is_file():
         raise FileNotFoundError(
             f"no embeddings at {path}; train them with kortext pretrain or cached_embeddings"
         )
-    return _gensim_models().KeyedVectors.load(str(path))
+    return _gensim_models().KeyedVectors.load(str(path), mmap=mmap)
+
+
+def save_for_mmap(vectors: Any, folder: str | Path) -> None:
+    """Save every array in its own ``.npy`` file, which gensim can memory-map on load, so a
+    session that loads published vectors starts at once and pages in only what it reads."""
+    arrays = [name for name, value in vars(vectors).items() if hasattr(value, "dtype") and value.size]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    vectors.save(str(Path(folder) / VECTORS_FILE), separately=arrays)
+
+
+def pretrained(name: str, path: str | Path | None = None) -> Any:
+    """KeyedVectors of the shared resource ``name`` (published by ``kortext pretrain --publish``),
+    memory-mapped read-only. Goes through ``nsml.shared``: on the platform the files are
+    restored into the session; elsewhere they are read from ``nsml_local/shared/NAME``."""
+    import nsml  # only here: kortext itself does not depend on the platform
+
+    return load_vectors(nsml.shared(name, path), mmap="r")
 
 
 def tokenizer_spec(tokenizer: Tokenizer) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from nsml.sdk import (  # noqa: E402
     paused,
     report,
     save,
+    shared,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "paused",
     "report",
     "save",
+    "shared",
 ]

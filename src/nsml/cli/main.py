@@ -12,6 +12,7 @@ from nsml.cli.datasets import dataset
 from nsml.cli.plot import plot
 from nsml.cli.server import server_group
 from nsml.cli.sessions import fork, logs, model, ps, resume, rm, run, stop
+from nsml.cli.shared import shared
 from nsml.cli.web import web
 
 
@@ -23,7 +24,7 @@ def cli() -> None:
 
 for command in (
     run, ps, logs, model, stop, rm, fork, resume, plot, submit, board, infer, dataset,
-    web, cache, credit, login, logout, register, whoami, admin, server_group,
+    web, cache, shared, credit, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)
 

@@ -266,6 +266,49 @@ class ApiClient:
     def delete_cache(self, key: str) -> None:
         self._call("DELETE", f"/cache/{key}")
 
+    # shared resources --------------------------------------------------------------
+    def list_shared(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/shared").json()  # type: ignore[no-any-return]
+
+    def put_shared(self, name: str, archive: Path, description: str, replace: bool) -> dict[str, Any]:
+        """Publish a tar.gz file, streamed from disk (embeddings can be large)."""
+
+        def chunks() -> Iterator[bytes]:
+            with archive.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        response = self._call(
+            "PUT",
+            f"/shared/{name}",
+            params={"description": description, "replace": "true" if replace else "false"},
+            content=chunks(),
+            headers={"Content-Type": "application/gzip", "Content-Length": str(archive.stat().st_size)},
+            timeout=httpx.Timeout(None, connect=5.0),
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    def download_shared(self, name: str, target: Path) -> str:
+        """Stream a shared resource's archive to ``target``; returns its version."""
+        request = self._http.build_request("GET", f"/shared/{name}", timeout=httpx.Timeout(None, connect=5.0))
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
+        try:
+            if response.is_error:
+                response.read()
+                _raise_for(response)
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+            return response.headers.get("x-nsml-shared-version", "")
+        finally:
+            response.close()
+
+    def delete_shared(self, name: str) -> None:
+        self._call("DELETE", f"/shared/{name}")
+
     # runtime (a session's own process) ---------------------------------------------
     def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
         self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})

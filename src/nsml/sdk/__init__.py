@@ -195,6 +195,19 @@ def cache(fn: Callable[..., Any], output_path: str | list[str] | None = None, **
     return result
 
 
+def shared(name: str, path: str | os.PathLike[str] | None = None) -> str:
+    """Restore the shared resource ``name`` into ``path`` (default ``./nsml_shared/NAME``)
+    and return that folder; resources are published by organisers with ``nsml shared push``."""
+    from nsml.sdk import sharing
+
+    if "NSML_EVAL_FD" in os.environ:
+        raise RuntimeError(
+            "nsml.shared: an evaluation cannot read shared resources; keep what infer needs "
+            "in the checkpoint (the bound save) and restore it in load"
+        )
+    return sharing.shared(name, path, on_platform=IS_ON_NSML, api=_api, local_dir=LOCAL_DIR)
+
+
 def infer(data: Any, **kwargs: Any) -> Any:
     """Call the bound infer function (``--mode test_local``)."""
     if _bound.infer is None:

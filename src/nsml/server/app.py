@@ -38,6 +38,7 @@ from nsml.server.routers import (
     datasets,
     runtime,
     sessions,
+    shared,
     system,
 )
 from nsml.server.services.accounts import AccountService
@@ -102,13 +103,18 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
                 shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
-    routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache, credits)
+    routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache, credits, shared)
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(
         BodySizeLimit,
         default_bytes=settings.max_json_mb * 1024 * 1024,
-        upload_paths=(f"{API_PREFIX}/uploads", "/checkpoints/", f"{API_PREFIX}/cache/"),
+        upload_paths=(
+            f"{API_PREFIX}/uploads",
+            "/checkpoints/",
+            f"{API_PREFIX}/cache/",
+            f"{API_PREFIX}/shared/",
+        ),
     )
 
     app.include_router(web_routes.router)

@@ -70,6 +70,15 @@ class Principal:
         """Change limits, close, see every submission: the dataset's owner or an admin."""
         return self.is_admin or (self.is_organiser and self.owns(dataset.owner))
 
+    @property
+    def can_publish(self) -> bool:
+        """Publish shared resources, readable by everyone: organisers and admins, by login."""
+        return self.is_organiser
+
+    def can_manage_shared(self, owner: str) -> bool:
+        """Replace or remove a shared resource: its publisher (or teammate) or an admin."""
+        return self.is_admin or (self.can_publish and self.owns(owner))
+
 
 def authenticate(store: AbstractStore, token: str) -> Principal | None:
     digest = hash_token(token)

@@ -21,7 +21,7 @@ from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
-from nsml.store import AbstractStore, Session
+from nsml.store import AbstractStore, NotFound, Session, SharedResource
 from nsml.web.links import LoginLinks
 
 
@@ -101,6 +101,35 @@ def require_organiser(who: PrincipalDep) -> Principal:
 
 
 OrganiserDep = Annotated[Principal, Depends(require_organiser)]
+
+
+def require_publisher(who: PrincipalDep) -> Principal:
+    if not who.can_publish:
+        raise Forbidden("only organisers and admins may publish or remove shared resources")
+    return who
+
+
+PublisherDep = Annotated[Principal, Depends(require_publisher)]
+
+
+def managed_shared(name: str, svc: ServicesDep, who: PublisherDep) -> SharedResource | None:
+    """The resource NAME if it exists and the caller may replace or remove it; None if free."""
+    try:
+        validate_name("shared resource", name)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from None
+    try:
+        existing = svc.store.get_shared(name)
+    except NotFound:
+        return None
+    if not who.can_manage_shared(existing.owner):
+        raise Forbidden(
+            f"shared resource {name!r} was published by {existing.owner}; only they or an admin may change it"
+        )
+    return existing
+
+
+ManagedShared = Annotated[SharedResource | None, Depends(managed_shared)]
 
 
 def _lookup(svc: Services, who: Principal, owner: str, dataset: str, number: int) -> Session:

@@ -268,6 +268,17 @@ class CacheEntryOut(Record):
     hits: int
 
 
+class SharedResourceOut(Record):
+    name: str
+    owner: str
+    description: str
+    size_bytes: int
+    files: int
+    version: str
+    created_at: datetime
+    updated_at: datetime
+
+
 class CreditEventOut(Record):
     delta: float
     reason: str

@@ -20,6 +20,7 @@ from nsml.store.entities import (
     MetricPoint,
     Session,
     SessionStatus,
+    SharedResource,
     Submission,
     User,
 )
@@ -249,6 +250,35 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def delete_cache(self, owner_id: int, key: str) -> bool: ...
+
+    # shared resources
+    @abstractmethod
+    def put_shared(
+        self,
+        name: str,
+        owner_id: int,
+        description: str,
+        size_bytes: int,
+        files: int,
+        version: str,
+        replace: bool,
+    ) -> tuple[SharedResource, str | None]:
+        """Record a resource, or point an existing one at a new version when ``replace``.
+
+        Returns (the resource, the version it replaced or None). Raises :class:`Conflict`
+        when the name is taken and ``replace`` is false.
+        """
+
+    @abstractmethod
+    def get_shared(self, name: str) -> SharedResource:
+        """Raises :class:`NotFound`."""
+
+    @abstractmethod
+    def list_shared(self) -> list[SharedResource]: ...
+
+    @abstractmethod
+    def delete_shared(self, name: str) -> SharedResource | None:
+        """Remove the record; the removed one (its version's files are the caller's to free)."""
 
     # credits
     @abstractmethod

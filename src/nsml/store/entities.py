@@ -153,6 +153,24 @@ class CacheEntry:
 
 
 @dataclass(frozen=True)
+class SharedResource:
+    """A folder an organiser published under a name, readable by every account and session.
+
+    ``version`` names the stored archive; a replace writes a new one and switches the
+    record to it in one statement, so readers get the old files or the new, never a mix.
+    """
+
+    name: str
+    owner: str
+    description: str
+    size_bytes: int
+    files: int
+    version: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class CreditEvent:
     delta: float
     reason: str

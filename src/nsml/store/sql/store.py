@@ -40,6 +40,7 @@ from nsml.store.sql.models import (
     SubmissionRow,
     UserRow,
 )
+from nsml.store.sql.shared import SharedResourcesMixin
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -49,7 +50,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)
 
 
-class SqlStore(AbstractStore):
+class SqlStore(SharedResourcesMixin, AbstractStore):
     def __init__(self, db_url: str) -> None:
         self.engine = make_engine(db_url)
         self.created = migrate(self.engine)

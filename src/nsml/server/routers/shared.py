@@ -1,0 +1,79 @@
+"""Shared resources: published by organisers, listed and downloaded by any caller.
+
+Session tokens may read them too, since training sessions reach the API only with theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from nsml.server.deps import ManagedShared, PrincipalDep, PublisherDep, Services, ServicesDep
+from nsml.server.errors import NotFoundError
+from nsml.server.routers.system import receive
+from nsml.server.schemas import SharedResourceOut
+from nsml.server.services.shared import SharedService
+
+router = APIRouter(prefix="/shared", tags=["shared"])
+_CHUNK = 1 << 20
+
+
+def _service(svc: Services) -> SharedService:
+    return SharedService(svc.store, svc.sessions.artifacts)
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+
+
+@router.get("", response_model=list[SharedResourceOut])
+def list_shared(svc: ServicesDep, who: PrincipalDep) -> list[SharedResourceOut]:
+    return [SharedResourceOut.model_validate(r) for r in _service(svc).list()]
+
+
+@router.get("/{name}")
+def get_shared(name: str, svc: ServicesDep, who: PrincipalDep) -> StreamingResponse:
+    """The current version's tar.gz; its version and size travel in headers."""
+    resource, handle = _service(svc).open(name)
+    return StreamingResponse(
+        _chunks(handle),
+        media_type="application/gzip",
+        headers={
+            "X-NSML-Shared-Version": resource.version,
+            "X-NSML-Shared-Size": str(resource.size_bytes),
+        },
+    )
+
+
+@router.put("/{name}", response_model=SharedResourceOut)
+async def put_shared(
+    name: str,
+    request: Request,
+    svc: ServicesDep,
+    who: PublisherDep,
+    existing: ManagedShared,
+    response: Response,
+    description: str = Query(default="", max_length=255),
+    replace: bool = Query(default=False),
+) -> SharedResourceOut:
+    """Publish a tar.gz as NAME (201), or a new version of it with ``replace`` (200)."""
+    upload_id, _ = await receive(request, svc, svc.settings.max_upload_bytes)
+    resource, replaced = await run_in_threadpool(
+        _service(svc).publish, who.user, name, description, upload_id, replace, existing
+    )
+    response.status_code = 200 if replaced else 201
+    return SharedResourceOut.model_validate(resource)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_shared(name: str, svc: ServicesDep, who: PublisherDep, existing: ManagedShared) -> Response:
+    if existing is None:
+        raise NotFoundError(f"no shared resource {name!r}; `nsml shared ls` lists them")
+    _service(svc).remove(name)
+    return Response(status_code=204)
