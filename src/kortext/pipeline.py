@@ -307,9 +307,12 @@ class NeuralPipeline(Pipeline):
         if name == "esim":
             return ESIM(vocab_size, o.embed_dim, o.hidden, dropout=o.dropout, extra_features=extra)
         if name.startswith("textcnn"):
-            mode: Mode = {"textcnn": "rand", "textcnn-static": "static", "textcnn-nonstatic": "non-static"}[
-                name
-            ]
+            modes: dict[str, Mode] = {
+                "textcnn": "rand",
+                "textcnn-static": "static",
+                "textcnn-nonstatic": "non-static",
+            }
+            mode = modes[name]
             cnn = TextCNN(
                 vocab_size, o.embed_dim, dropout=0.5, mode=mode, embeddings=self._embeddings(corpus)
             )
