@@ -118,6 +118,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 @pytest.fixture
 def shared_data() -> Path:
     """The real datasets mirror; required under CI, skipped with a reason elsewhere."""
+    return require_shared_data()
+
+
+def require_shared_data() -> Path:
+    """``shared_data`` for fixtures of a wider scope."""
     if SHARED_DATA.is_dir():
         return SHARED_DATA
     if os.environ.get("CI") == "true":

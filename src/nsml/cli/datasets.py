@@ -1,14 +1,17 @@
-"""Dataset commands: ls, search, push."""
+"""Dataset commands: ls, search, push, build (from a real corpus), builders."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
 
-from nsml.cli.output import console, handle_errors, human_size, print_json, server, table
+from nsml.cli.output import console, handle_errors, human_size, print_json, progress, server, table
 from nsml.client.archive import pack
-from nsml.datasets.layout import check_layout
+from nsml.config import nsml_home
+from nsml.datasets.builders import BUILDERS, DEFAULT_SEED, BuildContext, get_builder
+from nsml.datasets.layout import LayoutSummary, check_layout
 from nsml.evaluation.metrics import METRICS
 from nsml.names import validate_name
 
@@ -69,9 +72,7 @@ def dataset_push(name: str, folder: Path, metric: str, description: str, as_json
     if not folder.is_dir():
         raise click.ClickException(f"{folder} is not a folder")
     summary = check_layout(folder)
-    files = [(p, str(p.relative_to(folder))) for p in sorted(folder.rglob("*")) if p.is_file()]
-    with server().client() as api:
-        created = api.create_dataset(name, metric, description, pack(files))
+    created = _register(name, folder, metric, description)
     if as_json:
         print_json(created)
     else:
@@ -79,6 +80,74 @@ def dataset_push(name: str, folder: Path, metric: str, description: str, as_json
             f"Dataset {created['name']} pushed: {summary.train_size} train, "
             f"{summary.test_size} test examples, metric {metric}."
         )
+
+
+def _register(name: str, folder: Path, metric: str, description: str) -> dict:  # type: ignore[type-arg]
+    """Upload a checked layout folder through the API, as `push` does for a user's folder."""
+    files = [(p, str(p.relative_to(folder))) for p in sorted(folder.rglob("*")) if p.is_file()]
+    with server().client() as api:
+        return api.create_dataset(name, metric, description, pack(files))
+
+
+@dataset.command("build")
+@click.argument("builder_name", metavar="NAME")
+@click.option("--source", default=None, help="Local file/folder or http(s) URL (default: the upstream URL).")
+@click.option(
+    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the split and sampling."
+)
+@click.option("--as", "register_as", default=None, help="Register under this name (default: NAME).")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def dataset_build(
+    builder_name: str, source: str | None, seed: int, register_as: str | None, as_json: bool
+) -> None:
+    """Build dataset NAME from its real corpus, with its hidden test split, and register it."""
+    builder = get_builder(builder_name)
+    name = validate_name("dataset", register_as or builder.name)
+    origin = source or builder.upstream
+    with server().client() as api:  # a build takes seconds to minutes: refuse a taken name first
+        if any(d["name"] == name for d in api.list_datasets(name)):
+            raise click.ClickException(f"dataset {name} already exists; pick another name with --as")
+    description = builder.description + (f" (seed {seed})" if builder.seeded else "")
+    with tempfile.TemporaryDirectory(prefix="nsml-build-") as scratch:
+        folder = Path(scratch) / name
+        context = BuildContext(origin, folder, nsml_home() / "downloads", seed)
+        progress.print(f"Building {builder.name} from {origin}")
+        summary: LayoutSummary = builder.run(context)
+        with progress.status(f"Registering {name} ({human_size(summary.size_bytes)})"):
+            created = _register(name, folder, builder.metric, description)
+    if as_json:
+        print_json({**created, "builder": builder.name, "source": origin, "seed": seed})
+    else:
+        console.print(
+            f"Dataset {created['name']} built from {origin}: {summary.train_size} train, "
+            f"{summary.test_size} test examples, metric {builder.metric}."
+        )
+
+
+@dataset.command("builders")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def dataset_builders(as_json: bool) -> None:
+    """The datasets `nsml dataset build` can make, and the sources each reads."""
+    rows = [
+        {
+            "name": b.name,
+            "metric": b.metric,
+            "upstream": b.upstream,
+            "sources": b.sources,
+            "description": b.description,
+        }
+        for b in BUILDERS.values()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        ("Name", "Metric", "Upstream", "Sources", "Description"),
+        [(r["name"], r["metric"], r["upstream"], r["sources"], r["description"]) for r in rows],
+        "No builders.",
+    )
 
 
 @dataset.command("close")

@@ -16,6 +16,7 @@ from rich.table import Table
 from nsml.client.api import ApiError
 from nsml.client.connection import Connection, ConnectionFailed, connect
 from nsml.client.shipping import ShippingError
+from nsml.datasets.builders.base import BuildError
 from nsml.datasets.layout import LayoutError
 from nsml.names import InvalidName
 
@@ -38,7 +39,7 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ApiError as exc:
             raise CliError(exc.detail) from None
-        except (ConnectionFailed, ShippingError, InvalidName, LayoutError) as exc:
+        except (ConnectionFailed, ShippingError, InvalidName, LayoutError, BuildError) as exc:
             raise CliError(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
