@@ -2,7 +2,8 @@
 
 Backends hold heavy native objects (a JVM, a MeCab dictionary, a Kiwi model) that cannot
 be pickled, so a tokenizer pickles only its options and loads its backend lazily, once per
-process. That is what lets ``tokenize_batch`` fan out over a process pool by default.
+process. That is what lets ``tokenize_batch`` fan out over a process pool by default;
+backends that run outside the GIL use threads instead (Okt's JVM) or their own pool (Kiwi).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 # Below this many texts a pool costs more to start than it saves.
@@ -32,8 +33,9 @@ class Tokenizer(ABC):
     """``tokenize(text) -> tokens``; ``tokenize_batch`` keeps the order of its input."""
 
     name: str = "base"
-    # "spawn" where the backend is unsafe to fork once loaded (a running JVM).
-    start_method: str = "fork" if sys.platform == "linux" else "spawn"
+    # "thread" where the backend releases the GIL itself (a JVM, which also must not be forked).
+    executor: str = "process"
+    min_parallel: int = MIN_PARALLEL_TEXTS
 
     def __init__(self) -> None:
         self._backend: Any = None
@@ -70,14 +72,24 @@ class Tokenizer(ABC):
         return self._batch(texts, workers, progress)
 
     def _batch(self, texts: list[str], workers: int, progress: bool) -> list[list[str]]:
-        chunks = [texts[i : i + CHUNK_TEXTS] for i in range(0, len(texts), CHUNK_TEXTS)]
+        if not texts:
+            return []
+        # Several chunks per worker balance uneven texts; capped so progress moves and memory stays low.
+        size = max(1, min(CHUNK_TEXTS, len(texts) // (workers * 4)))
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
         results: list[list[str]] = []
-        if workers == 1 or len(texts) < MIN_PARALLEL_TEXTS:
+        if workers == 1 or len(texts) < self.min_parallel:
             for chunk in _progress(chunks, progress, len(texts), self.name):
                 results.extend(self._tokenize_many(chunk))
             return results
-        context = multiprocessing.get_context(self.start_method)
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
+        pool: Executor
+        if self.executor == "thread":
+            _ = self.backend  # load once, before the threads race to
+            pool = ThreadPoolExecutor(max_workers=workers)
+        else:  # fork keeps start-up cheap; elsewhere spawn needs the caller's `if __name__ == "__main__"`
+            context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context)
+        with pool:
             for tokens in _progress(pool.map(self._tokenize_many, chunks), progress, len(texts), self.name):
                 results.extend(tokens)
         return results

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from kortext.tokenizers.base import Tokenizer, TokenizerUnavailable
+from kortext.tokenizers.base import Tokenizer, TokenizerUnavailable, default_workers
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_kiwi(workers: int, model_type: str | None) -> Any:
+    """One model per process and configuration: loading takes seconds and ~100 MB."""
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError as error:
+        raise TokenizerUnavailable("kiwi needs kiwipiepy: pip install 'opennsml[korean]'") from error
+    options: dict[str, Any] = {"num_workers": workers}
+    if model_type:
+        options["model_type"] = model_type
+    return Kiwi(**options)
 
 
 class KiwiTokenizer(Tokenizer):
@@ -20,17 +34,12 @@ class KiwiTokenizer(Tokenizer):
         self._workers = 0
 
     def _load(self) -> Any:
-        return self._kiwi(0)
+        # Threads are used only for batches; one instance sized for all cores serves both.
+        self._workers = default_workers()
+        return self._kiwi(self._workers)
 
     def _kiwi(self, workers: int) -> Any:
-        try:
-            from kiwipiepy import Kiwi
-        except ImportError as error:
-            raise TokenizerUnavailable("kiwi needs kiwipiepy: pip install 'opennsml[korean]'") from error
-        options: dict[str, Any] = {"num_workers": workers}
-        if self.model_type:
-            options["model_type"] = self.model_type
-        return Kiwi(**options)
+        return _shared_kiwi(workers, self.model_type)
 
     def _forms(self, tokens: Any) -> list[str]:
         if self.with_tags:
@@ -46,7 +55,7 @@ class KiwiTokenizer(Tokenizer):
         """Kiwi's own thread pool (it releases the GIL), not processes: one model in memory."""
         if workers == 1:
             return super()._batch(texts, 1, progress)
-        if self._workers != workers:
+        if self._backend is None or self._workers != workers:
             self._backend, self._workers = self._kiwi(workers), workers
         results: list[list[str]] = [[] for _ in texts]
         todo = [i for i, text in enumerate(texts) if text.strip()]

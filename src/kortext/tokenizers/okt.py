@@ -23,7 +23,7 @@ class OktTokenizer(Tokenizer):
     """Morphemes; ``norm`` fixes spelling ("사릉해" -> "사랑해"), ``stem`` gives dictionary forms."""
 
     name = "okt"
-    start_method = "spawn"  # a forked child cannot use its parent's JVM
+    executor = "thread"  # JPype releases the GIL in Java calls; a forked child cannot use the JVM
 
     def __init__(self, norm: bool = False, stem: bool = False, with_tags: bool = False) -> None:
         super().__init__()

@@ -59,16 +59,19 @@ class SentencePieceTokenizer(Tokenizer):
         if not sentences:
             raise ValueError("sentencepiece needs at least one non-empty training text")
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences),
-            model_writer=model,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            character_coverage=character_coverage,
-            num_threads=threads or default_workers(),
-            hard_vocab_limit=False,  # a small corpus gets a smaller vocabulary, not an error
-            minloglevel=2,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(sentences),
+                model_writer=model,
+                vocab_size=vocab_size,
+                model_type=model_type,
+                character_coverage=character_coverage,
+                num_threads=threads or default_workers(),
+                hard_vocab_limit=False,  # a small corpus gets a smaller vocabulary, not an error
+                minloglevel=2,
+            )
+        except RuntimeError as error:  # e.g. fewer pieces than the corpus has distinct characters
+            raise ValueError(f"sentencepiece training failed: {str(error).split('] ')[-1]}") from error
         folder = Path(model_dir)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / MODEL_FILE).write_bytes(model.getvalue())
@@ -92,6 +95,12 @@ class SentencePieceTokenizer(Tokenizer):
 
     def tokenize(self, text: str) -> list[str]:
         return list(self.backend.encode(text, out_type=str))
+
+    def _batch(self, texts: list[str], workers: int, progress: bool) -> list[list[str]]:
+        """sentencepiece's own C++ threads: no pickling, no start-up cost."""
+        if progress:
+            return super()._batch(texts, 1, progress)
+        return [list(pieces) for pieces in self.backend.encode(texts, out_type=str, num_threads=workers)]
 
     def encode(self, text: str) -> list[int]:
         return list(self.backend.encode(text))

@@ -1,0 +1,3 @@
+from kortext.cli import main
+
+main(prog_name="python -m kortext")
