@@ -357,7 +357,13 @@ class NeuralPipeline(Pipeline):
             progress=o.progress,
             max_steps=o.max_steps or None,
         )
-        fit(self.network, x_train, y_train, config, report, valid=([x[valid] for x in x_all], target[valid]))
+        scaled = report
+        if report is not None and self.task == "regression":  # report losses in rating units, not z-scores
+
+            def scaled(epoch: int, metrics: dict[str, float]) -> None:
+                report(epoch, {k: v * std**2 if k != "epoch" else v for k, v in metrics.items()})
+
+        fit(self.network, x_train, y_train, config, scaled, valid=([x[valid] for x in x_all], target[valid]))
 
     def _predict(self, inputs: list[str]) -> np.ndarray:
         assert self.network is not None, "fit or load the pipeline first"
