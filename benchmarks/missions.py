@@ -161,6 +161,13 @@ def reveal(env: dict[str, str], dataset: str, rows: list[dict[str, Any]], n_test
                     row["full"] = (pub * len(public) + priv * len(private)) / n_test
 
 
+def note(row: dict[str, Any]) -> str:
+    error = str(row.get("error", ""))
+    if error.startswith("session stopped"):
+        return "stopped: did not fit this run's time budget"
+    return error[:120].replace("|", "/")
+
+
 def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
     lines = [
         "# Mission results",
@@ -186,7 +193,7 @@ def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
             f"| {r['dataset']} | {r['model']} | {r['metric']} | **{full}** | {score} | {private} | {valid} "
             f"| {r.get('train_rows', '-')} | {r.get('train_s', '-')} "
             f"| {r.get('session_s', '-')} | {r.get('inputs_per_s', '-')} "
-            f"| {r.get('error', '')[:120]} |"
+            f"| {note(r)} |"
         )
     lines += ["", *TARGETS]
     return "\n".join(lines) + "\n"
