@@ -140,3 +140,15 @@ def test_a_worker_that_dies_fails_its_session_with_the_reason(ray_platform: Plat
     if node is not spare:  # the module's other node is gone: keep one for later tests
         cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
+
+
+def test_a_ray_server_without_a_cluster_says_so(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_platform(tmp_path_factory, "ray-bad") as platform:
+        unreachable = platform.nsml(
+            "server", "start", "--runner", "ray", "--ray-address", "127.0.0.1:1", check=False
+        )
+        assert unreachable.returncode == 1
+        assert "no Ray cluster answers at 127.0.0.1:1" in unreachable.stderr
+        missing = platform.nsml("server", "start", "--runner", "ray", check=False)
+        assert missing.returncode == 1 and "--runner ray needs --ray-address" in missing.stderr
+        assert not (platform.home / "server.json").exists()

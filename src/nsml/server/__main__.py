@@ -102,6 +102,10 @@ def serve(
         raise SystemExit(f"error: --runner must be local or ray, not {settings.runner!r}")
     if settings.runner == "ray" and not settings.ray_address:
         raise SystemExit("error: --runner ray needs --ray-address HOST:PORT (the cluster's head node)")
+    if settings.runner == "ray":
+        problem = ray_cluster_problem(settings.ray_address)
+        if problem:
+            raise SystemExit(f"error: {problem}")
     if settings.runner == "ray" and reachable == "127.0.0.1" and not public_url and host != "127.0.0.1":
         logging.getLogger("nsml.server").warning(
             "Ray workers reach this server at %s; pass --public-url if they run on other machines",
@@ -138,6 +142,25 @@ def serve(
     finally:
         if settings.api_socket is not None:
             shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
+
+
+def ray_cluster_problem(address: str) -> str | None:
+    """Why ``--runner ray`` cannot work here, or None; checked before Ray's own long retries."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return "--runner ray needs Ray: pip install 'opennsml[ray]'"
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return f"--ray-address {address!r} is not HOST:PORT (the Ray head's GCS port, 6379 by default)"
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        return (
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
+            f"start one with `ray start --head --port={port}` or fix --ray-address"
+        )
+    return None
 
 
 if __name__ == "__main__":
