@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ SLEEPER = """
 @pytest.fixture(scope="module")
 def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with running_platform(
-        tmp_path_factory, "credits", NSML_CREDITS="1", NSML_CREDIT_INTERVAL_S="0.3", NSML_GPUS="0"
+        tmp_path_factory, "credits", NSML_CREDITS="1", NSML_CREDIT_INTERVAL_S="0.3", NSML_GPUS="0,1"
     ) as instance:
         yield instance
 
@@ -42,23 +42,29 @@ def test_run_is_refused_without_credit(metered: Platform) -> None:
     assert "NOT_ENOUGH_CREDIT" in refused.stderr and "0.00 credits" in refused.stderr
 
 
+def _minutes(session: dict) -> float:  # type: ignore[type-arg]
+    started, ended = (datetime.fromisoformat(session[k]) for k in ("started_at", "ended_at"))
+    return (ended - started).total_seconds() / 60
+
+
 def test_sessions_are_charged_per_minute_and_slot(metered: Platform) -> None:
     me = _me(metered)
     metered.nsml("admin", "credit", me, "10")
     folder = metered.project("charged", SLEEPER)
-    cpu = metered.json("run", "-d", "demo_kin", "-a", "2", cwd=folder)["name"]
-    gpu = metered.json("run", "-d", "demo_kin", "-g", "1", "-a", "2", cwd=folder)["name"]
-    for name in (cpu, gpu):
-        assert metered.wait(name)["status"] == "exited"
-    deadline = time.monotonic() + 5
+    cpu = metered.json("run", "-d", "demo_kin", "-a", "1", cwd=folder)["name"]
+    gpus = metered.json("run", "-d", "demo_kin", "-g", "2", "-a", "1", cwd=folder)["name"]
+    quick = metered.json("run", "-d", "demo_kin", cwd=folder)["name"]  # ends between two ticks
+    sessions = {name: metered.wait(name) for name in (cpu, gpus, quick)}
+    assert {s["status"] for s in sessions.values()} == {"exited"}
     data = _ledger_adds_up(metered)
-    while len([e for e in data["history"] if e["delta"] < 0]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.3)
-        data = _ledger_adds_up(metered)
-    spent = 10 - data["balance"]
-    # two sessions of about 2 s each, one slot each: about 4 slot-seconds
-    assert 2 / 60 < spent < 12 / 60
-    assert {e["reason"].split()[-1] for e in data["history"] if e["delta"] < 0} >= {cpu, gpu}
+    for name, slots in ((cpu, 1), (gpus, 2), (quick, 1)):
+        charged = -sum(e["delta"] for e in data["history"] if e["reason"].endswith(" " + name))
+        # every second from start to end, times the slots: the last one billed when it ended
+        assert charged == pytest.approx(_minutes(sessions[name]) * slots, rel=1e-6), name
+        assert charged > 0, name
+    assert 10 - data["balance"] == pytest.approx(
+        sum(_minutes(sessions[n]) * k for n, k in ((cpu, 1), (gpus, 2), (quick, 1))), rel=1e-6
+    )
 
 
 def test_a_session_is_stopped_when_its_owner_runs_out(metered: Platform) -> None:

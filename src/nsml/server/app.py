@@ -74,6 +74,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         submission_service = SubmissionService(store, artifacts, runner, settings, session_service)
         credit_service = CreditService(store, session_service, settings)
         session_service.admission = credit_service.check_can_start
+        session_service.on_ended = credit_service.charge_ended
         runner.start(session_service)
         session_service.recover()
         submission_service.recover()

@@ -300,4 +300,9 @@ class AbstractStore(ABC):
         """
 
     @abstractmethod
+    def charge_session(self, session_id: int, until: datetime) -> float | None:
+        """Charge one session from its last charge to ``until`` (its end: the time since the
+        last tick would otherwise go unbilled); the owner's new balance, or None if nothing was due."""
+
+    @abstractmethod
     def credit_events(self, account_id: int, limit: int) -> list[CreditEvent]: ...

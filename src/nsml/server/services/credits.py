@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from nsml.server.errors import PaymentRequired
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
-from nsml.store import AbstractStore, User
+from nsml.store import AbstractStore, Session, User
 
 log = logging.getLogger("nsml.credits")
 OUT_OF_CREDIT = "the owner ran out of credits"
@@ -34,7 +34,8 @@ class CreditService:
         return self.settings.credits_enforced
 
     def check_can_start(self, owner: User, gpus: int) -> None:
-        """Refuse a new run when its owner has no credit left."""
+        """Refuse a new run when its owner has no credit left (a positive balance may start one,
+        which is stopped when the balance runs out)."""
         if not self.enforced:
             return
         balance = self.store.get_user(owner.name).credits
@@ -43,6 +44,11 @@ class CreditService:
                 f"NOT_ENOUGH_CREDIT: {owner.name} has {balance:.2f} credits; a session costs "
                 f"{max(gpus, 1)} per minute (ask an admin: nsml admin credit grant {owner.name} N)"
             )
+
+    def charge_ended(self, session: Session) -> None:
+        """Bill the minutes between the last tick and the session's end."""
+        if self.enforced and session.ended_at is not None:
+            self.store.charge_session(session.id, session.ended_at)
 
     def start(self) -> None:
         if self.enforced:

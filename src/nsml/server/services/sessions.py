@@ -47,6 +47,8 @@ class SessionService:
         self._stop_reasons: dict[int, str] = {}
         # called before a session is queued, to refuse it (credits); set by the app
         self.admission: Callable[[User, int], None] = lambda owner, gpus: None
+        # called once a session that ran has ended, to bill its last minutes; set by the app
+        self.on_ended: Callable[[Session], None] = lambda session: None
 
     # queries ---------------------------------------------------------------------
     def get(self, owner: str, dataset: str, number: int) -> Session:
@@ -244,6 +246,7 @@ class SessionService:
                 f"[nsml] session {outcome.status.value}"
                 + (f": {outcome.reason}" if outcome.reason else " (exit code 0)"),
             )
+            self.on_ended(ended)
         with self._ended:
             self._ended.notify_all()
 

@@ -845,26 +845,42 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         exhausted: list[tuple[int, str, float]] = []
         with self._tx() as orm:
             rows = orm.execute(
-                select(SessionRow, UserRow.name, DatasetRow.name)
-                .join(UserRow, UserRow.id == SessionRow.owner_id)
-                .join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+                self._billing_query()
                 .where(SessionRow.status == SessionStatus.RUNNING.value)
                 .with_for_update(of=SessionRow)
             ).all()
             for session, owner, dataset in rows:
-                since = _utc(session.charged_until) or _utc(session.started_at) or at
-                minutes = max(0.0, (at - since).total_seconds() / 60)
-                session.charged_until = at
-                if minutes == 0:
-                    continue
-                cost = minutes * max(session.gpus, 1)
-                name = f"{owner}/{dataset}/{session.number}"
-                balance = self._change_balance(
-                    orm, session.owner_id, -cost, f"session #{session.id} {name}", at
-                )
-                if balance <= 0:
+                balance = self._charge(orm, session, owner, dataset, at)
+                if balance is not None and balance <= 0:
                     exhausted.append((session.id, owner, balance))
         return exhausted
+
+    def charge_session(self, session_id: int, until: datetime) -> float | None:
+        with self._tx() as orm:
+            row = orm.execute(
+                self._billing_query().where(SessionRow.id == session_id).with_for_update(of=SessionRow)
+            ).one_or_none()
+            return None if row is None else self._charge(orm, *row, until)
+
+    @staticmethod
+    def _billing_query() -> Any:
+        return (
+            select(SessionRow, UserRow.name, DatasetRow.name)
+            .join(UserRow, UserRow.id == SessionRow.owner_id)
+            .join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+        )
+
+    def _charge(
+        self, orm: OrmSession, session: SessionRow, owner: str, dataset: str, until: datetime
+    ) -> float | None:
+        """Bill a locked session row from its last charge to ``until``; the new balance, if billed."""
+        since = _utc(session.charged_until) or _utc(session.started_at)
+        if since is None or until <= since:
+            return None
+        session.charged_until = until
+        cost = (until - since).total_seconds() / 60 * max(session.gpus, 1)
+        name = f"{owner}/{dataset}/{session.number}"
+        return self._change_balance(orm, session.owner_id, -cost, f"session #{session.id} {name}", until)
 
     def credit_events(self, account_id: int, limit: int) -> list[CreditEvent]:
         with self._tx() as orm:
