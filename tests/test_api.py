@@ -58,6 +58,11 @@ def test_session_tokens_are_scoped(platform: Platform) -> None:
         for path in ("/api/v1/auth/web-link", "/api/v1/sessions", "/api/v1/submissions", "/api/v1/uploads"):
             denied = httpx.post(info["url"] + path, headers=as_first, json={})
             assert denied.status_code == 403, (path, denied.text)
+        # nor list the owner's sessions, remove one (itself included) or free the owner's cache
+        assert httpx.get(api.rstrip("/"), headers=as_first).status_code == 403
+        assert httpx.delete(api + first, headers=as_first).status_code == 403
+        assert httpx.delete(info["url"] + "/api/v1/cache/" + "0" * 64, headers=as_first).status_code == 403
+        assert platform.session(first)["status"] == "running"
         # the user's own token manages sessions but does not write into them
         refused = httpx.post(api + first + "/reports", json=report, headers=as_user)
         assert refused.status_code == 401 and "only the process" in refused.json()["detail"]

@@ -1,8 +1,10 @@
 """Bearer tokens. Two kinds resolve to a :class:`Principal`:
 
 * user tokens (``api_tokens`` table) act for a user on everything that user owns;
-* session tokens (one per session, handed to its process) act only on that session,
-  and may read checkpoints of the same owner's other sessions (``nsml.load(session=)``).
+* session tokens (one per session, handed to its process) act only on that session
+  (report, save, stop itself, its dataset's train split, the owner's cache), and may read
+  the same owner's other sessions and their checkpoints (``nsml.load(session=)``); they
+  cannot list sessions, remove anything, or do what needs a person (see ``user_principal``).
 
 Clients always send ``Authorization: Bearer <token>``; where the token came from (the
 local server file, ``nsml login``, a session's environment) does not matter here.

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from nsml.artifacts import BadArchive
-from nsml.server.deps import PrincipalDep, Services, ServicesDep
+from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.server.routers.system import receive
 from nsml.server.schemas import CacheEntryOut
@@ -80,7 +80,7 @@ async def put_cache(
 
 
 @router.delete("/{key}", status_code=204)
-def delete_cache(key: str, svc: ServicesDep, who: PrincipalDep) -> Response:
+def delete_cache(key: str, svc: ServicesDep, who: UserDep) -> Response:
     owner = _owner(svc, who)
     if not svc.store.delete_cache(owner.id, _check(key)):
         raise NotFoundError(f"no cache entry {key}")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from nsml.server.deps import ManagedSession, PrincipalDep, ReadableSession, ServicesDep, UserDep
+from nsml.server.deps import ManagedSession, ReadableSession, ServicesDep, UserDep
 from nsml.server.schemas import CheckpointOut, ForkRequest, MetricOut, SessionCreate, SessionOut
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -29,7 +29,7 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> Sessi
 @router.get("", response_model=list[SessionOut])
 def list_sessions(
     svc: ServicesDep,
-    who: PrincipalDep,
+    who: UserDep,
     all: bool = False,
     dataset: str | None = None,
     limit: int | None = Query(default=None, ge=1),
@@ -64,7 +64,7 @@ def stop_session(session: ManagedSession, svc: ServicesDep) -> SessionOut:
 
 
 @router.delete(SESSION, status_code=204)
-def remove_session(session: ManagedSession, svc: ServicesDep) -> Response:
+def remove_session(session: ManagedSession, svc: ServicesDep, who: UserDep) -> Response:
     svc.sessions.remove(session)
     return Response(status_code=204)
 
