@@ -139,3 +139,45 @@ def test_concurrent_credit_changes_add_up_exactly(store: SqlStore) -> None:
     assert balance == pytest.approx(100 * 1.0 - 100 * 0.25)
     events = store.credit_events(user.id, 1000)
     assert len(events) == 200 and sum(e.delta for e in events) == pytest.approx(balance)
+
+
+def test_servers_starting_together_migrate_one_empty_database_once(database_url: str) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        stores = list(pool.map(lambda _: open_store(database_url), range(4)))
+    assert sorted(s.created for s in stores) == [False, False, False, True]  # type: ignore[attr-defined]
+    for instance in stores:
+        instance.close()  # type: ignore[attr-defined]
+
+
+def test_concurrent_saves_and_cache_hits_are_all_recorded(store: SqlStore) -> None:
+    user = store.get_or_create_user("frank")
+    dataset = store.create_dataset("kin", user.id, "accuracy", "", 10, 5, 100)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok")
+    store.add_cache(user.id, "k" * 64, "prepare", "kin", 10)
+
+    def save_and_hit(index: int) -> None:
+        store.put_checkpoint(session.id, "best", float(index), {"step": index}, index, NOW)
+        assert store.get_cache(user.id, "k" * 64, hit=True) is not None
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(save_and_hit, range(60)))
+    [best] = store.list_checkpoints(session.id)  # one row, whichever save came last
+    assert best.name == "best" and best.summary == {"step": int(best.elapsed_s or 0)}
+    entry = store.get_cache(user.id, "k" * 64)
+    assert entry is not None and entry.hits == 60
+
+
+def test_a_session_is_billed_up_to_its_end_once(store: SqlStore) -> None:
+    user = store.get_or_create_user("gina")
+    store.grant_credits(user.id, 10.0, "grant", NOW)
+    dataset = store.create_dataset("kin", user.id, "accuracy", "", 10, 5, 100)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 2, "tok")
+    started = NOW - timedelta(minutes=3)
+    store.transition_session(session.id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=started)
+    assert store.charge_running(started + timedelta(minutes=1)) == []  # 1 minute x 2 slots
+    ended = started + timedelta(minutes=1, seconds=30)
+    store.transition_session(session.id, SessionStatus.EXITED, from_statuses=[SessionStatus.RUNNING], at=ended)
+    assert store.charge_running(NOW) == []  # no longer running: the tick leaves it alone
+    assert store.charge_session(session.id, ended) == pytest.approx(10 - 3.0)  # the last 30 s x 2
+    assert store.charge_session(session.id, ended) is None  # billed already
+    assert store.get_user("gina").credits == pytest.approx(7.0)

@@ -36,15 +36,20 @@ def make_engine(db_url: str) -> Engine:
     return create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+MIGRATION_LOCK = 0x6E736D6C  # "nsml": the advisory lock key PostgreSQL migrations hold
+
+
 def migrate(engine: Engine) -> bool:
     """Bring the schema to the latest revision; True when the database was empty before."""
     from alembic import command
     from alembic.config import Config
 
-    was_empty = not inspect(engine).has_table("alembic_version")
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # servers starting together migrate one at a time
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        was_empty = not inspect(connection).has_table("alembic_version")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return was_empty

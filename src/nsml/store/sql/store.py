@@ -552,6 +552,8 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         at: datetime,
     ) -> Checkpoint:
         with self._tx() as orm:
+            # saves of one session take turns on its row, so two saves of one name never both insert
+            orm.execute(select(SessionRow.id).where(SessionRow.id == session_id).with_for_update())
             row = orm.scalar(
                 select(CheckpointRow).where(
                     CheckpointRow.session_id == session_id, CheckpointRow.name == name
@@ -578,6 +580,8 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
 
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint:
         with self._tx() as orm:
+            # saves of one session take turns on its row, so two saves of one name never both insert
+            orm.execute(select(SessionRow.id).where(SessionRow.id == session_id).with_for_update())
             row = orm.scalar(
                 select(CheckpointRow).where(
                     CheckpointRow.session_id == session_id, CheckpointRow.name == name
@@ -752,9 +756,14 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             )
             if row is None:
                 return None
-            if hit:
-                row.hits += 1
-                row.last_used_at = datetime.now(timezone.utc)
+            if hit:  # counted in the database, so concurrent hits all count
+                orm.execute(
+                    update(CacheEntryRow)
+                    .where(CacheEntryRow.id == row.id)
+                    .values(hits=CacheEntryRow.hits + 1, last_used_at=datetime.now(timezone.utc))
+                    .execution_options(synchronize_session=False)
+                )
+                orm.refresh(row)
             return self._cache(orm, row)
 
     def add_cache(
