@@ -1,5 +1,5 @@
 """The whole platform on PostgreSQL: sessions, checkpoints, a scored submission, and 20
-sessions created at once getting distinct, gap-free numbers."""
+sessions created at once getting distinct, gap-free numbers, billed to the last second."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import TRAIN_2018, Platform, running_platform
+from test_credits import _minutes
+
+GRANT = 1000.0
 
 
 @pytest.fixture(scope="module")
 def on_postgres(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Platform]:
-    with running_platform(tmp_path_factory, "pg", NSML_DB=postgres_url, NSML_MAX_CONCURRENT="2") as instance:
+    with running_platform(
+        tmp_path_factory, "pg", NSML_DB=postgres_url, NSML_MAX_CONCURRENT="2",
+        NSML_CREDITS="1", NSML_CREDIT_INTERVAL_S="0.2",
+    ) as instance:  # fmt: skip
+        instance.nsml("admin", "credit", instance.json("whoami")["name"], str(GRANT))
         yield instance
 
 
@@ -37,3 +44,11 @@ def test_parallel_runs_get_distinct_gap_free_numbers(on_postgres: Platform) -> N
     assert numbers == list(range(start, start + 20))
     for name in names:
         on_postgres.wait(name, timeout=120)
+    # every session of the module billed exactly its run time, under a ticker running throughout
+    sessions = on_postgres.json("ps", "-a")
+    credit = on_postgres.json("credit")
+    assert sum(e["delta"] for e in credit["history"]) == pytest.approx(credit["balance"], abs=1e-9)
+    spent = sum(_minutes(s) * max(s["gpus"], 1) for s in sessions if s["started_at"])
+    assert GRANT - credit["balance"] == pytest.approx(spent, rel=1e-6)
+    charged = {e["reason"].split()[-1] for e in credit["history"] if e["delta"] < 0}
+    assert {s["name"] for s in sessions if s["started_at"]} <= charged
