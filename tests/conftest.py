@@ -169,7 +169,7 @@ TRAIN_2018 = """
         nsml.report(summary=True, scope=locals(), step=epoch, epoch=epoch,
                     train__loss=1.0 / (epoch + 1))
         nsml.save(epoch)
-        print(f"epoch {epoch} done", flush=True)
+        print(f"epoch {epoch} done, weights {state['weights']}", flush=True)
         time.sleep(config.sleep)
 """
 

@@ -23,6 +23,7 @@ def test_fork_continues_from_the_checkpoint(platform: Platform) -> None:
     log = platform.nsml("logs", child["name"]).stdout
     # the checkpoint of epoch 1 was loaded (weights == 2), and training went on from --iteration 1
     assert "epoch 0 done" not in log and "epoch 1 done" in log and "epoch 4 done" in log
+    assert "epoch 1 done, weights 3" in log and "epoch 4 done, weights 6" in log  # loaded, not fresh
     assert _steps(platform, child["name"]) == [1, 2, 3, 4]
     assert "(fork of " in platform.nsml("ps", "-a").stdout
 
@@ -49,6 +50,7 @@ def test_resume_runs_a_stopped_session_from_its_latest_checkpoint(platform: Plat
     assert steps[-1] == 19 and set(range(20)) <= set(steps)
     log = platform.nsml("logs", name).stdout
     assert f"[nsml] session resumed from checkpoint {saved[-1]}" in log
+    assert "epoch 19 done, weights 21" in log  # from the saved weights, redoing its epoch
     again = platform.nsml("resume", name, check=False)
     assert again.returncode == 0  # an ended session may be resumed again (it has nothing left to do)
     platform.wait(name)

@@ -35,6 +35,29 @@ def test_server_file_is_private_and_token_is_required(platform: Platform) -> Non
     assert httpx.get(info["url"] + "/api/v1/datasets", headers=right).status_code == 200
 
 
+SUMMARY_THEN_STEPS = """
+    import nsml
+    nsml.bind(save=lambda d, **k: open(d + "/w", "w").write("w"))
+    for epoch in range(2):
+        nsml.report(summary=True, step=epoch, epoch=epoch, valid__acc=0.5 + epoch / 10)
+        for batch in range(3):
+            nsml.report(step=epoch * 100 + batch, train__loss=1.0 / (batch + 1))
+        nsml.save(epoch)
+"""
+
+
+def test_checkpoints_and_ps_show_the_latest_summary_report(platform: Platform) -> None:
+    name = platform.run(platform.project("summaries", SUMMARY_THEN_STEPS))
+    assert platform.wait(name)["status"] == "exited"
+    assert platform.session(name)["summary"] == {"step": 1, "epoch": 1, "valid/acc": 0.6}
+    checkpoints = platform.json("model", "ls", name)
+    assert [c["summary"] for c in checkpoints] == [
+        {"step": 0, "epoch": 0, "valid/acc": 0.5},
+        {"step": 1, "epoch": 1, "valid/acc": 0.6},
+    ]
+    assert "valid/acc" in platform.nsml("model", "ls", name).stdout
+
+
 def test_full_loop_run_logs_ps_model_ls(platform: Platform) -> None:
     folder = platform.project("loop", TRAIN_2018)
     result = platform.nsml(

@@ -354,7 +354,9 @@ class SessionService:
         current = self.store.get_session_by_id(session.id)
         now = _now()
         elapsed = (now - current.started_at).total_seconds() if current.started_at else None
-        return self.store.put_checkpoint(session.id, name, elapsed, current.last_report, size, now)
+        # the latest summary=True report, as `ps` shows it; any report if none was flagged
+        summary = current.summary or current.last_report
+        return self.store.put_checkpoint(session.id, name, elapsed, summary, size, now)
 
     def get_checkpoint(self, session: Session, name: str) -> Checkpoint:
         try:
