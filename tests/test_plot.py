@@ -12,13 +12,14 @@ import httpx
 from conftest import NSML, TRAIN_2018, Platform
 
 BLUE = (0x1F, 0x77, 0xB4)  # matplotlib's first line colour
+ORANGE = (0xFF, 0x7F, 0x0E)  # and its second: the second session's curves
 
 
-def _blue_pixels(png: Path) -> int:
+def _pixels(png: Path, colour: tuple[int, int, int] = BLUE) -> int:
     import matplotlib.image
 
     image = matplotlib.image.imread(png)[:, :, :3] * 255
-    close = (abs(image - BLUE) < 30).all(axis=2)
+    close = (abs(image - colour) < 30).all(axis=2)
     return int(close.sum())
 
 
@@ -38,7 +39,7 @@ def test_event_files_and_png(platform: Platform, tmp_path: Path) -> None:
     target = tmp_path / "curves.png"
     result = platform.nsml("plot", name, "-o", str(target))
     assert "train/loss" in result.stdout and target.stat().st_size > 10_000
-    assert _blue_pixels(target) > 200  # the curve is drawn
+    assert _pixels(target) > 200 and _pixels(target, ORANGE) == 0  # one session, one colour
 
     empty = platform.run(platform.project("silent", "print('no reports')\n"))
     platform.wait(empty)
@@ -49,15 +50,17 @@ def test_event_files_and_png(platform: Platform, tmp_path: Path) -> None:
     platform.wait(other)
     both = tmp_path / "both.png"
     platform.nsml("plot", name, other, "-o", str(both))
-    assert _blue_pixels(both) > 200
+    assert _pixels(both) > 200 and _pixels(both, ORANGE) > 200  # both sessions drawn side by side
 
 
 def test_tensorboard_serves_the_sessions(platform: Platform) -> None:
     folder = platform.project("tb", TRAIN_2018)
     name = platform.run(folder, "demo_kin", "--epochs 3")
+    other = platform.run(folder, "demo_kin", "--epochs 2")
     platform.wait(name)
+    platform.wait(other)
     process = subprocess.Popen(
-        [NSML, "plot", name, "--tensorboard"],
+        [NSML, "plot", name, other, "--tensorboard"],
         cwd=platform.workdir,
         env=platform.env,
         stdout=subprocess.PIPE,
@@ -76,13 +79,18 @@ def test_tensorboard_serves_the_sessions(platform: Platform) -> None:
             url = found.group(1) if found else None
         assert url, "TensorBoard did not start"
         tags = {}
+        runs = [n.replace("/", "_") for n in (name, other)]
         while time.monotonic() < deadline:
             tags = httpx.get(url + "/data/plugin/scalars/tags", timeout=10).json()
-            if tags:
+            if all(run in tags for run in runs):
                 break
             time.sleep(0.5)
-        run = name.replace("/", "_")
-        assert run in tags and "train/loss" in tags[run]
+        assert all("train/loss" in tags.get(run, {}) for run in runs), tags
+        points = httpx.get(
+            url + "/data/plugin/scalars/scalars", params={"run": runs[1], "tag": "train/loss"}, timeout=10
+        ).json()
+        assert [round(p[2], 4) for p in points] == [1.0, 0.5]  # [wall time, step, value]
+        assert [p[1] for p in points] == [0, 1] and all(p[0] > 1e9 for p in points)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -46,6 +47,11 @@ def plot(sessions: tuple[str, ...], output: Path | None, tensorboard: bool, port
     console.print(f"Wrote {target} ({len(metrics)} metrics: {', '.join(metrics)}).")
 
 
+def _wall_time(created_at: str) -> float:
+    """TensorBoard's relative and wall-time axes need when each point was reported."""
+    return datetime.fromisoformat(created_at).timestamp()
+
+
 def _tensorboard(series: dict[str, list[dict]], port: int) -> None:  # type: ignore[type-arg]
     """Write the points as event files (works for remote servers too) and serve them."""
     from nsml.plotting.events import append_scalars
@@ -56,7 +62,11 @@ def _tensorboard(series: dict[str, list[dict]], port: int) -> None:  # type: ign
         for name, points in series.items():
             append_scalars(
                 logdir / name.replace("/", "_"),
-                [(p["key"], p["step"], p["value"], 0.0) for p in points if p["value"] is not None],
+                [
+                    (p["key"], p["step"], p["value"], _wall_time(p["created_at"]))
+                    for p in points
+                    if p["value"] is not None
+                ],
             )
         command = [binary, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)]
         console.print(f"TensorBoard over {', '.join(series)} (Ctrl-C stops it)")
