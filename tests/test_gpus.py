@@ -54,3 +54,18 @@ def test_more_gpus_than_the_host_has_is_refused(two_gpus: Platform) -> None:
     assert "at most 2 GPUs per session" in result.stderr or "has 2 GPUs" in result.stderr
     negative = two_gpus.nsml("run", "-d", "demo_kin", "-g", "-1", cwd=folder, check=False)
     assert negative.returncode == 1 and "negative" in negative.stderr
+
+
+def test_the_per_session_maximum_is_enforced_below_the_host(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_platform(
+        tmp_path_factory, "gpu-cap", NSML_GPUS="0,1", NSML_MAX_GPUS_PER_SESSION="1"
+    ) as platform:
+        folder = platform.project("capped", HOLD)
+        refused = platform.nsml("run", "-d", "demo_kin", "-g", "2", cwd=folder, check=False)
+        assert refused.returncode == 1
+        assert "at most 1 GPUs per session on this server; -g 2 asks for more" in refused.stderr
+        assert platform.json("ps", "-a") == []  # nothing was created
+        name = platform.json("run", "-d", "demo_kin", "-g", "1", cwd=folder)["name"]
+        assert platform.wait(name)["status"] == "exited"
+        devices, count = _gpus(platform, name)
+        assert devices in ("0", "1") and count == "1"

@@ -26,7 +26,7 @@ class ServerSettings:
     credits_enforced: bool = False
     credit_interval_s: float = 10.0
     gpus: tuple[str, ...] = ()  # GPU ids of this host sessions may use
-    max_gpus_per_session: int = 8  # login tokens expire, as NSML's did in 2018
+    max_gpus_per_session: int = 8  # what one session may ask for (NSML_MAX_GPUS_PER_SESSION)
     public_url: str = ""  # filled in once the port is bound
     sandbox: str = "auto"  # "auto": bubblewrap when it works; "on": required; "off"
     allow_unsandboxed_eval: bool = False
