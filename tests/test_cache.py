@@ -55,9 +55,13 @@ def test_second_session_restores_instead_of_computing(platform: Platform) -> Non
     assert "COMPUTING" in other and "VOCAB 6 6000" in other
     movie = _log(platform, platform.run(folder, "demo_movie", "--size 5"))
     assert "COMPUTING" in movie
+    # an edited function is another function: its old results are not reused
+    edited = platform.project("cached_v2", SCRIPT.replace('range(size)))', 'range(size))) # v2'))
+    changed = _log(platform, platform.run(edited, "demo_kin", "--size 5"))
+    assert "COMPUTING" in changed and "cache miss" in changed
 
     entries = platform.json("cache", "ls")
-    assert len(entries) == 3
+    assert len(entries) == 4
     assert {e["function"] for e in entries} == {"build_vocab"}
     hit = next(e for e in entries if e["hits"] == 1)
     assert hit["size_bytes"] > 5000 and hit["dataset"] == "demo_kin"
@@ -92,6 +96,25 @@ def test_concurrent_double_compute_stores_one_result(platform: Platform, tmp_pat
     assert platform.json("cache", "ls") == []
     missing = platform.nsml("cache", "rm", "ffff", "-y", check=False)
     assert missing.returncode == 1 and "matches 0 cache entries" in missing.stderr
+
+
+def test_path_arguments_are_keyed_by_what_they_hold(tmp_path: Path) -> None:
+    from nsml.sdk.caching import cache_key
+
+    def fn(output_path: list[str], corpus: Path) -> None: ...
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("first version")
+    before = cache_key(fn, ["out"], {"corpus": corpus})
+    assert cache_key(fn, ["out"], {"corpus": tmp_path / "corpus.txt"}) == before
+    corpus.write_text("second version")
+    assert cache_key(fn, ["out"], {"corpus": corpus}) != before
+    folder = tmp_path / "texts"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "1.txt").write_text("x")
+    in_folder = cache_key(fn, ["out"], {"corpus": folder})
+    (folder / "a" / "1.txt").write_text("y")
+    assert cache_key(fn, ["out"], {"corpus": folder}) != in_folder
 
 
 def test_cache_works_off_the_platform(tmp_path: Path) -> None:

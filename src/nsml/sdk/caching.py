@@ -40,11 +40,30 @@ def _feed(digest: Any, value: Any) -> None:
         for key in sorted(value, key=repr):
             _feed(digest, key)
             _feed(digest, value[key])
+    elif isinstance(value, os.PathLike):  # a file or folder argument: what it holds, not its name
+        _feed_path(digest, Path(value))
     elif hasattr(value, "tobytes") and hasattr(value, "dtype"):  # numpy arrays and the like
         _feed(digest, f"{value.dtype}{getattr(value, 'shape', '')}")
         _feed(digest, value.tobytes())
     else:
         _feed(digest, pickle.dumps(value, protocol=4))
+
+
+def _feed_path(digest: Any, path: Path) -> None:
+    if path.is_file():
+        digest.update(b"f%d;" % path.stat().st_size)
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    elif path.is_dir():
+        children = sorted(path.rglob("*"))
+        digest.update(b"d%d;" % len(children))
+        for child in children:
+            _feed(digest, child.relative_to(path).as_posix())
+            if child.is_file():
+                _feed_path(digest, child)
+    else:
+        _feed(digest, f"missing:{path}")
 
 
 def _function_identity(fn: Callable[..., Any]) -> bytes:
