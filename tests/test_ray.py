@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from conftest import TRAIN_2018, Platform, running_platform
+import test_competition as competition
+from conftest import NSML, TRAIN_2018, Platform, running_platform
 from test_competition import DEMO, SCRIPT, _expected_scores
 from test_gpus import HOLD, _gpus
 
@@ -84,9 +87,27 @@ def test_session_runs_on_a_worker_and_its_checkpoints_reach_the_server(ray_platf
 def test_logs_follow_and_stop_end_the_ray_actor(ray_platform: Platform) -> None:
     folder = ray_platform.project("ray_long", TRAIN_2018)
     name = ray_platform.run(folder, "demo_kin", "--epochs 200 --sleep 0.5")
-    _wait_for_log(ray_platform, name, "epoch 1 done")
-    assert ray_platform.session(name)["status"] == "running"
-    ray_platform.nsml("stop", name)
+    follow = subprocess.Popen(
+        [NSML, "logs", "-f", name], cwd=ray_platform.workdir, env=ray_platform.env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert follow.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + 90
+        while not any("epoch 1 done" in line for line in seen) and time.monotonic() < deadline:
+            line = follow.stdout.readline()  # lines arrive while the actor runs on the worker
+            if not line:
+                break
+            seen.append(line)
+        assert any("epoch 1 done" in line for line in seen), "".join(seen)
+        assert ray_platform.session(name)["status"] == "running"
+        ray_platform.nsml("stop", name)
+        rest, _ = follow.communicate(timeout=30)  # the stream ends with the session
+    finally:
+        follow.kill()
+    followed = "".join(seen) + rest
+    assert "session stopped" in followed and "epoch 199 done" not in followed
     session = ray_platform.wait(name, timeout=30)
     assert session["status"] == "stopped"
     log = _log(ray_platform, name)
@@ -103,6 +124,12 @@ def test_submission_is_evaluated_on_a_worker_and_scored_on_the_server(ray_platfo
     assert f"score {public:.6g}" in result.stdout, result.stdout
     [row] = ray_platform.json("board", "demo_kin")["rows"]
     assert row["score"] == pytest.approx(public)
+
+
+def test_test_labels_stay_on_the_server_during_a_ray_evaluation(
+    ray_platform: Platform, tmp_path: Path
+) -> None:
+    competition.test_test_labels_stay_out_of_reach(ray_platform, tmp_path)  # the hunt runs on a worker
 
 
 def test_gpu_sessions_wait_for_a_ray_node_with_free_gpus(ray_platform: Platform, cluster: Any) -> None:
