@@ -201,6 +201,7 @@ def test_test_labels_stay_out_of_reach(platform: Platform, tmp_path: Path) -> No
     platform.nsml("submit", session, "best", "-b", "40")
     record = platform.json("board", "secret_movie", "--private")["submissions"][0]
     log = platform.nsml("logs", "-s", str(record["id"])).stdout
+    assert "HOSTILE " in log, f"{record}\n{log}"
     found = log.split("HOSTILE ", 1)[1].splitlines()[0]
     assert found == "[]", found
     seen = json.loads(log.split("SEEN ", 1)[1].splitlines()[0])

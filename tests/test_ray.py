@@ -126,6 +126,33 @@ def test_submission_is_evaluated_on_a_worker_and_scored_on_the_server(ray_platfo
     assert row["score"] == pytest.approx(public)
 
 
+THREADS = """
+    import os, sys, time
+    print("THREADS", os.environ.get("OMP_NUM_THREADS"), flush=True)
+    for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 0):
+        time.sleep(0.1)
+"""
+
+
+def test_a_session_reserves_the_cpus_it_asks_for(ray_platform: Platform) -> None:
+    folder = ray_platform.project("ray_cpus", THREADS)
+    too_many = ray_platform.nsml("run", "-d", "demo_kin", "-c", "3", cwd=folder, check=False)
+    assert too_many.returncode == 1
+    assert "one machine of this cluster has at most 2 CPUs, so -c 3 could never start" in too_many.stderr
+    whole_node = ray_platform.json("run", "-d", "demo_kin", "-c", "2", "-a", "600", cwd=folder)["name"]
+    ray_platform.wait(whole_node, ("running",), timeout=60)
+    assert ray_platform.session(whole_node)["cpus"] == 2
+    waiting = ray_platform.json("run", "-d", "demo_kin", cwd=folder)["name"]  # the default: 1 CPU
+    deadline = time.monotonic() + 30
+    while "waiting for a Ray node with 1 CPU" not in (ray_platform.session(waiting)["reason"] or ""):
+        assert time.monotonic() < deadline, ray_platform.session(waiting)
+        time.sleep(0.2)
+    assert ray_platform.session(waiting)["status"] == "queued"
+    assert "THREADS 2" in _wait_for_log(ray_platform, whole_node, "THREADS")
+    ray_platform.nsml("stop", whole_node)
+    assert ray_platform.wait(waiting, timeout=60)["status"] == "exited", _log(ray_platform, waiting)
+
+
 def test_test_labels_stay_on_the_server_during_a_ray_evaluation(
     ray_platform: Platform, tmp_path: Path
 ) -> None:

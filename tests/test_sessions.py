@@ -58,6 +58,21 @@ def test_checkpoints_and_ps_show_the_latest_summary_report(platform: Platform) -
     assert "valid/acc" in platform.nsml("model", "ls", name).stdout
 
 
+def test_cpus_set_the_thread_count_and_are_checked(platform: Platform) -> None:
+    import os
+
+    folder = platform.project("threads", "import os\nprint('THREADS', os.environ.get('OMP_NUM_THREADS'))\n")
+    name = platform.json("run", "-d", "demo_kin", "-c", "1", cwd=folder)["name"]
+    assert platform.wait(name)["status"] == "exited" and platform.session(name)["cpus"] == 1
+    assert "THREADS 1" in platform.nsml("logs", name).stdout
+    too_many = os.cpu_count() or 1
+    refused = platform.nsml("run", "-d", "demo_kin", "-c", str(too_many + 1), cwd=folder, check=False)
+    assert refused.returncode == 1
+    assert f"this server has at most {too_many} CPUs, so -c {too_many + 1} could never start" in refused.stderr
+    negative = platform.nsml("run", "-d", "demo_kin", "-c", "-1", cwd=folder, check=False)
+    assert negative.returncode != 0 and "-1" in negative.stderr
+
+
 def test_full_loop_run_logs_ps_model_ls(platform: Platform) -> None:
     folder = platform.project("loop", TRAIN_2018)
     result = platform.nsml(

@@ -43,10 +43,14 @@ def _status(session: dict) -> str:  # type: ignore[type-arg]
 @click.option("-e", "--entry", default="main.py", show_default=True, help="Script to run.")
 @click.option("-a", "--args", "args", default="", help='Arguments for the script, e.g. "--epochs 3".')
 @click.option("-g", "--gpus", default=0, show_default=True, help="GPUs for the session.")
+@click.option(
+    "-c", "--cpus", default=0, type=click.IntRange(min=0),
+    help="CPUs for the session (its OMP_NUM_THREADS; reserved on a Ray node). 0: the server's default.",
+)  # fmt: skip
 @click.option("-m", "--message", default="", help="Description shown in `nsml ps`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new session as JSON.")
 @handle_errors
-def run(dataset: str, entry: str, args: str, gpus: int, message: str, as_json: bool) -> None:
+def run(dataset: str, entry: str, args: str, gpus: int, cpus: int, message: str, as_json: bool) -> None:
     """Ship the current folder and start a training session."""
     validate_name("dataset", dataset)
     root = Path.cwd()
@@ -61,7 +65,7 @@ def run(dataset: str, entry: str, args: str, gpus: int, message: str, as_json: b
         code = pack(files)
     conn = server()
     with conn.client() as api:
-        session = api.create_session(dataset, entry, arguments, message, gpus, code)
+        session = api.create_session(dataset, entry, arguments, message, gpus, code, cpus=cpus)
     if as_json:
         print_json(session)
     else:

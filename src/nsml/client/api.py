@@ -96,6 +96,7 @@ class ApiClient:
         description: str,
         gpus: int,
         code: bytes,
+        cpus: int = 0,
     ) -> dict[str, Any]:
         upload_id = self.upload(code)
         body = {
@@ -104,6 +105,7 @@ class ApiClient:
             "args": args,
             "description": description,
             "gpus": gpus,
+            "cpus": cpus,
             "code_upload": upload_id,
         }
         return self._call("POST", "/sessions", json=body).json()  # type: ignore[no-any-return]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class RunSpec:
     api_url: str | None = None
     api_socket: Path | None = None
     gpus: int = 0
+    cpus: int = 0  # asked for; 0: the runner's default
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
     cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
 
@@ -83,6 +85,10 @@ class Runner(ABC):
     def gpus_per_machine(self) -> int:
         """The most GPUs one session can get: more could never start."""
         return 0
+
+    def cpus_per_machine(self) -> int:
+        """The most CPUs one session can ask for: more could never start."""
+        return os.cpu_count() or 1
 
     @abstractmethod
     def shutdown(self, reason: str) -> None:

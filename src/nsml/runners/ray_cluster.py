@@ -31,6 +31,7 @@ from nsml.store.entities import SessionStatus
 log = logging.getLogger("nsml.ray")
 POLL_S = 0.2
 CALL_TIMEOUT_S = 60.0
+KILL_DRAIN_S = 5.0  # how long a killed evaluation's log may take to come back
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -87,8 +88,18 @@ class RayRunner(Runner):
         counts = [n["Resources"].get("GPU", 0) for n in ray.nodes() if n.get("Alive")]
         return int(max(counts, default=0))
 
-    def _new_actor(self, gpus: int) -> Any:
-        return self._host.options(num_cpus=self.cpus_per_session, num_gpus=gpus).remote()
+    def cpus_per_machine(self) -> int:
+        """The largest CPU count of one alive node."""
+        import ray
+
+        counts = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+        return int(max(counts, default=0))
+
+    def _cpus(self, spec: RunSpec) -> float:
+        return float(spec.cpus) if spec.cpus else self.cpus_per_session
+
+    def _new_actor(self, cpus: float, gpus: int) -> Any:
+        return self._host.options(num_cpus=cpus, num_gpus=gpus).remote()
 
     def _hosted(self, spec: RunSpec, evaluation: bool) -> HostedRun:
         dataset = None
@@ -169,7 +180,7 @@ class RayRunner(Runner):
         with self._lock:
             if run.stop_requested:
                 return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
-            run.actor = actor = self._new_actor(spec.gpus)
+            run.actor = actor = self._new_actor(self._cpus(spec), spec.gpus)
         started = actor.start.remote(hosted)
         announced = False
         with spec.log_path.open("ab", buffering=0) as out:
@@ -179,7 +190,7 @@ class RayRunner(Runner):
                     return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
                 if not announced:
                     announced = True
-                    need = f"{self.cpus_per_session:g} CPU" + (f", {spec.gpus} GPU" if spec.gpus else "")
+                    need = f"{self._cpus(spec):g} CPU" + (f", {spec.gpus} GPU" if spec.gpus else "")
                     self._events.on_waiting(
                         spec.session_id, f"No machine available: waiting for a Ray node with {need}"
                     )
@@ -211,7 +222,7 @@ class RayRunner(Runner):
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=True)
-        return _RayEvaluation(self._new_actor(0), hosted, spec.log_path)
+        return _RayEvaluation(self._new_actor(self.cpus_per_session, 0), hosted, spec.log_path)
 
 
 class _RayEvaluation:
@@ -294,8 +305,15 @@ class _RayEvaluation:
         return self._code
 
     def kill(self) -> None:
+        """TERM the process on its node first, so its last log lines still come back."""
         import ray
 
+        try:
+            ray.get(self.actor.terminate.remote(), timeout=CALL_TIMEOUT_S)
+        except Exception:
+            pass
+        if self._ended.wait(KILL_DRAIN_S):
+            return
         try:
             ray.kill(self.actor)
         except Exception:

@@ -59,6 +59,7 @@ class SessionCreate(BaseModel):
     args: list[str] = Field(default_factory=list)
     description: str = ""
     gpus: int = 0
+    cpus: int = Field(default=0, ge=0)  # 0: the server's default
     code_upload: str
 
 
@@ -74,6 +75,7 @@ class SessionOut(Record):
     exit_code: int | None
     reason: str | None
     gpus: int
+    cpus: int
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None

@@ -119,6 +119,7 @@ class AbstractStore(ABC):
         token_hash: str,
         parent: str | None = None,
         resume_checkpoint: str | None = None,
+        cpus: int = 0,
     ) -> Session:
         """Create a queued session with the next number for (owner, dataset), atomically."""
 

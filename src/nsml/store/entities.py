@@ -92,6 +92,7 @@ class Session:
     last_report: dict[str, Any] | None = field(default=None, repr=False)
     parent: str | None = None  # "OWNER/DATASET/N:CHECKPOINT" this session was forked from
     resume_checkpoint: str | None = None  # "OWNER/DATASET/N:CHECKPOINT" loaded at start
+    cpus: int = 0  # CPUs asked for; 0: the runner's default
 
     @property
     def name(self) -> str:

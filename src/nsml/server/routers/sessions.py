@@ -21,8 +21,9 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> Sessi
     """The session belongs to the caller's team when there is one, as in 2018."""
     owner = svc.store.get_user(who.user.owner_name)
     session = svc.sessions.create(
-        owner, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload
-    )
+        owner, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload,
+        cpus=body.cpus,
+    )  # fmt: skip
     return SessionOut.model_validate(session)
 
 

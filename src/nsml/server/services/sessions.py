@@ -85,6 +85,7 @@ class SessionService:
         gpus: int,
         code_upload: str | None = None,
         fork_of: tuple[Session, str] | None = None,
+        cpus: int = 0,
     ) -> Session:
         """A new session from uploaded source, or from a parent's source and checkpoint."""
         try:
@@ -94,6 +95,7 @@ class SessionService:
                 f"dataset {dataset_name!r} not found; `nsml dataset ls` lists the datasets"
             ) from None
         self._check_gpus(gpus)
+        self._check_cpus(cpus)
         self.admission(owner, gpus)
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
         if fork_of is not None:
@@ -117,6 +119,7 @@ class SessionService:
                 hash_token(token),
                 parent=origin,
                 resume_checkpoint=origin,
+                cpus=cpus,
             )
             staging.rename(self.artifacts.session_dir(session.id))
         except (BadArchive, FileNotFoundError) as exc:
@@ -140,6 +143,14 @@ class SessionService:
             where = "one machine of this cluster has" if self.settings.runner == "ray" else "this server has"
             raise BadRequest(f"{where} at most {available} GPUs, so -g {gpus} could never start")
 
+    def _check_cpus(self, cpus: int) -> None:
+        if cpus < 0:
+            raise BadRequest("the number of CPUs cannot be negative")
+        available = self.runner.cpus_per_machine()
+        if cpus > available:
+            where = "one machine of this cluster has" if self.settings.runner == "ray" else "this server has"
+            raise BadRequest(f"{where} at most {available} CPUs, so -c {cpus} could never start")
+
     def fork(
         self, owner: User, parent: Session, checkpoint: str | None, args: list[str] | None, description: str
     ) -> Session:
@@ -153,6 +164,7 @@ class SessionService:
             description,
             parent.gpus,
             fork_of=(parent, chosen),
+            cpus=parent.cpus,
         )
 
     def resume(self, session: Session) -> Session:
@@ -210,12 +222,14 @@ class SessionService:
                 "NSML_DATASET_NAME": session.dataset,
                 "NSML_DATASET_VERSION": self._dataset_version(session.dataset),
                 "NSML_GPU_NUM": str(session.gpus),
+                **({"OMP_NUM_THREADS": str(session.cpus)} if session.cpus else {}),
             },
             log_path=self.artifacts.log_path(session.id),
             train_dir=self.artifacts.dataset_dir(session.dataset) / "train",
             api_url=self.settings.public_url,
             api_socket=self.settings.api_socket,
             gpus=session.gpus,
+            cpus=session.cpus,
             cache_dir=cache_dir,
         )
 

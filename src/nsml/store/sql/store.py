@@ -317,6 +317,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         token_hash: str,
         parent: str | None = None,
         resume_checkpoint: str | None = None,
+        cpus: int = 0,
     ) -> Session:
         with self._tx() as orm:
             number = self._next_number(orm, owner_id, dataset_id)
@@ -329,6 +330,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
                 description=description,
                 status=SessionStatus.QUEUED.value,
                 gpus=gpus,
+                cpus=cpus,
                 token_hash=token_hash,
                 created_at=datetime.now(timezone.utc),
                 parent=parent,
@@ -381,6 +383,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             exit_code=row.exit_code,
             reason=row.reason,
             gpus=row.gpus,
+            cpus=row.cpus,
             created_at=_utc(row.created_at),  # type: ignore[arg-type]
             started_at=_utc(row.started_at),
             ended_at=_utc(row.ended_at),
