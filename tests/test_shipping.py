@@ -78,3 +78,62 @@ def test_archives_that_unpack_too_large_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     store.unpack_archive(bomb, tmp_path / "ok", max_bytes=16 * 1024 * 1024)
     assert (tmp_path / "ok" / "zeros.bin").stat().st_size == 8 * 1024 * 1024
+
+
+READER = """
+import sys, time
+path, stop = sys.argv[1], sys.argv[2]
+reads = misses = 0
+import os
+while not os.path.exists(stop):
+    try:
+        open(path).read()
+        reads += 1
+    except FileNotFoundError:
+        misses += 1
+print(reads, misses)
+"""
+
+
+def test_saving_a_checkpoint_again_replaces_it_without_a_gap(tmp_path: Path) -> None:
+    import io
+    import subprocess
+    import sys
+    import tarfile
+
+    from nsml.artifacts.filesystem import FileArtifactStore, exchange
+
+    store = FileArtifactStore(tmp_path / "home")
+
+    def save(version: int) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo("weights.txt")
+            data = str(version).encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        upload = store.upload_path("u%d" % version)
+        upload.parent.mkdir(parents=True, exist_ok=True)
+        upload.write_bytes(buffer.getvalue())
+        store.put_checkpoint(1, "best", "u%d" % version)
+
+    save(0)
+    weights = store.checkpoint_dir(1, "best") / "weights.txt"
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(  # another process, as a session loading the checkpoint would be
+        [sys.executable, "-c", READER, str(weights), str(stop)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        for version in range(1, 400):
+            save(version)
+    finally:
+        stop.touch()
+        out, _ = reader.communicate(timeout=30)
+    reads, misses = map(int, out.split())
+    assert reads > 0 and misses == 0, (reads, misses)
+    assert weights.read_text() == "399"
+    assert [p.name for p in weights.parent.parent.iterdir()] == ["best"]  # no staging left behind
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("a")
+    b.write_text("b")
+    assert exchange(a, b) and (a.read_text(), b.read_text()) == ("b", "a")

@@ -16,6 +16,7 @@ sees a complete checkpoint or none.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import io
 import os
 import shutil
@@ -25,6 +26,19 @@ from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
 
 from nsml.artifacts.base import ArtifactStore, BadArchive, UploadTooLarge
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2``); False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    done = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    return done == 0
 
 
 def _dir_size(path: Path) -> int:
@@ -100,10 +114,13 @@ class FileArtifactStore(ArtifactStore):
                 _extract(stream, staging)
             size = _dir_size(staging)
             if final.exists():  # the same iteration saved again: replace it whole
-                trash = final.parent / f".old-{uuid.uuid4().hex}"
-                final.rename(trash)
-                staging.rename(final)
-                shutil.rmtree(trash, ignore_errors=True)
+                if exchange(staging, final):  # readers see the old or the new folder, never none
+                    shutil.rmtree(staging, ignore_errors=True)
+                else:
+                    trash = final.parent / f".old-{uuid.uuid4().hex}"
+                    final.rename(trash)
+                    staging.rename(final)
+                    shutil.rmtree(trash, ignore_errors=True)
             else:
                 staging.rename(final)
             return size
