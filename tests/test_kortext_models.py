@@ -192,3 +192,19 @@ def test_bad_choices_say_what_to_do() -> None:
         make_pipeline("esim", "regression", False)
     with pytest.raises(FileNotFoundError, match="pipeline.json"):
         Pipeline.load(Path("/nonexistent"))
+
+
+def test_calibrated_ratings_beat_the_raw_linear_score(shared_data: Path) -> None:
+    from kortext.corpora import iter_nsmc
+
+    rows = list(iter_nsmc(shared_data / "nsmc" / "reviews.tsv.gz", limit=24_000))
+    texts, ratings = [r for r, _ in rows], np.array([float(y) for _, y in rows])
+    fit_rows, calibration_rows, test_rows = slice(0, 16_000), slice(16_000, 20_000), slice(20_000, None)
+    model = TfidfLinear("regression").fit(texts[fit_rows], ratings[fit_rows])
+    raw = np.clip(model.predict(texts[test_rows]), 1, 10)
+    model.calibrate(texts[calibration_rows], ratings[calibration_rows])
+    calibrated = model.predict(texts[test_rows])
+    assert calibrated.min() >= 1 and calibrated.max() <= 10
+    raw_mse = float(((raw - ratings[test_rows]) ** 2).mean())
+    calibrated_mse = float(((calibrated - ratings[test_rows]) ** 2).mean())
+    assert calibrated_mse < raw_mse - 0.05, (raw_mse, calibrated_mse)

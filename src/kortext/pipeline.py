@@ -202,6 +202,8 @@ class LinearPipeline(Pipeline):
             self.estimator = estimator
         else:
             self.estimator = TfidfLinear(self.task).fit(rows, labels[train])
+            # the validation rows calibrate ratings (valid_score is then measured after it)
+            self.estimator.calibrate([inputs[i] for i in valid], labels[valid])
         if report is not None:
             report(0, {"epoch": 0.0})
 

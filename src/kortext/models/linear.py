@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
@@ -56,25 +57,44 @@ def text_vectorizer(max_features: int | None = 400_000) -> FeatureUnion:
 
 
 class TfidfLinear:
-    """Single texts: LogisticRegression (binary) or Ridge (regression) on TF-IDF n-grams."""
+    """Single texts: LogisticRegression (binary) or Ridge (regression) on TF-IDF n-grams.
 
-    def __init__(self, task: Task = "binary", C: float = 4.0, alpha: float = 1.5) -> None:
+    For ratings, a linear score is not the expected rating: reviews pile up at 1 and 10,
+    so the same score step means more near the middle than at the ends. ``calibrate``
+    fits an isotonic map from score to rating on held-out rows, which lowers MSE.
+    """
+
+    def __init__(self, task: Task = "binary", C: float = 4.0, alpha: float = 3.0) -> None:
         self.task = task
         self.vectorizer = text_vectorizer()
         self.model: LogisticRegression | Ridge = (
             LogisticRegression(C=C, max_iter=2000) if task == "binary" else Ridge(alpha=alpha)
         )
+        self.calibration: IsotonicRegression | None = None
 
     def fit(self, texts: Sequence[str], labels: Sequence[float]) -> TfidfLinear:
         self.model.fit(self.vectorizer.fit_transform(texts), np.asarray(labels))
         return self
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Probability of class 1 (binary) or the predicted value (regression)."""
+    def _raw(self, texts: Sequence[str]) -> np.ndarray:
         x = self.vectorizer.transform(texts)
         if isinstance(self.model, LogisticRegression):
             return self.model.predict_proba(x)[:, 1]
         return self.model.predict(x)
+
+    def calibrate(self, texts: Sequence[str], labels: Sequence[float]) -> TfidfLinear:
+        """Map regression scores to ratings monotonically, fitted on rows the model did not see."""
+        if self.task == "regression" and len(texts) >= 2:
+            self.calibration = IsotonicRegression(out_of_bounds="clip").fit(
+                self._raw(texts), np.asarray(labels, dtype=np.float64)
+            )
+        return self
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability of class 1 (binary) or the predicted value (regression)."""
+        raw = self._raw(texts)
+        calibration = getattr(self, "calibration", None)  # checkpoints saved before it existed
+        return raw if calibration is None else calibration.predict(raw)
 
 
 def jamo(text: str) -> str:
