@@ -133,23 +133,21 @@ class SessionService:
         return session
 
     def _check_gpus(self, gpus: int) -> None:
-        if gpus < 0:
-            raise BadRequest("the number of GPUs cannot be negative")
         limit = self.settings.max_gpus_per_session
         if gpus > limit:
             raise BadRequest(f"at most {limit} GPUs per session on this server; -g {gpus} asks for more")
-        available = self.runner.gpus_per_machine()
-        if gpus > available:
-            where = "one machine of this cluster has" if self.settings.runner == "ray" else "this server has"
-            raise BadRequest(f"{where} at most {available} GPUs, so -g {gpus} could never start")
+        self._check_fits("GPUs", "-g", gpus, self.runner.gpus_per_machine())
 
     def _check_cpus(self, cpus: int) -> None:
-        if cpus < 0:
-            raise BadRequest("the number of CPUs cannot be negative")
-        available = self.runner.cpus_per_machine()
-        if cpus > available:
+        self._check_fits("CPUs", "-c", cpus, self.runner.cpus_per_machine())
+
+    def _check_fits(self, what: str, flag: str, asked: int, per_machine: int) -> None:
+        """A session runs on one machine: asking for more than any has would queue forever."""
+        if asked < 0:
+            raise BadRequest(f"the number of {what} cannot be negative")
+        if asked > per_machine:
             where = "one machine of this cluster has" if self.settings.runner == "ray" else "this server has"
-            raise BadRequest(f"{where} at most {available} CPUs, so -c {cpus} could never start")
+            raise BadRequest(f"{where} at most {per_machine} {what}, so {flag} {asked} could never start")
 
     def fork(
         self, owner: User, parent: Session, checkpoint: str | None, args: list[str] | None, description: str
