@@ -20,6 +20,8 @@ def test_environment_is_built_once_and_reused(platform: Platform) -> None:
     assert platform.wait(first, timeout=300)["status"] == "exited", platform.nsml("logs", first).stdout
     first_log = platform.nsml("logs", first).stdout
     assert "[nsml] building environment" in first_log and "TABULATE " in first_log
+    assert "Successfully installed tabulate" in first_log  # pip's own progress, in the session log
+    assert first_log.index("Successfully installed") < first_log.index("TABULATE ")
     assert "TORCH 2." in first_log
 
     second = platform.run(second_folder)
