@@ -208,3 +208,30 @@ def test_calibrated_ratings_beat_the_raw_linear_score(shared_data: Path) -> None
     raw_mse = float(((raw - ratings[test_rows]) ** 2).mean())
     calibrated_mse = float(((calibrated - ratings[test_rows]) ** 2).mean())
     assert calibrated_mse < raw_mse - 0.05, (raw_mse, calibrated_mse)
+
+
+def test_an_ensemble_of_saved_checkpoints_averages_them(tmp_path: Path) -> None:
+    from kortext.pipeline import EnsemblePipeline, parse_checkpoints
+
+    lines, labels = KIN
+    options = Options(epochs=1, hidden=16, progress=False)
+    saved = []
+    for number, model in enumerate(("tfidf", "mlp")):
+        pipeline = make_pipeline(model, "binary", True, options)
+        pipeline.fit(lines, labels)
+        pipeline.save(tmp_path / str(number))
+        saved.append(Pipeline.load(tmp_path / str(number)))  # as a session would restore them
+    ensemble = EnsemblePipeline.of(saved)
+    expected = np.mean([p.predict(lines) for p in saved], axis=0)
+    assert np.allclose(ensemble.predict(lines), expected)
+    ensemble.save(tmp_path / "ensemble")
+    again = Pipeline.load(tmp_path / "ensemble")
+    assert np.allclose(again.predict(lines), expected) and [m.model_name for m in again.members] == ["tfidf", "mlp"]
+
+    movie = make_pipeline("tfidf", "regression", False, options)
+    movie.fit(*MOVIE)
+    with pytest.raises(ValueError, match="different tasks"):
+        EnsemblePipeline.of([saved[0], movie])
+    assert parse_checkpoints("kin/3:best, root/kin/5:best:v1") == [("kin/3", "best"), ("root/kin/5", "best:v1")]
+    with pytest.raises(ValueError, match="SESSION:CHECKPOINT"):
+        parse_checkpoints("kin/3")

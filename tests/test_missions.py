@@ -43,3 +43,44 @@ def test_mission_trains_and_scores_on_the_hidden_test(
     assert score >= bound if metric == "accuracy" else score <= bound, result.stdout
     [row] = platform.json("board", dataset)["rows"]
     assert row["session"] == session and row["score"] == pytest.approx(score, rel=1e-4)
+
+
+def test_an_ensemble_session_averages_checkpoints_of_earlier_sessions(platform: Platform) -> None:
+    folder = MISSIONS / "kin"
+    members = []
+    for args in ("--model tfidf", "--model mlp --epochs 1 --hidden 16"):
+        name = platform.json("run", "-d", "demo_kin", "-e", "main.py", "-a", args, cwd=folder)["name"]
+        assert platform.wait(name, timeout=120)["status"] == "exited", platform.nsml("logs", name).stdout
+        members.append(f"{name}:best")
+    refs = ",".join(members)
+    name = platform.json("run", "-d", "demo_kin", "-e", "main.py", "-a", f"--ensemble-of {refs}", cwd=folder)[
+        "name"
+    ]
+    ended = platform.wait(name, timeout=120)
+    log = platform.nsml("logs", name).stdout
+    assert ended["status"] == "exited", log
+    assert f"averaging 2 checkpoints (tfidf, mlp): {refs}" in log and "training" not in log
+    result = platform.json("submit", name, "best")
+    assert result["status"] == "scored" and result["public_score"] >= 0.5, result
+
+    wrong = platform.json("run", "-d", "demo_kin", "-e", "main.py", "-a", "--ensemble-of kin/1", cwd=folder)
+    failed = platform.wait(wrong["name"], timeout=120)
+    assert failed["status"] == "failed"
+    assert "is not SESSION:CHECKPOINT" in platform.nsml("logs", wrong["name"]).stdout
+
+
+def test_a_mission_runs_off_the_platform_on_the_2018_sample(tmp_path: Path, shared_data: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
+    result = subprocess.run(
+        [sys.executable, str(MISSIONS / "kin" / "main.py"), "--model", "tfidf"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sample = (shared_data / "hackathon2018_sample" / "kin" / "train" / "train_data").read_text()
+    assert f"training tfidf on {len(sample.splitlines())} examples" in result.stdout
+    assert re.search(r"validation accuracy [01]\.\d{4}", result.stdout), result.stdout
+    assert (tmp_path / "nsml_local" / "checkpoints" / "best" / "pipeline.json").is_file()

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import nsml
-from kortext.pipeline import MODELS, Options, Pipeline, make_pipeline
+from kortext.pipeline import MODELS, EnsemblePipeline, Options, Pipeline, make_pipeline, parse_checkpoints
 
 TASK = "binary"
 PAIR = True
@@ -47,6 +47,10 @@ def arguments() -> argparse.Namespace:
         "--max-train", type=int, default=0, help="train on a sample of this many rows (0: all)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--ensemble-of", default="",
+        help='average saved checkpoints instead of training, e.g. "kin/3:best,kin/5:best"',
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -105,6 +109,18 @@ def main() -> None:
     nsml.bind(save=save, load=load, infer=infer)
     if config.pause:
         nsml.paused(scope=locals())
+
+    if config.ensemble_of:  # checkpoints of the owner's sessions (nsml.load(session=...))
+        members = []
+        for session, checkpoint in parse_checkpoints(config.ensemble_of):
+            nsml.load(checkpoint=checkpoint, session=session)
+            members.append(state["pipeline"])
+        state["pipeline"] = EnsemblePipeline.of(members)
+        names = ", ".join(m.model_name for m in members)
+        print(f"averaging {len(members)} checkpoints ({names}): {config.ensemble_of}", flush=True)
+        nsml.report(summary=True, scope=locals(), step=0, members=len(members))
+        nsml.save("best")
+        return
 
     lines, labels = read(dataset_root())
     if config.mode == "test_local":

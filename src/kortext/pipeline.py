@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +71,17 @@ def split_pair(line: str) -> tuple[str, str]:
 def split_pairs(lines: Sequence[str]) -> tuple[list[str], list[str]]:
     pairs = [split_pair(line) for line in lines]
     return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def parse_checkpoints(text: str) -> list[tuple[str, str]]:
+    """``"kin/3:best, kin/5:best"`` -> [("kin/3", "best"), ("kin/5", "best")]; names may hold ':'."""
+    refs = []
+    for item in (part.strip() for part in text.split(",")):
+        session, _, checkpoint = item.partition(":")
+        if not item or not session or not checkpoint:
+            raise ValueError(f"{item!r} is not SESSION:CHECKPOINT (e.g. kin/3:best); see nsml model ls")
+        refs.append((session, checkpoint))
+    return refs
 
 
 def check_model(model: str, pair: bool) -> None:
@@ -415,6 +426,31 @@ class EnsemblePipeline(Pipeline):
             raise ValueError("ensemble: give at least one member, e.g. --members tfidf,esim")
         self.members = [make_pipeline(name, task, pair, options) for name in names]
         self.stacker: Stacker | None = None
+
+    @classmethod
+    def of(cls, members: Sequence[Pipeline]) -> EnsemblePipeline:
+        """An average of pipelines already trained, e.g. checkpoints of several sessions.
+
+        No stacking: each member may have trained on rows that would judge the weights."""
+        if not members:
+            raise ValueError("an ensemble of checkpoints needs at least one checkpoint")
+        first = members[0]
+        for member in members:
+            if (member.task, member.pair) != (first.task, first.pair):
+                raise ValueError(
+                    f"cannot average a {member.task} {member.model_name} with a {first.task} "
+                    f"{first.model_name}: the checkpoints come from different tasks"
+                )
+            if isinstance(member, EnsemblePipeline):
+                raise ValueError("an ensemble cannot contain another ensemble")
+        names = ",".join(m.model_name for m in members)
+        ensemble = cls("ensemble", first.task, first.pair, replace(first.options, members=names, stack=False))
+        ensemble.members = list(members)
+        ensemble.label_range = (
+            min(m.label_range[0] for m in members),
+            max(m.label_range[1] for m in members),
+        )
+        return ensemble
 
     def _fit(self, inputs: list[str], labels: np.ndarray, valid: np.ndarray, report: ReportFn | None) -> None:
         predictions = []
