@@ -2,7 +2,9 @@
 
 Upstream labels ``is_duplicate = 0`` for the *same* question; the 2018 mission scores
 1 = similar, so the label is flipped. Train is upstream train + validation and test is
-upstream test, so accuracies compare with the published table on that split.
+upstream test, so accuracies compare with the published table on that split; the few
+train pairs that upstream repeats in test (either order) are left out of train, so no
+test example is ever trained on.
 """
 
 from __future__ import annotations
@@ -56,8 +58,15 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
 
 def build(context: BuildContext) -> None:
     files = _files(context)
-    write_split(context.out, "train", read_pairs(files["train.txt"]) + read_pairs(files["validation.txt"]))
-    write_split(context.out, "test", read_pairs(files["test.txt"]))
+    test = read_pairs(files["test.txt"])
+    in_test = {_unordered(pair) for pair, _ in test}
+    train = read_pairs(files["train.txt"]) + read_pairs(files["validation.txt"])
+    write_split(context.out, "train", [row for row in train if _unordered(row[0]) not in in_test])
+    write_split(context.out, "test", test)
+
+
+def _unordered(pair: str) -> frozenset[str]:
+    return frozenset(pair.split("\t"))
 
 
 BUILDER = Builder(
