@@ -185,6 +185,28 @@ def test_every_pipeline_trains_saves_and_loads(model: str, tmp_path: Path) -> No
         assert all(1 <= pred <= 10 for _, pred in rows)
 
 
+@pytest.mark.parametrize(("model", "pair"), [("bigru", False), ("esim", True)])
+def test_a_sentencepiece_model_is_learnt_from_train_and_kept_in_the_checkpoint(
+    model: str, pair: bool, tmp_path: Path
+) -> None:
+    lines, labels = KIN if pair else MOVIE
+    options = Options(
+        epochs=2, embed_dim=16, hidden=16, max_length=40, progress=False, tokenizer="sentencepiece",
+        subword_vocab=1000,
+    )  # fmt: skip
+    pipeline = make_pipeline(model, "binary" if pair else "regression", pair, options)
+    pipeline.fit(lines, labels)
+    tokenizer = pipeline.tokenizer()  # type: ignore[attr-defined]
+    assert tokenizer.name == "sentencepiece" and 300 < tokenizer.vocab_size <= 1000
+    before = pipeline.predict(lines[:20])
+    pipeline.save(tmp_path)
+    assert (tmp_path / "spm.model").is_file()
+    loaded = Pipeline.load(tmp_path)
+    assert np.allclose(loaded.predict(lines[:20]), before, atol=1e-6)
+    with pytest.raises(RuntimeError, match="learnt by fit or restored by load"):
+        make_pipeline(model, "binary" if pair else "regression", pair, options).tokenizer()  # type: ignore[attr-defined]
+
+
 def test_bad_choices_say_what_to_do() -> None:
     with pytest.raises(ValueError, match="unknown model 'bert'; choose one of tfidf"):
         make_pipeline("bert", "binary", True)

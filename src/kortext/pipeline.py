@@ -33,6 +33,8 @@ NEURAL = ("mlp", "textcnn", "textcnn-static", "textcnn-nonstatic", "bigru", "bil
 PAIR_ONLY = ("siamese", "esim")
 MODELS = ("tfidf", *NEURAL, "ensemble")
 META = "pipeline.json"
+SUBWORD = "sentencepiece"
+SUBWORD_MODEL = "spm.model"
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Options:
     hidden: int = 128
     dropout: float = 0.3
     tokenizer: str = "char"
+    subword_vocab: int = 8000  # sentencepiece: pieces to learn from the training split
     seed: int = 1
     valid_fraction: float = 0.1
     max_train: int = 0  # 0: all rows; else a seeded sample of this many (bounded runs)
@@ -251,6 +254,8 @@ class NeuralPipeline(Pipeline):
         if self._tokenizer is None:
             from kortext.tokenizers import get_tokenizer
 
+            if self.options.tokenizer == SUBWORD:
+                raise RuntimeError("the sentencepiece model is learnt by fit or restored by load first")
             self._tokenizer = get_tokenizer(self.options.tokenizer)
         return self._tokenizer
 
@@ -343,6 +348,8 @@ class NeuralPipeline(Pipeline):
         corpus: list[list[str]] | None = None
         if self.model_name != "mlp":
             pieces = [p for line in texts for p in split_pair(line)] if self.pair else texts
+            if o.tokenizer == SUBWORD:
+                self._tokenizer = _train_subwords(pieces, o.subword_vocab)
             corpus = self._tokens(pieces)
             min_freq = 1 if o.tokenizer in ("char", "jamo") else 2
             self.vocab = Vocab.build(corpus, min_freq=min_freq, max_size=50_000)
@@ -391,6 +398,8 @@ class NeuralPipeline(Pipeline):
     def _save(self, folder: Path) -> dict[str, Any]:
         assert self.network is not None
         torch.save(self.network.state_dict(), folder / "model.pt")
+        if self.options.tokenizer == SUBWORD and self._tokenizer is not None:
+            (folder / SUBWORD_MODEL).write_bytes(self._tokenizer.model_bytes)
         if self.pair_vectorizer is not None:
             joblib.dump(self.pair_vectorizer, folder / "pair_features.joblib")
         return {
@@ -403,9 +412,23 @@ class NeuralPipeline(Pipeline):
         self.target_stats = (float(meta["target_stats"][0]), float(meta["target_stats"][1]))
         if (folder / "pair_features.joblib").is_file():
             self.pair_vectorizer = joblib.load(folder / "pair_features.joblib")
+        if (folder / SUBWORD_MODEL).is_file():
+            from kortext.tokenizers import SentencePieceTokenizer
+
+            self._tokenizer = SentencePieceTokenizer(folder / SUBWORD_MODEL)
         self.network = self.build()
         self.network.load_state_dict(torch.load(folder / "model.pt", map_location="cpu"))
         self.network.eval()
+
+
+def _train_subwords(texts: list[str], vocab_size: int) -> Any:
+    """A sentencepiece model learnt from the training split only (validation rows excluded)."""
+    import tempfile
+
+    from kortext.tokenizers import SentencePieceTokenizer
+
+    with tempfile.TemporaryDirectory(prefix="kortext-spm-") as folder:
+        return SentencePieceTokenizer.train(texts, vocab_size, folder)  # keeps the model's bytes
 
 
 class EnsemblePipeline(Pipeline):
