@@ -3,6 +3,7 @@ pipeline survives save → load with the very same predictions (what a submissio
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,32 @@ def test_a_seed_reproduces_a_neural_run_exactly() -> None:
     first = train(1)
     assert np.array_equal(first, train(1))  # same seed: the same split, initial weights and batches
     assert not np.allclose(first, train(2))
+
+
+def test_textcnn_starts_from_published_word_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kortext.embeddings import save_for_mmap, train_word2vec
+
+    lines, labels = MOVIE
+    sentences = [list(line) for line in lines]  # the char tokenizer's tokens
+    vectors = train_word2vec(sentences, vector_size=24, min_count=1, epochs=2, workers=1)
+    save_for_mmap(vectors, tmp_path / "nsml_local" / "shared" / "chars24")  # what `nsml shared pull` leaves
+    monkeypatch.chdir(tmp_path)
+    options = Options(epochs=1, hidden=16, max_length=40, progress=False, embeddings="chars24")
+    pipeline = make_pipeline("textcnn-static", "regression", False, options)
+    pipeline.fit(lines, labels)
+    assert pipeline.options.embed_dim == 24  # the vectors' width, whatever --embed-dim said
+    network = pipeline.network  # type: ignore[attr-defined]
+    table = next(m for m in network.modules() if isinstance(m, torch.nn.Embedding)).weight.detach()
+    vocab = pipeline.vocab  # type: ignore[attr-defined]
+    word = next(t for t in vocab.itos if t in vectors)
+    assert np.allclose(table[vocab.itos.index(word)].numpy(), vectors[word], atol=1e-6)  # static: kept
+    pipeline.save(tmp_path / "ckpt")
+    (tmp_path / "nsml_local" / "shared" / "chars24" / "vectors.kv").unlink()  # a submission needs none
+    loaded = Pipeline.load(tmp_path / "ckpt")
+    assert np.allclose(loaded.predict(lines[:5]), pipeline.predict(lines[:5]), atol=1e-6)
+
+    other = train_word2vec([[f"w:{t}" for t in s] for s in sentences], vector_size=8, min_count=1, workers=1)
+    save_for_mmap(other, tmp_path / "nsml_local" / "shared" / "words")  # another tokenizer's tokens
+    wrong = make_pipeline("textcnn-static", "regression", False, replace(options, embeddings="words"))
+    with pytest.raises(ValueError, match="no word of the training texts is in embeddings 'words'"):
+        wrong.fit(lines, labels)

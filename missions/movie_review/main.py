@@ -44,6 +44,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--tokenizer", default="char")
+    parser.add_argument(
+        "--embeddings", default="",
+        help="textcnn-static/-nonstatic: word vectors published as a shared resource (kortext pretrain --publish)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--max-train", type=int, default=0, help="train on a sample of this many rows (0: all)"
@@ -67,6 +71,7 @@ def options(config: argparse.Namespace) -> Options:
         hidden=config.hidden,
         dropout=config.dropout,
         tokenizer=config.tokenizer,
+        embeddings=config.embeddings,
         seed=config.seed,
         max_train=config.max_train,
         members=config.members,

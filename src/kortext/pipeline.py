@@ -51,6 +51,7 @@ class Options:
     dropout: float = 0.3
     tokenizer: str = "char"
     subword_vocab: int = 8000  # sentencepiece: pieces to learn from the training split
+    embeddings: str = ""  # textcnn-static/-nonstatic: a published shared resource of word vectors
     seed: int = 1
     valid_fraction: float = 0.1
     max_train: int = 0  # 0: all rows; else a seeded sample of this many (bounded runs)
@@ -289,27 +290,42 @@ class NeuralPipeline(Pipeline):
 
     # ----- the model -----
     def _embeddings(self, corpus: list[list[str]] | None) -> torch.Tensor | None:
-        """word2vec (gensim) vectors for the static/non-static TextCNN, trained on the training texts."""
+        """Word vectors for the static/non-static TextCNN: the published ``--embeddings`` (e.g.
+        trained once on all NSMC reviews), else word2vec (gensim) on the training texts."""
         if not self.model_name.startswith("textcnn-"):
             return None
         assert self.vocab is not None
+        vectors = None
+        if corpus is not None and self.options.embeddings:
+            from kortext.embeddings import pretrained
+
+            vectors = pretrained(self.options.embeddings)
+            self.options = replace(self.options, embed_dim=int(vectors.vector_size))
         matrix = torch.zeros((len(self.vocab), self.options.embed_dim))
         if corpus is None:  # loading: the weights come from the checkpoint
             return matrix
-        from gensim.models import Word2Vec
+        if vectors is None:
+            from gensim.models import Word2Vec
 
-        w2v = Word2Vec(
-            corpus,
-            vector_size=self.options.embed_dim,
-            window=5,
-            min_count=1,
-            workers=1,
-            seed=self.options.seed,
-            epochs=5,
-        )
+            vectors = Word2Vec(
+                corpus,
+                vector_size=self.options.embed_dim,
+                window=5,
+                min_count=1,
+                workers=1,
+                seed=self.options.seed,
+                epochs=5,
+            ).wv
+        found = 0
         for index, token in enumerate(self.vocab.itos):
-            if token in w2v.wv:
-                matrix[index] = torch.from_numpy(w2v.wv[token].copy())
+            if token in vectors:
+                matrix[index] = torch.from_numpy(np.array(vectors[token], dtype=np.float32))
+                found += 1
+        if self.options.embeddings and found == 0:
+            raise ValueError(
+                f"no word of the training texts is in embeddings {self.options.embeddings!r}; "
+                f"were they made with --tokenizer {self.options.tokenizer}?"
+            )
         return matrix
 
     def build(self, corpus: list[list[str]] | None = None) -> nn.Module:
@@ -331,9 +347,8 @@ class NeuralPipeline(Pipeline):
                 "textcnn-nonstatic": "non-static",
             }
             mode = modes[name]
-            cnn = TextCNN(
-                vocab_size, o.embed_dim, dropout=0.5, mode=mode, embeddings=self._embeddings(corpus)
-            )
+            embeddings = self._embeddings(corpus)  # published vectors set the width
+            cnn = TextCNN(vocab_size, self.options.embed_dim, dropout=0.5, mode=mode, embeddings=embeddings)
             return SiameseClassifier(cnn, hidden=o.hidden * 2, dropout=o.dropout) if self.pair else cnn
         cell = "gru" if name == "bigru" else "lstm"
         if self.pair:
