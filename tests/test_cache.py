@@ -56,7 +56,7 @@ def test_second_session_restores_instead_of_computing(platform: Platform) -> Non
     movie = _log(platform, platform.run(folder, "demo_movie", "--size 5"))
     assert "COMPUTING" in movie
     # an edited function is another function: its old results are not reused
-    edited = platform.project("cached_v2", SCRIPT.replace('range(size)))', 'range(size))) # v2'))
+    edited = platform.project("cached_v2", SCRIPT.replace("range(size)))", "range(size))) # v2"))
     changed = _log(platform, platform.run(edited, "demo_kin", "--size 5"))
     assert "COMPUTING" in changed and "cache miss" in changed
 

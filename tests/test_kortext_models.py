@@ -249,13 +249,19 @@ def test_an_ensemble_of_saved_checkpoints_averages_them(tmp_path: Path) -> None:
     assert np.allclose(ensemble.predict(lines), expected)
     ensemble.save(tmp_path / "ensemble")
     again = Pipeline.load(tmp_path / "ensemble")
-    assert np.allclose(again.predict(lines), expected) and [m.model_name for m in again.members] == ["tfidf", "mlp"]
+    assert np.allclose(again.predict(lines), expected) and [m.model_name for m in again.members] == [
+        "tfidf",
+        "mlp",
+    ]
 
     movie = make_pipeline("tfidf", "regression", False, options)
     movie.fit(*MOVIE)
     with pytest.raises(ValueError, match="different tasks"):
         EnsemblePipeline.of([saved[0], movie])
-    assert parse_checkpoints("kin/3:best, root/kin/5:best:v1") == [("kin/3", "best"), ("root/kin/5", "best:v1")]
+    assert parse_checkpoints("kin/3:best, root/kin/5:best:v1") == [
+        ("kin/3", "best"),
+        ("root/kin/5", "best:v1"),
+    ]
     with pytest.raises(ValueError, match="SESSION:CHECKPOINT"):
         parse_checkpoints("kin/3")
 
@@ -264,7 +270,9 @@ def test_a_seed_reproduces_a_neural_run_exactly() -> None:
     lines, labels = KIN
 
     def train(seed: int) -> np.ndarray:
-        pipeline = make_pipeline("siamese", "binary", True, Options(epochs=2, hidden=16, seed=seed, progress=False))
+        pipeline = make_pipeline(
+            "siamese", "binary", True, Options(epochs=2, hidden=16, seed=seed, progress=False)
+        )
         pipeline.fit(lines, labels)
         return pipeline.predict(lines)
 

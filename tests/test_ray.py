@@ -11,8 +11,8 @@ import os
 import re
 import subprocess
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest

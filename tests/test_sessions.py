@@ -68,7 +68,9 @@ def test_cpus_set_the_thread_count_and_are_checked(platform: Platform) -> None:
     too_many = os.cpu_count() or 1
     refused = platform.nsml("run", "-d", "demo_kin", "-c", str(too_many + 1), cwd=folder, check=False)
     assert refused.returncode == 1
-    assert f"this server has at most {too_many} CPUs, so -c {too_many + 1} could never start" in refused.stderr
+    assert (
+        f"this server has at most {too_many} CPUs, so -c {too_many + 1} could never start" in refused.stderr
+    )
     negative = platform.nsml("run", "-d", "demo_kin", "-c", "-1", cwd=folder, check=False)
     assert negative.returncode != 0 and "-1" in negative.stderr
 

@@ -173,10 +173,14 @@ def test_a_session_is_billed_up_to_its_end_once(store: SqlStore) -> None:
     dataset = store.create_dataset("kin", user.id, "accuracy", "", 10, 5, 100)
     session = store.create_session(user.id, dataset.id, "main.py", [], "", 2, "tok")
     started = NOW - timedelta(minutes=3)
-    store.transition_session(session.id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=started)
+    store.transition_session(
+        session.id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=started
+    )
     assert store.charge_running(started + timedelta(minutes=1)) == []  # 1 minute x 2 slots
     ended = started + timedelta(minutes=1, seconds=30)
-    store.transition_session(session.id, SessionStatus.EXITED, from_statuses=[SessionStatus.RUNNING], at=ended)
+    store.transition_session(
+        session.id, SessionStatus.EXITED, from_statuses=[SessionStatus.RUNNING], at=ended
+    )
     assert store.charge_running(NOW) == []  # no longer running: the tick leaves it alone
     assert store.charge_session(session.id, ended) == pytest.approx(10 - 3.0)  # the last 30 s x 2
     assert store.charge_session(session.id, ended) is None  # billed already

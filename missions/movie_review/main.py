@@ -46,7 +46,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--tokenizer", default="char")
     parser.add_argument(
         "--embeddings", default="",
-        help="textcnn-static/-nonstatic: word vectors published as a shared resource (kortext pretrain --publish)",
+        help="textcnn-static/-nonstatic: published word vectors (kortext pretrain --publish NAME)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
