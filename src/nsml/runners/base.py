@@ -82,6 +82,14 @@ class Runner(ABC):
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
         """Start an evaluation process now, connected to the caller by a channel."""
 
+    @abstractmethod
+    def stop_starting(self) -> None:
+        """The server is going down: start no queued session from now on, even if a slot
+        frees (they stay queued in the store and start with the next server).
+
+        Called from a signal handler, before the HTTP server stops answering: sessions
+        that end in that window must not hand their slot to a session the shutdown kills."""
+
     def gpus_per_machine(self) -> int:
         """The most GPUs one session can get: more could never start."""
         return 0

@@ -75,6 +75,9 @@ class LocalRunner(Runner):
             terminate(process)
         return True
 
+    def stop_starting(self) -> None:
+        self._closing = True  # a plain store, safe in a signal handler; _schedule reads it
+
     def shutdown(self, reason: str) -> None:
         with self._lock:
             self._closing = True

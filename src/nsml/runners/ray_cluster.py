@@ -142,6 +142,9 @@ class RayRunner(Runner):
             actor.terminate.remote()
         return True
 
+    def stop_starting(self) -> None:
+        self._closing = True  # a plain store, safe in a signal handler
+
     def shutdown(self, reason: str) -> None:
         with self._lock:
             self._closing = True

@@ -12,6 +12,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -138,10 +139,20 @@ def serve(
     app = create_app(settings, token)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
     try:
-        uvicorn.Server(config).run(sockets=sockets)
+        _Server(config).run(sockets=sockets)
     finally:
         if settings.api_socket is not None:
             shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, telling the runner at the stop signal, before connections are drained."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        services = getattr(self.config.app.state, "services", None)
+        if services is not None:
+            services.sessions.runner.stop_starting()
+        super().handle_exit(sig, frame)
 
 
 def ray_cluster_problem(address: str) -> str | None:
