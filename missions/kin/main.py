@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import nsml
-from kortext.pipeline import MODELS, EnsemblePipeline, Options, Pipeline, make_pipeline, parse_checkpoints
+from kortext.pipeline import MODELS, Options, Pipeline, average_checkpoints, make_pipeline
 
 TASK = "binary"
 PAIR = True
@@ -115,15 +115,14 @@ def main() -> None:
     if config.pause:
         nsml.paused(scope=locals())
 
-    if config.ensemble_of:  # checkpoints of the owner's sessions (nsml.load(session=...))
-        members = []
-        for session, checkpoint in parse_checkpoints(config.ensemble_of):
+    if config.ensemble_of:  # checkpoints of the owner's sessions, averaged: no training
+
+        def restore(session: str, checkpoint: str) -> Pipeline:
             nsml.load(checkpoint=checkpoint, session=session)
-            members.append(state["pipeline"])
-        state["pipeline"] = EnsemblePipeline.of(members)
-        names = ", ".join(m.model_name for m in members)
-        print(f"averaging {len(members)} checkpoints ({names}): {config.ensemble_of}", flush=True)
-        nsml.report(summary=True, scope=locals(), step=0, members=len(members))
+            return state["pipeline"]
+
+        ensemble = state["pipeline"] = average_checkpoints(config.ensemble_of, restore)
+        print(f"averaging {ensemble.describe()}: {config.ensemble_of}", flush=True)
         nsml.save("best")
         return
 

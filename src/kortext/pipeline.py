@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +86,14 @@ def parse_checkpoints(text: str) -> list[tuple[str, str]]:
             raise ValueError(f"{item!r} is not SESSION:CHECKPOINT (e.g. kin/3:best); see nsml model ls")
         refs.append((session, checkpoint))
     return refs
+
+
+def average_checkpoints(refs: str, restore: Callable[[str, str], Pipeline]) -> EnsemblePipeline:
+    """The average of ``"SESSION:CHECKPOINT,..."``; ``restore(session, checkpoint)`` brings one back
+    (on the platform through ``nsml.load(checkpoint=..., session=...)``)."""
+    return EnsemblePipeline.of(
+        [restore(session, checkpoint) for session, checkpoint in parse_checkpoints(refs)]
+    )
 
 
 def check_model(model: str, pair: bool) -> None:
@@ -489,6 +497,9 @@ class EnsemblePipeline(Pipeline):
             max(m.label_range[1] for m in members),
         )
         return ensemble
+
+    def describe(self) -> str:
+        return f"{len(self.members)} checkpoints ({', '.join(m.model_name for m in self.members)})"
 
     def _fit(self, inputs: list[str], labels: np.ndarray, valid: np.ndarray, report: ReportFn | None) -> None:
         predictions = []
