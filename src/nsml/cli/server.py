@@ -88,11 +88,29 @@ def server_status(as_json: bool) -> None:
         "url": found[0]["url"] if found else None,
         "pid": found[0]["pid"] if found else None,
         "version": found[1]["version"] if found else None,
+        "limits": found[1].get("limits") if found else None,
     }
     if as_json:
         print_json(state)
     elif found:
         console.print(f"Server running at {state['url']} (pid {state['pid']}, home {home}).")
+        if state["limits"]:
+            console.print(_describe_limits(state["limits"]))
     else:
         console.print(f"No server running for {home}.")
         raise SystemExit(3)
+
+
+def _describe_limits(limits: dict[str, int]) -> str:
+    """The fair-share settings in one line; 0 means no cap."""
+
+    def cap(value: int | None) -> str:
+        return "no cap" if not value else str(value)
+
+    daily = limits.get("default_daily_limit")
+    return (
+        f"Sessions at once: {limits.get('max_concurrent')}; per user: "
+        f"{cap(limits.get('max_sessions_per_user'))}; evaluations per user: "
+        f"{cap(limits.get('max_evaluations_per_user'))}; new competitions: "
+        + (f"{daily} submissions per day" if daily else "no daily limit")
+    )

@@ -34,6 +34,7 @@ class RunSpec:
     cpus: int = 0  # asked for; 0: the runner's default
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
     cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
+    owner: str = ""  # the account it counts against for fair share; "": the first part of name
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class Outcome:
 
 
 class RunnerEvents(Protocol):
-    def on_waiting(self, session_id: int, reason: str) -> None:
-        """A queued session cannot start yet, for ``reason`` (shown in ``ps``)."""
+    def on_waiting(self, session_id: int, reason: str | None) -> None:
+        """A queued session cannot start yet, for ``reason`` (shown in ``ps``); None: the
+        reason given before no longer holds (it only waits for a free slot)."""
 
     def on_started(self, session_id: int) -> None: ...
 

@@ -7,7 +7,9 @@ The child asks the kernel to kill it when that thread's process dies
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -16,16 +18,21 @@ from pathlib import Path
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
 from nsml.runners.environments import EnvironmentFailed
+from nsml.runners.fairshare import cap_reason, next_turn, owner_of
 from nsml.runners.process import STOP_GRACE_S, ProcessLauncher, outcome, terminate
 from nsml.store.entities import SessionStatus
+
+log = logging.getLogger("nsml.runner")
 
 
 class LocalRunner(Runner):
     """Runs sessions here; with ``sandboxed`` each process runs under bubblewrap.
 
-    A scheduler starts queued sessions in order as slots (``max_concurrent``) and GPUs
-    free up; a session that asks for more GPUs than are free waits, and later sessions
-    that fit may start before it.
+    A scheduler starts queued sessions as slots (``max_concurrent``) and GPUs free up,
+    in fair-share order: the owner with the fewest running first, then the earliest
+    queued, and no owner beyond ``max_per_user`` running sessions (0: no cap). A session
+    that asks for more GPUs than are free waits, and later sessions that fit may start
+    before it.
     """
 
     def __init__(
@@ -35,14 +42,19 @@ class LocalRunner(Runner):
         hidden: tuple[Path, ...] = (),
         gpus: tuple[str, ...] = (),
         environments: Path | None = None,
+        max_per_user: int = 0,
     ) -> None:
         self.sandboxed = sandboxed
         self.launcher = ProcessLauncher(sandboxed, hidden, environments)
         self.max_concurrent = max(1, max_concurrent)
         self.gpus = gpus
         self._free_gpus = list(gpus)
-        self._pending: list[RunSpec] = []
-        self._waiting_for_gpus: set[int] = set()
+        self.max_per_user = max(0, max_per_user)
+        self._pending: list[RunSpec] = []  # in the order they were queued
+        self._going: dict[str, int] = {}  # running sessions per owner
+        self._owners: dict[int, str] = {}  # running session -> owner
+        self._reasons: dict[int, str | None] = {}  # the last reason told per queued session
+        self._notices: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running: dict[int, subprocess.Popen[bytes] | None] = {}
         self._threads: dict[int, threading.Thread] = {}
@@ -55,6 +67,7 @@ class LocalRunner(Runner):
 
     def start(self, events: RunnerEvents) -> None:
         self._events = events
+        threading.Thread(target=self._deliver_notices, name="nsml-queue-reasons", daemon=True).start()
 
     def submit(self, spec: RunSpec) -> None:
         with self._lock:
@@ -66,6 +79,7 @@ class LocalRunner(Runner):
             for spec in self._pending:
                 if spec.session_id == session_id:
                     self._pending.remove(spec)
+                    self._reasons.pop(session_id, None)
                     return False
             if session_id not in self._running:
                 return False
@@ -91,35 +105,67 @@ class LocalRunner(Runner):
 
     # scheduling ----------------------------------------------------------------------
     def _schedule(self) -> None:
-        """Start what fits; called with the lock held."""
+        """Start what fits, in fair-share order (see :mod:`nsml.runners.fairshare`); then
+        tell each queued session why it still waits. Called with the lock held."""
         if self._closing or self._events is None:
             return
-        for spec in list(self._pending):
-            if len(self._running) >= self.max_concurrent:
+        while len(self._running) < self.max_concurrent:
+            spec = next_turn(self._pending, owner_of, self._going, self.max_per_user, self._fits)
+            if spec is None:
                 break
-            if spec.session_id in self._running:  # a resumed session whose last run is still ending
-                continue
-            if spec.gpus > len(self._free_gpus):
-                if spec.session_id not in self._waiting_for_gpus:
-                    self._waiting_for_gpus.add(spec.session_id)
-                    threading.Thread(
-                        target=self._events.on_waiting,
-                        args=(spec.session_id, f"No machine available: waiting for {spec.gpus} free GPUs"),
-                        daemon=True,
-                    ).start()
-                continue
-            self._pending.remove(spec)
-            self._waiting_for_gpus.discard(spec.session_id)
-            allocated = [self._free_gpus.pop(0) for _ in range(spec.gpus)]
-            self._running[spec.session_id] = None
-            thread = threading.Thread(
-                target=self._run_and_release,
-                args=(spec, allocated),
-                name=f"nsml-session-{spec.session_id}",
-                daemon=True,
-            )
-            self._threads[spec.session_id] = thread
-            thread.start()
+            self._start(spec)
+        self._explain_waits()
+
+    def _fits(self, spec: RunSpec) -> bool:
+        # a resumed session whose last run is still ending waits for it
+        return spec.session_id not in self._running and spec.gpus <= len(self._free_gpus)
+
+    def _start(self, spec: RunSpec) -> None:
+        self._pending.remove(spec)
+        self._reasons.pop(spec.session_id, None)
+        allocated = [self._free_gpus.pop(0) for _ in range(spec.gpus)]
+        self._running[spec.session_id] = None
+        owner = owner_of(spec)
+        self._owners[spec.session_id] = owner
+        self._going[owner] = self._going.get(owner, 0) + 1
+        thread = threading.Thread(
+            target=self._run_and_release,
+            args=(spec, allocated),
+            name=f"nsml-session-{spec.session_id}",
+            daemon=True,
+        )
+        self._threads[spec.session_id] = thread
+        thread.start()
+
+    def _release(self, session_id: int) -> None:
+        owner = self._owners.pop(session_id, None)
+        if owner is not None:
+            self._going[owner] -= 1
+            if not self._going[owner]:
+                del self._going[owner]
+
+    def _explain_waits(self) -> None:
+        """Queue a notice for each queued session whose reason to wait changed."""
+        for spec in self._pending:
+            going = self._going.get(owner_of(spec), 0)
+            reason: str | None = None
+            if self.max_per_user and going >= self.max_per_user:
+                reason = cap_reason(going, "sessions")
+            elif spec.gpus > len(self._free_gpus):
+                reason = f"No machine available: waiting for {spec.gpus} free GPUs"
+            if self._reasons.get(spec.session_id) != reason:
+                self._reasons[spec.session_id] = reason
+                self._notices.put((spec.session_id, reason))
+
+    def _deliver_notices(self) -> None:
+        """One thread delivers the reasons, in order, outside the lock (they reach the store)."""
+        while True:
+            session_id, reason = self._notices.get()
+            if self._events is not None:
+                try:
+                    self._events.on_waiting(session_id, reason)
+                except Exception:  # a reason is advisory; the queue must go on
+                    log.exception("recording why session %s waits", session_id)
 
     def _run_and_release(self, spec: RunSpec, gpus: list[str]) -> None:
         assert self._events is not None
@@ -129,6 +175,7 @@ class LocalRunner(Runner):
             with self._lock:
                 self._running.pop(spec.session_id, None)
                 self._threads.pop(spec.session_id, None)
+                self._release(spec.session_id)
                 self._free_gpus.extend(gpus)
                 self._schedule()
 

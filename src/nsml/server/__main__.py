@@ -84,6 +84,9 @@ def serve(
     settings.max_gpus_per_session = int(os.environ.get("NSML_MAX_GPUS_PER_SESSION", len(settings.gpus) or 8))
     settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))
     settings.token_ttl_hours = float(os.environ.get("NSML_TOKEN_TTL_HOURS", settings.token_ttl_hours))
+    settings.max_sessions_per_user = _count_setting("NSML_MAX_SESSIONS_PER_USER", 0)
+    settings.max_evaluations_per_user = _count_setting("NSML_MAX_EVALUATIONS_PER_USER", 0)
+    settings.default_daily_limit = _count_setting("NSML_DEFAULT_DAILY_LIMIT", settings.default_daily_limit)
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:
         settings.max_concurrent = max_concurrent
@@ -143,6 +146,16 @@ def serve(
     finally:
         if settings.api_socket is not None:
             shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
+
+
+def _count_setting(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment (0 switches the limit off)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise SystemExit(f"error: {name} must be a whole number >= 0 (0: no limit), not {text!r}")
+    return int(text)
 
 
 class _Server(uvicorn.Server):

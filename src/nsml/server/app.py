@@ -65,7 +65,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         if user.role is not Role.ADMIN:  # whoever runs the server administers it
             user = store.update_user(user.name, role=Role.ADMIN)
         store.add_token(user.id, hash_token(token), expires_at=None)
-        dataset_service = DatasetService(store, artifacts)
+        dataset_service = DatasetService(store, artifacts, settings.default_daily_limit)
         if store.created:  # type: ignore[attr-defined]
             for demo in DEMO_DATASETS:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
@@ -142,13 +142,19 @@ def make_runner(settings: ServerSettings) -> Runner:
     if settings.runner == "ray":
         from nsml.runners.ray_cluster import RayRunner  # Ray is an optional extra
 
-        return RayRunner(settings.ray_address, settings.sandboxed, settings.ray_cpus_per_session)
+        return RayRunner(
+            settings.ray_address,
+            settings.sandboxed,
+            settings.ray_cpus_per_session,
+            max_per_user=settings.max_sessions_per_user,
+        )
     return LocalRunner(
         settings.max_concurrent,
         sandboxed=settings.sandboxed,
         hidden=(settings.home,),
         gpus=settings.gpus,
         environments=settings.home / "envs",
+        max_per_user=settings.max_sessions_per_user,
     )
 
 

@@ -23,6 +23,7 @@ class Health(BaseModel):
     user: str
     owner: str  # the name new sessions get: the user's team, or the user
     role: str
+    limits: dict[str, int] = {}  # the operator's fair-share settings (0: no cap)
 
 
 class UploadOut(BaseModel):

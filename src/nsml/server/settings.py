@@ -36,6 +36,12 @@ class ServerSettings:
     runner: str = "local"  # "local": this host; "ray": a Ray cluster
     ray_address: str = ""  # the cluster's GCS address, e.g. 10.0.0.5:6379
     ray_cpus_per_session: float = 1.0
+    # fair share: running sessions and evaluations one owner may have at once (0: no cap)
+    max_sessions_per_user: int = 0  # NSML_MAX_SESSIONS_PER_USER
+    max_evaluations_per_user: int = 0  # NSML_MAX_EVALUATIONS_PER_USER
+    # submissions per user per 24 h that a new competition starts with (0: none), so the
+    # public board is not an oracle on the test labels from the first minute
+    default_daily_limit: int = 5  # NSML_DEFAULT_DAILY_LIMIT
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

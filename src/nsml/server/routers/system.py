@@ -14,9 +14,19 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health", response_model=Health)
-def health(who: PrincipalDep) -> Health:
+def health(who: PrincipalDep, svc: ServicesDep) -> Health:
+    settings = svc.settings
     return Health(
-        version=__version__, user=who.user.name, owner=who.user.owner_name, role=who.user.role.value
+        version=__version__,
+        user=who.user.name,
+        owner=who.user.owner_name,
+        role=who.user.role.value,
+        limits={
+            "max_concurrent": settings.max_concurrent,
+            "max_sessions_per_user": settings.max_sessions_per_user,
+            "max_evaluations_per_user": settings.max_evaluations_per_user,
+            "default_daily_limit": settings.default_daily_limit,
+        },
     )
 
 

@@ -16,9 +16,14 @@ from nsml.store import AbstractStore, Conflict, Dataset, NotFound, User
 
 
 class DatasetService:
-    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore) -> None:
+    def __init__(
+        self, store: AbstractStore, artifacts: FileArtifactStore, default_daily_limit: int = 0
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
+        # a competition without limits lets its public board be probed one label at a
+        # time, so every new one starts with the operator's daily limit (0: none)
+        self.default_daily_limit = default_daily_limit
 
     def get(self, name: str) -> Dataset:
         try:
@@ -72,7 +77,7 @@ class DatasetService:
             raise ConflictError(f"dataset {name!r} already exists; push it under another name")
         staging.rename(target)
         try:
-            return self.store.create_dataset(
+            dataset = self.store.create_dataset(
                 name,
                 owner.id,
                 metric,
@@ -87,3 +92,6 @@ class DatasetService:
         except Exception:
             shutil.rmtree(target, ignore_errors=True)
             raise
+        if dataset.test_size and self.default_daily_limit:
+            dataset = self.store.update_dataset(name, daily_limit=self.default_daily_limit)
+        return dataset

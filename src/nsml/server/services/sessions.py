@@ -229,10 +229,11 @@ class SessionService:
             gpus=session.gpus,
             cpus=session.cpus,
             cache_dir=cache_dir,
+            owner=session.owner,
         )
 
     # runner events -----------------------------------------------------------------
-    def on_waiting(self, session_id: int, reason: str) -> None:
+    def on_waiting(self, session_id: int, reason: str | None) -> None:
         self.store.set_queue_reason(session_id, reason)
 
     def on_started(self, session_id: int) -> None:

@@ -1,0 +1,55 @@
+"""Fair share: which queued run starts next when capacity frees up.
+
+First come, first served lets one participant who queues many long runs hold every
+slot while everybody else waits behind them. Instead each free slot goes to the owner
+(a user, or a team) with the fewest runs going, and among that owner's runs to the
+earliest queued; an owner already at the operator's per-user cap is skipped, so the
+slot goes to somebody else. Sessions (in each runner) and evaluations (in the
+submission service) use the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+from nsml.runners.base import RunSpec
+
+T = TypeVar("T")
+
+
+def owner_of(spec: RunSpec) -> str:
+    """The account a run counts against: its session's owner (the first part of the name)."""
+    return spec.owner or spec.name.split("/", 1)[0]
+
+
+def next_turn(
+    queue: Sequence[T],
+    owner: Callable[[T], str],
+    running: Mapping[str, int],
+    cap: int,
+    startable: Callable[[T], bool] = lambda item: True,
+) -> T | None:
+    """The queued item to start now, or None.
+
+    Among items whose owner is under ``cap`` (0: no cap) and that ``startable`` accepts,
+    the one whose owner has the fewest in ``running``, then the earliest in ``queue``.
+    """
+    best: T | None = None
+    best_key: tuple[int, int] | None = None
+    for position, item in enumerate(queue):
+        going = running.get(owner(item), 0)
+        if (cap and going >= cap) or not startable(item):
+            continue
+        key = (going, position)
+        if best_key is None or key < best_key:
+            best, best_key = item, key
+    return best
+
+
+def cap_reason(going: int, what: str) -> str:
+    """Why a queued run of an owner at the cap waits (``ps`` shows the part before ':')."""
+    return (
+        f"Per-user limit: you have {going} {what} running, the most this server runs "
+        "at once for one user; it starts when one of them ends"
+    )

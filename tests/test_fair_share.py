@@ -1,0 +1,103 @@
+"""Fair share between participants: one user's queue cannot hold every slot.
+
+Two users on one real server (the operator, and bob logged in from his own folder):
+free slots go to the user with the fewest running sessions, the operator's per-user cap
+holds a user at N running even with slots free, and evaluations follow the same rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import TRAIN_2018, Platform, running_platform
+
+PASSWORD = "correct horse battery"
+LONG = "--epochs 1000 --sleep 0.1"
+
+
+def second_user(platform: Platform, name: str, base: Path) -> Platform:
+    """Another participant of ``platform``'s server, with a client folder of their own."""
+    platform.nsml("admin", "user", "add", name, "--password-stdin", input=PASSWORD + "\n")
+    client = Platform(base / f"{name}-home", base / f"{name}-work")
+    client.workdir.mkdir(parents=True)
+    client.nsml("login", platform.server_info()["url"], "-u", name, "--password-stdin", input=PASSWORD + "\n")
+    return client
+
+
+def wait_for_reason(platform: Platform, name: str, timeout: float = 10) -> str:
+    """The queued session's reason to wait, recorded just after it was queued."""
+    deadline = time.monotonic() + timeout
+    while True:
+        session = platform.session(name)
+        if session["reason"] or time.monotonic() > deadline:
+            assert session["status"] == "queued", session
+            return str(session["reason"] or "")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def two_slots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory, "fair", NSML_MAX_CONCURRENT="2") as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(
+        tmp_path_factory, "capped", NSML_MAX_CONCURRENT="3", NSML_MAX_SESSIONS_PER_USER="2"
+    ) as instance:
+        yield instance
+
+
+def test_a_free_slot_goes_to_the_user_with_fewest_running(two_slots: Platform, tmp_path: Path) -> None:
+    alice = two_slots
+    bob = second_user(alice, "bob", tmp_path)
+    folder = alice.project("hog", TRAIN_2018)
+    first, second = alice.run(folder, args=LONG), alice.run(folder, args=LONG)
+    alice.wait(first, ("running",))
+    alice.wait(second, ("running",))
+    more = [alice.run(folder, args=LONG) for _ in range(2)]  # queued before bob's
+    theirs = bob.run(bob.project("mine", TRAIN_2018), args=LONG)
+    assert bob.session(theirs)["status"] == "queued"
+    try:
+        alice.nsml("stop", first)
+        assert bob.wait(theirs, ("running",), timeout=30)["status"] == "running"
+        assert [alice.session(name)["status"] for name in more] == ["queued", "queued"]
+        alice.nsml("stop", second)  # then alice's next, the earliest she queued
+        alice.wait(more[0], ("running",), timeout=30)
+        assert alice.session(more[1])["status"] == "queued"
+    finally:
+        for name in (*more, second):
+            alice.nsml("stop", name, check=False)
+        bob.nsml("stop", theirs, check=False)
+
+
+def test_the_per_user_cap_holds_a_user_at_n_running(capped: Platform, tmp_path: Path) -> None:
+    alice = capped
+    bob = second_user(alice, "bob", tmp_path)  # starts the server
+    status = alice.nsml("server", "status").stdout
+    assert "Sessions at once: 3; per user: 2; evaluations per user: no cap" in status, status
+    assert alice.json("server", "status")["limits"]["max_sessions_per_user"] == 2
+    folder = alice.project("hog", TRAIN_2018)
+    running = [alice.run(folder, args=LONG) for _ in range(2)]
+    for name in running:
+        alice.wait(name, ("running",))
+    held = alice.run(folder, args=LONG)
+    try:
+        reason = wait_for_reason(alice, held)
+        assert reason.startswith("Per-user limit: you have 2 sessions running"), reason
+        assert "Queued (Per-user limit)" in alice.nsml("ps").stdout
+        theirs = bob.run(bob.project("mine", TRAIN_2018), args=LONG)  # the third slot is bob's
+        assert bob.wait(theirs, ("running",), timeout=30)["status"] == "running"
+        assert alice.session(held)["status"] == "queued"
+        alice.nsml("stop", running[0])
+        started = alice.wait(held, ("running",), timeout=30)
+        assert started["reason"] is None
+        bob.nsml("stop", theirs)
+    finally:
+        for name in (*running, held):
+            alice.nsml("stop", name, check=False)
