@@ -7,13 +7,15 @@ holds a user at N running even with slots free, and evaluations follow the same 
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import TRAIN_2018, Platform, running_platform
+from conftest import NSML, TRAIN_2018, Platform, running_platform
 
 PASSWORD = "correct horse battery"
 LONG = "--epochs 1000 --sleep 0.1"
@@ -48,7 +50,11 @@ def two_slots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with running_platform(
-        tmp_path_factory, "capped", NSML_MAX_CONCURRENT="3", NSML_MAX_SESSIONS_PER_USER="2"
+        tmp_path_factory,
+        "capped",
+        NSML_MAX_CONCURRENT="3",
+        NSML_MAX_SESSIONS_PER_USER="2",
+        NSML_MAX_EVALUATIONS_PER_USER="1",
     ) as instance:
         yield instance
 
@@ -80,7 +86,7 @@ def test_the_per_user_cap_holds_a_user_at_n_running(capped: Platform, tmp_path: 
     alice = capped
     bob = second_user(alice, "bob", tmp_path)  # starts the server
     status = alice.nsml("server", "status").stdout
-    assert "Sessions at once: 3; per user: 2; evaluations per user: no cap" in status, status
+    assert "Sessions at once: 3; per user: 2; evaluations per user: 1" in status, status
     assert alice.json("server", "status")["limits"]["max_sessions_per_user"] == 2
     folder = alice.project("hog", TRAIN_2018)
     running = [alice.run(folder, args=LONG) for _ in range(2)]
@@ -101,3 +107,52 @@ def test_the_per_user_cap_holds_a_user_at_n_running(capped: Platform, tmp_path: 
     finally:
         for name in (*running, held):
             alice.nsml("stop", name, check=False)
+
+
+# infer takes --sleep seconds per call: a slow evaluation
+SLOW_INFER = TRAIN_2018.replace(
+    "def infer(raw_data, **kwargs):\n", "def infer(raw_data, **kwargs):\n        time.sleep(config.sleep)\n"
+)
+
+
+def test_evaluations_beyond_the_per_user_cap_wait_their_turn(capped: Platform, tmp_path: Path) -> None:
+    alice = capped
+    carol = second_user(alice, "carol", tmp_path)
+    slow = alice.run(alice.project("slow", SLOW_INFER), args="--epochs 1 --sleep 4")
+    quick = carol.run(carol.project("quick", TRAIN_2018), args="--epochs 1")
+    assert alice.wait(slow, timeout=90)["status"] == "exited"
+    assert carol.wait(quick, timeout=90)["status"] == "exited"
+    submits = [
+        subprocess.Popen(
+            [NSML, "submit", slow, "0", "-b", "1000", "--json"],
+            cwd=alice.workdir,
+            env=alice.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            mine = alice.json("board", "demo_kin", "--private")["submissions"]
+            if sorted(s["status"] for s in mine) == ["queued", "running"]:
+                break
+            assert time.monotonic() < deadline, mine
+            time.sleep(0.2)
+        [held] = [s for s in mine if s["status"] == "queued"]
+        assert held["reason"].startswith("Per-user limit: you have 1 evaluations running"), held
+        started = time.monotonic()
+        preview = carol.json("submit", quick, "0", "-t")  # a free slot: carol's at once
+        assert len(preview) == 10 and time.monotonic() - started < 30
+        assert alice.json("board", "demo_kin", "--private")["submissions"][0]["status"] in (
+            "queued",
+            "running",
+        )
+        results = [json.loads(p.communicate(timeout=120)[0]) for p in submits]
+    finally:
+        for process in submits:
+            process.kill()
+    assert [r["status"] for r in results] == ["scored", "scored"], results
+    assert all(r["reason"] is None for r in results)

@@ -51,14 +51,16 @@ def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_j
 
 def _follow(api, submission: dict, quiet: bool) -> dict:  # type: ignore[no-untyped-def, type-arg]
     """Poll the submission, with a progress bar over the test inputs."""
-    columns = (TextColumn("Inferring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(
         *columns, console=progress, disable=quiet or not progress.is_terminal, transient=True
     ) as bar:
-        task = bar.add_task("infer", total=submission["total"])
-        while submission["status"] == "running":
+        task = bar.add_task("Inferring", total=submission["total"])
+        while submission["status"] in ("queued", "running"):
             submission = api.get_submission(submission["id"], wait=LONG_POLL_S)
-            bar.update(task, completed=submission["progress"])
+            waiting = submission["status"] == "queued" and submission["reason"]
+            description = f"Queued ({submission['reason'].split(':')[0]})" if waiting else "Inferring"
+            bar.update(task, completed=submission["progress"], description=description)
     return submission
 
 

@@ -210,7 +210,7 @@ class AbstractStore(ABC):
     def create_submission(
         self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
     ) -> Submission:
-        """Record a running submission, atomically checking the dataset's limits.
+        """Record a queued submission, atomically checking the dataset's limits.
 
         Raises :class:`LimitReached`. Failed submissions do not count.
         """

@@ -119,6 +119,7 @@ class MetricPoint:
 
 
 class SubmissionStatus(str, Enum):
+    QUEUED = "queued"  # waiting for an evaluation slot (fair share); the reason says why
     RUNNING = "running"
     SCORED = "scored"
     FAILED = "failed"

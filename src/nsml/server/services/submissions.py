@@ -26,6 +26,7 @@ from nsml.evaluation.split import split_indices
 from nsml.runners import Runner, RunSpec
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
+from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
 from nsml.store import (
@@ -84,7 +85,7 @@ class SubmissionService:
         self.runner = runner
         self.settings = settings
         self.sessions = sessions
-        self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent))
+        self._slots = EvaluationSlots(settings.max_concurrent, settings.max_evaluations_per_user)
         (artifacts.home / "evaluations").mkdir(exist_ok=True)
 
     def recover(self) -> None:
@@ -110,15 +111,19 @@ class SubmissionService:
     ) -> list[Any]:
         """Run the bound ``infer`` of a checkpoint on ``inputs`` (``nsml infer``)."""
         self._check_request(session, checkpoint, batch_size)
-        if not self._slots.acquire(timeout=SLOT_WAIT_S):  # the same slots as scored submissions
-            raise TooManyRequests("every evaluation slot is busy; try again in a minute")
+        owner = session.owner
+        if not self._slots.acquire(owner, timeout=SLOT_WAIT_S):  # the same slots as submissions
+            raise TooManyRequests(
+                f"no evaluation slot came free in {SLOT_WAIT_S:g} s ({self._slots.why_waiting(owner)}); "
+                "try again later"
+            )
         folder = self.artifacts.home / "evaluations" / f"run-{uuid.uuid4().hex}"
         try:
             return self._evaluate(session, checkpoint, inputs, batch_size, timeout_s, folder, lambda _: None)
         except EvaluationFailed as exc:
             raise BadRequest(str(exc)) from None
         finally:
-            self._slots.release()
+            self._slots.release(owner)
             shutil.rmtree(folder, ignore_errors=True)
 
     def submit(self, user: User, session: Session, checkpoint: str, batch_size: int) -> Submission:
@@ -235,7 +240,11 @@ class SubmissionService:
                 last[0] = time.monotonic()
                 self.store.update_submission(submission.id, progress=done)
 
-        with self._slots:
+        self._slots.acquire(
+            session.owner, on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason)
+        )
+        self.store.update_submission(submission.id, status="running", reason=None)
+        try:
             try:
                 predictions = self._evaluate(
                     session,
@@ -259,6 +268,8 @@ class SubmissionService:
                 raise
             finally:
                 shutil.rmtree(folder / "work", ignore_errors=True)
+        finally:
+            self._slots.release(session.owner)
         self.store.update_submission(
             submission.id,
             status="scored",

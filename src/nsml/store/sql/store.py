@@ -633,7 +633,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
                 session_id=session.id,
                 session_name=session.name,
                 checkpoint=checkpoint,
-                status=SubmissionStatus.RUNNING.value,
+                status=SubmissionStatus.QUEUED.value,
                 progress=0,
                 total=total,
                 created_at=at,
@@ -733,7 +733,9 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         with self._tx() as orm:
             result = orm.execute(
                 update(SubmissionRow)
-                .where(SubmissionRow.status == SubmissionStatus.RUNNING.value)
+                .where(
+                    SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
+                )
                 .values(status=SubmissionStatus.FAILED.value, reason=reason, finished_at=at)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]

@@ -167,7 +167,7 @@ function sessionPage() {
         return;
       }
       let submission = answer;
-      while (submission.status === "running") submission = await api(`/submissions/${submission.id}?wait=5`);
+      while (submission.status === "queued" || submission.status === "running") submission = await api(`/submissions/${submission.id}?wait=5`);
       if (submission.status === "scored") {
         show(el("span", { class: "scored" }, `Submission ${submission.id}: score ${fmt(submission.public_score)} `,
           el("a", { href: `/boards/${submission.dataset}` }, "see the board")));
