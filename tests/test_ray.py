@@ -20,6 +20,7 @@ import pytest
 import test_competition as competition
 from conftest import NSML, TRAIN_2018, Platform, running_platform
 from test_competition import DEMO, SCRIPT, _expected_scores
+from test_fair_share import LONG, second_user
 from test_gpus import HOLD, _gpus
 
 cluster_utils = pytest.importorskip("ray.cluster_utils", reason="Ray is not installed (pip install .[ray])")
@@ -151,6 +152,34 @@ def test_a_session_reserves_the_cpus_it_asks_for(ray_platform: Platform) -> None
     assert "THREADS 2" in _wait_for_log(ray_platform, whole_node, "THREADS")
     ray_platform.nsml("stop", whole_node)
     assert ray_platform.wait(waiting, timeout=60)["status"] == "exited", _log(ray_platform, waiting)
+
+
+def test_a_freed_ray_node_goes_to_the_user_with_fewest_sessions(
+    ray_platform: Platform, tmp_path: Path
+) -> None:
+    alice = ray_platform
+    bob = second_user(alice, "bob", tmp_path)
+    folder = alice.project("ray_hog", TRAIN_2018)
+    hogs = [alice.run(folder, args=LONG) for _ in range(2)]  # the worker's 2 CPUs
+    for name in hogs:
+        alice.wait(name, ("running",), timeout=90)
+    more = [alice.run(folder, args=LONG) for _ in range(2)]  # queued before bob's
+    deadline = time.monotonic() + 30
+    while "No machine available" not in (alice.session(more[0])["reason"] or ""):
+        assert time.monotonic() < deadline, alice.session(more[0])
+        time.sleep(0.2)
+    theirs = bob.run(bob.project("ray_mine", TRAIN_2018), args=LONG)
+    try:
+        alice.nsml("stop", hogs[0])
+        assert bob.wait(theirs, ("running",), timeout=90)["status"] == "running"
+        assert [alice.session(name)["status"] for name in more] == ["queued", "queued"]
+        alice.nsml("stop", hogs[1])  # then alice's, the earliest she queued
+        alice.wait(more[0], ("running",), timeout=90)
+        assert alice.session(more[1])["status"] == "queued"
+    finally:
+        for name in (*more, *hogs):
+            alice.nsml("stop", name, check=False)
+        bob.nsml("stop", theirs, check=False)
 
 
 def test_test_labels_stay_on_the_server_during_a_ray_evaluation(

@@ -10,10 +10,15 @@ submission service) use the same rule.
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from nsml.runners.base import RunSpec
+from nsml.runners.base import RunnerEvents, RunSpec
+
+log = logging.getLogger("nsml.runner")
 
 T = TypeVar("T")
 
@@ -53,3 +58,33 @@ def cap_reason(going: int, what: str) -> str:
         f"Per-user limit: you have {going} {what} running, the most this server runs "
         "at once for one user; it starts when one of them ends"
     )
+
+
+class WaitNotices:
+    """Tells the runner's events why queued sessions wait: only when the reason changes,
+    in the order decided, on one thread of its own (the events reach the store, which
+    must not happen under the runner's lock). Its methods are called with that lock held."""
+
+    def __init__(self) -> None:
+        self._told: dict[int, str | None] = {}
+        self._queue: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
+
+    def start(self, events: RunnerEvents) -> None:
+        threading.Thread(target=self._deliver, args=(events,), name="nsml-queue-reasons", daemon=True).start()
+
+    def tell(self, session_id: int, reason: str | None) -> None:
+        if self._told.get(session_id) != reason:
+            self._told[session_id] = reason
+            self._queue.put((session_id, reason))
+
+    def forget(self, session_id: int) -> None:
+        """It left the queue (started or stopped)."""
+        self._told.pop(session_id, None)
+
+    def _deliver(self, events: RunnerEvents) -> None:
+        while True:
+            session_id, reason = self._queue.get()
+            try:
+                events.on_waiting(session_id, reason)
+            except Exception:  # a reason is advisory; the queue must go on
+                log.exception("recording why session %s waits", session_id)

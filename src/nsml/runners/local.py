@@ -7,9 +7,7 @@ The child asks the kernel to kill it when that thread's process dies
 
 from __future__ import annotations
 
-import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -18,11 +16,9 @@ from pathlib import Path
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
 from nsml.runners.environments import EnvironmentFailed
-from nsml.runners.fairshare import cap_reason, next_turn, owner_of
+from nsml.runners.fairshare import WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import STOP_GRACE_S, ProcessLauncher, outcome, terminate
 from nsml.store.entities import SessionStatus
-
-log = logging.getLogger("nsml.runner")
 
 
 class LocalRunner(Runner):
@@ -53,8 +49,7 @@ class LocalRunner(Runner):
         self._pending: list[RunSpec] = []  # in the order they were queued
         self._going: dict[str, int] = {}  # running sessions per owner
         self._owners: dict[int, str] = {}  # running session -> owner
-        self._reasons: dict[int, str | None] = {}  # the last reason told per queued session
-        self._notices: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
+        self._notices = WaitNotices()  # why queued sessions wait
         self._lock = threading.Lock()
         self._running: dict[int, subprocess.Popen[bytes] | None] = {}
         self._threads: dict[int, threading.Thread] = {}
@@ -67,7 +62,7 @@ class LocalRunner(Runner):
 
     def start(self, events: RunnerEvents) -> None:
         self._events = events
-        threading.Thread(target=self._deliver_notices, name="nsml-queue-reasons", daemon=True).start()
+        self._notices.start(events)
 
     def submit(self, spec: RunSpec) -> None:
         with self._lock:
@@ -79,7 +74,7 @@ class LocalRunner(Runner):
             for spec in self._pending:
                 if spec.session_id == session_id:
                     self._pending.remove(spec)
-                    self._reasons.pop(session_id, None)
+                    self._notices.forget(session_id)
                     return False
             if session_id not in self._running:
                 return False
@@ -122,7 +117,7 @@ class LocalRunner(Runner):
 
     def _start(self, spec: RunSpec) -> None:
         self._pending.remove(spec)
-        self._reasons.pop(spec.session_id, None)
+        self._notices.forget(spec.session_id)
         allocated = [self._free_gpus.pop(0) for _ in range(spec.gpus)]
         self._running[spec.session_id] = None
         owner = owner_of(spec)
@@ -145,7 +140,7 @@ class LocalRunner(Runner):
                 del self._going[owner]
 
     def _explain_waits(self) -> None:
-        """Queue a notice for each queued session whose reason to wait changed."""
+        """Tell each queued session why it waits (the notices skip unchanged reasons)."""
         for spec in self._pending:
             going = self._going.get(owner_of(spec), 0)
             reason: str | None = None
@@ -153,19 +148,7 @@ class LocalRunner(Runner):
                 reason = cap_reason(going, "sessions")
             elif spec.gpus > len(self._free_gpus):
                 reason = f"No machine available: waiting for {spec.gpus} free GPUs"
-            if self._reasons.get(spec.session_id) != reason:
-                self._reasons[spec.session_id] = reason
-                self._notices.put((spec.session_id, reason))
-
-    def _deliver_notices(self) -> None:
-        """One thread delivers the reasons, in order, outside the lock (they reach the store)."""
-        while True:
-            session_id, reason = self._notices.get()
-            if self._events is not None:
-                try:
-                    self._events.on_waiting(session_id, reason)
-                except Exception:  # a reason is advisory; the queue must go on
-                    log.exception("recording why session %s waits", session_id)
+            self._notices.tell(spec.session_id, reason)
 
     def _run_and_release(self, spec: RunSpec, gpus: list[str]) -> None:
         assert self._events is not None

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners.fairshare import WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import outcome
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
@@ -46,15 +47,43 @@ class _Run:
     stop_requested: bool = False
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    placed: bool = False  # its actor got a node and started (set under the runner's lock)
+    withdrawn: bool = False  # taken back before it was placed; queued again in a new _Run
+
+
+@dataclass
+class _Queued:
+    spec: RunSpec
+    seq: int  # the order it was first queued in; kept when an unplaced run is taken back
 
 
 class RayRunner(Runner):
-    """Schedules every run onto a Ray cluster; see the module docstring for the design."""
+    """Schedules every run onto a Ray cluster; see the module docstring for the design.
 
-    def __init__(self, address: str, sandboxed: bool = False, cpus_per_session: float = 1.0) -> None:
+    Ray serves actors waiting for resources in the order they were created, so handing
+    every queued session to Ray at once would be first come, first served. Instead the
+    runner keeps its own queue and gives Ray at most one waiting actor per resource shape
+    (CPUs, GPUs), chosen in fair-share order (:mod:`nsml.runners.fairshare`): the owner
+    with the fewest sessions on the cluster first, then the earliest queued, and no owner
+    beyond ``max_per_user`` (0: no cap). When a session arrives whose owner should go
+    before the one whose actor still waits for a node, that actor is taken back (it never
+    started) and the newcomer's takes its place.
+    """
+
+    def __init__(
+        self, address: str, sandboxed: bool = False, cpus_per_session: float = 1.0, max_per_user: int = 0
+    ) -> None:
         self.address = address
         self.sandboxed = sandboxed
         self.cpus_per_session = cpus_per_session
+        self.max_per_user = max(0, max_per_user)
+        self._queue: list[_Queued] = []  # not yet handed to Ray, in ``seq`` order
+        self._seq = 0
+        self._placing: dict[tuple[float, int], int] = {}  # shape -> the session whose actor waits
+        self._going: dict[str, int] = {}  # sessions handed to Ray (waiting or running) per owner
+        self._owners: dict[int, str] = {}
+        self._admitted: dict[int, _Queued] = {}  # handed to Ray, as they were queued
+        self._notices = WaitNotices()
         self._runs: dict[int, _Run] = {}
         self._lock = threading.Lock()
         self._events: RunnerEvents | None = None
@@ -79,7 +108,10 @@ class RayRunner(Runner):
             **options,
         )
         self._host = ray.remote(max_restarts=0, max_concurrency=4)(SessionHost)  # type: ignore[call-overload]
-        self._events = events
+        self._notices.start(events)
+        with self._lock:
+            self._events = events
+            self._schedule()
 
     def gpus_per_machine(self) -> int:
         """The largest GPU count of one alive node (a session's actor runs on one node)."""
@@ -121,18 +153,21 @@ class RayRunner(Runner):
 
     # sessions ----------------------------------------------------------------------------
     def submit(self, spec: RunSpec) -> None:
-        run = _Run()
         with self._lock:
             if self._closing:
                 return
-            self._runs[spec.session_id] = run
-            run.thread = threading.Thread(
-                target=self._run_guarded, args=(spec, run), name=f"nsml-ray-{spec.session_id}", daemon=True
-            )
-        run.thread.start()
+            self._queue.append(_Queued(spec, self._seq))
+            self._seq += 1
+            self._schedule()
 
     def stop(self, session_id: int) -> bool:
         with self._lock:
+            for queued in self._queue:
+                if queued.spec.session_id == session_id:  # never handed to Ray
+                    self._queue.remove(queued)
+                    self._notices.forget(session_id)
+                    self._schedule()
+                    return False
             run = self._runs.get(session_id)
             if run is None:
                 return False
@@ -148,6 +183,7 @@ class RayRunner(Runner):
     def shutdown(self, reason: str) -> None:
         with self._lock:
             self._closing = True
+            self._queue.clear()
             runs = list(self._runs.values())
         for run in runs:
             run.stop_requested = True
@@ -160,8 +196,104 @@ class RayRunner(Runner):
 
         ray.shutdown()
 
+    # fair share ----------------------------------------------------------------------------
+    def _shape(self, spec: RunSpec) -> tuple[float, int]:
+        return (self._cpus(spec), spec.gpus)
+
+    def _schedule(self) -> None:
+        """Hand Ray the queued sessions whose turn it is; called with the lock held."""
+        if self._closing or self._events is None:
+            return
+        self._take_back_overtaken()
+        while True:
+            turn = next_turn(
+                self._queue,
+                lambda q: owner_of(q.spec),
+                self._going,
+                self.max_per_user,
+                lambda q: self._shape(q.spec) not in self._placing,
+            )
+            if turn is None:
+                break
+            self._admit(turn)
+        self._explain_waits()
+
+    def _admit(self, queued: _Queued) -> None:
+        spec = queued.spec
+        self._queue.remove(queued)
+        run = _Run()
+        self._runs[spec.session_id] = run
+        self._placing[self._shape(spec)] = spec.session_id
+        owner = owner_of(spec)
+        self._owners[spec.session_id] = owner
+        self._going[owner] = self._going.get(owner, 0) + 1
+        self._notices.tell(spec.session_id, None)
+        self._admitted[spec.session_id] = queued
+        run.thread = threading.Thread(
+            target=self._run_guarded, args=(spec, run), name=f"nsml-ray-{spec.session_id}", daemon=True
+        )
+        run.thread.start()
+
+    def _take_back_overtaken(self) -> None:
+        """An actor still waiting for a node yields to a queued session that should go first."""
+        for shape, session_id in list(self._placing.items()):
+            run = self._runs.get(session_id)
+            if run is None or run.placed or run.stop_requested:
+                continue
+            owner = self._owners[session_id]
+            rank = self._going[owner] - 1  # its owner's count without it
+            ahead = [
+                q
+                for q in self._queue
+                if self._shape(q.spec) == shape
+                and self._going.get(owner_of(q.spec), 0) < rank
+                and not (self.max_per_user and self._going.get(owner_of(q.spec), 0) >= self.max_per_user)
+            ]
+            if not ahead:
+                continue
+            run.withdrawn = True  # its thread kills the actor and reports nothing
+            self._placing.pop(shape)
+            self._runs.pop(session_id)
+            self._release(session_id)
+            queued = self._admitted.pop(session_id)
+            position = next((i for i, q in enumerate(self._queue) if q.seq > queued.seq), len(self._queue))
+            self._queue.insert(position, queued)
+
+    def _release(self, session_id: int) -> None:
+        owner = self._owners.pop(session_id, None)
+        if owner is not None:
+            self._going[owner] -= 1
+            if not self._going[owner]:
+                del self._going[owner]
+
+    def _explain_waits(self) -> None:
+        for queued in self._queue:
+            spec = queued.spec
+            going = self._going.get(owner_of(spec), 0)
+            reason: str | None = None
+            if self.max_per_user and going >= self.max_per_user:
+                reason = cap_reason(going, "sessions")
+            elif self._shape(spec) in self._placing:
+                reason = f"No machine available: waiting for a Ray node with {self._need(spec)}"
+            self._notices.tell(spec.session_id, reason)
+
+    def _need(self, spec: RunSpec) -> str:
+        return f"{self._cpus(spec):g} CPU" + (f", {spec.gpus} GPU" if spec.gpus else "")
+
+    def _placed(self, spec: RunSpec, run: _Run) -> bool:
+        """Its actor got a node: the next of its shape may go to Ray. False if taken back."""
+        with self._lock:
+            if run.withdrawn:
+                return False
+            run.placed = True
+            if self._placing.get(self._shape(spec)) == spec.session_id:
+                del self._placing[self._shape(spec)]
+            self._schedule()
+            return True
+
     def _run_guarded(self, spec: RunSpec, run: _Run) -> None:
         assert self._events is not None
+        result: Outcome | None
         try:
             result = self._run(spec, run)
         except Exception as exc:  # the session must end with a reason, whatever broke
@@ -169,11 +301,19 @@ class RayRunner(Runner):
             result = Outcome(SessionStatus.FAILED, None, f"the Ray runner failed: {exc}")
         finally:
             with self._lock:
-                self._runs.pop(spec.session_id, None)
+                if not run.withdrawn:
+                    self._runs.pop(spec.session_id, None)
+                    if self._placing.get(self._shape(spec)) == spec.session_id:
+                        del self._placing[self._shape(spec)]
+                    self._release(spec.session_id)
+                    self._admitted.pop(spec.session_id, None)
+                    self._schedule()
             run.done.set()
-        self._events.on_finished(spec.session_id, result)
+        if result is not None and not run.withdrawn:  # a taken-back run is queued again
+            self._events.on_finished(spec.session_id, result)
 
-    def _run(self, spec: RunSpec, run: _Run) -> Outcome:
+    def _run(self, spec: RunSpec, run: _Run) -> Outcome | None:
+        """The session's outcome; None when it was taken back before it started."""
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
@@ -181,6 +321,8 @@ class RayRunner(Runner):
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=False)
         with self._lock:
+            if run.withdrawn:
+                return None
             if run.stop_requested:
                 return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
             run.actor = actor = self._new_actor(self._cpus(spec), spec.gpus)
@@ -188,15 +330,23 @@ class RayRunner(Runner):
         announced = False
         with spec.log_path.open("ab", buffering=0) as out:
             while not ray.wait([started], timeout=1.0)[0]:
+                if run.withdrawn:
+                    ray.kill(actor)
+                    return None
                 if run.stop_requested:
                     ray.kill(actor)
                     return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
                 if not announced:
                     announced = True
-                    need = f"{self._cpus(spec):g} CPU" + (f", {spec.gpus} GPU" if spec.gpus else "")
-                    self._events.on_waiting(
-                        spec.session_id, f"No machine available: waiting for a Ray node with {need}"
-                    )
+                    with self._lock:
+                        if not run.withdrawn:
+                            self._notices.tell(
+                                spec.session_id,
+                                f"No machine available: waiting for a Ray node with {self._need(spec)}",
+                            )
+            if not self._placed(spec, run):  # taken back just as it got a node
+                _finish(actor)
+                return None
             try:
                 ray.get(started)
             except (RayTaskError, RayActorError) as exc:
