@@ -158,9 +158,11 @@ def test_failure_modes_give_reasons_and_keep_earlier_scores(platform: Platform, 
     assert before, "the full loop scored a submission first"
     platform.nsml("dataset", "set", "demo_kin", "--eval-timeout", "8")
     cases = {
-        "raise": ["bound infer function raised an exception", "ZeroDivisionError: boom in infer"],
+        # after the test inputs went out the traceback is withheld (it could carry them);
+        # the organiser (this user is the admin) still reads it in the log
+        "raise": ["bound infer function raised an exception", "withheld from participants"],
         "count": ["infer returned 59 predictions for the 60 inputs 1..60"],
-        "nan": ["prediction 60 is nan, not a finite number"],
+        "nan": ["prediction 60 is not a finite number"],
         "loadfail": ["bound load function failed", "checkpoint format from the future"],
         "sleep": ["exceeded its time limit of 8 s"],
         "nopause": ["nsml.paused(scope=locals())"],
@@ -223,20 +225,22 @@ def test_limits_and_closing_reveal_the_private_ranking(
     (folder / "test" / "test_data").write_text("".join(f"{t}\n" for t in inputs))
     (folder / "test" / "test_label").write_text("".join(f"{int(_expected(t, 'kin'))}\n" for t in inputs))
     platform.nsml("dataset", "push", "cup", str(folder), "--metric", "accuracy")
-    platform.nsml("dataset", "set", "cup", "--daily-limit", "2")
+    platform.nsml("dataset", "set", "cup", "--daily-limit", "3")
     good = _train(platform, "cup", "kin")
     broken = _train(platform, "cup", "kin", "raise")
+    no_load = _train(platform, "cup", "kin", "loadfail")
 
-    assert platform.nsml("submit", broken, "best", check=False).returncode == 1  # does not count
-    platform.nsml("submit", good, "best")
+    assert platform.nsml("submit", no_load, "best", check=False).returncode == 1  # does not count
+    assert platform.nsml("submit", broken, "best", check=False).returncode == 1  # counts: infer had
+    platform.nsml("submit", good, "best")  # the test inputs when it failed
     platform.nsml("submit", good, "best")
     refused = platform.nsml("submit", good, "best", check=False)
     assert refused.returncode == 1
-    assert "2 submissions per day" in refused.stderr and "next one is allowed at" in refused.stderr
+    assert "3 submissions per day" in refused.stderr and "next one is allowed at" in refused.stderr
     private = platform.json("board", "cup", "--private")
-    assert private["limits"]["used_today"] == 2 and private["limits"]["next_allowed"]
-    assert [s["status"] for s in private["submissions"]] == ["scored", "scored", "failed"]
-    assert "0 of 2 left today" in platform.nsml("board", "cup", "--private").stdout
+    assert private["limits"]["used_today"] == 3 and private["limits"]["next_allowed"]
+    assert [s["status"] for s in private["submissions"]] == ["scored", "scored", "failed", "failed"]
+    assert "0 of 3 left today" in platform.nsml("board", "cup", "--private").stdout
 
     platform.nsml("dataset", "close", "cup")
     board = platform.json("board", "cup")
@@ -248,7 +252,7 @@ def test_limits_and_closing_reveal_the_private_ranking(
 
     platform.nsml("rm", good, "-y")  # submissions are kept for good
     assert platform.json("board", "cup")["rows"][0]["session"] == good
-    assert len(platform.json("board", "cup", "--private")["submissions"]) == 3
+    assert len(platform.json("board", "cup", "--private")["submissions"]) == 4
 
 
 def test_infer_on_own_inputs(platform: Platform, kin_session: str) -> None:

@@ -176,6 +176,13 @@ def dataset_close(name: str) -> None:
 @click.option(
     "--eval-timeout", type=click.IntRange(min=1), default=None, help="Seconds an evaluation may take."
 )
+@click.option(
+    "--round-public",
+    type=click.IntRange(0, 12),
+    default=None,
+    help="Decimals of public scores shown to participants (the final ranking uses full precision).",
+)
+@click.option("--full-precision", is_flag=True, help="Show public scores unrounded again.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def dataset_set(
@@ -185,6 +192,8 @@ def dataset_set(
     no_limits: bool,
     public_fraction: float | None,
     eval_timeout: int | None,
+    round_public: int | None,
+    full_precision: bool,
     as_json: bool,
 ) -> None:
     """Competition settings of a dataset you own."""
@@ -193,7 +202,9 @@ def dataset_set(
         "total_limit": total_limit,
         "public_fraction": public_fraction,
         "eval_timeout_s": eval_timeout,
+        "round_public": round_public,
         "clear_limits": no_limits,
+        "full_precision": full_precision,
     }
     with server().client() as api:
         updated = api.configure_dataset(name, **{k: v for k, v in options.items() if v is not None})
@@ -202,5 +213,11 @@ def dataset_set(
     else:
         console.print(
             f"{name}: daily limit {updated['daily_limit']}, total limit {updated['total_limit']}, "
-            f"public fraction {updated['public_fraction']}, evaluation timeout {updated['eval_timeout_s']} s"
+            f"public fraction {updated['public_fraction']}, "
+            f"evaluation timeout {updated['eval_timeout_s']} s, "
+            + (
+                "public scores in full precision"
+                if updated.get("round_public") is None
+                else f"public scores rounded to {updated['round_public']} decimals"
+            )
         )

@@ -70,12 +70,19 @@ def parse_labels(lines: Sequence[str]) -> list[float]:
 
 
 def check_predictions(
-    metric: MetricInfo, predictions: Any, expected: int, classes: Sequence[float], first_index: int = 0
+    metric: MetricInfo,
+    predictions: Any,
+    expected: int,
+    classes: Sequence[float],
+    first_index: int = 0,
+    quote: bool = True,
 ) -> list[float]:
     """Turn ``[(probability, prediction), ...]`` into numbers, or say what is wrong first.
 
     Classification predictions must be one of the dataset's classes; regression
-    predictions must lie within the range of the labels seen in training.
+    predictions must lie within the range of the labels seen in training. With ``quote``
+    false the message does not repeat the offending value: predictions made from hidden
+    test inputs could smuggle them out through it.
     """
     if not isinstance(predictions, list):
         raise InvalidPredictions(f"infer returned a {type(predictions).__name__}, expected a list")
@@ -94,19 +101,24 @@ def check_predictions(
                 continue
         where = f"prediction {first_index + offset + 1}"
         if not isinstance(item, list) or len(item) != 2:
-            raise InvalidPredictions(f"{where} is {item!r:.60}; expected a (probability, prediction) pair")
+            raise InvalidPredictions(
+                f"{where} is {item!r:.60}; expected a (probability, prediction) pair"
+                if quote
+                else f"{where} is not a (probability, prediction) pair"
+            )
         value = item[1]
+        shown = f"{where} is {value!r:.60}," if quote else f"{where} is"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidPredictions(f"{where} is {value!r:.60}, not a number")
+            raise InvalidPredictions(f"{shown} not a number")
         number = float(value)
         if not math.isfinite(number):
-            raise InvalidPredictions(f"{where} is {value}, not a finite number")
+            raise InvalidPredictions(f"{shown} not a finite number")
         if metric.task == "classification" and number not in classes:
             allowed = ", ".join(f"{c:g}" for c in classes)
-            raise InvalidPredictions(f"{where} is {value}, not one of the classes {allowed}")
+            raise InvalidPredictions(f"{shown} not one of the classes {allowed}")
         if metric.task == "regression" and not low <= number <= high:
             raise InvalidPredictions(
-                f"{where} is {value}, outside the label range {low:g}..{high:g}; clip predictions to it"
+                f"{shown} outside the label range {low:g}..{high:g}; clip predictions to it"
             )
         values.append(number)
     return values

@@ -45,6 +45,7 @@ class DatasetOut(Record):
     total_limit: int | None
     eval_timeout_s: int
     closed: bool
+    round_public: int | None = None
 
 
 class DatasetCreate(BaseModel):
@@ -119,7 +120,9 @@ class DatasetOptions(BaseModel):
     total_limit: int | None = Field(default=None, ge=0)
     public_fraction: float | None = Field(default=None, gt=0, lt=1)
     eval_timeout_s: int | None = Field(default=None, ge=1, le=86_400)
+    round_public: int | None = Field(default=None, ge=0, le=12)  # decimals of public scores
     clear_limits: bool = False
+    full_precision: bool = False  # public scores no longer rounded
 
 
 class SubmissionCreate(BaseModel):

@@ -203,7 +203,7 @@ class AbstractStore(ABC):
     @abstractmethod
     def update_dataset(self, name: str, **options: Any) -> Dataset:
         """Set competition options: public_fraction, daily_limit, total_limit,
-        eval_timeout_s, closed_at."""
+        eval_timeout_s, closed_at, round_public."""
 
     # submissions
     @abstractmethod
@@ -212,7 +212,8 @@ class AbstractStore(ABC):
     ) -> Submission:
         """Record a queued submission, atomically checking the dataset's limits.
 
-        Raises :class:`LimitReached`. Failed submissions do not count.
+        Raises :class:`LimitReached`. Failed submissions do not count, unless they failed
+        after the test inputs were sent (``inputs_sent_at``).
         """
 
     @abstractmethod

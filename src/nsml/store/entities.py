@@ -66,6 +66,7 @@ class Dataset:
     total_limit: int | None = None
     eval_timeout_s: int = 600
     closed_at: datetime | None = None
+    round_public: int | None = None  # decimals of public scores shown to participants
 
     @property
     def closed(self) -> bool:
@@ -140,6 +141,7 @@ class Submission:
     total: int
     created_at: datetime
     finished_at: datetime | None
+    inputs_sent_at: datetime | None = None  # a failure after this counts against the limits
 
 
 @dataclass(frozen=True)

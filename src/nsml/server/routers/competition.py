@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Query, Response
@@ -26,6 +25,7 @@ from nsml.server.schemas import (
     SubmissionCreate,
     SubmissionOut,
 )
+from nsml.server.services.evaluation_log import EvaluationLog
 from nsml.store import Dataset, Session, Submission
 
 router = APIRouter(tags=["competition"])
@@ -83,18 +83,23 @@ async def get_submission(
 
 
 def _visible(submission: Submission, svc: Services) -> Submission:
-    """Private scores stay hidden until the dataset's competition is closed."""
-    if svc.store.get_dataset(submission.dataset).closed:
-        return submission
-    return replace(submission, private_score=None)
+    """Private scores stay hidden until the dataset's competition is closed; public ones
+    are rounded as its organiser chose."""
+    return svc.submissions.participant_view(svc.store.get_dataset(submission.dataset), submission)
 
 
 @router.get("/submissions/{submission_id}/logs")
 async def submission_logs(
     submission_id: int, svc: ServicesDep, who: PrincipalDep, offset: int = Query(default=0, ge=0)
 ) -> Response:
-    await run_in_threadpool(svc.submissions.get, who, submission_id)
-    data = await asyncio.to_thread(read_log_page, svc.submissions.log_path(submission_id), offset)
+    """The participant reads what the evaluation printed before the test inputs went out,
+    and the platform's lines (see services/evaluation_log.py); the dataset's organiser
+    and admins read everything."""
+    submission = await run_in_threadpool(svc.submissions.get, who, submission_id)
+    dataset = await run_in_threadpool(svc.datasets.get, submission.dataset)
+    log = EvaluationLog(svc.submissions.log_path(submission_id).parent)
+    path = log.full if who.can_organise(dataset) else log.shown
+    data = await asyncio.to_thread(read_log_page, path, offset)
     return Response(
         data, media_type="text/plain; charset=utf-8", headers={"X-Log-Offset": str(offset + len(data))}
     )
@@ -165,9 +170,11 @@ def close(name: str, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
 @router.patch("/datasets/{name}", response_model=DatasetOut)
 def configure(name: str, body: DatasetOptions, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
     dataset = _owned_dataset(svc, who, name)
-    options = body.model_dump(exclude_none=True, exclude={"clear_limits"})
+    options = body.model_dump(exclude_none=True, exclude={"clear_limits", "full_precision"})
     if body.clear_limits:
         options.update(daily_limit=None, total_limit=None)
+    if body.full_precision:
+        options.update(round_public=None)
     if "public_fraction" in options and svc.store.list_submissions(dataset.name):
         raise BadRequest("the public/private split cannot change once submissions were scored on it")
     return DatasetOut.model_validate(svc.store.update_dataset(name, **options))

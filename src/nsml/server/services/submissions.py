@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from nsml.evaluation.split import split_indices
 from nsml.runners import Runner, RunSpec
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
+from nsml.server.services.evaluation_log import WITHHELD_ERROR, WITHHELD_TAIL, EvaluationLog
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
@@ -161,10 +162,19 @@ class SubmissionService:
 
     # boards ----------------------------------------------------------------------------
     def board(self, dataset: Dataset) -> list[BoardRow]:
-        """Best submission per owner; once closed, that entry is ranked by its private score."""
+        """Best submission per owner; once closed, that entry is ranked by its private score.
+
+        While open, the best entry and the ranks go by the public score as participants see
+        it (rounded when the organiser chose so): ranking by the digits they cannot see
+        would give those digits away through the order."""
         metric = metric_info(dataset.metric)
         sign = -1.0 if metric.higher_is_better else 1.0
-        scored = [s for s in self.store.list_submissions(dataset.name) if s.status is SubmissionStatus.SCORED]
+        scored = [
+            self.participant_view(dataset, s)
+            for s in self.store.list_submissions(dataset.name)
+            if s.status is SubmissionStatus.SCORED
+        ]
+        private = {s.id: s.private_score for s in self.store.list_submissions(dataset.name)}
         best: dict[str, Submission] = {}
         counts: dict[str, int] = {}
         latest: dict[str, datetime] = {}
@@ -176,7 +186,7 @@ class SubmissionService:
                 best[submission.owner] = submission
 
         def shown(s: Submission) -> float:
-            return (s.private_score if dataset.closed else s.public_score) or 0.0
+            return (private[s.id] if dataset.closed else s.public_score) or 0.0
 
         entries = sorted(best.values(), key=lambda s: (sign * shown(s), s.created_at, s.id))
         return [
@@ -192,6 +202,19 @@ class SubmissionService:
             )
             for rank, s in enumerate(entries, start=1)
         ]
+
+    def participant_view(self, dataset: Dataset, submission: Submission) -> Submission:
+        """What participants see of a submission: the public score rounded to the organiser's
+        decimals (each probe of the public board then tells less about single labels), and
+        the private score only once the competition is closed."""
+        public = submission.public_score
+        if public is not None and dataset.round_public is not None:
+            public = round(public, dataset.round_public)
+        return replace(
+            submission,
+            public_score=public,
+            private_score=submission.private_score if dataset.closed else None,
+        )
 
     def limits(self, dataset: Dataset, user: User) -> dict[str, Any]:
         user_id = user.id
@@ -244,6 +267,12 @@ class SubmissionService:
             session.owner, on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason)
         )
         self.store.update_submission(submission.id, status="running", reason=None)
+        log = EvaluationLog(folder)
+
+        def inputs_going_out() -> None:  # from here on a failure counts against the limits
+            log.inputs_going_out()
+            self.store.update_submission(submission.id, inputs_sent_at=_now())
+
         try:
             try:
                 predictions = self._evaluate(
@@ -254,17 +283,24 @@ class SubmissionService:
                     dataset.eval_timeout_s,
                     folder,
                     progress,
+                    inputs_going_out,
                 )
                 public, private = self._score(dataset, predictions)
             except (EvaluationFailed, InvalidPredictions) as exc:
                 self.store.update_submission(
                     submission.id, status="failed", reason=str(exc), finished_at=_now()
                 )
+                log.finish(f"submission failed: {exc}")
                 return
             except Exception as exc:  # a platform error: still a clear record, never a stuck one
                 self.store.update_submission(
-                    submission.id, status="failed", reason=f"platform error: {exc}", finished_at=_now()
+                    submission.id,
+                    status="failed",
+                    reason=f"platform error: {exc}",
+                    finished_at=_now(),
+                    inputs_sent_at=None,  # not the participant's doing: it does not count
                 )
+                log.finish("submission failed: a platform error; the operator can see server.log")
                 raise
             finally:
                 shutil.rmtree(folder / "work", ignore_errors=True)
@@ -278,6 +314,7 @@ class SubmissionService:
             progress=len(inputs),
             finished_at=_now(),
         )
+        log.finish(f"submission scored: {len(inputs)} predictions checked; `nsml board` shows the score")
 
     def _score(self, dataset: Dataset, predictions: list[Any]) -> tuple[float, float]:
         """Labels are read here, in the server, and nowhere else."""
@@ -288,7 +325,8 @@ class SubmissionService:
         classes = (
             sorted(set(train) | set(labels)) if metric.task == "classification" else [min(train), max(train)]
         )
-        values = check_predictions(metric, predictions, len(labels), classes)
+        # the values are the participant's, who had the test inputs: a message must not quote them
+        values = check_predictions(metric, predictions, len(labels), classes, quote=False)
         public, private = split_indices(dataset.name, len(labels), dataset.public_fraction)
 
         def score(indices: Sequence[int]) -> float:
@@ -305,7 +343,18 @@ class SubmissionService:
         timeout_s: float,
         folder: Path,
         on_progress: Callable[[int], None],
+        inputs_going_out: Callable[[], None] | None = None,
     ) -> list[Any]:
+        """Predictions of the checkpoint's ``infer`` for ``inputs``.
+
+        ``inputs_going_out`` marks hidden test inputs: it is called before the first is
+        sent, and from then on no failure message carries the process's own words (its
+        log tail, its traceback), which could carry those inputs."""
+        sent = [False]
+
+        def withheld() -> bool:
+            return sent[0] and inputs_going_out is not None
+
         work = folder / "work"
         work.mkdir(parents=True)
         with tarfile.open(self.artifacts.session_dir(session.id) / "code.tar.gz") as code:
@@ -336,11 +385,12 @@ class SubmissionService:
                 code = process.wait(10)
                 if code == 0:
                     raise EvaluationFailed(NOT_PAUSED) from None
+                tail = WITHHELD_TAIL if withheld() else _tail(spec.log_path)
                 raise EvaluationFailed(
-                    f"the script exited with code {code} before serving the request:\n{_tail(spec.log_path)}"
+                    f"the script exited with code {code} before serving the request:\n{tail}"
                 ) from None
             if "error" in reply:
-                raise EvaluationFailed(_describe(reply))
+                raise EvaluationFailed(WITHHELD_ERROR if withheld() else _describe(reply))
             return reply  # type: ignore[no-any-return]
 
         try:
@@ -348,6 +398,9 @@ class SubmissionService:
             predictions: list[Any] = []
             for start in range(0, len(inputs), batch_size):
                 batch = inputs[start : start + batch_size]
+                if not sent[0] and inputs_going_out is not None:
+                    inputs_going_out()
+                sent[0] = True
                 wire.send(process.channel, {"op": "infer", "inputs": batch})
                 answer = receive().get("predictions")
                 if not isinstance(answer, list) or len(answer) != len(batch):

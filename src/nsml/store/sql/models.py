@@ -90,6 +90,7 @@ class DatasetRow(Base):
     total_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     eval_timeout_s: Mapped[int] = mapped_column(Integer, default=600, server_default="600")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    round_public: Mapped[int | None] = mapped_column(Integer, nullable=True)  # decimals shown
 
 
 class SessionCounterRow(Base):
@@ -183,6 +184,8 @@ class SubmissionRow(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # when the test inputs went to the participant's code: from then on a failure counts
+    inputs_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CacheEntryRow(Base):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
@@ -303,6 +303,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             total_limit=row.total_limit,
             eval_timeout_s=row.eval_timeout_s,
             closed_at=_utc(row.closed_at),
+            round_public=row.round_public,
         )
 
     # sessions -------------------------------------------------------------------
@@ -607,7 +608,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
 
     # competition -------------------------------------------------------------------
     _DATASET_OPTIONS = frozenset(
-        {"public_fraction", "daily_limit", "total_limit", "eval_timeout_s", "closed_at"}
+        {"public_fraction", "daily_limit", "total_limit", "eval_timeout_s", "closed_at", "round_public"}
     )
 
     def update_dataset(self, name: str, **options: Any) -> Dataset:
@@ -673,7 +674,12 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         query = select(func.count(), func.min(SubmissionRow.created_at)).where(
             SubmissionRow.dataset_id == dataset_id,
             SubmissionRow.owner_id == owner_id,
-            SubmissionRow.status != SubmissionStatus.FAILED.value,
+            # a failure counts once the test inputs reached the participant's code: what it
+            # fails with (and when) could otherwise carry them out for free
+            or_(
+                SubmissionRow.status != SubmissionStatus.FAILED.value,
+                SubmissionRow.inputs_sent_at.is_not(None),
+            ),
         )
         if since is not None:
             query = query.where(SubmissionRow.created_at > since)
@@ -710,6 +716,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             total=row.total,
             created_at=_utc(row.created_at),  # type: ignore[arg-type]
             finished_at=_utc(row.finished_at),
+            inputs_sent_at=_utc(row.inputs_sent_at),
         )
 
     def get_submission(self, submission_id: int) -> Submission:
@@ -736,7 +743,9 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
                 .where(
                     SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
                 )
-                .values(status=SubmissionStatus.FAILED.value, reason=reason, finished_at=at)
+                .values(
+                    status=SubmissionStatus.FAILED.value, reason=reason, finished_at=at, inputs_sent_at=None
+                )
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
