@@ -95,7 +95,7 @@ async def submission_logs(
     """The participant reads what the evaluation printed before the test inputs went out,
     and the platform's lines (see services/evaluation_log.py); the dataset's organiser
     and admins read everything."""
-    submission = await run_in_threadpool(svc.submissions.get, who, submission_id)
+    submission = await run_in_threadpool(svc.submissions.get, who, submission_id, True)
     dataset = await run_in_threadpool(svc.datasets.get, submission.dataset)
     log = EvaluationLog(svc.submissions.log_path(submission_id).parent)
     path = log.full if who.can_organise(dataset) else log.shown

@@ -148,12 +148,17 @@ class SubmissionService:
         worker.start()
         return submission
 
-    def get(self, who: Principal, submission_id: int) -> Submission:
+    def get(self, who: Principal, submission_id: int, organisers_too: bool = False) -> Submission:
+        """The caller's own submission; with ``organisers_too``, also any on a dataset the
+        caller organises (its full evaluation log is theirs to read)."""
         try:
             submission = self.store.get_submission(submission_id)
         except NotFound:
             submission = None
-        if submission is None or not who.owns(submission.owner):
+        if submission is None or not (
+            who.owns(submission.owner)
+            or (organisers_too and who.can_organise(self.store.get_dataset(submission.dataset)))
+        ):
             raise NotFoundError(f"submission {submission_id} not found")
         return submission
 
