@@ -218,6 +218,7 @@ ORGANISER_OWN = {
     ("PATCH", "/api/v1/datasets/{name}"),
     ("POST", "/api/v1/datasets/{name}/close"),
     ("PUT", "/api/v1/shared/{name}"),
+    ("GET", "/api/v1/submissions/{submission_id}/logs"),  # the whole evaluation log, on her cup
 }
 
 
@@ -275,6 +276,8 @@ def test_every_route_refuses_another_participants_resources(world: dict[str, Any
                     assert _call(world, method, template, token).status_code == 422
                 if method == "PUT" and template == "/api/v1/shared/{name}":  # not a tar.gz
                     assert _call(world, method, _fill(template, world), token).status_code == 400
+                if template.endswith("/logs"):
+                    assert _call(world, method, _fill(template, world), token).status_code == 200
                 continue
             path = _fill(template, world)
             response = _call(world, method, path, token)
