@@ -209,7 +209,7 @@ def main() -> None:
         sys.stdout.write(table(merged, config))
         return
     home = Path(tempfile.mkdtemp(prefix="nsml-missions-"))
-    env = {**os.environ, "NSML_HOME": str(home)}
+    env = {**os.environ, "NSML_HOME": str(home), "NSML_DEFAULT_DAILY_LIMIT": "0"}  # many submits
     for key in ("NSML_SERVER_URL", "NSML_TOKEN"):
         env.pop(key, None)
     sidecar = Path(config.out).with_suffix(".json")
