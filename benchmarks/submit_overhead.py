@@ -214,7 +214,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nsml-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
     env["NSML_HOME"] = str(work / "home")
-    env["NSML_DEFAULT_DAILY_LIMIT"] = "0"  # it submits once per batch size and repeat
+    env["NSML_DEFAULT_DAILY_LIMIT"] = "0"  # it submits once per batch size
     rows: list[dict[str, Any]] = []
     try:
         try:
