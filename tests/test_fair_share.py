@@ -8,7 +8,9 @@ holds a user at N running even with slots free, and evaluations follow the same 
 from __future__ import annotations
 
 import json
+import operator
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import NSML, TRAIN_2018, Platform, running_platform
+from nsml.runners.fairshare import cap_reason, next_turn
+from nsml.server.services.evaluation_slots import EvaluationSlots
 
 PASSWORD = "correct horse battery"
 LONG = "--epochs 1000 --sleep 0.1"
@@ -156,3 +160,45 @@ def test_evaluations_beyond_the_per_user_cap_wait_their_turn(capped: Platform, t
             process.kill()
     assert [r["status"] for r in results] == ["scored", "scored"], results
     assert all(r["reason"] is None for r in results)
+
+
+def test_next_turn_prefers_the_fewest_running_then_the_earliest() -> None:
+    queue = [("a", 1), ("a", 2), ("b", 3)]
+    owner = operator.itemgetter(0)
+    assert next_turn(queue, owner, {"a": 2}, 0) == ("b", 3)
+    assert next_turn(queue, owner, {"a": 1, "b": 1}, 0) == ("a", 1)
+    assert next_turn(queue, owner, {"b": 1}, 1) == ("a", 1)
+    assert next_turn(queue, owner, {"a": 1, "b": 1}, 1) is None  # both at the cap
+    assert next_turn(queue, owner, {}, 0, startable=lambda q: q[1] == 2) == ("a", 2)
+
+
+def test_evaluation_slots_go_to_the_owner_with_fewest_running() -> None:
+    slots = EvaluationSlots(total=2)
+    assert slots.acquire("a", 0) and slots.acquire("a", 0)
+    order: list[str] = []
+
+    def wait(owner: str) -> None:
+        assert slots.acquire(owner, 30)
+        order.append(owner)
+
+    waiters = [threading.Thread(target=wait, args=(owner,)) for owner in ("a", "b")]
+    for thread in waiters:  # a's ticket first
+        thread.start()
+        time.sleep(0.2)
+    slots.release("a")
+    waiters[1].join(timeout=10)
+    assert order == ["b"]  # a still has one running, b none
+    slots.release("a")
+    waiters[0].join(timeout=10)
+    assert order == ["b", "a"]
+
+
+def test_evaluation_slots_hold_an_owner_at_the_cap() -> None:
+    slots = EvaluationSlots(total=3, per_owner=1)
+    told: list[str] = []
+    assert slots.acquire("a", 0)
+    assert not slots.acquire("a", 0.3, told.append)
+    assert told == [cap_reason(1, "evaluations")]
+    assert slots.acquire("b", 0)  # a slot was free all along
+    slots.release("a")
+    assert slots.acquire("a", 0)

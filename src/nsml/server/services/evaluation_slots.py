@@ -9,11 +9,14 @@ waits even when slots are free, so the others always get a turn.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from nsml.runners.fairshare import cap_reason, next_turn
+
+log = logging.getLogger("nsml.server")
 
 
 class _Ticket:
@@ -65,7 +68,10 @@ class EvaluationSlots:
                         continue
                 told = reason
                 if on_wait is not None:
-                    on_wait(reason)
+                    try:
+                        on_wait(reason)
+                    except Exception:  # the reason is advisory: the turn still comes
+                        log.exception("recording why an evaluation of %s waits", owner)
         finally:
             with self._changed:
                 if ticket in self._queue:
