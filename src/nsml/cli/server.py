@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nsml.cli.output import console, handle_errors, print_json
+from nsml.cli.output import console, handle_errors, print_json, server, table
 from nsml.client.connection import running_server, start_embedded, stop_embedded
 from nsml.config import nsml_home
 
@@ -88,11 +88,27 @@ def server_status(as_json: bool) -> None:
         "url": found[0]["url"] if found else None,
         "pid": found[0]["pid"] if found else None,
         "version": found[1]["version"] if found else None,
+        "limits": None,
     }
+    if found:
+        with server().client() as api:
+            state["limits"] = api.limits()
     if as_json:
         print_json(state)
     elif found:
         console.print(f"Server running at {state['url']} (pid {state['pid']}, home {home}).")
+        _print_limits(state["limits"])
     else:
         console.print(f"No server running for {home}.")
         raise SystemExit(3)
+
+
+def _print_limits(limits: dict) -> None:  # type: ignore[type-arg]
+    console.print(f"Sandbox: {limits['sandbox']}; limits enforced with {limits['enforcer']}.")
+    rows = [
+        (name, limits["defaults"].get(name, ""), limits["enforced_by"].get(name, ""))
+        for name in limits["enforced_by"]
+    ]
+    table(["Limit", "Default", "Enforced by"], rows, "")
+    maxima = ", ".join(f"{flag} {value}" for flag, value in limits["maxima"].items())
+    console.print(f"Most a session may ask for: {maxima}.")

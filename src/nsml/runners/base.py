@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from nsml.runners.limits import Limits
 from nsml.store.entities import SessionStatus
 
 
@@ -34,6 +35,7 @@ class RunSpec:
     cpus: int = 0  # asked for; 0: the runner's default
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
     cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
+    limits: Limits = Limits()  # enforced by whichever host runs it
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class EvaluationProcess(Protocol):
         """The exit code, or None if still running after ``timeout`` seconds."""
 
     def kill(self) -> None: ...
+
+    def limit_reason(self) -> str | None:
+        """``killed: memory limit 512 MiB exceeded`` when a limit ended it, else None."""
 
 
 class Runner(ABC):
