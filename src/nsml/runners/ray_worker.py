@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from nsml.runners.base import RunSpec
 from nsml.runners import cgroups
+from nsml.runners.base import RunSpec
 from nsml.runners.confined import RunProcess
 from nsml.runners.limits import Limits
 from nsml.runners.process import STOP_GRACE_S, ProcessLauncher
