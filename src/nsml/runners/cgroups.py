@@ -72,7 +72,7 @@ class Confinement:
                     kill.write_text("1")
                 except OSError:
                     pass
-        for _ in range(100):
+        for _ in range(500):
             left = self.pids()
             if not left:
                 return
@@ -81,7 +81,7 @@ class Confinement:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.02)
+            time.sleep(0.002)
 
     def remove(self) -> None:
         """Kill what is left and delete the groups (a group with processes cannot go)."""
@@ -96,7 +96,7 @@ def _remove_tree(folder: Path) -> None:
     for child in folder.iterdir():
         if child.is_dir():
             _remove_tree(child)
-    for _ in range(50):  # processes that were just killed may take a moment to leave
+    for _ in range(500):  # processes that were just killed take a moment to leave (~1 s at most)
         try:
             folder.rmdir()
             return
@@ -108,7 +108,7 @@ def _remove_tree(folder: Path) -> None:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.02)
+            time.sleep(0.002)
 
 
 def _procs(folder: Path) -> list[int]:

@@ -106,8 +106,9 @@ def _base_args(limits: Limits | None = None, hide: tuple[Path, ...] = ()) -> lis
     # fresh /proc, /dev and /tmp first, so that Python paths below /tmp stay visible;
     # /tmp and /dev/shm are sized: a tmpfs is RAM, and unsized it may take half the host's
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm"]
-    args += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp", "--dir", "/nsml"]
+    for size, target in ((limits.shm_bytes, "/dev/shm"), (limits.tmp_bytes, "/tmp")):
+        args += [*(["--size", str(size)] if size else []), "--tmpfs", target]
+    args += ["--dir", "/nsml"]
     hidden = [os.path.realpath(DEMO_DATA), *(os.path.realpath(h) for h in hide)]
     for path in python_paths():  # the package's own demo test labels are never bound
         args += _bind_except(path, hidden)
