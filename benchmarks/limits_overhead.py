@@ -94,7 +94,7 @@ def main() -> int:
             finally:
                 cgroups.enforcer = original  # type: ignore[assignment]
     cgroups.release()
-    added = [a - b for a, b in zip(with_limits, without)]
+    added = [a - b for a, b in zip(with_limits, without, strict=True)]
     figures = {
         "enforcer": enforcer.name,
         "runs": args.runs,
