@@ -109,7 +109,7 @@ def main() -> int:
         print(json.dumps(figures, indent=2))
     else:
         print(
-            f"limits enforced with {enforcer.name}; {args.runs} paired launches of a sandboxed `python -c pass`"
+            f"limits enforced with {enforcer.name}; {args.runs} paired sandboxed launches of `python -c pass`"
         )
         print(f"  with limits    median {figures['with_limits_ms_median']:7.1f} ms")
         print(f"  without limits median {figures['without_ms_median']:7.1f} ms")
