@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python benchmarks/submit_overhead.py
 	$(BIN)/python benchmarks/cache_reuse.py
 	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/limits_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

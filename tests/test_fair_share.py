@@ -91,7 +91,7 @@ def test_the_per_user_cap_holds_a_user_at_n_running(capped: Platform, tmp_path: 
     bob = second_user(alice, "bob", tmp_path)  # starts the server
     status = alice.nsml("server", "status").stdout
     assert "Sessions at once: 3; per user: 2; evaluations per user: 1" in status, status
-    assert alice.json("server", "status")["limits"]["max_sessions_per_user"] == 2
+    assert alice.json("server", "status")["limits"]["fair_share"]["max_sessions_per_user"] == 2
     folder = alice.project("hog", TRAIN_2018)
     running = [alice.run(folder, args=LONG) for _ in range(2)]
     for name in running:

@@ -122,3 +122,35 @@ def test_wire_deadline_holds_against_a_trickling_sender() -> None:
     sender.join(timeout=5)
     ours.close()
     theirs.close()
+
+
+SAVE_STYLES = """
+    import json, os, sys, nsml
+    style = sys.argv[1]
+    state = {"weights": [1, 2, 3]}
+    def save(path, **kwargs):
+        if style == "file":            # the 2018 movie baseline: torch.save(checkpoint, filename)
+            with open(path, "w") as f:
+                json.dump(state, f)
+        elif style == "makedirs":      # the 2018 kin baseline
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, "model.json"), "w") as f:
+                json.dump(state, f)
+        else:                          # writes into the folder without creating it
+            with open(os.path.join(path, "model.json"), "w") as f:
+                json.dump(state, f)
+    def load(path, **kwargs):
+        target = path if style == "file" else os.path.join(path, "model.json")
+        print("LOADED", os.path.isfile(path), json.load(open(target)))
+    nsml.bind(save=save, load=load)
+    nsml.save("e1")
+    nsml.load("e1")
+"""
+
+
+def test_save_gets_a_path_usable_as_a_file_or_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(textwrap.dedent(SAVE_STYLES))
+    for style, is_file in (("file", True), ("makedirs", False), ("into", False)):
+        result = _run(tmp_path, style)
+        assert result.returncode == 0, result.stderr
+        assert f"LOADED {is_file} {{'weights': [1, 2, 3]}}" in result.stdout, result.stdout

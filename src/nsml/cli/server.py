@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nsml.cli.output import console, handle_errors, print_json
+from nsml.cli.output import console, handle_errors, print_json, server, table
 from nsml.client.connection import running_server, start_embedded, stop_embedded
 from nsml.config import nsml_home
 
@@ -88,20 +88,35 @@ def server_status(as_json: bool) -> None:
         "url": found[0]["url"] if found else None,
         "pid": found[0]["pid"] if found else None,
         "version": found[1]["version"] if found else None,
-        "limits": found[1].get("limits") if found else None,
+        "limits": None,
     }
+    if found:
+        with server().client() as api:
+            state["limits"] = api.limits()
     if as_json:
         print_json(state)
     elif found:
         console.print(f"Server running at {state['url']} (pid {state['pid']}, home {home}).")
-        if state["limits"]:
-            console.print(_describe_limits(state["limits"]))
+        _print_limits(state["limits"])
     else:
         console.print(f"No server running for {home}.")
         raise SystemExit(3)
 
 
-def _describe_limits(limits: dict[str, int]) -> str:
+def _print_limits(limits: dict) -> None:  # type: ignore[type-arg]
+    console.print(f"Sandbox: {limits['sandbox']}; limits enforced with {limits['enforcer']}.")
+    rows = [
+        (name, limits["defaults"].get(name, ""), limits["enforced_by"].get(name, ""))
+        for name in limits["enforced_by"]
+    ]
+    table(["Limit", "Default", "Enforced by"], rows, "")
+    maxima = ", ".join(f"{flag} {value}" for flag, value in limits["maxima"].items())
+    console.print(f"Most a session may ask for: {maxima}.")
+    if limits.get("fair_share"):
+        console.print(_describe_fair_share(limits["fair_share"]))
+
+
+def _describe_fair_share(limits: dict[str, int]) -> str:
     """The fair-share settings in one line; 0 means no cap."""
 
     def cap(value: int | None) -> str:

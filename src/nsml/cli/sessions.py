@@ -24,6 +24,7 @@ from nsml.cli.output import (
 from nsml.client.archive import pack
 from nsml.client.shipping import collect_source
 from nsml.names import SessionRef, parse_session, validate_name
+from nsml.sizes import BadSize, parse_size
 
 
 def _status(session: dict) -> str:  # type: ignore[type-arg]
@@ -47,12 +48,36 @@ def _status(session: dict) -> str:  # type: ignore[type-arg]
     "-c", "--cpus", default=0, type=click.IntRange(min=0),
     help="CPUs for the session (its OMP_NUM_THREADS; reserved on a Ray node). 0: the server's default.",
 )  # fmt: skip
+@click.option(
+    "--memory", default="", metavar="SIZE",
+    help="Memory for the session, e.g. 4G (RAM of all its processes). Default: the server's.",
+)  # fmt: skip
+@click.option(
+    "--shm-size", "shm_size", default="", metavar="SIZE",
+    help="Size of /dev/shm, e.g. 1G (DataLoader workers share tensors there). Default: the server's.",
+)  # fmt: skip
 @click.option("-m", "--message", default="", help="Description shown in `nsml ps`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new session as JSON.")
 @handle_errors
-def run(dataset: str, entry: str, args: str, gpus: int, cpus: int, message: str, as_json: bool) -> None:
+def run(
+    dataset: str,
+    entry: str,
+    args: str,
+    gpus: int,
+    cpus: int,
+    memory: str,
+    shm_size: str,
+    message: str,
+    as_json: bool,
+) -> None:
     """Ship the current folder and start a training session."""
     validate_name("dataset", dataset)
+    for flag, value in (("--memory", memory), ("--shm-size", shm_size)):
+        if value:
+            try:
+                parse_size(value, flag)
+            except BadSize as exc:
+                raise CliError(str(exc)) from None
     root = Path.cwd()
     if not (root / entry).is_file():
         raise CliError(f"entry file {entry!r} not found in {root}; pass -e PATH relative to it")
@@ -65,7 +90,9 @@ def run(dataset: str, entry: str, args: str, gpus: int, cpus: int, message: str,
         code = pack(files)
     conn = server()
     with conn.client() as api:
-        session = api.create_session(dataset, entry, arguments, message, gpus, code, cpus=cpus)
+        session = api.create_session(
+            dataset, entry, arguments, message, gpus, code, cpus=cpus, memory=memory, shm_size=shm_size
+        )
     if as_json:
         print_json(session)
     else:

@@ -57,6 +57,9 @@ class ApiClient:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
         return self._call("GET", "/health", **kwargs).json()  # type: ignore[no-any-return]
 
+    def limits(self) -> dict[str, Any]:
+        return self._call("GET", "/limits").json()  # type: ignore[no-any-return]
+
     def upload(self, data: bytes) -> str:
         response = self._call("POST", "/uploads", content=data, headers={"Content-Type": "application/gzip"})
         return response.json()["upload_id"]  # type: ignore[no-any-return]
@@ -97,6 +100,8 @@ class ApiClient:
         gpus: int,
         code: bytes,
         cpus: int = 0,
+        memory: str = "",
+        shm_size: str = "",
     ) -> dict[str, Any]:
         upload_id = self.upload(code)
         body = {
@@ -106,6 +111,8 @@ class ApiClient:
             "description": description,
             "gpus": gpus,
             "cpus": cpus,
+            **({"memory": memory} if memory else {}),
+            **({"shm_size": shm_size} if shm_size else {}),
             "code_upload": upload_id,
         }
         return self._call("POST", "/sessions", json=body).json()  # type: ignore[no-any-return]

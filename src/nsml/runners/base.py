@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from nsml.runners.limits import Limits
 from nsml.store.entities import SessionStatus
 
 
@@ -35,6 +36,7 @@ class RunSpec:
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
     cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
     owner: str = ""  # the account it counts against for fair share; "": the first part of name
+    limits: Limits = Limits()  # enforced by whichever host runs it
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class EvaluationProcess(Protocol):
         """The exit code, or None if still running after ``timeout`` seconds."""
 
     def kill(self) -> None: ...
+
+    def limit_reason(self) -> str | None:
+        """``killed: memory limit 512 MiB exceeded`` when a limit ended it, else None."""
 
 
 class Runner(ABC):

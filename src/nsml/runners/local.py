@@ -7,14 +7,13 @@ The child asks the kernel to kill it when that thread's process dies
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import threading
 from pathlib import Path
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners.confined import RunProcess
 from nsml.runners.environments import EnvironmentFailed
 from nsml.runners.fairshare import WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import STOP_GRACE_S, ProcessLauncher, outcome, terminate
@@ -51,7 +50,7 @@ class LocalRunner(Runner):
         self._owners: dict[int, str] = {}  # running session -> owner
         self._notices = WaitNotices()  # why queued sessions wait
         self._lock = threading.Lock()
-        self._running: dict[int, subprocess.Popen[bytes] | None] = {}
+        self._running: dict[int, RunProcess | None] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._stop_requested: set[int] = set()
         self._events: RunnerEvents | None = None
@@ -168,9 +167,7 @@ class LocalRunner(Runner):
         try:
             with spec.log_path.open("ab", buffering=0) as log:
                 spec = self.launcher.with_environment(spec, log)
-                process = self.launcher.spawn(
-                    spec, log, {"NSML_EVAL_FD": str(theirs.fileno())}, (theirs.fileno(),)
-                )
+            process = self.launcher.spawn(spec, {"NSML_EVAL_FD": str(theirs.fileno())}, (theirs.fileno(),))
         except BaseException:
             ours.close()
             raise
@@ -189,7 +186,7 @@ class LocalRunner(Runner):
                 events.on_finished(spec.session_id, Outcome(SessionStatus.FAILED, None, str(exc)[:2000]))
                 return
             try:
-                process = self.launcher.spawn(spec, log, devices)
+                process = self.launcher.spawn(spec, devices)
             except OSError as exc:
                 log.write(f"[nsml] could not start the session: {exc}\n".encode())
                 events.on_finished(spec.session_id, Outcome(SessionStatus.FAILED, None, str(exc)))
@@ -205,13 +202,13 @@ class LocalRunner(Runner):
                 self._running.pop(spec.session_id, None)
                 stopped = spec.session_id in self._stop_requested
                 self._stop_requested.discard(spec.session_id)
-        events.on_finished(spec.session_id, outcome(code, stopped, self._closing))
+        events.on_finished(spec.session_id, outcome(code, stopped, self._closing, process.limit_reason()))
 
 
 class _LocalEvaluation:
     """An evaluation process of this host and the platform's end of its channel."""
 
-    def __init__(self, process: subprocess.Popen[bytes], channel: socket.socket) -> None:
+    def __init__(self, process: RunProcess, channel: socket.socket) -> None:
         self.process = process
         self.channel = channel
 
@@ -221,9 +218,9 @@ class _LocalEvaluation:
         except subprocess.TimeoutExpired:
             return None
 
+    def limit_reason(self) -> str | None:
+        return self.process.limit_reason()
+
     def kill(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self.process.kill()
         self.process.wait()

@@ -6,35 +6,21 @@ same paths, variables and sandbox wherever it runs.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from nsml.runners import sandbox
+from nsml.runners import cgroups, sandbox
 from nsml.runners.base import Outcome, RunSpec
+from nsml.runners.confined import RunProcess, child_setup
 from nsml.runners.environments import declared_requirements, ensure_environment
 from nsml.store.entities import SessionStatus
 
-_PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 5.0
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:  # not Linux: children may outlive a killed server
-        return None
-
-    def _set() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    return _set
 
 
 class ProcessLauncher:
@@ -87,24 +73,37 @@ class ProcessLauncher:
             env["NSML_CACHE_DIR"] = sandbox.CACHE
         env.update(HOME=sandbox.WORK, PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
         gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
-        argv = sandbox.wrap(spec.argv, mounts, env, self.hidden, gpus)
+        argv = sandbox.wrap(spec.argv, mounts, env, self.hidden, gpus, spec.limits)
         return argv, {"PATH": os.environ.get("PATH", "")}, spec.work_dir
 
-    def spawn(
-        self, spec: RunSpec, log: BinaryIO, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
-    ) -> subprocess.Popen[bytes]:
+    def spawn(self, spec: RunSpec, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> RunProcess:
+        """Start the run in its own control groups, its output piped into its capped log."""
         argv, env, cwd = self.command(spec, extra_env)
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(),
-            pass_fds=pass_fds,
-        )
+        enforcer = cgroups.enforcer()
+        confinement = enforcer.confine(spec.limits)
+        reader, writer = os.pipe()
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=writer,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=child_setup(
+                    confinement.join_files if confinement else [], enforcer.rlimits(spec.limits)
+                ),
+                pass_fds=pass_fds,
+            )
+        except BaseException:
+            os.close(reader)
+            if confinement is not None:
+                confinement.remove()
+            raise
+        finally:
+            os.close(writer)
+        return RunProcess(process, confinement, reader, spec.log_path, spec.limits, spec.work_dir)
 
     def with_environment(self, spec: RunSpec, log: BinaryIO) -> RunSpec:
         """The spec with the session's own Python when its source declares requirements."""
@@ -116,11 +115,14 @@ class ProcessLauncher:
         return replace(spec, argv=[python, *spec.argv[1:]], extra_mounts=(*spec.extra_mounts, env))
 
 
-def outcome(code: int, stopped: bool, closing: bool) -> Outcome:
+def outcome(code: int, stopped: bool, closing: bool, limit: str | None = None) -> Outcome:
+    """How a run ended; ``limit`` says which limit killed it, when one did."""
     if stopped:
         return Outcome(SessionStatus.STOPPED, code, "stopped by request")
     if closing:
         return Outcome(SessionStatus.FAILED, code, "the server shut down while the session ran")
+    if limit is not None:
+        return Outcome(SessionStatus.FAILED, code, limit)
     if code == 0:
         return Outcome(SessionStatus.EXITED, 0)
     if code < 0:
@@ -129,7 +131,7 @@ def outcome(code: int, stopped: bool, closing: bool) -> Outcome:
     return Outcome(SessionStatus.FAILED, code, f"exit code {code}")
 
 
-def terminate(process: subprocess.Popen[bytes]) -> None:
+def terminate(process: RunProcess) -> None:
     """SIGTERM the session's process group now, SIGKILL it if it outlives the grace period.
 
     Returns at once: the caller is often an HTTP request handler.

@@ -149,6 +149,7 @@ class RayRunner(Runner):
             api_url=None if evaluation else spec.api_url,
             sandboxed=self.sandboxed,
             evaluation=evaluation,
+            limits=spec.limits,
         )
 
     # sessions ----------------------------------------------------------------------------
@@ -368,8 +369,9 @@ class RayRunner(Runner):
                     offset += len(chunk)
                 elif code is None:
                     time.sleep(POLL_S)
+        limit = _limit_reason(actor)
         _finish(actor)
-        return outcome(code, run.stop_requested and not self._closing, self._closing)
+        return outcome(code, run.stop_requested and not self._closing, self._closing, limit)
 
     # evaluations -------------------------------------------------------------------------
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
@@ -457,6 +459,9 @@ class _RayEvaluation:
         self._ended.wait(timeout)
         return self._code
 
+    def limit_reason(self) -> str | None:
+        return _limit_reason(self.actor)
+
     def kill(self) -> None:
         """TERM the process on its node first, so its last log lines still come back."""
         import ray
@@ -472,6 +477,15 @@ class _RayEvaluation:
         except Exception:
             pass
         self._end(-9)
+
+
+def _limit_reason(actor: Any) -> str | None:
+    import ray
+
+    try:
+        return ray.get(actor.limit_reason.remote(), timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
+    except Exception:
+        return None
 
 
 def _finish(actor: Any) -> None:

@@ -28,7 +28,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from nsml.runners import cgroups
 from nsml.runners.base import RunSpec
+from nsml.runners.confined import RunProcess
+from nsml.runners.limits import Limits
 from nsml.runners.process import STOP_GRACE_S, ProcessLauncher
 from nsml.runners.sandbox import sandbox_works
 
@@ -59,6 +62,7 @@ class HostedRun:
     sandboxed: bool = False
     evaluation: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)  # enforced on the node that runs it
 
 
 def pack_folder(folder: Path) -> bytes:
@@ -82,7 +86,7 @@ class SessionHost:
     def __init__(self) -> None:
         self.root = node_root()
         self.folder = self.root / "runs" / uuid.uuid4().hex
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: RunProcess | None = None
         self.channel: socket.socket | None = None
         self.proxy: _UnixToTcp | None = None
         self.log_path = self.folder / "log.txt"
@@ -131,6 +135,7 @@ class SessionHost:
                 api_url=run.api_url,
                 api_socket=api_socket,
                 gpus=len(gpu_ids),
+                limits=run.limits,
             )
             launcher = ProcessLauncher(run.sandboxed, hidden=(self.root,), environments=self.root / "envs")
             spec = launcher.with_environment(spec, log)
@@ -142,7 +147,7 @@ class SessionHost:
                 extra["NSML_EVAL_FD"] = str(theirs.fileno())
                 pass_fds = (theirs.fileno(),)
             try:
-                self.process = launcher.spawn(spec, log, extra, pass_fds)
+                self.process = launcher.spawn(spec, extra, pass_fds)
             finally:
                 if theirs is not None:
                     theirs.close()
@@ -190,6 +195,10 @@ class SessionHost:
             code = None  # more log to come before the end
         return chunk, code
 
+    def limit_reason(self) -> str | None:
+        """Which limit ended the process, if one did."""
+        return self.process.limit_reason() if self.process is not None else None
+
     def terminate(self) -> None:
         """SIGTERM the process group, SIGKILL after the grace period."""
         process = self.process
@@ -232,6 +241,7 @@ class SessionHost:
         if self.channel is not None:
             self.channel.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        cgroups.release()  # one run per actor process: its control groups go with it
 
 
 def socket_wait(sock: socket.socket, timeout: float) -> bool:

@@ -3,6 +3,11 @@
 Inside the sandbox a process sees the read-only Python environment, its own writable
 work dir at ``/nsml/work`` and whatever else its :class:`Mounts` name (the train split,
 a checkpoint, the platform's API socket); no ``NSML_HOME``, no other session, no network.
+
+It holds the same whoever runs the server, root included: the process runs as an
+unprivileged uid in a user namespace of its own, with no capabilities and no way to
+create another user namespace, so the mounts it was given (read-only ones included)
+cannot be remounted or removed. What must stay hidden is not bound at all.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nsml.runners.limits import Limits
+
 DEMO_DATA = Path(__file__).resolve().parent.parent / "datasets" / "demo"
 WORK = "/nsml/work"
 DATA = "/nsml/data"
 CHECKPOINT = "/nsml/checkpoint"
 API_SOCKET = "/nsml/api.sock"
 CACHE = "/nsml/cache"
+SANDBOX_UID = 1000  # who the process is inside; it holds no capability there
+SANDBOX_USER = "nsml"
 
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC = (
@@ -87,15 +96,51 @@ def python_paths() -> list[str]:
     return kept
 
 
-def _base_args() -> list[str]:
-    args = ["--die-with-parent", "--new-session", "--unshare-all", "--clearenv"]
+def _base_args(limits: Limits | None = None, hide: tuple[Path, ...] = ()) -> list[str]:
+    limits = limits or Limits()
+    args = ["--die-with-parent", "--new-session", "--unshare-all", "--unshare-user"]
+    args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--disable-userns"]
+    args += ["--cap-drop", "ALL", "--clearenv"]
     for path in _SYSTEM + _ETC:
         args += ["--ro-bind-try", path, path]
-    # fresh /proc, /dev and /tmp first, so that Python paths below /tmp stay visible
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/nsml"]
-    for path in python_paths():
-        args += ["--ro-bind", path, path]
-    args += ["--tmpfs", str(DEMO_DATA)]  # the package's own demo test labels stay hidden
+    # fresh /proc, /dev and /tmp first, so that Python paths below /tmp stay visible;
+    # /tmp and /dev/shm are sized: a tmpfs is RAM, and unsized it may take half the host's
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for size, target in ((limits.shm_bytes, "/dev/shm"), (limits.tmp_bytes, "/tmp")):
+        args += [*(["--size", str(size)] if size else []), "--tmpfs", target]
+    args += ["--dir", "/nsml"]
+    hidden = [os.path.realpath(DEMO_DATA), *(os.path.realpath(h) for h in hide)]
+    for path in python_paths():  # the package's own demo test labels are never bound
+        args += _bind_except(path, hidden)
+    return args
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _bind_except(path: str, hidden: list[str]) -> list[str]:
+    """Read-only binds of ``path`` that leave out every hidden folder below it.
+
+    A folder holding a hidden one is recreated empty and its other entries bound one by
+    one, down to the hidden folder, which is simply absent."""
+    below = [h for h in hidden if _inside(h, path)]
+    if not below:
+        return ["--ro-bind", path, path]
+    if path in below:
+        return []
+    args = ["--dir", path]
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return args
+    for entry in entries:
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(entry.path), entry.path]
+        elif entry.is_dir():
+            args += _bind_except(entry.path, below)
+        else:
+            args += ["--ro-bind", entry.path, entry.path]
     return args
 
 
@@ -117,6 +162,7 @@ def wrap(
     env: dict[str, str],
     hide: tuple[Path, ...] = (),
     gpus: list[str] | None = None,
+    limits: Limits | None = None,
 ) -> list[str]:
     """The bwrap command line that runs ``argv`` in ``/nsml/work`` with ``env`` only.
 
@@ -126,16 +172,13 @@ def wrap(
     binary = bwrap_path()
     if binary is None:
         raise RuntimeError("bubblewrap (bwrap) is not installed")
-    args = [binary, *_base_args()]
-    bound = python_paths()
-    for folder in hide:
-        real = os.path.realpath(folder)
-        if any(real == p or real.startswith(p + os.sep) for p in bound):
-            args += ["--tmpfs", real]
+    args = [binary, *_base_args(limits, hide)]
     args += _gpu_devices(gpus or [])
     args += ["--bind", str(mounts.work), WORK]
     for mount in mounts.extra:
         args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
-    for key, value in env.items():
+    # getpass and friends ask the environment first: the sandbox uid has no passwd entry
+    for key, value in {"USER": SANDBOX_USER, "LOGNAME": SANDBOX_USER, **env}.items():
         args += ["--setenv", key, value]
-    return [*args, "--chdir", WORK, "--", *argv]
+    # the skeleton bubblewrap built (folders made for the binds above) is read-only too
+    return [*args, "--remount-ro", "/", "--chdir", WORK, "--", *argv]

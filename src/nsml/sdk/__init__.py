@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nsml.names import InvalidName, parse_session, validate_checkpoint
+from nsml.sdk import checkpoints
 from nsml.sdk.reporting import Reporter, jsonable
 
 IS_ON_NSML: bool = os.environ.get("NSML_ON_PLATFORM") == "1"
@@ -123,16 +124,15 @@ def save(iteration: Any = None, save_fn: Callable[..., Any] | None = None) -> No
         _reporter.flush()
     staging = Path(tempfile.mkdtemp(prefix="nsml-save-"))
     try:
-        fn(str(staging), **_bound.kwargs)
+        saved = checkpoints.save_into(fn, staging, _bound.kwargs)
         if IS_ON_NSML:
             from nsml.client.archive import pack_dir
 
-            _api().put_checkpoint(_session_ref(), name, pack_dir(staging))
+            _api().put_checkpoint(_session_ref(), name, pack_dir(saved))
         else:
             target = LOCAL_DIR / "checkpoints" / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(staging, target)
+            checkpoints.copy_checkpoint(saved, target)
             print(f"[nsml] checkpoint {name} saved to {target}", flush=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -160,9 +160,8 @@ def load(
             source = LOCAL_DIR / "checkpoints" / name
             if not source.is_dir():
                 raise FileNotFoundError(f"nsml.load: no local checkpoint {name!r} in {source.parent}")
-            shutil.rmtree(staging)
-            shutil.copytree(source, staging)
-        fn(str(staging), **_bound.kwargs)
+            checkpoints.copy_checkpoint(source, staging)
+        fn(checkpoints.load_path(staging), **_bound.kwargs)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -224,7 +223,7 @@ def paused(scope: Any = None) -> None:
         # fork or resume: load the checkpoint, then let the script train on from --iteration
         if _bound.load is None:
             raise RuntimeError("nsml.paused: no load function; call nsml.bind(load=...) first")
-        _bound.load(os.environ["NSML_CHECKPOINT_PATH"], **_bound.kwargs)
+        _bound.load(checkpoints.load_path(os.environ["NSML_CHECKPOINT_PATH"]), **_bound.kwargs)
         return
     if "NSML_EVAL_FD" not in os.environ:
         raise RuntimeError(

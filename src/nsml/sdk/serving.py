@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nsml import wire
+from nsml.sdk.checkpoints import load_path
 
 TRACEBACK_LINES = 20
 
@@ -45,7 +46,7 @@ def serve(load: Callable[..., Any] | None, infer: Callable[..., Any] | None, kwa
         wire.send(channel, {"error": "bind", "detail": f"nsml.bind() was not given a {missing} function"})
         sys.exit(1)
     try:
-        load(os.environ["NSML_CHECKPOINT_PATH"], **kwargs)
+        load(load_path(os.environ["NSML_CHECKPOINT_PATH"]), **kwargs)
     except Exception:
         traceback.print_exc()
         wire.send(channel, {"error": "load", "detail": _excerpt()})

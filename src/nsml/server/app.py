@@ -24,7 +24,7 @@ from nsml import __version__
 from nsml.artifacts import FileArtifactStore
 from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS
-from nsml.runners import LocalRunner, Runner
+from nsml.runners import LocalRunner, Runner, cgroups
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
@@ -93,12 +93,16 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
         if not settings.sandboxed:
             log.warning("sessions run without a sandbox: %s", settings.sandbox_problem)
+        if settings.runner == "local":
+            log.info("resource limits enforced with %s", cgroups.enforcer().name)
         try:
             yield
         finally:
             remove_server_file(settings)
             credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
+            if settings.runner == "local":
+                cgroups.release()  # every run has ended: remove this server's control groups
             store.close()  # type: ignore[attr-defined]
             if settings.api_socket is not None:  # here: uvicorn may re-raise SIGTERM after us
                 shutil.rmtree(settings.api_socket.parent, ignore_errors=True)

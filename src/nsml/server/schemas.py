@@ -16,6 +16,17 @@ class Record(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class LimitsOut(BaseModel):
+    """What confines sessions on this server, and the limits a session gets."""
+
+    sandbox: str  # "bubblewrap", or why sessions run without one
+    enforcer: str  # cgroup2 | cgroup1 | rlimit: the host's means
+    enforced_by: dict[str, str]  # limit -> how this host enforces it
+    defaults: dict[str, str]  # limit -> what a session gets when it asks for nothing
+    maxima: dict[str, str]  # flag -> the most a session may ask for
+    fair_share: dict[str, int] = {}  # slots, per-user caps (0: none), default daily limit
+
+
 class Health(BaseModel):
     status: str = "ok"
     version: str
@@ -23,7 +34,6 @@ class Health(BaseModel):
     user: str
     owner: str  # the name new sessions get: the user's team, or the user
     role: str
-    limits: dict[str, int] = {}  # the operator's fair-share settings (0: no cap)
 
 
 class UploadOut(BaseModel):
@@ -62,6 +72,8 @@ class SessionCreate(BaseModel):
     description: str = ""
     gpus: int = 0
     cpus: int = Field(default=0, ge=0)  # 0: the server's default
+    memory: str = Field(default="", max_length=32)  # "4G"; "": the server's default
+    shm_size: str = Field(default="", max_length=32)  # "1G"; "": the server's default
     code_upload: str
 
 
@@ -78,6 +90,8 @@ class SessionOut(Record):
     reason: str | None
     gpus: int
     cpus: int
+    memory_mb: int = 0
+    shm_mb: int = 0
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nsml.sizes import GIB, MIB
+
 
 def _default_concurrency() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -36,6 +38,17 @@ class ServerSettings:
     runner: str = "local"  # "local": this host; "ray": a Ray cluster
     ray_address: str = ""  # the cluster's GCS address, e.g. 10.0.0.5:6379
     ray_cpus_per_session: float = 1.0
+    # what a session or evaluation may use (0: not limited); see nsml.server.services.limits
+    default_memory_bytes: int = 4 * GIB  # nsml run --memory, when not given
+    max_memory_bytes: int = 0  # the most --memory may ask for; 0: the host's RAM
+    default_shm_bytes: int = 512 * MIB  # nsml run --shm-size, when not given
+    max_shm_bytes: int = 8 * GIB
+    tmp_bytes: int = 1 * GIB  # /tmp of every run
+    max_pids: int = 1024  # processes and threads of one run
+    work_quota_bytes: int = 10 * GIB  # what a session's work dir may hold
+    log_limit_bytes: int = 100 * MIB  # one run's log output
+    eval_memory_bytes: int = 4 * GIB  # an evaluation's memory
+    default_cpus: float = 0.0  # a hard CPU cap when -c is not given; 0: none (a fair share only)
     # fair share: running sessions and evaluations one owner may have at once (0: no cap)
     max_sessions_per_user: int = 0  # NSML_MAX_SESSIONS_PER_USER
     max_evaluations_per_user: int = 0  # NSML_MAX_EVALUATIONS_PER_USER

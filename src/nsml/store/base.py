@@ -120,6 +120,8 @@ class AbstractStore(ABC):
         parent: str | None = None,
         resume_checkpoint: str | None = None,
         cpus: int = 0,
+        memory_mb: int = 0,
+        shm_mb: int = 0,
     ) -> Session:
         """Create a queued session with the next number for (owner, dataset), atomically."""
 

@@ -94,6 +94,8 @@ class Session:
     parent: str | None = None  # "OWNER/DATASET/N:CHECKPOINT" this session was forked from
     resume_checkpoint: str | None = None  # "OWNER/DATASET/N:CHECKPOINT" loaded at start
     cpus: int = 0  # CPUs asked for; 0: the runner's default
+    memory_mb: int = 0  # memory asked for (nsml run --memory); 0: the server's default
+    shm_mb: int = 0  # /dev/shm asked for (nsml run --shm-size); 0: the server's default
 
     @property
     def name(self) -> str:

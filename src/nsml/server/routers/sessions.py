@@ -22,7 +22,7 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> Sessi
     owner = svc.store.get_user(who.user.owner_name)
     session = svc.sessions.create(
         owner, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload,
-        cpus=body.cpus,
+        cpus=body.cpus, memory=body.memory, shm_size=body.shm_size,
     )  # fmt: skip
     return SessionOut.model_validate(session)
 

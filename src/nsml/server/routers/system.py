@@ -6,27 +6,19 @@ from fastapi import APIRouter, Request
 
 from nsml import __version__
 from nsml.artifacts import UploadTooLarge
+from nsml.runners import cgroups
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import TooLarge
-from nsml.server.schemas import Health, UploadOut
+from nsml.server.schemas import Health, LimitsOut, UploadOut
+from nsml.sizes import format_size
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/health", response_model=Health)
-def health(who: PrincipalDep, svc: ServicesDep) -> Health:
-    settings = svc.settings
+def health(who: PrincipalDep) -> Health:
     return Health(
-        version=__version__,
-        user=who.user.name,
-        owner=who.user.owner_name,
-        role=who.user.role.value,
-        limits={
-            "max_concurrent": settings.max_concurrent,
-            "max_sessions_per_user": settings.max_sessions_per_user,
-            "max_evaluations_per_user": settings.max_evaluations_per_user,
-            "default_daily_limit": settings.default_daily_limit,
-        },
+        version=__version__, user=who.user.name, owner=who.user.owner_name, role=who.user.role.value
     )
 
 
@@ -40,6 +32,32 @@ async def receive(request: Request, svc: Services, max_bytes: int) -> tuple[str,
         return await svc.sessions.artifacts.receive_upload(request.stream(), max_bytes)
     except UploadTooLarge as exc:
         raise TooLarge(str(exc)) from None
+
+
+@router.get("/limits", response_model=LimitsOut)
+def limits(svc: ServicesDep, who: UserDep) -> LimitsOut:
+    """How sessions are confined here (``nsml server status``); for Ray, on each worker."""
+    settings = svc.settings
+    enforcer = cgroups.enforcer()
+    return LimitsOut(
+        sandbox="bubblewrap" if settings.sandboxed else settings.sandbox_problem,
+        enforcer=enforcer.name,
+        enforced_by=enforcer.describe(),
+        defaults=svc.sessions.resources.defaults().describe(),
+        maxima={
+            "--memory": format_size(settings.max_memory_bytes) if settings.max_memory_bytes else "none",
+            "--shm-size": format_size(settings.max_shm_bytes) if settings.max_shm_bytes else "none",
+            "evaluation memory": format_size(settings.eval_memory_bytes)
+            if settings.eval_memory_bytes
+            else "none",
+        },
+        fair_share={
+            "max_concurrent": settings.max_concurrent,
+            "max_sessions_per_user": settings.max_sessions_per_user,
+            "max_evaluations_per_user": settings.max_evaluations_per_user,
+            "default_daily_limit": settings.default_daily_limit,
+        },
+    )
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201)

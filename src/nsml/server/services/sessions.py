@@ -20,6 +20,7 @@ from nsml.plotting.events import append_scalars
 from nsml.runners import Outcome, Runner, RunSpec
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
+from nsml.server.services.limits import LimitPolicy
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Checkpoint, NotFound, Session, SessionStatus, User
 from nsml.store.entities import ACTIVE_STATUSES
@@ -43,6 +44,7 @@ class SessionService:
         self.artifacts = artifacts
         self.runner = runner
         self.settings = settings
+        self.resources = LimitPolicy(settings)
         self._ended = threading.Condition()
         self._stop_reasons: dict[int, str] = {}
         # called before a session is queued, to refuse it (credits); set by the app
@@ -86,6 +88,9 @@ class SessionService:
         code_upload: str | None = None,
         fork_of: tuple[Session, str] | None = None,
         cpus: int = 0,
+        memory: str = "",
+        shm_size: str = "",
+        sizes_mb: tuple[int, int] | None = None,
     ) -> Session:
         """A new session from uploaded source, or from a parent's source and checkpoint."""
         try:
@@ -96,6 +101,7 @@ class SessionService:
             ) from None
         self._check_gpus(gpus)
         self._check_cpus(cpus)
+        memory_mb, shm_mb = sizes_mb if sizes_mb is not None else self.resources.requested(memory, shm_size)
         self.admission(owner, gpus)
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
         if fork_of is not None:
@@ -120,6 +126,8 @@ class SessionService:
                 parent=origin,
                 resume_checkpoint=origin,
                 cpus=cpus,
+                memory_mb=memory_mb,
+                shm_mb=shm_mb,
             )
             staging.rename(self.artifacts.session_dir(session.id))
         except (BadArchive, FileNotFoundError) as exc:
@@ -163,6 +171,7 @@ class SessionService:
             parent.gpus,
             fork_of=(parent, chosen),
             cpus=parent.cpus,
+            sizes_mb=(parent.memory_mb, parent.shm_mb),
         )
 
     def resume(self, session: Session) -> Session:
@@ -230,6 +239,7 @@ class SessionService:
             cpus=session.cpus,
             cache_dir=cache_dir,
             owner=session.owner,
+            limits=self.resources.for_session(session),
         )
 
     # runner events -----------------------------------------------------------------

@@ -374,6 +374,7 @@ class SubmissionService:
             env={"NSML_ON_PLATFORM": "1", "NSML_SESSION": session.name, "NSML_DATASET_NAME": session.dataset},
             log_path=folder / "log.txt",
             checkpoint_dir=self.artifacts.checkpoint_dir(session.id, checkpoint),
+            limits=self.sessions.resources.for_evaluation(session),
         )
         process = self.runner.start_evaluation(spec)
         deadline = time.monotonic() + timeout_s
@@ -390,6 +391,9 @@ class SubmissionService:
                 code = process.wait(10)
                 if code == 0:
                     raise EvaluationFailed(NOT_PAUSED) from None
+                limit = process.limit_reason()
+                if limit is not None:
+                    raise EvaluationFailed(f"the evaluation was {limit}") from None
                 tail = WITHHELD_TAIL if withheld() else _tail(spec.log_path)
                 raise EvaluationFailed(
                     f"the script exited with code {code} before serving the request:\n{tail}"

@@ -122,6 +122,8 @@ class SessionRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     gpus: Mapped[int] = mapped_column(Integer, default=0)
     cpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shm_mb: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -319,6 +319,8 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         parent: str | None = None,
         resume_checkpoint: str | None = None,
         cpus: int = 0,
+        memory_mb: int = 0,
+        shm_mb: int = 0,
     ) -> Session:
         with self._tx() as orm:
             number = self._next_number(orm, owner_id, dataset_id)
@@ -332,6 +334,8 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
                 status=SessionStatus.QUEUED.value,
                 gpus=gpus,
                 cpus=cpus,
+                memory_mb=memory_mb,
+                shm_mb=shm_mb,
                 token_hash=token_hash,
                 created_at=datetime.now(timezone.utc),
                 parent=parent,
@@ -385,6 +389,8 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             reason=row.reason,
             gpus=row.gpus,
             cpus=row.cpus,
+            memory_mb=row.memory_mb,
+            shm_mb=row.shm_mb,
             created_at=_utc(row.created_at),  # type: ignore[arg-type]
             started_at=_utc(row.started_at),
             ended_at=_utc(row.ended_at),
