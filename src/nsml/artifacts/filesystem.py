@@ -26,6 +26,7 @@ from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
 
 from nsml.artifacts.base import ArtifactStore, BadArchive, UploadTooLarge
+from nsml.artifacts.safe_io import UnsafeFile, open_regular
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -183,12 +184,13 @@ LOG_PAGE_BYTES = 1 << 20
 
 
 def read_log_page(path: Path, offset: int, limit: int = LOG_PAGE_BYTES) -> bytes:
-    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet."""
+    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet,
+    or for one that is not a regular file (never read through a link)."""
     try:
-        with path.open("rb") as log:
+        with open_regular(path) as log:
             log.seek(offset)
             return log.read(limit)
-    except FileNotFoundError:
+    except (FileNotFoundError, UnsafeFile):
         return b""
 
 

@@ -34,6 +34,10 @@ class RunSpec:
     cpus: int = 0  # asked for; 0: the runner's default
     extra_mounts: tuple[Path, ...] = ()  # more read-only folders the process needs
     cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
+    # the source as shipped (code.tar.gz), which the process cannot write: requirements are
+    # read from here, never from work_dir, where a link could point at a server file
+    source_archive: Path | None = None
+    requirements: tuple[str, ...] | None = None  # already read from source_archive (Ray workers)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners.environments import EnvironmentFailed, spec_requirements
 from nsml.runners.process import outcome
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
@@ -106,6 +107,7 @@ class RayRunner(Runner):
         if spec.train_dir is not None and spec.api_url:
             url = f"{spec.api_url}/api/v1/sessions/{spec.name}/dataset"
             dataset = (url, spec.env.get("NSML_DATASET_VERSION", ""))
+        requirements = spec_requirements(spec)  # read here, from the shipped archive
         return HostedRun(
             session_id=spec.session_id,
             name=spec.name,
@@ -117,6 +119,7 @@ class RayRunner(Runner):
             api_url=None if evaluation else spec.api_url,
             sandboxed=self.sandboxed,
             evaluation=evaluation,
+            requirements=None if requirements is None else tuple(requirements),
         )
 
     # sessions ----------------------------------------------------------------------------
@@ -164,6 +167,10 @@ class RayRunner(Runner):
         assert self._events is not None
         try:
             result = self._run(spec, run)
+        except EnvironmentFailed as exc:  # read here, from the shipped archive: the session's mistake
+            with spec.log_path.open("ab") as out:
+                out.write(f"[nsml] {exc}\n".encode())
+            result = Outcome(SessionStatus.FAILED, None, str(exc))
         except Exception as exc:  # the session must end with a reason, whatever broke
             log.exception("session %s on Ray", spec.name)
             result = Outcome(SessionStatus.FAILED, None, f"the Ray runner failed: {exc}")

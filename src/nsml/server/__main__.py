@@ -84,6 +84,7 @@ def serve(
     settings.max_gpus_per_session = int(os.environ.get("NSML_MAX_GPUS_PER_SESSION", len(settings.gpus) or 8))
     settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))
     settings.token_ttl_hours = float(os.environ.get("NSML_TOKEN_TTL_HOURS", settings.token_ttl_hours))
+    read_storage_settings(settings)
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:
         settings.max_concurrent = max_concurrent
@@ -143,6 +144,25 @@ def serve(
     finally:
         if settings.api_socket is not None:
             shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
+
+
+def read_storage_settings(settings: ServerSettings) -> None:
+    """Quota, unpack cap, evaluation replies and the janitor, from NSML_* variables."""
+    env = os.environ
+    settings.storage_quota_mb = int(env.get("NSML_STORAGE_QUOTA_MB", settings.storage_quota_mb))
+    settings.max_unpacked_mb = int(env.get("NSML_MAX_UNPACKED_MB", settings.max_unpacked_mb))
+    settings.eval_reply_bytes_per_input = int(
+        env.get("NSML_EVAL_REPLY_BYTES_PER_INPUT", settings.eval_reply_bytes_per_input)
+    )
+    settings.max_eval_reply_mb = int(env.get("NSML_MAX_EVAL_REPLY_MB", settings.max_eval_reply_mb))
+    settings.janitor_interval_s = float(env.get("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s))
+    settings.stale_upload_s = float(env.get("NSML_STALE_UPLOAD_S", settings.stale_upload_s))
+    settings.stale_env_s = float(env.get("NSML_STALE_ENV_S", settings.stale_env_s))
+    if settings.storage_quota_mb < 0 or settings.max_unpacked_mb <= 0 or settings.max_eval_reply_mb <= 0:
+        raise SystemExit(
+            "error: NSML_STORAGE_QUOTA_MB must be 0 or more, NSML_MAX_UNPACKED_MB and "
+            "NSML_MAX_EVAL_REPLY_MB more than 0"
+        )
 
 
 class _Server(uvicorn.Server):

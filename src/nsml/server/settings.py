@@ -36,6 +36,17 @@ class ServerSettings:
     runner: str = "local"  # "local": this host; "ray": a Ray cluster
     ray_address: str = ""  # the cluster's GCS address, e.g. 10.0.0.5:6379
     ray_cpus_per_session: float = 1.0
+    # storage (NSML_STORAGE_QUOTA_MB, NSML_MAX_UNPACKED_MB): checkpoints, cache entries and
+    # uploads of one account together; 0: no quota. The unpack cap holds whatever the quota.
+    storage_quota_mb: int = 0
+    max_unpacked_mb: int = 16384
+    # evaluation replies (NSML_EVAL_REPLY_BYTES_PER_INPUT, NSML_MAX_EVAL_REPLY_MB)
+    eval_reply_bytes_per_input: int = 4096
+    max_eval_reply_mb: int = 16
+    # the janitor (NSML_JANITOR_INTERVAL_S, NSML_STALE_UPLOAD_S, NSML_STALE_ENV_S); 0: no janitor
+    janitor_interval_s: float = 600.0
+    stale_upload_s: float = 6 * 3600.0
+    stale_env_s: float = 7 * 86400.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -49,3 +60,15 @@ class ServerSettings:
     @property
     def max_checkpoint_bytes(self) -> int:
         return self.max_checkpoint_mb * 1024 * 1024
+
+    @property
+    def storage_quota_bytes(self) -> int:
+        return self.storage_quota_mb * 1024 * 1024
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return self.max_unpacked_mb * 1024 * 1024
+
+    @property
+    def max_eval_reply_bytes(self) -> int:
+        return self.max_eval_reply_mb * 1024 * 1024

@@ -229,6 +229,7 @@ class SessionService:
             gpus=session.gpus,
             cpus=session.cpus,
             cache_dir=cache_dir,
+            source_archive=session_dir / "code.tar.gz",
         )
 
     # runner events -----------------------------------------------------------------
