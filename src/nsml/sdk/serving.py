@@ -53,7 +53,7 @@ def _reply(channel: socket.socket, predictions: Any, count: int, limit: int | No
             f"infer returned {len(message)} bytes for a batch of {count} inputs, over the "
             f"{limit} bytes the platform reads; return one small prediction per input"
         )
-        wire.send(channel, {"error": "infer", "detail": detail})
+        wire.send(channel, {"error": "reply", "detail": detail})
         return
     channel.sendall(message)
 
