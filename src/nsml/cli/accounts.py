@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import Any
 
 import click
 
@@ -11,6 +12,8 @@ from nsml.cli.output import CliError, console, handle_errors, print_json, server
 from nsml.client.api import login as api_login
 from nsml.client.connection import read_client_file, write_client_file
 from nsml.config import CLIENT_FILE, local_user_name, nsml_home
+
+MIB = 1024 * 1024
 
 
 def _password(from_stdin: bool, confirm: bool = False) -> str:
@@ -90,6 +93,16 @@ def whoami(as_json: bool) -> None:
     else:
         team = f", team {me['team']}" if me["team"] else ""
         console.print(f"{me['name']} ({me['role']}{team}) on {conn.url}")
+        if "storage_used_bytes" in me:  # an older server does not say
+            console.print(f"storage: {_storage(me)}")
+
+
+def _storage(me: dict[str, Any]) -> str:
+    used, quota = me["storage_used_bytes"] / MIB, me["storage_quota_bytes"] / MIB
+    whose = f" (team {me['storage_owner']})" if me["storage_owner"] != me["name"] else ""
+    if not quota:
+        return f"{used:.1f} MiB used, no quota{whose}"
+    return f"{used:.1f} of {quota:.0f} MiB used{whose}"
 
 
 @click.group()

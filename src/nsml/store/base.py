@@ -252,6 +252,11 @@ class AbstractStore(ABC):
     @abstractmethod
     def delete_cache(self, owner_id: int, key: str) -> bool: ...
 
+    # storage
+    @abstractmethod
+    def storage_used(self, owner_id: int) -> int:
+        """Bytes of the account's checkpoints (of its sessions) and cache entries together."""
+
     # shared resources
     @abstractmethod
     def put_shared(

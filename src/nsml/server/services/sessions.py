@@ -13,13 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts import BadArchive, FileArtifactStore, UnpackTooLarge
 from nsml.artifacts.filesystem import read_log_page
 from nsml.names import InvalidName, validate_checkpoint
 from nsml.plotting.events import append_scalars
 from nsml.runners import Outcome, Runner, RunSpec
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
+from nsml.server.services.storage import MIB, StorageService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Checkpoint, NotFound, Session, SessionStatus, User
 from nsml.store.entities import ACTIVE_STATUSES
@@ -49,6 +50,7 @@ class SessionService:
         self.admission: Callable[[User, int], None] = lambda owner, gpus: None
         # called once a session that ran has ended, to bill its last minutes; set by the app
         self.on_ended: Callable[[Session], None] = lambda session: None
+        self.storage: StorageService | None = None  # the quota; set by the app
 
     # queries ---------------------------------------------------------------------
     def get(self, owner: str, dataset: str, number: int) -> Session:
@@ -87,7 +89,27 @@ class SessionService:
         fork_of: tuple[Session, str] | None = None,
         cpus: int = 0,
     ) -> Session:
-        """A new session from uploaded source, or from a parent's source and checkpoint."""
+        """A new session from uploaded source, or from a parent's source and checkpoint.
+
+        The upload is discarded however this ends, a refusal included."""
+        try:
+            return self._create(owner, dataset_name, entry, args, description, gpus, code_upload, fork_of, cpus)
+        finally:
+            if code_upload is not None:
+                self.artifacts.discard_upload(code_upload)
+
+    def _create(
+        self,
+        owner: User,
+        dataset_name: str,
+        entry: str,
+        args: Sequence[str],
+        description: str,
+        gpus: int,
+        code_upload: str | None,
+        fork_of: tuple[Session, str] | None,
+        cpus: int,
+    ) -> Session:
         try:
             dataset = self.store.get_dataset(dataset_name)
         except NotFound:
@@ -105,7 +127,7 @@ class SessionService:
         else:
             raise BadRequest("a session needs source code: an upload or a session to fork")
         try:
-            self.artifacts.unpack_archive(archive, staging / "work")
+            self.artifacts.unpack_archive(archive, staging / "work", self._source_cap(owner, code_upload))
             _check_entry(staging / "work", entry)
             shutil.copyfile(archive, staging / "code.tar.gz")
             token = new_token()
@@ -122,15 +144,28 @@ class SessionService:
                 cpus=cpus,
             )
             staging.rename(self.artifacts.session_dir(session.id))
+        except UnpackTooLarge as exc:
+            refusal = None
+            if self.storage is not None:
+                refusal = self.storage.check_unpacked(owner, exc.limit, "the unpacked source", code_upload)
+            raise refusal or BadRequest(
+                f"the source could not be unpacked: it unpacks to more than {exc.limit // MIB} MiB; "
+                "add large files to .gitignore or put them in a dataset"
+            ) from None
         except (BadArchive, FileNotFoundError) as exc:
             raise BadRequest(f"the source could not be unpacked: {exc}") from None
         finally:
-            if code_upload is not None:
-                self.artifacts.discard_upload(code_upload)
             shutil.rmtree(staging, ignore_errors=True)
         self.artifacts.log_path(session.id).touch()
         self.runner.submit(self._spec(session, token))
         return session
+
+    def _source_cap(self, owner: User, code_upload: str | None) -> int:
+        """What shipped source may unpack to: the operator's source cap, within the quota."""
+        cap = self.settings.max_source_bytes
+        if self.storage is not None:
+            cap = min(cap, self.storage.unpack_cap(owner, code_upload))
+        return cap
 
     def _check_gpus(self, gpus: int) -> None:
         limit = self.settings.max_gpus_per_session
@@ -353,13 +388,40 @@ class SessionService:
         if points:  # the same points, for TensorBoard
             append_scalars(self.artifacts.session_dir(session.id) / "tensorboard", points)
 
-    def save_checkpoint(self, session: Session, name: str, upload_id: str) -> Checkpoint:
-        """Unpack, rename into place, then list: a checkpoint is complete or absent."""
+    def checkpoint_target(self, session: Session, name: str) -> tuple[User, int]:
+        """Before a checkpoint's body is read: its name is valid; (the account whose quota
+        it counts against, the bytes of the checkpoint of that name it would replace)."""
         try:
             validate_checkpoint(name)
-            size = self.artifacts.put_checkpoint(session.id, name, upload_id)
         except InvalidName as exc:
             raise BadRequest(str(exc)) from None
+        try:
+            replaced = self.store.get_checkpoint(session.id, name).size_bytes
+        except NotFound:
+            replaced = 0
+        return self.store.get_user(session.owner), replaced
+
+    def save_checkpoint(
+        self, session: Session, name: str, upload_id: str, owner: User | None = None, replaced: int = 0
+    ) -> Checkpoint:
+        """Unpack, rename into place, then list: a checkpoint is complete or absent.
+
+        It may unpack to what the owner's quota leaves (with the space of the checkpoint
+        it replaces), under the operator's hard cap."""
+        cap = None
+        if owner is not None and self.storage is not None:
+            cap = self.storage.unpack_cap(owner, upload_id, replaced)
+        try:
+            validate_checkpoint(name)
+            size = self.artifacts.put_checkpoint(session.id, name, upload_id, cap)
+        except InvalidName as exc:
+            raise BadRequest(str(exc)) from None
+        except UnpackTooLarge as exc:
+            refusal = None
+            if owner is not None and self.storage is not None:
+                what = f"checkpoint {name!r} unpacked"
+                refusal = self.storage.check_unpacked(owner, exc.limit, what, upload_id, replaced)
+            raise refusal or BadRequest(str(exc)) from None
         except BadArchive as exc:
             raise BadRequest(str(exc)) from None
         finally:

@@ -809,6 +809,21 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             )
             return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
+    # storage -------------------------------------------------------------------------
+    def storage_used(self, owner_id: int) -> int:
+        with self._tx() as orm:
+            checkpoints = orm.scalar(
+                select(func.coalesce(func.sum(CheckpointRow.size_bytes), 0))
+                .join(SessionRow, SessionRow.id == CheckpointRow.session_id)
+                .where(SessionRow.owner_id == owner_id)
+            )
+            cache = orm.scalar(
+                select(func.coalesce(func.sum(CacheEntryRow.size_bytes), 0)).where(
+                    CacheEntryRow.owner_id == owner_id
+                )
+            )
+            return int(checkpoints or 0) + int(cache or 0)
+
     # credits -------------------------------------------------------------------------
     def _change_balance(
         self, orm: OrmSession, account_id: int, delta: float, reason: str, at: datetime
