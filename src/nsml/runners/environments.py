@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import fcntl
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -122,6 +123,7 @@ def ensure_environment(requirements: list[str], root: Path, log: BinaryIO) -> Pa
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key; the others wait, then reuse
         if (final / "ready").exists():
             _say(log, f"reusing environment {key} ({len(requirements)} requirements)")
+            os.utime(final / "ready")  # last used now: the janitor removes long-unused ones
             return final
         _say(log, f"building environment {key}: {', '.join(requirements) or 'no packages'}")
         staging = root / f"{key}.building"

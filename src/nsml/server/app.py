@@ -28,6 +28,7 @@ from nsml.runners import LocalRunner, Runner
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
+from nsml.server.janitor import Janitor
 from nsml.server.limits import BodySizeLimit
 from nsml.server.routers import (
     accounts,
@@ -82,6 +83,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         session_service.recover()
         submission_service.recover()
         credit_service.start()
+        janitor = Janitor(store, artifacts, settings)
+        janitor.start()  # a first sweep now, then on the schedule
         app.state.services = Services(
             settings,
             store,
@@ -101,6 +104,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             yield
         finally:
             remove_server_file(settings)
+            janitor.stop()
             credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
             store.close()  # type: ignore[attr-defined]
