@@ -176,6 +176,16 @@ class FileArtifactStore(ArtifactStore):
             self.discard_upload(upload_id)
             shutil.rmtree(staging, ignore_errors=True)
 
+    def delete_checkpoint(self, session_id: int, name: str) -> None:
+        """Out of sight in one rename, then removed."""
+        folder = self.checkpoint_dir(session_id, name)
+        trash = folder.parent / f".old-{uuid.uuid4().hex}"
+        try:
+            folder.rename(trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
         return self.read_dir(self.checkpoint_dir(session_id, name))
 

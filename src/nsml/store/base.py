@@ -198,6 +198,10 @@ class AbstractStore(ABC):
     def list_checkpoints(self, session_id: int) -> list[Checkpoint]: ...
 
     @abstractmethod
+    def delete_checkpoint(self, session_id: int, name: str) -> bool:
+        """Forget a checkpoint; False when there was none of that name."""
+
+    @abstractmethod
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint: ...
 
     @abstractmethod

@@ -433,6 +433,16 @@ class SessionService:
         summary = current.summary or current.last_report
         return self.store.put_checkpoint(session.id, name, elapsed, summary, size, now)
 
+    def delete_checkpoint(self, session: Session, name: str) -> None:
+        """``nsml model rm``: frees its space, unless a session still to run starts from it."""
+        checkpoint = self.get_checkpoint(session, name)
+        ref = _ref(session, checkpoint.name)
+        for other in self.store.list_sessions(statuses=ACTIVE_STATUSES):
+            if other.resume_checkpoint == ref:
+                raise ConflictError(f"session {other.name} starts from {ref}; wait for it or stop it first")
+        if self.store.delete_checkpoint(session.id, checkpoint.name):
+            self.artifacts.delete_checkpoint(session.id, checkpoint.name)
+
     def get_checkpoint(self, session: Session, name: str) -> Checkpoint:
         try:
             return self.store.get_checkpoint(session.id, name)

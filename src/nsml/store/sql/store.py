@@ -581,6 +581,13 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             ).all()
             return [self._checkpoint(r) for r in rows]
 
+    def delete_checkpoint(self, session_id: int, name: str) -> bool:
+        with self._tx() as orm:
+            result = orm.execute(
+                delete(CheckpointRow).where(CheckpointRow.session_id == session_id, CheckpointRow.name == name)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint:
         with self._tx() as orm:
             # saves of one session take turns on its row, so two saves of one name never both insert
