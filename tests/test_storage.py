@@ -214,6 +214,16 @@ def test_the_source_cap_holds_without_a_quota(tmp_path_factory: pytest.TempPathF
         assert _leftovers(platform) == []
         me = platform.json("whoami")
         assert me["storage_quota_bytes"] == 0 and "no quota" in platform.nsml("whoami").stdout
+        # an account's own quota, over the server's default
+        user = me["name"]
+        assert "1 MiB" in platform.nsml("admin", "user", "quota", user, "1").stdout
+        assert platform.json("whoami")["storage_quota_bytes"] == MIB
+        with _client(platform) as api:
+            refused = api.post("/uploads", content=os.urandom(2 * MIB))
+        assert refused.status_code == 413 and "of 1.0 MiB" in refused.json()["detail"]
+        platform.nsml("admin", "user", "quota", user, "--default")
+        assert platform.json("whoami")["storage_quota_bytes"] == 0
+        assert _leftovers(platform) == []
 
 
 def test_unpack_caps_in_the_artifact_store(tmp_path: Path) -> None:

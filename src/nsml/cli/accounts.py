@@ -171,6 +171,21 @@ def admin_user_role(name: str, role: str) -> None:
     console.print(f"{name} is now {role}.")
 
 
+@admin_user.command("quota")
+@click.argument("name")
+@click.argument("mb", required=False, type=click.IntRange(min=0))
+@click.option("--default", "use_default", is_flag=True, help="Back to the server's default quota.")
+@handle_errors
+def admin_user_quota(name: str, mb: int | None, use_default: bool) -> None:
+    """Set an account's storage quota in MiB (0: unlimited), or --default."""
+    if (mb is None) == (not use_default):
+        raise CliError("give a quota in MiB, or --default")
+    with server().client() as api:
+        api.admin("POST", f"users/{name}/storage-quota", {"mb": None if use_default else mb})
+    shown = "the server's default" if use_default else ("unlimited" if mb == 0 else f"{mb} MiB")
+    console.print(f"Storage quota of {name}: {shown}.")
+
+
 @admin.command("invite")
 @click.option("--role", type=click.Choice(["participant", "organiser", "admin"]), default="participant")
 @click.option("--uses", type=click.IntRange(min=1), default=1, show_default=True)

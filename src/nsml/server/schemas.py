@@ -226,6 +226,10 @@ class MeOut(AccountOut):
     storage_quota_bytes: int  # 0: no quota
 
 
+class StorageQuotaChange(BaseModel):
+    mb: int | None = Field(default=None, ge=0)  # None: back to the server's default; 0: unlimited
+
+
 class UserCreate(BaseModel):
     name: str = Field(max_length=64)
     role: str = "participant"
