@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Platform, running_platform
+from conftest import running_platform
 from nsml.runners.environments import environment_key
 
 OLD = time.time() - 3 * 3600

@@ -191,7 +191,9 @@ def test_a_decompression_bomb_is_refused_before_it_fills_the_disk(quota_platform
         upload = api.post("/uploads", content=bomb)
         assert upload.status_code == 201, upload.text
         started = time.monotonic()
-        created = api.post("/sessions", json={"dataset": "demo_kin", "code_upload": upload.json()["upload_id"]})
+        created = api.post(
+            "/sessions", json={"dataset": "demo_kin", "code_upload": upload.json()["upload_id"]}
+        )
         assert time.monotonic() - started < 30
     assert created.status_code == 413, created.text
     detail = created.json()["detail"]
@@ -238,4 +240,7 @@ def test_unpack_caps_in_the_artifact_store(tmp_path: Path) -> None:
     with pytest.raises(UnpackTooLarge) as quota:
         store.unpack_archive(archive, tmp_path / "out", max_bytes=MIB)
     assert quota.value.limit == MIB
-    assert not (tmp_path / "out").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bomb.tar.gz", "home"]
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "bomb.tar.gz",
+        "home",
+    ]

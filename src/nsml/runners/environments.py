@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,7 +53,9 @@ def declared_requirements(archive: Path) -> list[str] | None:
     setup = _member(archive, "setup.py")
     if setup is not None:
         found = _install_requires(setup)
-        return None if found is None else _checked(list(enumerate(found, 1)), "setup.py install_requires item")
+        return (
+            None if found is None else _checked(list(enumerate(found, 1)), "setup.py install_requires item")
+        )
     return None
 
 
@@ -63,7 +65,9 @@ def _member(archive: Path, name: str) -> str | None:
     except UnsafeFile as exc:
         raise EnvironmentFailed(f"{exc}; ship {name} as a plain text file") from None
     except (OSError, tarfile.TarError, EOFError):
-        raise EnvironmentFailed("the shipped source archive could not be read; run the session again") from None
+        raise EnvironmentFailed(
+            "the shipped source archive could not be read; run the session again"
+        ) from None
     if data is None:
         return None
     try:

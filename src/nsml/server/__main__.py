@@ -159,7 +159,12 @@ def read_storage_settings(settings: ServerSettings) -> None:
     settings.janitor_interval_s = float(env.get("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s))
     settings.stale_upload_s = float(env.get("NSML_STALE_UPLOAD_S", settings.stale_upload_s))
     settings.stale_env_s = float(env.get("NSML_STALE_ENV_S", settings.stale_env_s))
-    if settings.storage_quota_mb < 0 or settings.max_unpacked_mb <= 0 or settings.max_eval_reply_mb <= 0 or settings.max_source_mb <= 0:
+    if (
+        settings.storage_quota_mb < 0
+        or settings.max_unpacked_mb <= 0
+        or settings.max_eval_reply_mb <= 0
+        or settings.max_source_mb <= 0
+    ):
         raise SystemExit(
             "error: NSML_STORAGE_QUOTA_MB must be 0 or more; NSML_MAX_UNPACKED_MB, "
             "NSML_MAX_SOURCE_MB and NSML_MAX_EVAL_REPLY_MB more than 0"

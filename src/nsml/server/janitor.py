@@ -45,7 +45,8 @@ class Freed:
 
     def summary(self) -> str:
         return ", ".join(
-            f"{count} {kind} ({size / (1024 * 1024):.1f} MiB)" for kind, (count, size) in sorted(self.kinds.items())
+            f"{count} {kind} ({size / (1024 * 1024):.1f} MiB)"
+            for kind, (count, size) in sorted(self.kinds.items())
         )
 
 

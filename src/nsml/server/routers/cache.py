@@ -72,7 +72,9 @@ async def put_cache(
     _check(key)
     owner = await run_in_threadpool(_owner, svc, who)
     artifacts = svc.sessions.artifacts
-    async with used_upload(request, svc, svc.settings.max_checkpoint_bytes, owner, "this cache entry") as upload_id:
+    async with used_upload(
+        request, svc, svc.settings.max_checkpoint_bytes, owner, "this cache entry"
+    ) as upload_id:
         try:
             size, stored = await run_in_threadpool(artifacts.put_cache, owner.name, key, upload_id)
         except BadArchive as exc:

@@ -38,5 +38,7 @@ async def save_checkpoint(
     owner, replaced = await run_in_threadpool(sessions.checkpoint_target, session, name)
     limit = svc.settings.max_checkpoint_bytes
     async with used_upload(request, svc, limit, owner, "this checkpoint", replaced) as upload_id:
-        checkpoint = await run_in_threadpool(sessions.save_checkpoint, session, name, upload_id, owner, replaced)
+        checkpoint = await run_in_threadpool(
+            sessions.save_checkpoint, session, name, upload_id, owner, replaced
+        )
     return CheckpointOut.model_validate(checkpoint)

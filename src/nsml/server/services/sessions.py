@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 import sys
 import threading
@@ -93,7 +94,9 @@ class SessionService:
 
         The upload is discarded however this ends, a refusal included."""
         try:
-            return self._create(owner, dataset_name, entry, args, description, gpus, code_upload, fork_of, cpus)
+            return self._create(
+                owner, dataset_name, entry, args, description, gpus, code_upload, fork_of, cpus
+            )
         finally:
             if code_upload is not None:
                 self.artifacts.discard_upload(code_upload)
@@ -299,10 +302,16 @@ class SessionService:
             self._ended.notify_all()
 
     def _log(self, session_id: int, line: str) -> None:
+        """Append a platform line; never through a link, should one stand in for the log."""
         path = self.artifacts.log_path(session_id)
-        if path.parent.exists():
-            with path.open("a", encoding="utf-8") as log:
-                log.write(line + "\n")
+        if not path.parent.exists():
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
     # control -----------------------------------------------------------------------
     def stop(self, session: Session) -> Session:

@@ -585,7 +585,9 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
     def delete_checkpoint(self, session_id: int, name: str) -> bool:
         with self._tx() as orm:
             result = orm.execute(
-                delete(CheckpointRow).where(CheckpointRow.session_id == session_id, CheckpointRow.name == name)
+                delete(CheckpointRow).where(
+                    CheckpointRow.session_id == session_id, CheckpointRow.name == name
+                )
             )
             return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
