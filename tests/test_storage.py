@@ -138,6 +138,30 @@ def test_refused_uploads_leave_nothing_behind(quota_platform: Platform) -> None:
     assert _wait_empty(platform) == []
 
 
+def _status_before_body(platform: Platform, method: str, path: str, token: str | None = None) -> int:
+    """Send only the headers of a 2 MiB upload: a server that checks the request before
+    reading its body answers at once; one that reads first would wait for the body."""
+    info = platform.server_info()
+    url = urlsplit(info["url"])
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+        raw.sendall(
+            f"{method} /api/v1{path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Bearer {token or info['token']}\r\nContent-Length: {2 * MIB}\r\n\r\n".encode()
+        )
+        status_line = raw.recv(4096).split(b"\r\n", 1)[0]  # socket.timeout: it waited for the body
+    return int(status_line.split()[1])
+
+
+def test_uploads_are_refused_before_their_body_is_read(quota_platform: Platform) -> None:
+    platform = quota_platform
+    session = platform.run(platform.project("uploads_headers", "print('hello')\n"))
+    assert _status_before_body(platform, "POST", "/uploads", "not-a-token") == 401
+    assert _status_before_body(platform, "PUT", "/cache/not-a-key") == 400
+    assert _status_before_body(platform, "PUT", f"/sessions/{session}/checkpoints/x") == 401
+    assert _status_before_body(platform, "PUT", "/shared/bad..name") == 400
+    assert _leftovers(platform) == []
+
+
 def _disconnect_midway(platform: Platform, declared: int, sent: int) -> None:
     info = platform.server_info()
     url = urlsplit(info["url"])

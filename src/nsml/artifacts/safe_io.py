@@ -71,16 +71,18 @@ def archive_member(archive: Path, name: str, max_bytes: int) -> bytes | None:
     following a link.
     """
     with open_regular(archive) as handle, tarfile.open(fileobj=handle, mode="r:*") as tar:
-        for member in tar:
-            if os.path.normpath(member.name) != name:
-                continue
-            if not member.isfile():
-                raise UnsafeFile(f"{name} in the shipped source is a link or not a plain file")
-            if member.size > max_bytes:
-                raise UnsafeFile(f"{name} in the shipped source is over {max_bytes // 1024} KiB")
-            extracted = tar.extractfile(member)
-            return b"" if extracted is None else extracted.read(max_bytes)
-    return None
+        found = None
+        for member in tar:  # the last of a repeated name, as unpacking leaves it
+            if os.path.normpath(member.name) == name:
+                found = member
+        if found is None:
+            return None
+        if not found.isfile():
+            raise UnsafeFile(f"{name} in the shipped source is a link or not a plain file")
+        if found.size > max_bytes:
+            raise UnsafeFile(f"{name} in the shipped source is over {max_bytes // 1024} KiB")
+        extracted = tar.extractfile(found)
+        return b"" if extracted is None else extracted.read(max_bytes)
 
 
 def pack_tree(folder: Path) -> bytes:
