@@ -25,6 +25,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from nsml.artifacts.base import ArtifactStore, BadArchive, UnpackTooLarge, UploadTooLarge
 from nsml.artifacts.safe_io import UnsafeFile, open_regular
@@ -150,7 +151,12 @@ class FileArtifactStore(ArtifactStore):
         self.unpack_archive(source, target, max_bytes)
 
     def unpack_archive(self, source: Path, target: Path, max_bytes: int | None = None) -> None:
-        _extract(source.open("rb"), target, self.cap(max_bytes))
+        """Extract ``source`` (opened without following a link) within the cap."""
+        try:
+            stream = open_regular(source)
+        except UnsafeFile as exc:
+            raise BadArchive(str(exc)) from None
+        _extract(stream, target, self.cap(max_bytes))
 
     # checkpoints ---------------------------------------------------------------------
     def put_checkpoint(self, session_id: int, name: str, upload_id: str, max_bytes: int | None = None) -> int:
@@ -270,7 +276,7 @@ def _check_archive(path: Path) -> None:
 MAX_UNPACKED_BYTES = int(os.environ.get("NSML_MAX_UNPACKED_MB", "16384")) * 1024 * 1024
 
 
-def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path, max_bytes: int | None = None) -> None:
+def _extract(stream: BinaryIO, target: Path, max_bytes: int | None = None) -> None:
     """Extract a tar.gz into a new folder, refusing links, paths outside it, and archives
     that would unpack to more than ``max_bytes`` (a small gzip can hide terabytes)."""
     if target.exists():
