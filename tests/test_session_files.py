@@ -98,3 +98,22 @@ def test_a_bad_requirement_line_is_named_by_number_not_repeated(tmp_path: Path) 
     setup = b"from setuptools import setup\nsetup(install_requires=['ok', '-e /etc'])\n"
     with pytest.raises(EnvironmentFailed, match="setup.py install_requires item 2 is not allowed"):
         declared_requirements(_archive(tmp_path, {"setup.py": setup}))
+
+
+def test_a_work_dir_travels_without_its_links(tmp_path: Path) -> None:
+    """What the Ray runner ships of a session's work dir: folders and plain files only."""
+    import os
+
+    from nsml.artifacts.safe_io import pack_tree
+
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "main.py").write_text("print(1)\n")
+    (work / "sub" / "weights.bin").write_bytes(b"\0" * 10)
+    (work / "requirements.txt").symlink_to("/proc/self/environ")
+    (work / "etc").symlink_to("/etc")
+    os.mkfifo(work / "pipe")
+    with tarfile.open(fileobj=io.BytesIO(pack_tree(work))) as tar:
+        members = {m.name: m for m in tar}
+    assert sorted(members) == ["main.py", "sub", "sub/weights.bin"]
+    assert members["sub"].isdir() and members["sub/weights.bin"].size == 10
