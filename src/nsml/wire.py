@@ -21,17 +21,39 @@ class ChannelClosed(EOFError):
     """The other side closed the channel."""
 
 
-def send(sock: socket.socket, message: Any) -> None:
+class MessageTooLarge(ValueError):
+    """The next message announces more bytes than the reader allows; nothing of it was read."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"message of {size} bytes is over the {limit} byte limit")
+        self.size = size
+        self.limit = limit
+
+
+HEADER_BYTES = _HEADER.size
+
+
+def encode(message: Any) -> bytes:
+    """A message as it travels: length prefix, then JSON."""
     data = json.dumps(message, ensure_ascii=False, allow_nan=True).encode()
-    sock.sendall(_HEADER.pack(len(data)) + data)
+    return _HEADER.pack(len(data)) + data
 
 
-def recv(sock: socket.socket, deadline: float | None = None) -> Any:
+def send(sock: socket.socket, message: Any) -> None:
+    sock.sendall(encode(message))
+
+
+def recv(sock: socket.socket, deadline: float | None = None, max_bytes: int = MAX_MESSAGE) -> Any:
     """The next message; with ``deadline`` (``time.monotonic()``), TimeoutError once it
-    passes, however slowly the other side trickles its bytes."""
+    passes, however slowly the other side trickles its bytes.
+
+    The length prefix is checked against ``max_bytes`` before a byte of the body is read,
+    so a peer cannot make the reader buffer (and parse) more than it is prepared to.
+    """
     (size,) = _HEADER.unpack(_read(sock, _HEADER.size, deadline))
-    if size > MAX_MESSAGE:
-        raise ValueError(f"message of {size} bytes is over the {MAX_MESSAGE} byte limit")
+    limit = min(max_bytes, MAX_MESSAGE)
+    if size > limit:
+        raise MessageTooLarge(size, limit)
     return json.loads(_read(sock, size, deadline))
 
 

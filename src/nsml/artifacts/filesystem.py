@@ -21,11 +21,14 @@ import io
 import os
 import shutil
 import tarfile
+import threading
 import uuid
 from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from nsml.artifacts.base import ArtifactStore, BadArchive, UploadTooLarge
+from nsml.artifacts.base import ArtifactStore, BadArchive, UnpackTooLarge, UploadTooLarge
+from nsml.artifacts.safe_io import UnsafeFile, open_regular
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -46,8 +49,15 @@ def _dir_size(path: Path) -> int:
 
 
 class FileArtifactStore(ArtifactStore):
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, max_unpacked_bytes: int | None = None) -> None:
         self.home = home
+        # the operator's hard cap on what one archive may unpack to, whatever the quota
+        self.max_unpacked_bytes = MAX_UNPACKED_BYTES if max_unpacked_bytes is None else max_unpacked_bytes
+        # uploads received or still arriving, and whose they are: they count against the
+        # owner's quota until used or discarded (kept in memory: the janitor removes the
+        # files of a previous server once they are stale)
+        self._pending: dict[str, tuple[int | None, int]] = {}
+        self._lock = threading.Lock()
         for sub in ("datasets", "sessions", "checkpoints", "uploads"):
             (home / sub).mkdir(parents=True, exist_ok=True)
 
@@ -68,24 +78,62 @@ class FileArtifactStore(ArtifactStore):
         return self.home / "checkpoints" / str(session_id) / name
 
     # uploads -------------------------------------------------------------------------
-    async def receive_upload(self, chunks: AsyncIterable[bytes], max_bytes: int) -> tuple[str, int]:
+    async def receive_upload(
+        self, chunks: AsyncIterable[bytes], max_bytes: int, owner_id: int | None = None
+    ) -> tuple[str, int]:
+        """Stream to ``uploads/ID.tar.gz.part``, renamed into place once complete.
+
+        The partial file goes on every way out: over the limit, a client that went
+        away, a quota refusal raised by ``chunks``, a cancelled request.
+        """
         upload_id = uuid.uuid4().hex
         target = self.upload_path(upload_id)
         partial = target.with_suffix(".part")
         written = 0
-        out = await asyncio.to_thread(partial.open, "wb")
+        self._charge(upload_id, owner_id, 0)
+        done = False
         try:
-            async for chunk in chunks:
-                written += len(chunk)
-                if written > max_bytes:
-                    raise UploadTooLarge(f"upload is over the {max_bytes // (1024 * 1024)} MiB limit")
-                await asyncio.to_thread(out.write, chunk)
-            await asyncio.to_thread(out.close)
-            partial.rename(target)
+            out = await asyncio.to_thread(partial.open, "wb")
+            try:
+                async for chunk in chunks:
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise UploadTooLarge(f"upload is over the {max_bytes // (1024 * 1024)} MiB limit")
+                    self._charge(upload_id, owner_id, written)
+                    await asyncio.to_thread(out.write, chunk)
+                await asyncio.to_thread(out.close)
+                partial.rename(target)
+                done = True
+            finally:
+                out.close()
+                partial.unlink(missing_ok=True)
         finally:
-            out.close()
-            partial.unlink(missing_ok=True)
+            if not done:
+                self._forget(upload_id)
         return upload_id, written
+
+    def _charge(self, upload_id: str, owner_id: int | None, size: int) -> None:
+        with self._lock:
+            self._pending[upload_id] = (owner_id, size)
+
+    def _forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._pending.pop(upload_id, None)
+
+    def pending_bytes(self, owner_id: int, excluding: str | None = None) -> int:
+        """Bytes of the owner's uploads not yet used, arriving ones included."""
+        with self._lock:
+            return sum(
+                size for key, (owner, size) in self._pending.items() if owner == owner_id and key != excluding
+            )
+
+    def is_pending(self, upload_id: str) -> bool:
+        with self._lock:
+            return upload_id in self._pending
+
+    def cap(self, max_bytes: int | None) -> int:
+        """What one archive may unpack to: the caller's bound, never over the hard cap."""
+        return self.max_unpacked_bytes if max_bytes is None else min(max_bytes, self.max_unpacked_bytes)
 
     def upload_path(self, upload_id: str) -> Path:
         if not upload_id.isalnum():
@@ -94,24 +142,30 @@ class FileArtifactStore(ArtifactStore):
 
     def discard_upload(self, upload_id: str) -> None:
         self.upload_path(upload_id).unlink(missing_ok=True)
+        self._forget(upload_id)
 
-    def unpack_upload(self, upload_id: str, target: Path) -> None:
+    def unpack_upload(self, upload_id: str, target: Path, max_bytes: int | None = None) -> None:
         source = self.upload_path(upload_id)
         if not source.exists():
             raise BadArchive(f"upload {upload_id!r} not found; upload the archive again")
-        self.unpack_archive(source, target)
+        self.unpack_archive(source, target, max_bytes)
 
     def unpack_archive(self, source: Path, target: Path, max_bytes: int | None = None) -> None:
-        _extract(source.open("rb"), target, max_bytes)
+        """Extract ``source`` (opened without following a link) within the cap."""
+        try:
+            stream = open_regular(source)
+        except UnsafeFile as exc:
+            raise BadArchive(str(exc)) from None
+        _extract(stream, target, self.cap(max_bytes))
 
     # checkpoints ---------------------------------------------------------------------
-    def put_checkpoint(self, session_id: int, name: str, upload_id: str) -> int:
+    def put_checkpoint(self, session_id: int, name: str, upload_id: str, max_bytes: int | None = None) -> int:
         final = self.checkpoint_dir(session_id, name)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = final.parent / f".tmp-{uuid.uuid4().hex}"
         try:
             with self.upload_path(upload_id).open("rb") as stream:
-                _extract(stream, staging)
+                _extract(stream, staging, self.cap(max_bytes))
             size = _dir_size(staging)
             if final.exists():  # the same iteration saved again: replace it whole
                 if exchange(staging, final):  # readers see the old or the new folder, never none
@@ -127,6 +181,16 @@ class FileArtifactStore(ArtifactStore):
         finally:
             self.discard_upload(upload_id)
             shutil.rmtree(staging, ignore_errors=True)
+
+    def delete_checkpoint(self, session_id: int, name: str) -> None:
+        """Out of sight in one rename, then removed."""
+        folder = self.checkpoint_dir(session_id, name)
+        trash = folder.parent / f".old-{uuid.uuid4().hex}"
+        try:
+            folder.rename(trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
 
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
         return self.read_dir(self.checkpoint_dir(session_id, name))
@@ -183,12 +247,13 @@ LOG_PAGE_BYTES = 1 << 20
 
 
 def read_log_page(path: Path, offset: int, limit: int = LOG_PAGE_BYTES) -> bytes:
-    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet."""
+    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet,
+    or for one that is not a regular file (never read through a link)."""
     try:
-        with path.open("rb") as log:
+        with open_regular(path) as log:
             log.seek(offset)
             return log.read(limit)
-    except FileNotFoundError:
+    except (FileNotFoundError, UnsafeFile):
         return b""
 
 
@@ -211,7 +276,7 @@ def _check_archive(path: Path) -> None:
 MAX_UNPACKED_BYTES = int(os.environ.get("NSML_MAX_UNPACKED_MB", "16384")) * 1024 * 1024
 
 
-def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path, max_bytes: int | None = None) -> None:
+def _extract(stream: BinaryIO, target: Path, max_bytes: int | None = None) -> None:
     """Extract a tar.gz into a new folder, refusing links, paths outside it, and archives
     that would unpack to more than ``max_bytes`` (a small gzip can hide terabytes)."""
     if target.exists():
@@ -225,12 +290,13 @@ def _extract(stream: io.BufferedIOBase | io.BytesIO, target: Path, max_bytes: in
             for member in tar:  # sizes come from the headers, before anything is written
                 total += max(member.size, 0)
                 if total > limit:
-                    raise BadArchive(
-                        f"the archive unpacks to more than {limit // (1024 * 1024)} MiB; it is refused"
+                    raise UnpackTooLarge(
+                        f"the archive unpacks to more than {limit // (1024 * 1024)} MiB; it is refused",
+                        limit,
                     )
             tar.extractall(partial, filter="data")
         os.replace(partial, target)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError) as exc:  # the message may name a member, no content
         raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
     finally:
         if partial.exists():

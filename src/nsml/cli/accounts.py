@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import Any
 
 import click
 
@@ -11,6 +12,8 @@ from nsml.cli.output import CliError, console, handle_errors, print_json, server
 from nsml.client.api import login as api_login
 from nsml.client.connection import read_client_file, write_client_file
 from nsml.config import CLIENT_FILE, local_user_name, nsml_home
+
+MIB = 1024 * 1024
 
 
 def _password(from_stdin: bool, confirm: bool = False) -> str:
@@ -90,6 +93,16 @@ def whoami(as_json: bool) -> None:
     else:
         team = f", team {me['team']}" if me["team"] else ""
         console.print(f"{me['name']} ({me['role']}{team}) on {conn.url}")
+        if "storage_used_bytes" in me:  # an older server does not say
+            console.print(f"storage: {_storage(me)}")
+
+
+def _storage(me: dict[str, Any]) -> str:
+    used, quota = me["storage_used_bytes"] / MIB, me["storage_quota_bytes"] / MIB
+    whose = f" (team {me['storage_owner']})" if me["storage_owner"] != me["name"] else ""
+    if not quota:
+        return f"{used:.1f} MiB used, no quota{whose}"
+    return f"{used:.1f} of {quota:.0f} MiB used{whose}"
 
 
 @click.group()
@@ -156,6 +169,21 @@ def admin_user_role(name: str, role: str) -> None:
     with server().client() as api:
         api.admin("POST", f"users/{name}/role", {"role": role})
     console.print(f"{name} is now {role}.")
+
+
+@admin_user.command("quota")
+@click.argument("name")
+@click.argument("mb", required=False, type=click.IntRange(min=0))
+@click.option("--default", "use_default", is_flag=True, help="Back to the server's default quota.")
+@handle_errors
+def admin_user_quota(name: str, mb: int | None, use_default: bool) -> None:
+    """Set an account's storage quota in MiB (0: unlimited), or --default."""
+    if (mb is None) == (not use_default):
+        raise CliError("give a quota in MiB, or --default")
+    with server().client() as api:
+        api.admin("POST", f"users/{name}/storage-quota", {"mb": None if use_default else mb})
+    shown = "the server's default" if use_default else ("unlimited" if mb == 0 else f"{mb} MiB")
+    console.print(f"Storage quota of {name}: {shown}.")
 
 
 @admin.command("invite")

@@ -181,6 +181,19 @@ def model_ls(session: str, as_json: bool) -> None:
     table(("Checkpoint", "Last Modified", "Elapsed", "Summary"), rows, f"{ref} has no checkpoints yet.")
 
 
+@model.command("rm")
+@click.argument("session")
+@click.argument("checkpoint")
+@handle_errors
+def model_rm(session: str, checkpoint: str) -> None:
+    """Remove one checkpoint of a session, freeing its storage."""
+    conn = server()
+    ref = _ref(session, conn.default_owner)
+    with conn.client() as api:
+        api.delete_checkpoint(ref, checkpoint)
+    console.print(f"Checkpoint {checkpoint} of {ref} removed.")
+
+
 @click.command()
 @click.argument("session")
 @handle_errors

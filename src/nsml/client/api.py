@@ -183,6 +183,9 @@ class ApiClient:
     def list_checkpoints(self, ref: SessionRef) -> list[dict[str, Any]]:
         return self._call("GET", f"/sessions/{ref.path}/checkpoints").json()  # type: ignore[no-any-return]
 
+    def delete_checkpoint(self, ref: SessionRef, name: str) -> None:
+        self._call("DELETE", f"/sessions/{ref.path}/checkpoints/{name}")
+
     def download_checkpoint(self, ref: SessionRef, name: str) -> bytes:
         return self._call("GET", f"/sessions/{ref.path}/checkpoints/{name}").content
 

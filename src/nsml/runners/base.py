@@ -37,6 +37,10 @@ class RunSpec:
     cache_dir: Path | None = None  # the owner's nsml.cache archives, read-only, where they exist
     owner: str = ""  # the account it counts against for fair share; "": the first part of name
     limits: Limits = Limits()  # enforced by whichever host runs it
+    # the source as shipped (code.tar.gz), which the process cannot write: requirements are
+    # read from here, never from work_dir, where a link could point at a server file
+    source_archive: Path | None = None
+    requirements: tuple[str, ...] | None = None  # already read from source_archive (Ray workers)
 
 
 @dataclass(frozen=True)

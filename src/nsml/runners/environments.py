@@ -11,13 +11,18 @@ from __future__ import annotations
 import ast
 import fcntl
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 from typing import BinaryIO
+
+from nsml.artifacts.safe_io import UnsafeFile, archive_member
+from nsml.runners.base import RunSpec
 
 PIP_TAIL_LINES = 8
 
@@ -27,50 +32,85 @@ class EnvironmentFailed(RuntimeError):
 
 
 _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~;].*)?$")
+MAX_DECLARATION_BYTES = 256 * 1024  # a requirements.txt or setup.py larger than this is refused
 
 
-def declared_requirements(source: Path) -> list[str] | None:
+def declared_requirements(archive: Path) -> list[str] | None:
     """The requirement lines a shipped source declares, or None when it declares none.
+
+    Read from the archive as shipped (``sessions/ID/code.tar.gz``), never from the work
+    dir: the session writes that one, and a ``requirements.txt`` it turned into a link
+    to a server file would otherwise be read with the server's privileges. Only a
+    regular file member is read, and no line of it is ever repeated in an error.
 
     pip runs on the platform's host, so only plain requirement specifiers pass: no pip
     options (``-r``, ``-e``, ``--index-url``), no paths, no URLs.
     """
-    listed = source / "requirements.txt"
-    if listed.is_file():
-        lines = [line.split("#", 1)[0].strip() for line in listed.read_text().splitlines()]
-        return _checked(sorted(line for line in lines if line), "requirements.txt")
-    setup = source / "setup.py"
-    if setup.is_file():
-        found = _install_requires(setup.read_text())
-        return None if found is None else _checked(found, "setup.py install_requires")
+    listed = _member(archive, "requirements.txt")
+    if listed is not None:
+        numbered = [(n, line.split("#", 1)[0].strip()) for n, line in enumerate(listed.splitlines(), 1)]
+        return _checked([(n, line) for n, line in numbered if line], "requirements.txt line")
+    setup = _member(archive, "setup.py")
+    if setup is not None:
+        found = _install_requires(setup)
+        return (
+            None if found is None else _checked(list(enumerate(found, 1)), "setup.py install_requires item")
+        )
     return None
 
 
-def _checked(requirements: list[str], origin: str) -> list[str]:
-    for line in requirements:
+def _member(archive: Path, name: str) -> str | None:
+    try:
+        data = archive_member(archive, name, MAX_DECLARATION_BYTES)
+    except UnsafeFile as exc:
+        raise EnvironmentFailed(f"{exc}; ship {name} as a plain text file") from None
+    except (OSError, tarfile.TarError, EOFError):
+        raise EnvironmentFailed(
+            "the shipped source archive could not be read; run the session again"
+        ) from None
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EnvironmentFailed(f"{name} is not UTF-8 text; save it as UTF-8") from None
+
+
+def _checked(numbered: list[tuple[int, str]], origin: str) -> list[str]:
+    for number, line in numbered:
         if not _REQUIREMENT.match(line) or "/" in line or "\\" in line or "@" in line:
             raise EnvironmentFailed(
-                f"{origin}: {line!r} is not allowed; give package names with versions only "
+                f"{origin} {number} is not allowed; give package names with versions only "
                 "(no pip options, paths or URLs)"
             )
-    return requirements
+    return sorted(line for _, line in numbered)
 
 
 def _install_requires(code: str) -> list[str] | None:
     """``install_requires=[...]`` of a ``setup(...)`` call, read without running setup.py."""
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup":
             for keyword in node.keywords:
                 if keyword.arg == "install_requires":
                     try:
-                        return sorted(str(item) for item in ast.literal_eval(keyword.value))
-                    except ValueError:
+                        return [str(item) for item in ast.literal_eval(keyword.value)]
+                    except (ValueError, TypeError):
                         return None
     return None
+
+
+def spec_requirements(spec: RunSpec) -> list[str] | None:
+    """What a run declares: already read by the server (a Ray worker's run), or read now
+    from its shipped archive; a run with neither uses the platform's Python."""
+    if spec.requirements is not None:
+        return list(spec.requirements)
+    if spec.source_archive is None:
+        return None
+    return declared_requirements(spec.source_archive)
 
 
 def environment_key(requirements: list[str]) -> str:
@@ -87,6 +127,7 @@ def ensure_environment(requirements: list[str], root: Path, log: BinaryIO) -> Pa
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key; the others wait, then reuse
         if (final / "ready").exists():
             _say(log, f"reusing environment {key} ({len(requirements)} requirements)")
+            os.utime(final / "ready")  # last used now: the janitor removes long-unused ones
             return final
         _say(log, f"building environment {key}: {', '.join(requirements) or 'no packages'}")
         staging = root / f"{key}.building"

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from nsml.runners import cgroups, sandbox
 from nsml.runners.base import Outcome, RunSpec
 from nsml.runners.confined import RunProcess, child_setup
-from nsml.runners.environments import declared_requirements, ensure_environment
+from nsml.runners.environments import ensure_environment, spec_requirements
 from nsml.store.entities import SessionStatus
 
 STOP_GRACE_S = 5.0
@@ -107,7 +107,7 @@ class ProcessLauncher:
 
     def with_environment(self, spec: RunSpec, log: BinaryIO) -> RunSpec:
         """The spec with the session's own Python when its source declares requirements."""
-        requirements = declared_requirements(spec.work_dir)  # raises EnvironmentFailed
+        requirements = spec_requirements(spec)  # from the shipped archive; raises EnvironmentFailed
         if requirements is None or self.environments is None:
             return spec
         env = ensure_environment(requirements, self.environments, log)

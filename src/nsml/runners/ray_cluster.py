@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
+from nsml.runners.environments import EnvironmentFailed, spec_requirements
 from nsml.runners.fairshare import WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import outcome
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
@@ -138,6 +139,7 @@ class RayRunner(Runner):
         if spec.train_dir is not None and spec.api_url:
             url = f"{spec.api_url}/api/v1/sessions/{spec.name}/dataset"
             dataset = (url, spec.env.get("NSML_DATASET_VERSION", ""))
+        requirements = spec_requirements(spec)  # read here, from the shipped archive
         return HostedRun(
             session_id=spec.session_id,
             name=spec.name,
@@ -150,6 +152,7 @@ class RayRunner(Runner):
             sandboxed=self.sandboxed,
             evaluation=evaluation,
             limits=spec.limits,
+            requirements=None if requirements is None else tuple(requirements),
         )
 
     # sessions ----------------------------------------------------------------------------
@@ -297,6 +300,10 @@ class RayRunner(Runner):
         result: Outcome | None
         try:
             result = self._run(spec, run)
+        except EnvironmentFailed as exc:  # read here, from the shipped archive: the session's mistake
+            with spec.log_path.open("ab") as out:
+                out.write(f"[nsml] {exc}\n".encode())
+            result = Outcome(SessionStatus.FAILED, None, str(exc))
         except Exception as exc:  # the session must end with a reason, whatever broke
             log.exception("session %s on Ray", spec.name)
             result = Outcome(SessionStatus.FAILED, None, f"the Ray runner failed: {exc}")

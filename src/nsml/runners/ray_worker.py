@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from nsml.artifacts.safe_io import pack_tree
 from nsml.runners import cgroups
 from nsml.runners.base import RunSpec
 from nsml.runners.confined import RunProcess
@@ -63,14 +64,12 @@ class HostedRun:
     evaluation: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)  # enforced on the node that runs it
+    requirements: tuple[str, ...] | None = None  # read by the server from the shipped archive
 
 
 def pack_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
-        for path in sorted(folder.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
-    return buffer.getvalue()
+    """Folders and regular files only: a session's links are neither followed nor shipped."""
+    return pack_tree(folder)
 
 
 def _unpack(data: bytes, target: Path) -> None:
@@ -136,6 +135,7 @@ class SessionHost:
                 api_socket=api_socket,
                 gpus=len(gpu_ids),
                 limits=run.limits,
+                requirements=run.requirements,
             )
             launcher = ProcessLauncher(run.sandboxed, hidden=(self.root,), environments=self.root / "envs")
             spec = launcher.with_environment(spec, log)

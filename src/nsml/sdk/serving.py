@@ -39,6 +39,26 @@ def _excerpt() -> str:
     return "\n".join(lines[-TRACEBACK_LINES:])
 
 
+def _reply(channel: socket.socket, predictions: Any, count: int, limit: int | None) -> None:
+    """Send the predictions, or say why not when they are larger than the platform reads.
+
+    The platform refuses a reply over ``limit`` unread; saying so here gives the
+    participant the reason in their own words instead of a closed channel.
+    """
+    try:  # plain lists of numbers go straight to JSON; numpy/torch values need _plain
+        message = wire.encode({"predictions": predictions})
+    except TypeError:
+        message = wire.encode({"predictions": _plain(predictions)})
+    if limit is not None and len(message) - wire.HEADER_BYTES > limit:
+        detail = (
+            f"infer returned {len(message)} bytes for a batch of {count} inputs, over the "
+            f"{limit} bytes the platform reads; return one small prediction per input"
+        )
+        wire.send(channel, {"error": "reply", "detail": detail})
+        return
+    channel.sendall(message)
+
+
 def serve(load: Callable[..., Any] | None, infer: Callable[..., Any] | None, kwargs: dict[str, Any]) -> None:
     channel = socket.socket(fileno=int(os.environ["NSML_EVAL_FD"]))
     if load is None or infer is None:
@@ -61,10 +81,7 @@ def serve(load: Callable[..., Any] | None, infer: Callable[..., Any] | None, kwa
             sys.exit(0)
         try:
             predictions = infer(request["inputs"])
-            try:  # plain lists of numbers go straight to JSON; numpy/torch values need _plain
-                wire.send(channel, {"predictions": predictions})
-            except TypeError:
-                wire.send(channel, {"predictions": _plain(predictions)})
+            _reply(channel, predictions, len(request["inputs"]), request.get("max_reply_bytes"))
         except Exception:
             traceback.print_exc()
             wire.send(channel, {"error": "infer", "detail": _excerpt()})

@@ -89,6 +89,7 @@ def serve(
     settings.max_sessions_per_user = _count_setting("NSML_MAX_SESSIONS_PER_USER", 0)
     settings.max_evaluations_per_user = _count_setting("NSML_MAX_EVALUATIONS_PER_USER", 0)
     settings.default_daily_limit = _count_setting("NSML_DEFAULT_DAILY_LIMIT", settings.default_daily_limit)
+    read_storage_settings(settings)
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:
         settings.max_concurrent = max_concurrent
@@ -158,6 +159,31 @@ def _count_setting(name: str, default: int) -> int:
     if not text.isdigit():
         raise SystemExit(f"error: {name} must be a whole number >= 0 (0: no limit), not {text!r}")
     return int(text)
+
+
+def read_storage_settings(settings: ServerSettings) -> None:
+    """Quota, unpack cap, evaluation replies and the janitor, from NSML_* variables."""
+    env = os.environ
+    settings.storage_quota_mb = int(env.get("NSML_STORAGE_QUOTA_MB", settings.storage_quota_mb))
+    settings.max_unpacked_mb = int(env.get("NSML_MAX_UNPACKED_MB", settings.max_unpacked_mb))
+    settings.max_source_mb = int(env.get("NSML_MAX_SOURCE_MB", settings.max_source_mb))
+    settings.eval_reply_bytes_per_input = int(
+        env.get("NSML_EVAL_REPLY_BYTES_PER_INPUT", settings.eval_reply_bytes_per_input)
+    )
+    settings.max_eval_reply_mb = int(env.get("NSML_MAX_EVAL_REPLY_MB", settings.max_eval_reply_mb))
+    settings.janitor_interval_s = float(env.get("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s))
+    settings.stale_upload_s = float(env.get("NSML_STALE_UPLOAD_S", settings.stale_upload_s))
+    settings.stale_env_s = float(env.get("NSML_STALE_ENV_S", settings.stale_env_s))
+    if (
+        settings.storage_quota_mb < 0
+        or settings.max_unpacked_mb <= 0
+        or settings.max_eval_reply_mb <= 0
+        or settings.max_source_mb <= 0
+    ):
+        raise SystemExit(
+            "error: NSML_STORAGE_QUOTA_MB must be 0 or more; NSML_MAX_UNPACKED_MB, "
+            "NSML_MAX_SOURCE_MB and NSML_MAX_EVAL_REPLY_MB more than 0"
+        )
 
 
 class _Server(uvicorn.Server):

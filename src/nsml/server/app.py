@@ -28,6 +28,7 @@ from nsml.runners import LocalRunner, Runner, cgroups
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
+from nsml.server.janitor import Janitor
 from nsml.server.limits import BodySizeLimit
 from nsml.server.routers import (
     accounts,
@@ -45,6 +46,7 @@ from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import Role, open_store
@@ -60,7 +62,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.home.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.db_url)
-        artifacts = FileArtifactStore(settings.home)
+        artifacts = FileArtifactStore(settings.home, settings.max_unpacked_bytes)
         user = store.get_or_create_user(settings.local_user)
         if user.role is not Role.ADMIN:  # whoever runs the server administers it
             user = store.update_user(user.name, role=Role.ADMIN)
@@ -71,6 +73,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
         runner = make_runner(settings)
         session_service = SessionService(store, artifacts, runner, settings)
+        storage_service = StorageService(store, artifacts, settings)
+        session_service.storage = storage_service
         submission_service = SubmissionService(store, artifacts, runner, settings, session_service)
         credit_service = CreditService(store, session_service, settings)
         session_service.admission = credit_service.check_can_start
@@ -79,6 +83,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         session_service.recover()
         submission_service.recover()
         credit_service.start()
+        janitor = Janitor(store, artifacts, settings)
+        janitor.start()  # a first sweep now, then on the schedule
         app.state.services = Services(
             settings,
             store,
@@ -88,6 +94,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             AccountService(store, settings),
             credit_service,
             LoginLinks(),
+            storage_service,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -99,6 +106,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             yield
         finally:
             remove_server_file(settings)
+            janitor.stop()
             credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
             if settings.runner == "local":

@@ -19,6 +19,7 @@ from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, NotFound, Session, SharedResource
@@ -35,6 +36,7 @@ class Services:
     accounts: AccountService
     credits: CreditService
     web_links: LoginLinks
+    storage: StorageService
 
 
 def services(request: Request) -> Services:

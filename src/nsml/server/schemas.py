@@ -236,6 +236,18 @@ class AccountOut(Record):
     created_at: datetime
 
 
+class MeOut(AccountOut):
+    """``whoami``: the account, and the storage its sessions and uploads use."""
+
+    storage_owner: str  # the account the quota applies to: the team, for a member
+    storage_used_bytes: int
+    storage_quota_bytes: int  # 0: no quota
+
+
+class StorageQuotaChange(BaseModel):
+    mb: int | None = Field(default=None, ge=0)  # None: back to the server's default; 0: unlimited
+
+
 class UserCreate(BaseModel):
     name: str = Field(max_length=64)
     role: str = "participant"

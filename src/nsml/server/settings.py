@@ -55,6 +55,18 @@ class ServerSettings:
     # submissions per user per 24 h that a new competition starts with (0: none), so the
     # public board is not an oracle on the test labels from the first minute
     default_daily_limit: int = 5  # NSML_DEFAULT_DAILY_LIMIT
+    # storage (NSML_STORAGE_QUOTA_MB, NSML_MAX_UNPACKED_MB): checkpoints, cache entries and
+    # uploads of one account together; 0: no quota. The unpack cap holds whatever the quota.
+    storage_quota_mb: int = 0
+    max_unpacked_mb: int = 16384
+    max_source_mb: int = 1024  # what shipped source may unpack to (NSML_MAX_SOURCE_MB)
+    # evaluation replies (NSML_EVAL_REPLY_BYTES_PER_INPUT, NSML_MAX_EVAL_REPLY_MB)
+    eval_reply_bytes_per_input: int = 4096
+    max_eval_reply_mb: int = 16
+    # the janitor (NSML_JANITOR_INTERVAL_S, NSML_STALE_UPLOAD_S, NSML_STALE_ENV_S); 0: no janitor
+    janitor_interval_s: float = 600.0
+    stale_upload_s: float = 6 * 3600.0
+    stale_env_s: float = 7 * 86400.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -68,3 +80,19 @@ class ServerSettings:
     @property
     def max_checkpoint_bytes(self) -> int:
         return self.max_checkpoint_mb * 1024 * 1024
+
+    @property
+    def storage_quota_bytes(self) -> int:
+        return self.storage_quota_mb * 1024 * 1024
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return self.max_unpacked_mb * 1024 * 1024
+
+    @property
+    def max_source_bytes(self) -> int:
+        return self.max_source_mb * 1024 * 1024
+
+    @property
+    def max_eval_reply_bytes(self) -> int:
+        return self.max_eval_reply_mb * 1024 * 1024

@@ -200,6 +200,10 @@ class AbstractStore(ABC):
     def list_checkpoints(self, session_id: int) -> list[Checkpoint]: ...
 
     @abstractmethod
+    def delete_checkpoint(self, session_id: int, name: str) -> bool:
+        """Forget a checkpoint; False when there was none of that name."""
+
+    @abstractmethod
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint: ...
 
     @abstractmethod
@@ -254,6 +258,11 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def delete_cache(self, owner_id: int, key: str) -> bool: ...
+
+    # storage
+    @abstractmethod
+    def storage_used(self, owner_id: int) -> int:
+        """Bytes of the account's checkpoints (of its sessions) and cache entries together."""
 
     # shared resources
     @abstractmethod

@@ -43,6 +43,7 @@ class User:
     password_hash: str | None = field(default=None, repr=False, compare=False)
     credits: float = field(default=0.0, compare=False)
     daily_credits: float | None = field(default=None, compare=False)
+    storage_quota_mb: int | None = field(default=None, compare=False)  # None: the server's default
 
     @property
     def owner_name(self) -> str:

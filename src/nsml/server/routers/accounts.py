@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nsml.server.deps import PrincipalDep, ServicesDep, UserDep, bearer_token
-from nsml.server.schemas import AccountOut, LoginRequest, RegisterRequest, TokenOut
+from nsml.server.schemas import AccountOut, LoginRequest, MeOut, RegisterRequest, TokenOut
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
 
@@ -49,6 +49,14 @@ def web_link(request: Request, svc: ServicesDep, who: UserDep) -> dict[str, str]
     return {"url": f"{base}/web/login/{code}"}
 
 
-@router.get("/me", response_model=AccountOut)
-def me(who: PrincipalDep) -> AccountOut:
-    return AccountOut.model_validate(who.user)
+@router.get("/me", response_model=MeOut)
+def me(who: PrincipalDep, svc: ServicesDep) -> MeOut:
+    owner = svc.store.get_user(who.user.owner_name)
+    usage = svc.storage.usage(owner)
+    account = AccountOut.model_validate(who.user).model_dump()
+    return MeOut(
+        **account,
+        storage_owner=owner.name,
+        storage_used_bytes=usage.used_bytes,
+        storage_quota_bytes=usage.quota_bytes,
+    )

@@ -14,6 +14,7 @@ from nsml.server.schemas import (
     InviteCreate,
     InviteOut,
     RoleChange,
+    StorageQuotaChange,
     TeamChange,
     TeamOut,
     UserCreate,
@@ -44,6 +45,12 @@ def disable_user(name: str, svc: ServicesDep, who: Admin) -> AccountOut:
 @router.post("/users/{name}/role", response_model=AccountOut)
 def set_role(name: str, body: RoleChange, svc: ServicesDep, who: Admin) -> AccountOut:
     return AccountOut.model_validate(svc.accounts.set_role(name, body.role))
+
+
+@router.post("/users/{name}/storage-quota", response_model=AccountOut)
+def set_storage_quota(name: str, body: StorageQuotaChange, svc: ServicesDep, who: Admin) -> AccountOut:
+    """One account's quota in MiB over the server's default (NSML_STORAGE_QUOTA_MB)."""
+    return AccountOut.model_validate(svc.accounts.set_storage_quota(name, body.mb))
 
 
 @router.post("/invites", response_model=InviteOut, status_code=201)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from nsml.artifacts import BadArchive
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
-from nsml.server.routers.system import receive
+from nsml.server.routers.system import used_upload
 from nsml.server.schemas import CacheEntryOut
 from nsml.store import User
 
@@ -66,14 +66,19 @@ async def put_cache(
     function: str = Query(default="", max_length=255),
     dataset: str | None = Query(default=None, max_length=64),
 ) -> CacheEntryOut:
-    """Store a result; when the key is already stored, the first copy stays (200, not 201)."""
+    """Store a result; when the key is already stored, the first copy stays (200, not 201).
+
+    The key and the caller are checked before the body is read."""
+    _check(key)
     owner = await run_in_threadpool(_owner, svc, who)
-    upload_id, _ = await receive(request, svc, svc.settings.max_checkpoint_bytes)
     artifacts = svc.sessions.artifacts
-    try:
-        size, stored = await run_in_threadpool(artifacts.put_cache, owner.name, _check(key), upload_id)
-    except BadArchive as exc:
-        raise BadRequest(str(exc)) from None
+    async with used_upload(
+        request, svc, svc.settings.max_checkpoint_bytes, owner, "this cache entry"
+    ) as upload_id:
+        try:
+            size, stored = await run_in_threadpool(artifacts.put_cache, owner.name, key, upload_id)
+        except BadArchive as exc:
+            raise BadRequest(str(exc)) from None
     entry, created = await run_in_threadpool(svc.store.add_cache, owner.id, key, function, dataset, size)
     response.status_code = 201 if stored and created else 200
     return CacheEntryOut.model_validate(entry)

@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from nsml.server.deps import RuntimeSession, ServicesDep
-from nsml.server.routers.system import receive
+from nsml.server.routers.system import used_upload
 from nsml.server.schemas import CheckpointOut, ReportBatch
 
 router = APIRouter(prefix="/sessions", tags=["runtime"])
@@ -30,7 +30,15 @@ def download_train_split(session: RuntimeSession, svc: ServicesDep) -> Streaming
 async def save_checkpoint(
     name: str, request: Request, session: RuntimeSession, svc: ServicesDep
 ) -> CheckpointOut:
-    """Body: the checkpoint folder as tar.gz; it is listed only once fully stored."""
-    upload_id, _ = await receive(request, svc, svc.settings.max_checkpoint_bytes)
-    checkpoint = await run_in_threadpool(svc.sessions.save_checkpoint, session, name, upload_id)
+    """Body: the checkpoint folder as tar.gz; it is listed only once fully stored.
+
+    The name, the session's token and the owner's quota are checked before the body is
+    read; a checkpoint saved again under its name may reuse the space of the one it replaces."""
+    sessions = svc.sessions
+    owner, replaced = await run_in_threadpool(sessions.checkpoint_target, session, name)
+    limit = svc.settings.max_checkpoint_bytes
+    async with used_upload(request, svc, limit, owner, "this checkpoint", replaced) as upload_id:
+        checkpoint = await run_in_threadpool(
+            sessions.save_checkpoint, session, name, upload_id, owner, replaced
+        )
     return CheckpointOut.model_validate(checkpoint)

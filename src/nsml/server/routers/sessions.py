@@ -118,6 +118,13 @@ def download_checkpoint(name: str, session: ReadableSession, svc: ServicesDep) -
     )
 
 
+@router.delete(SESSION + "/checkpoints/{name}", status_code=204)
+def delete_checkpoint(name: str, session: ManagedSession, svc: ServicesDep, who: UserDep) -> Response:
+    """``nsml model rm``: the checkpoint and its files, which stop counting against the quota."""
+    svc.sessions.delete_checkpoint(session, name)
+    return Response(status_code=204)
+
+
 @router.get(SESSION + "/metrics", response_model=list[MetricOut])
 def list_metrics(session: ReadableSession, svc: ServicesDep) -> list[MetricOut]:
     return [MetricOut.model_validate(m) for m in svc.store.list_metrics(session.id)]

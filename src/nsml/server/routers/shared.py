@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nsml.server.deps import ManagedShared, PrincipalDep, PublisherDep, Services, ServicesDep
 from nsml.server.errors import NotFoundError
-from nsml.server.routers.system import receive
+from nsml.server.routers.system import owner_account, used_upload
 from nsml.server.schemas import SharedResourceOut
 from nsml.server.services.shared import SharedService
 
@@ -62,11 +62,16 @@ async def put_shared(
     description: str = Query(default="", max_length=255),
     replace: bool = Query(default=False),
 ) -> SharedResourceOut:
-    """Publish a tar.gz as NAME (201), or a new version of it with ``replace`` (200)."""
-    upload_id, _ = await receive(request, svc, svc.settings.max_upload_bytes)
-    resource, replaced = await run_in_threadpool(
-        _service(svc).publish, who.user, name, description, upload_id, replace, existing
-    )
+    """Publish a tar.gz as NAME (201), or a new version of it with ``replace`` (200).
+
+    Name, role and an existing resource are checked before the body is read."""
+    service = _service(svc)
+    service.check_publish(name, replace, existing)
+    owner = await run_in_threadpool(owner_account, svc, who)
+    async with used_upload(request, svc, svc.settings.max_upload_bytes, owner, "this upload") as upload_id:
+        resource, replaced = await run_in_threadpool(
+            service.publish, who.user, name, description, upload_id, replace, existing
+        )
     response.status_code = 200 if replaced else 201
     return SharedResourceOut.model_validate(resource)
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from nsml import __version__
 from nsml.artifacts import UploadTooLarge
 from nsml.runners import cgroups
+from nsml.server.auth import Principal
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import TooLarge
 from nsml.server.schemas import Health, LimitsOut, UploadOut
 from nsml.sizes import format_size
+from nsml.store import User
 
 router = APIRouter(tags=["system"])
 
@@ -22,14 +28,29 @@ def health(who: PrincipalDep) -> Health:
     )
 
 
-async def receive(request: Request, svc: Services, max_bytes: int) -> tuple[str, int]:
-    """Stream a request body to disk, refusing it as soon as it passes ``max_bytes``."""
-    limit_mb = max_bytes // (1024 * 1024)
+async def receive(
+    request: Request, svc: Services, max_bytes: int, owner: User | None, what: str, credit: int = 0
+) -> tuple[str, int]:
+    """Stream a request body to disk, refusing it as soon as it passes ``max_bytes`` or
+    the storage ``owner``'s quota.
+
+    Callers authenticate, authorise and check every name and key before this: a body is
+    only read for a request that would be accepted. Whatever ends the upload early
+    (a limit, the quota, a client that went away) leaves no file behind.
+    """
     declared = int(request.headers.get("content-length") or 0)
     if declared > max_bytes:
-        raise TooLarge(f"upload of {declared} bytes is over the {limit_mb} MiB limit")
+        raise TooLarge(f"upload of {declared} bytes is over the {max_bytes // (1024 * 1024)} MiB limit")
+    chunks: AsyncIterable[bytes] = request.stream()
+    owner_id = None
+    if owner is not None:
+        storage = svc.storage
+        usage = await run_in_threadpool(storage.usage, owner, None, credit)
+        max_bytes = storage.upload_limit(owner, usage, max_bytes, declared, what)
+        chunks = storage.metered(owner, usage, chunks, what)
+        owner_id = owner.id
     try:
-        return await svc.sessions.artifacts.receive_upload(request.stream(), max_bytes)
+        return await svc.sessions.artifacts.receive_upload(chunks, max_bytes, owner_id)
     except UploadTooLarge as exc:
         raise TooLarge(str(exc)) from None
 
@@ -60,8 +81,26 @@ def limits(svc: ServicesDep, who: UserDep) -> LimitsOut:
     )
 
 
+@asynccontextmanager
+async def used_upload(
+    request: Request, svc: Services, max_bytes: int, owner: User | None, what: str, credit: int = 0
+) -> AsyncIterator[str]:
+    """An upload that the handler uses at once: discarded afterwards however it ends."""
+    upload_id, _ = await receive(request, svc, max_bytes, owner, what, credit)
+    try:
+        yield upload_id
+    finally:
+        svc.sessions.artifacts.discard_upload(upload_id)
+
+
+def owner_account(svc: Services, who: Principal) -> User:
+    """The account whose sessions and quota the caller acts for: the team, if any."""
+    return svc.store.get_user(who.user.owner_name)
+
+
 @router.post("/uploads", response_model=UploadOut, status_code=201)
 async def upload(request: Request, svc: ServicesDep, who: UserDep) -> UploadOut:
     """A tar.gz archive (shipped source, dataset folder) used by a later call."""
-    upload_id, size = await receive(request, svc, svc.settings.max_upload_bytes)
+    owner = await run_in_threadpool(owner_account, svc, who)
+    upload_id, size = await receive(request, svc, svc.settings.max_upload_bytes, owner, "this upload")
     return UploadOut(upload_id=upload_id, size_bytes=size)

@@ -107,6 +107,11 @@ class AccountService:
         except ValueError:
             raise BadRequest(f"unknown role {role!r}; use participant, organiser or admin") from None
 
+    def set_storage_quota(self, name: str, mb: int | None) -> User:
+        """An account's own quota in MiB (0: unlimited), or None for the server's default."""
+        self._get(name)
+        return self.store.update_user(name, storage_quota_mb=mb)
+
     def create_invite(self, creator: User, role: str, uses: int, hours: float | None) -> str:
         try:
             Role(role)

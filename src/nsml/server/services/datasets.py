@@ -41,10 +41,11 @@ class DatasetService:
     def register_upload(
         self, owner: User, name: str, metric: str, description: str, upload_id: str
     ) -> Dataset:
-        """Unpack an uploaded folder, check its layout, then register it."""
-        self._validate(name, metric)
+        """Unpack an uploaded folder, check its layout, then register it; the upload is
+        discarded however this ends."""
         staging = self.artifacts.home / "datasets" / f".incoming-{uuid.uuid4().hex}"
         try:
+            self._validate(name, metric)
             self.artifacts.unpack_upload(upload_id, staging)
             return self._register(owner, name, metric, description, staging)
         except (BadArchive, LayoutError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 import sys
 import threading
@@ -13,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts import BadArchive, FileArtifactStore, UnpackTooLarge
 from nsml.artifacts.filesystem import read_log_page
 from nsml.names import InvalidName, validate_checkpoint
 from nsml.plotting.events import append_scalars
@@ -21,6 +22,7 @@ from nsml.runners import Outcome, Runner, RunSpec
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.server.services.limits import LimitPolicy
+from nsml.server.services.storage import MIB, StorageService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Checkpoint, NotFound, Session, SessionStatus, User
 from nsml.store.entities import ACTIVE_STATUSES
@@ -51,6 +53,7 @@ class SessionService:
         self.admission: Callable[[User, int], None] = lambda owner, gpus: None
         # called once a session that ran has ended, to bill its last minutes; set by the app
         self.on_ended: Callable[[Session], None] = lambda session: None
+        self.storage: StorageService | None = None  # the quota; set by the app
 
     # queries ---------------------------------------------------------------------
     def get(self, owner: str, dataset: str, number: int) -> Session:
@@ -92,7 +95,31 @@ class SessionService:
         shm_size: str = "",
         sizes_mb: tuple[int, int] | None = None,
     ) -> Session:
-        """A new session from uploaded source, or from a parent's source and checkpoint."""
+        """A new session from uploaded source, or from a parent's source and checkpoint.
+
+        The upload is discarded however this ends, a refusal included."""
+        try:
+            sizes = sizes_mb if sizes_mb is not None else self.resources.requested(memory, shm_size)
+            return self._create(
+                owner, dataset_name, entry, args, description, gpus, code_upload, fork_of, cpus, sizes
+            )
+        finally:
+            if code_upload is not None:
+                self.artifacts.discard_upload(code_upload)
+
+    def _create(
+        self,
+        owner: User,
+        dataset_name: str,
+        entry: str,
+        args: Sequence[str],
+        description: str,
+        gpus: int,
+        code_upload: str | None,
+        fork_of: tuple[Session, str] | None,
+        cpus: int,
+        sizes_mb: tuple[int, int],
+    ) -> Session:
         try:
             dataset = self.store.get_dataset(dataset_name)
         except NotFound:
@@ -101,7 +128,7 @@ class SessionService:
             ) from None
         self._check_gpus(gpus)
         self._check_cpus(cpus)
-        memory_mb, shm_mb = sizes_mb if sizes_mb is not None else self.resources.requested(memory, shm_size)
+        memory_mb, shm_mb = sizes_mb
         self.admission(owner, gpus)
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
         if fork_of is not None:
@@ -111,7 +138,7 @@ class SessionService:
         else:
             raise BadRequest("a session needs source code: an upload or a session to fork")
         try:
-            self.artifacts.unpack_archive(archive, staging / "work")
+            self.artifacts.unpack_archive(archive, staging / "work", self._source_cap(owner, code_upload))
             _check_entry(staging / "work", entry)
             shutil.copyfile(archive, staging / "code.tar.gz")
             token = new_token()
@@ -130,15 +157,28 @@ class SessionService:
                 shm_mb=shm_mb,
             )
             staging.rename(self.artifacts.session_dir(session.id))
+        except UnpackTooLarge as exc:
+            refusal = None
+            if self.storage is not None:
+                refusal = self.storage.check_unpacked(owner, exc.limit, "the unpacked source", code_upload)
+            raise refusal or BadRequest(
+                f"the source could not be unpacked: it unpacks to more than {exc.limit // MIB} MiB; "
+                "add large files to .gitignore or put them in a dataset"
+            ) from None
         except (BadArchive, FileNotFoundError) as exc:
             raise BadRequest(f"the source could not be unpacked: {exc}") from None
         finally:
-            if code_upload is not None:
-                self.artifacts.discard_upload(code_upload)
             shutil.rmtree(staging, ignore_errors=True)
         self.artifacts.log_path(session.id).touch()
         self.runner.submit(self._spec(session, token))
         return session
+
+    def _source_cap(self, owner: User, code_upload: str | None) -> int:
+        """What shipped source may unpack to: the operator's source cap, within the quota."""
+        cap = self.settings.max_source_bytes
+        if self.storage is not None:
+            cap = min(cap, self.storage.unpack_cap(owner, code_upload))
+        return cap
 
     def _check_gpus(self, gpus: int) -> None:
         limit = self.settings.max_gpus_per_session
@@ -240,6 +280,7 @@ class SessionService:
             cache_dir=cache_dir,
             owner=session.owner,
             limits=self.resources.for_session(session),
+            source_archive=session_dir / "code.tar.gz",
         )
 
     # runner events -----------------------------------------------------------------
@@ -274,10 +315,16 @@ class SessionService:
             self._ended.notify_all()
 
     def _log(self, session_id: int, line: str) -> None:
+        """Append a platform line; never through a link, should one stand in for the log."""
         path = self.artifacts.log_path(session_id)
-        if path.parent.exists():
-            with path.open("a", encoding="utf-8") as log:
-                log.write(line + "\n")
+        if not path.parent.exists():
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
     # control -----------------------------------------------------------------------
     def stop(self, session: Session) -> Session:
@@ -363,13 +410,40 @@ class SessionService:
         if points:  # the same points, for TensorBoard
             append_scalars(self.artifacts.session_dir(session.id) / "tensorboard", points)
 
-    def save_checkpoint(self, session: Session, name: str, upload_id: str) -> Checkpoint:
-        """Unpack, rename into place, then list: a checkpoint is complete or absent."""
+    def checkpoint_target(self, session: Session, name: str) -> tuple[User, int]:
+        """Before a checkpoint's body is read: its name is valid; (the account whose quota
+        it counts against, the bytes of the checkpoint of that name it would replace)."""
         try:
             validate_checkpoint(name)
-            size = self.artifacts.put_checkpoint(session.id, name, upload_id)
         except InvalidName as exc:
             raise BadRequest(str(exc)) from None
+        try:
+            replaced = self.store.get_checkpoint(session.id, name).size_bytes
+        except NotFound:
+            replaced = 0
+        return self.store.get_user(session.owner), replaced
+
+    def save_checkpoint(
+        self, session: Session, name: str, upload_id: str, owner: User | None = None, replaced: int = 0
+    ) -> Checkpoint:
+        """Unpack, rename into place, then list: a checkpoint is complete or absent.
+
+        It may unpack to what the owner's quota leaves (with the space of the checkpoint
+        it replaces), under the operator's hard cap."""
+        cap = None
+        if owner is not None and self.storage is not None:
+            cap = self.storage.unpack_cap(owner, upload_id, replaced)
+        try:
+            validate_checkpoint(name)
+            size = self.artifacts.put_checkpoint(session.id, name, upload_id, cap)
+        except InvalidName as exc:
+            raise BadRequest(str(exc)) from None
+        except UnpackTooLarge as exc:
+            refusal = None
+            if owner is not None and self.storage is not None:
+                what = f"checkpoint {name!r} unpacked"
+                refusal = self.storage.check_unpacked(owner, exc.limit, what, upload_id, replaced)
+            raise refusal or BadRequest(str(exc)) from None
         except BadArchive as exc:
             raise BadRequest(str(exc)) from None
         finally:
@@ -380,6 +454,16 @@ class SessionService:
         # the latest summary=True report, as `ps` shows it; any report if none was flagged
         summary = current.summary or current.last_report
         return self.store.put_checkpoint(session.id, name, elapsed, summary, size, now)
+
+    def delete_checkpoint(self, session: Session, name: str) -> None:
+        """``nsml model rm``: frees its space, unless a session still to run starts from it."""
+        checkpoint = self.get_checkpoint(session, name)
+        ref = _ref(session, checkpoint.name)
+        for other in self.store.list_sessions(statuses=ACTIVE_STATUSES):
+            if other.resume_checkpoint == ref:
+                raise ConflictError(f"session {other.name} starts from {ref}; wait for it or stop it first")
+        if self.store.delete_checkpoint(session.id, checkpoint.name):
+            self.artifacts.delete_checkpoint(session.id, checkpoint.name)
 
     def get_checkpoint(self, session: Session, name: str) -> Checkpoint:
         try:

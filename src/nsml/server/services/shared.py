@@ -30,6 +30,14 @@ class SharedService:
     def _missing(self, name: str) -> NotFoundError:
         return NotFoundError(f"no shared resource {name!r}; `nsml shared ls` lists them")
 
+    def check_publish(self, name: str, replace: bool, existing: SharedResource | None) -> None:
+        """Refuse a publish that would fail anyway, before its body is read."""
+        if existing is not None and not replace:
+            raise ConflictError(
+                f"shared resource {name!r} exists (published by {existing.owner}); "
+                "pass --replace to publish a new version"
+            )
+
     def publish(
         self,
         owner: User,
@@ -43,12 +51,11 @@ class SharedService:
 
         Returns (the resource, whether it replaced an older version).
         """
-        if existing is not None and not replace:
+        try:
+            self.check_publish(name, replace, existing)
+        except ConflictError:
             self.files.artifacts.discard_upload(upload_id)
-            raise ConflictError(
-                f"shared resource {name!r} exists (published by {existing.owner}); "
-                "pass --replace to publish a new version"
-            )
+            raise
         version = uuid.uuid4().hex
         try:
             size, files = self.files.put(name, version, upload_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tarfile
 import threading
 import time
 import uuid
@@ -20,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from nsml import wire
-from nsml.artifacts import FileArtifactStore
+from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts.safe_io import read_tail
 from nsml.evaluation.metrics import InvalidPredictions, check_predictions, metric_info, parse_labels
 from nsml.evaluation.split import split_indices
 from nsml.runners import Runner, RunSpec
+from nsml.runners.environments import EnvironmentFailed
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
 from nsml.server.services.evaluation_log import WITHHELD_ERROR, WITHHELD_TAIL, EvaluationLog
@@ -45,6 +46,8 @@ PREVIEW_SIZE = 10
 SLOT_WAIT_S = 60.0
 PROGRESS_EVERY_S = 0.5
 LOG_TAIL_LINES = 15
+LOG_TAIL_BYTES = 64 * 1024
+REPLY_OVERHEAD_BYTES = 1024 * 1024  # the envelope, an error's traceback, the "ready" message
 RESTART_REASON = "the server stopped during the evaluation"
 NOT_PAUSED = (
     "the script ended without serving the request; call nsml.paused(scope=locals()) when it runs "
@@ -361,9 +364,12 @@ class SubmissionService:
             return sent[0] and inputs_going_out is not None
 
         work = folder / "work"
-        work.mkdir(parents=True)
-        with tarfile.open(self.artifacts.session_dir(session.id) / "code.tar.gz") as code:
-            code.extractall(work, filter="data")
+        folder.mkdir(parents=True, exist_ok=True)
+        source = self.artifacts.session_dir(session.id) / "code.tar.gz"
+        try:  # a fresh copy of the source as shipped, never the session's work dir
+            self.artifacts.unpack_archive(source, work, max_bytes=self.settings.max_unpacked_bytes)
+        except BadArchive as exc:
+            raise EvaluationFailed(f"the shipped source could not be unpacked: {exc}") from None
         argv = [sys.executable, session.entry, *session.args]
         argv += ["--pause", "1", "--mode", "test", "--iteration", checkpoint]
         spec = RunSpec(
@@ -375,16 +381,27 @@ class SubmissionService:
             log_path=folder / "log.txt",
             checkpoint_dir=self.artifacts.checkpoint_dir(session.id, checkpoint),
             limits=self.sessions.resources.for_evaluation(session),
+            source_archive=source,
         )
-        process = self.runner.start_evaluation(spec)
+        try:
+            process = self.runner.start_evaluation(spec)
+        except EnvironmentFailed as exc:
+            raise EvaluationFailed(str(exc)) from None
         deadline = time.monotonic() + timeout_s
 
-        def receive() -> dict[str, Any]:
+        def receive(max_bytes: int) -> dict[str, Any]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s")
             try:
-                reply = wire.recv(process.channel, deadline)
+                reply = wire.recv(process.channel, deadline, max_bytes)
+            except wire.MessageTooLarge as exc:  # refused from its length prefix, never read
+                raise EvaluationFailed(
+                    f"the script's reply was {exc.size} bytes, over the {exc.limit} bytes allowed "
+                    f"for it ({self.settings.eval_reply_bytes_per_input} bytes per input plus "
+                    f"{REPLY_OVERHEAD_BYTES // 1024} KiB); infer must return one small prediction "
+                    "per input, e.g. (probability, label)"
+                ) from None
             except TimeoutError:
                 raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s") from None
             except (wire.ChannelClosed, ConnectionError, ValueError):
@@ -403,15 +420,16 @@ class SubmissionService:
             return reply  # type: ignore[no-any-return]
 
         try:
-            receive()  # the checkpoint is loaded
+            receive(REPLY_OVERHEAD_BYTES)  # the checkpoint is loaded
             predictions: list[Any] = []
             for start in range(0, len(inputs), batch_size):
                 batch = inputs[start : start + batch_size]
                 if not sent[0] and inputs_going_out is not None:
                     inputs_going_out()
                 sent[0] = True
-                wire.send(process.channel, {"op": "infer", "inputs": batch})
-                answer = receive().get("predictions")
+                limit = self._reply_limit(len(batch))
+                wire.send(process.channel, {"op": "infer", "inputs": batch, "max_reply_bytes": limit})
+                answer = receive(limit).get("predictions")
                 if not isinstance(answer, list) or len(answer) != len(batch):
                     count = len(answer) if isinstance(answer, list) else type(answer).__name__
                     raise EvaluationFailed(
@@ -429,6 +447,13 @@ class SubmissionService:
                 process.kill()
             process.channel.close()
 
+    def _reply_limit(self, batch: int) -> int:
+        """The most bytes a reply to ``batch`` inputs may take: a generous budget per
+        prediction plus room for the envelope, never over the operator's cap. A larger
+        reply is refused before it is read, so one reply cannot balloon the server."""
+        budget = batch * self.settings.eval_reply_bytes_per_input + REPLY_OVERHEAD_BYTES
+        return min(budget, self.settings.max_eval_reply_bytes)
+
 
 def _describe(reply: dict[str, Any]) -> str:
     kind, detail = reply.get("error"), reply.get("detail", "")
@@ -440,8 +465,6 @@ def _describe(reply: dict[str, Any]) -> str:
 
 
 def _tail(log: Path) -> str:
-    try:
-        lines = log.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no output)"
+    """The last lines of the evaluation's own output: bounded, and never through a link."""
+    lines = read_tail(log, LOG_TAIL_BYTES).decode(errors="replace").strip().splitlines()
     return "\n".join(lines[-LOG_TAIL_LINES:]) or "(no output)"

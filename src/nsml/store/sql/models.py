@@ -45,6 +45,7 @@ class UserRow(Base):
     credits: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     daily_credits: Mapped[float | None] = mapped_column(Float, nullable=True)
     topped_up_on: Mapped[str | None] = mapped_column(String(10), nullable=True)  # UTC date
+    storage_quota_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the default
 
 
 class ApiTokenRow(Base):

@@ -79,6 +79,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             password_hash=row.password_hash,
             credits=row.credits,
             daily_credits=row.daily_credits,
+            storage_quota_mb=row.storage_quota_mb,
         )
 
     def get_or_create_user(self, name: str) -> User:
@@ -142,7 +143,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             if "role" in values:
                 values["role"] = Role(values["role"]).value
             for key, value in values.items():
-                if key not in ("role", "password_hash", "disabled_at"):
+                if key not in ("role", "password_hash", "disabled_at", "storage_quota_mb"):
                     raise ValueError(f"cannot set {key!r} on an account")
                 setattr(row, key, value)
         return self.get_user(name)
@@ -588,6 +589,15 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             ).all()
             return [self._checkpoint(r) for r in rows]
 
+    def delete_checkpoint(self, session_id: int, name: str) -> bool:
+        with self._tx() as orm:
+            result = orm.execute(
+                delete(CheckpointRow).where(
+                    CheckpointRow.session_id == session_id, CheckpointRow.name == name
+                )
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint:
         with self._tx() as orm:
             # saves of one session take turns on its row, so two saves of one name never both insert
@@ -825,6 +835,21 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
                 delete(CacheEntryRow).where(CacheEntryRow.owner_id == owner_id, CacheEntryRow.key == key)
             )
             return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    # storage -------------------------------------------------------------------------
+    def storage_used(self, owner_id: int) -> int:
+        with self._tx() as orm:
+            checkpoints = orm.scalar(
+                select(func.coalesce(func.sum(CheckpointRow.size_bytes), 0))
+                .join(SessionRow, SessionRow.id == CheckpointRow.session_id)
+                .where(SessionRow.owner_id == owner_id)
+            )
+            cache = orm.scalar(
+                select(func.coalesce(func.sum(CacheEntryRow.size_bytes), 0)).where(
+                    CacheEntryRow.owner_id == owner_id
+                )
+            )
+            return int(checkpoints or 0) + int(cache or 0)
 
     # credits -------------------------------------------------------------------------
     def _change_balance(
