@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"  # FIXME merge: down_revision 0007
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
