@@ -19,6 +19,7 @@ import asyncio
 import ctypes
 import io
 import os
+import re
 import shutil
 import tarfile
 import uuid
@@ -28,6 +29,7 @@ from pathlib import Path
 from nsml.artifacts.base import ArtifactStore, BadArchive, UploadTooLarge
 
 _AT_FDCWD = -100
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _RENAME_EXCHANGE = 2
 
 
@@ -88,12 +90,16 @@ class FileArtifactStore(ArtifactStore):
         return upload_id, written
 
     def upload_path(self, upload_id: str) -> Path:
-        if not upload_id.isalnum():
-            raise BadArchive(f"invalid upload id {upload_id!r}")
+        """Where an upload lies; ids are what ``receive_upload`` makes (32 hex digits)."""
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise BadArchive(f"invalid upload id {upload_id[:64]!r}: expected what an upload returned")
         return self.home / "uploads" / f"{upload_id}.tar.gz"
 
     def discard_upload(self, upload_id: str) -> None:
-        self.upload_path(upload_id).unlink(missing_ok=True)
+        """Remove an upload if there is one; an invalid id names none (and must not turn the
+        caller's clear error, from a ``finally``, into another)."""
+        if _UPLOAD_ID.fullmatch(upload_id):
+            self.upload_path(upload_id).unlink(missing_ok=True)
 
     def unpack_upload(self, upload_id: str, target: Path) -> None:
         source = self.upload_path(upload_id)
@@ -183,9 +189,12 @@ LOG_PAGE_BYTES = 1 << 20
 
 
 def read_log_page(path: Path, offset: int, limit: int = LOG_PAGE_BYTES) -> bytes:
-    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet."""
+    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet,
+    nor from past its end (the system refuses to seek that far for huge offsets)."""
     try:
         with path.open("rb") as log:
+            if offset >= os.fstat(log.fileno()).st_size:
+                return b""
             log.seek(offset)
             return log.read(limit)
     except FileNotFoundError:

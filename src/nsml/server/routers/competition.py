@@ -15,6 +15,7 @@ from nsml.names import InvalidName, parse_session
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError
 from nsml.server.schemas import (
+    INT64_MAX,
     BoardOut,
     BoardRowOut,
     DatasetOptions,
@@ -24,6 +25,7 @@ from nsml.server.schemas import (
     MySubmissions,
     PreviewRow,
     SubmissionCreate,
+    SubmissionId,
     SubmissionOut,
 )
 from nsml.store import Dataset, Session, Submission
@@ -66,7 +68,10 @@ async def submit(body: SubmissionCreate, svc: ServicesDep, who: UserDep) -> obje
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
 async def get_submission(
-    submission_id: int, svc: ServicesDep, who: PrincipalDep, wait: float = Query(default=0, ge=0, le=30)
+    submission_id: SubmissionId,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    wait: float = Query(default=0, ge=0, le=30),
 ) -> SubmissionOut:
     """With ``wait``, answer as soon as the status or progress changes (a long poll)."""
     first = await run_in_threadpool(svc.submissions.get, who, submission_id)
@@ -91,7 +96,10 @@ def _visible(submission: Submission, svc: Services) -> Submission:
 
 @router.get("/submissions/{submission_id}/logs")
 async def submission_logs(
-    submission_id: int, svc: ServicesDep, who: PrincipalDep, offset: int = Query(default=0, ge=0)
+    submission_id: SubmissionId,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    offset: int = Query(default=0, ge=0, le=INT64_MAX),
 ) -> Response:
     await run_in_threadpool(svc.submissions.get, who, submission_id)
     data = await asyncio.to_thread(read_log_page, svc.submissions.log_path(submission_id), offset)

@@ -25,7 +25,8 @@ def health(who: PrincipalDep) -> Health:
 async def receive(request: Request, svc: Services, max_bytes: int) -> tuple[str, int]:
     """Stream a request body to disk, refusing it as soon as it passes ``max_bytes``."""
     limit_mb = max_bytes // (1024 * 1024)
-    declared = int(request.headers.get("content-length") or 0)
+    length = request.headers.get("content-length", "")
+    declared = int(length) if length.isascii() and length.isdigit() else 0  # else: counted below
     if declared > max_bytes:
         raise TooLarge(f"upload of {declared} bytes is over the {limit_mb} MiB limit")
     try:
