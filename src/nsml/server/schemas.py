@@ -37,8 +37,9 @@ def _ascii_digits(value: Any) -> Any:
 
 
 # path parameters: a session's number and a submission's id are INTEGER keys
-SessionNumber = Annotated[int, BeforeValidator(_ascii_digits), Path(ge=0, le=MAX_SESSION_NUMBER)]
-SubmissionId = Annotated[int, BeforeValidator(_ascii_digits), Path(ge=0, le=INT32_MAX)]
+# (Path before the validator, or the OpenAPI schema shows the bounds under FastAPI's own names)
+SessionNumber = Annotated[int, Path(ge=0, le=MAX_SESSION_NUMBER), BeforeValidator(_ascii_digits)]
+SubmissionId = Annotated[int, Path(ge=0, le=INT32_MAX), BeforeValidator(_ascii_digits)]
 
 
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
