@@ -463,6 +463,27 @@ def test_parallel_guesses_are_counted_before_they_are_checked(world: dict[str, A
     assert set(codes) == {401, 429} and codes.count(401) <= 6, codes
 
 
+def test_a_wrong_name_costs_a_password_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name without an account is checked against a dummy hash, so it takes as long as a
+    wrong password; one no account can have (a NUL from the web form) is not looked up."""
+    from nsml.server.errors import Unauthorized
+    from nsml.server.services import accounts
+    from nsml.server.settings import ServerSettings
+    from nsml.store import open_store
+
+    checked: list[str | None] = []
+    monkeypatch.setattr(accounts, "verify_password", lambda digest, password: checked.append(digest) or False)
+    store = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+    try:
+        service = accounts.AccountService(store, ServerSettings(home=tmp_path))
+        for name in ("nobody", "bad\x00name", "x" * 5000):
+            with pytest.raises(Unauthorized):
+                service.login(name, "a password", "192.0.2.1")
+    finally:
+        store.close()  # type: ignore[attr-defined]
+    assert checked == [None, None, None]
+
+
 def test_request_and_upload_sizes_are_capped(world: dict[str, Any]) -> None:
     server, token = world["server"], world["tokens"]["alice"]
     headers = {"Authorization": f"Bearer {token}"}

@@ -22,6 +22,16 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _valid_name(name: str) -> bool:
+    """No account has an invalid name; such a name (a NUL, say, from the web form) is not
+    looked up, only answered like any wrong name."""
+    try:
+        validate_name("account", name)
+    except InvalidName:
+        return False
+    return True
+
+
 class AccountService:
     def __init__(self, store: AbstractStore, settings: ServerSettings) -> None:
         self.store = store
@@ -50,15 +60,13 @@ class AccountService:
             self.by_account.failed([name])
             self.by_address.failed([address])
         try:
-            user = self.store.get_user(name)
+            user = None if not _valid_name(name) else self.store.get_user(name)
         except NotFound:
             user = None
-        if (
-            user is None
-            or user.kind != "user"
-            or user.disabled
-            or not verify_password(user.password_hash if user else None, password)
-        ):
+        # checked first, also without an account (against a dummy hash), so that a wrong
+        # name takes as long as a wrong password and does not tell which names exist
+        matches = verify_password(user.password_hash if user else None, password)
+        if user is None or user.kind != "user" or user.disabled or not matches:
             raise Unauthorized("wrong account name or password")
         self.by_account.succeeded([name])
         self.by_address.forgive([address])
