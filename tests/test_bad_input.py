@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
 
 from conftest import TRAIN_2018, Platform
+from nsml.names import InvalidName, parse_session, validate_name
+from nsml.server.guard import RequestGuard
 
 
 def _one_line_error(result, *words: str) -> None:  # type: ignore[no-untyped-def]
@@ -107,6 +115,203 @@ def test_failed_save_lists_no_checkpoint(platform: Platform) -> None:
     name = platform.run(platform.project("badsave", script))
     assert platform.wait(name)["status"] == "exited"
     assert [c["name"] for c in platform.json("model", "ls", name)] == ["good"]
+
+
+EXPOSE_TOKEN = """
+    import os, time
+    print("token", os.environ["NSML_SESSION_TOKEN"], flush=True)
+    for _ in range(600):
+        if os.path.exists("release"):
+            break
+        time.sleep(0.1)
+"""
+
+
+def _api(platform: Platform) -> tuple[str, dict[str, str]]:
+    """The server's API address and the local user's headers (starting the server)."""
+    platform.nsml("dataset", "ls")
+    info = platform.server_info()
+    return info["url"] + "/api/v1", {"Authorization": f"Bearer {info['token']}"}
+
+
+def _refused(response: httpx.Response, status: int = 422, *words: str) -> None:
+    """A clear refusal: the status, and one JSON line without a traceback."""
+    assert response.status_code == status, (response.status_code, response.text)
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail, detail
+    for word in words:
+        assert word in detail, detail
+
+
+def test_numbers_that_fit_nowhere_are_refused_not_crashed(platform: Platform) -> None:
+    """Each of these made a 500 with a traceback: a step of 2**70 or a metric of 10**400
+    in a report, a session number of 10**23, a log offset of 2**62."""
+    api, headers = _api(platform)
+    name = platform.run(platform.project("huge_numbers", EXPOSE_TOKEN))
+    try:
+        token = ""
+        deadline = time.monotonic() + 60
+        while not token and time.monotonic() < deadline:
+            log = platform.nsml("logs", name).stdout
+            token = log.split()[1] if log.startswith("token ") else ""
+            time.sleep(0.1)
+        own = {"Authorization": f"Bearer {token}"}
+        reports = api + f"/sessions/{name}/reports"
+
+        def report(step: object = 0, time: object = 0, **metrics: object) -> httpx.Response:
+            return httpx.post(
+                reports, headers=own, json={"reports": [{"step": step, "metrics": metrics, "time": time}]}
+            )
+
+        _refused(report(step=2**70), 422, "step")
+        _refused(report(step=2**31), 422, "step")  # an INTEGER column, 4 bytes in PostgreSQL
+        _refused(report(loss=10**400), 422, "64 bits")
+        _refused(report(time="0001-01-01T00:00:00+05:00"), 422, "time")
+        _refused(report(time=10**30), 422, "time")
+        _refused(report(nested=[1, 2]), 422, "metric")
+        nan = b'{"reports": [{"step": 1, "metrics": {"loss": NaN}, "time": 0}]}'
+        _refused(
+            httpx.post(reports, headers={**own, "Content-Type": "application/json"}, content=nan),
+            422,
+            "finite",
+        )
+        assert report(step=2**31 - 1, loss=0.5, count=2**63 - 1, note="ok").status_code == 204
+        assert {
+            (m["key"], m["step"])
+            for m in httpx.get(api + f"/sessions/{name}/metrics", headers=headers).json()
+        } >= {("loss", 2**31 - 1)}
+
+        owner, dataset, _ = name.split("/")
+        _refused(httpx.get(api + f"/sessions/{owner}/{dataset}/{10**23}", headers=headers), 422, "number")
+        _refused(httpx.get(api + f"/sessions/{owner}/{dataset}/-1", headers=headers), 422, "number")
+        _refused(
+            httpx.get(api + f"/sessions/{owner}/{dataset}/{2**31 - 1}", headers=headers), 404, "not found"
+        )
+        logs = httpx.get(api + f"/sessions/{name}/logs", params={"offset": 2**62}, headers=headers)
+        assert logs.status_code == 200 and logs.content == b"" and logs.headers["x-log-offset"] == str(2**62)
+        _refused(
+            httpx.get(api + f"/sessions/{name}/logs", params={"offset": 2**64}, headers=headers),
+            422,
+            "offset",
+        )
+        _refused(httpx.get(api + f"/submissions/{10**23}", headers=headers), 422, "submission_id")
+        _refused(httpx.get(api + f"/submissions/{10**23}/logs", headers=headers), 422, "submission_id")
+        _refused(httpx.get(api + "/sessions", params={"limit": 10**23}, headers=headers), 422, "limit")
+        _refused(
+            httpx.post(api + "/admin/invites", json={"expires_hours": 1e300}, headers=headers),
+            422,
+            "expires_hours",
+        )
+        _refused(
+            httpx.post(api + "/admin/credits/nobody", json={"amount": 1e308}, headers=headers), 422, "amount"
+        )
+        infinite = b'{"amount": Infinity}'
+        _refused(
+            httpx.post(
+                api + "/admin/credits/nobody",
+                content=infinite,
+                headers={**headers, "Content-Type": "application/json"},
+            ),
+            422,
+            "amount",
+        )
+        _refused(
+            httpx.patch(api + "/datasets/demo_kin", json={"daily_limit": 2**63}, headers=headers),
+            422,
+            "daily_limit",
+        )
+        _refused(
+            httpx.post(
+                api + "/sessions",
+                json={"dataset": "demo_kin", "code_upload": "a", "gpus": 2**64},
+                headers=headers,
+            ),
+            422,
+            "gpus",
+        )
+    finally:
+        (platform.workdir / "huge_numbers" / "release").touch()
+        platform.nsml("stop", name, check=False)
+
+
+def test_only_ascii_digits_number_a_session(platform: Platform) -> None:
+    """``mallory/cup/\u0661`` (an Arabic-Indic one) named session 1: Python's int() takes it."""
+    api, headers = _api(platform)
+    user = platform.json("whoami")["name"]
+    for number in ("\u0661", "\uff11", "\u00b9", "+1", "1_0"):
+        body = {"session": f"{user}/demo_kin/{number}", "checkpoint": "1"}
+        _refused(httpx.post(api + "/submissions", json=body, headers=headers), 400, "invalid session name")
+    for number in ("\u0661", "\uff11", "\u00b9", "+1", "1_0", "1%0A", "%201", "1.0"):
+        _refused(httpx.get(api + f"/sessions/{user}/demo_kin/{number}", headers=headers), 422, "number")
+    _refused(
+        httpx.post(
+            api + "/submissions", json={"session": "demo_kin/99999999999", "checkpoint": "1"}, headers=headers
+        ),
+        400,
+        "invalid session name",
+    )
+    _one_line_error(platform.nsml("logs", "demo_kin/\u0661", check=False), "invalid session name")
+    for number in ("\u0661", "1\u0661", "99999999999"):
+        with pytest.raises(InvalidName):
+            parse_session(f"{user}/demo_kin/{number}")
+    for name in ("demo\n", "demo\u0661", "\u0661"):  # a trailing newline passed `$`
+        with pytest.raises(InvalidName):
+            validate_name("dataset", name)
+    assert parse_session("a/b/0012").number == 12
+
+
+def test_bad_upload_ids_and_text_are_refused(platform: Platform) -> None:
+    api, headers = _api(platform)
+    for upload in ("../../etc/passwd", "x" * 5000, "\u0661" * 32, "0" * 31):
+        created = httpx.post(
+            api + "/sessions", json={"dataset": "demo_kin", "code_upload": upload}, headers=headers
+        )
+        _refused(created, 400, "invalid upload id")
+        dataset = httpx.post(api + "/datasets", json={"name": "fresh", "upload_id": upload}, headers=headers)
+        _refused(dataset, 400, "invalid upload id")
+    missing = httpx.post(api + "/datasets", json={"name": "fresh", "upload_id": "0" * 32}, headers=headers)
+    _refused(missing, 400, "not found")
+    _refused(httpx.get(api + "/datasets/a%00b", headers=headers), 400, "NUL")
+    _refused(httpx.get(api + "/datasets", params={"pattern": "a\x00"}, headers=headers), 400, "NUL")
+    nul = httpx.post(api + "/sessions", json={"dataset": "demo\x00", "code_upload": "a"}, headers=headers)
+    _refused(nul, 422, "NUL")
+    surrogate = b'{"dataset": "demo_kin", "code_upload": "a", "description": "\\ud800"}'
+    _refused(
+        httpx.post(
+            api + "/sessions", content=surrogate, headers={**headers, "Content-Type": "application/json"}
+        ),
+        422,
+        "surrogate",
+    )
+    _refused(
+        httpx.post(
+            api + "/sessions", content=b"{not json", headers={**headers, "Content-Type": "application/json"}
+        ),
+        422,
+    )
+
+
+def test_an_unexpected_error_is_one_line_and_logged_without_its_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The guard behind every route: a bug answers a one-line 500, its traceback goes to
+    the log without the exception's message (it may quote the request)."""
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        body = (await receive())["body"]
+        raise RuntimeError(f"cannot use {body.decode()}")  # a message that quotes the request
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=RequestGuard(broken))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/api/v1/anything", content=b"the body")
+
+    with caplog.at_level(logging.ERROR, logger="nsml.server"):
+        response = asyncio.run(call())
+    _refused(response, 500, "internal server error")
+    assert "hunter2" not in response.text
+    assert "RuntimeError" in caplog.text and "/api/v1/anything" in caplog.text and "broken" in caplog.text
+    assert "hunter2" not in caplog.text
 
 
 def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform: Platform) -> None:

@@ -76,6 +76,14 @@ def test_report_values(tmp_path: Path) -> None:
     assert jsonable("x", True) is True
     with pytest.raises(TypeError, match="x=.*not JSON-serialisable"):
         jsonable("x", [1, 2])
+    # what the server would refuse (and with it the whole batch) becomes what it stores
+    assert jsonable("x", 2**63 - 1) == 2**63 - 1
+    assert jsonable("x", 2**70) == float(2**70)
+    assert jsonable("x", 10**400) is None
+    import nsml
+
+    with pytest.raises(ValueError, match="step 2147483648 is out of range"):
+        nsml.report(step=2**31, loss=1.0)
 
 
 def test_save_without_bind_says_what_to_do(tmp_path: Path) -> None:

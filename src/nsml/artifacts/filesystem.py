@@ -19,6 +19,7 @@ import asyncio
 import ctypes
 import io
 import os
+import re
 import shutil
 import tarfile
 import threading
@@ -31,6 +32,7 @@ from nsml.artifacts.base import ArtifactStore, BadArchive, UnpackTooLarge, Uploa
 from nsml.artifacts.safe_io import UnsafeFile, open_regular
 
 _AT_FDCWD = -100
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _RENAME_EXCHANGE = 2
 
 
@@ -136,13 +138,17 @@ class FileArtifactStore(ArtifactStore):
         return self.max_unpacked_bytes if max_bytes is None else min(max_bytes, self.max_unpacked_bytes)
 
     def upload_path(self, upload_id: str) -> Path:
-        if not upload_id.isalnum():
-            raise BadArchive(f"invalid upload id {upload_id!r}")
+        """Where an upload lies; ids are what ``receive_upload`` makes (32 hex digits)."""
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise BadArchive(f"invalid upload id {upload_id[:64]!r}: expected what an upload returned")
         return self.home / "uploads" / f"{upload_id}.tar.gz"
 
     def discard_upload(self, upload_id: str) -> None:
-        self.upload_path(upload_id).unlink(missing_ok=True)
-        self._forget(upload_id)
+        """Remove an upload if there is one; an invalid id names none (and must not turn the
+        caller's clear error, from a ``finally``, into another)."""
+        if _UPLOAD_ID.fullmatch(upload_id):
+            self.upload_path(upload_id).unlink(missing_ok=True)
+            self._forget(upload_id)
 
     def unpack_upload(self, upload_id: str, target: Path, max_bytes: int | None = None) -> None:
         source = self.upload_path(upload_id)
@@ -248,9 +254,12 @@ LOG_PAGE_BYTES = 1 << 20
 
 def read_log_page(path: Path, offset: int, limit: int = LOG_PAGE_BYTES) -> bytes:
     """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet,
-    or for one that is not a regular file (never read through a link)."""
+    for one that is not a regular file (never read through a link), nor from past its end
+    (the system refuses to seek that far for huge offsets)."""
     try:
         with open_regular(path) as log:
+            if offset >= os.fstat(log.fileno()).st_size:
+                return b""
             log.seek(offset)
             return log.read(limit)
     except (FileNotFoundError, UnsafeFile):

@@ -19,7 +19,7 @@ from typing import Any
 
 from nsml.names import InvalidName, parse_session, validate_checkpoint
 from nsml.sdk import checkpoints
-from nsml.sdk.reporting import Reporter, jsonable
+from nsml.sdk.reporting import MAX_STEP, Reporter, jsonable
 
 IS_ON_NSML: bool = os.environ.get("NSML_ON_PLATFORM") == "1"
 DATASET_PATH: str | None = os.environ.get("NSML_DATASET_PATH") or None
@@ -89,6 +89,8 @@ def report(summary: bool = False, scope: Any = None, step: Any = None, **metrics
     if step is None:
         step = _auto_step
     step = int(jsonable("step", step))
+    if not -MAX_STEP - 1 <= step <= MAX_STEP:  # the server would refuse the whole batch
+        raise ValueError(f"nsml.report: step {step} is out of range; a step fits in 32 bits")
     _auto_step = step + 1
     values = {key.replace("__", "/"): jsonable(key, value) for key, value in metrics.items()}
     if not IS_ON_NSML or "NSML_EVAL_FD" in os.environ:  # off the platform, or serving a request

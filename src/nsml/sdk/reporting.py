@@ -17,13 +17,24 @@ from typing import Any
 SEND_INTERVAL_S = 0.25
 MAX_BATCH = 20_000
 RETRIES = 5
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_STEP = 2**31 - 1  # steps are INTEGER columns on the server
 
 
 def jsonable(key: str, value: Any) -> Any:
-    """Accept JSON scalars; turn numpy/torch scalars into numbers; refuse the rest clearly."""
+    """Accept JSON scalars; turn numpy/torch scalars into numbers; refuse the rest clearly.
+
+    What the server would refuse becomes what it stores instead: a NaN or infinity is
+    None, an integer beyond 64 bits a float (None beyond that), so that one odd value
+    does not cost the whole batch of reports it travels in."""
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
+    if kind is int and not INT64_MIN <= value <= INT64_MAX:  # the server stores 64 bits at most
+        try:
+            return jsonable(key, float(value))
+        except OverflowError:
+            return None
     if kind is int or kind is str or kind is bool or value is None:
         return value
     item = getattr(value, "item", None)

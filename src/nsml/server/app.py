@@ -28,6 +28,7 @@ from nsml.runners import LocalRunner, Runner, cgroups
 from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
+from nsml.server.guard import RequestGuard
 from nsml.server.janitor import Janitor
 from nsml.server.limits import BodySizeLimit
 from nsml.server.routers import (
@@ -130,6 +131,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         ),
     )
 
+    app.add_middleware(RequestGuard)  # outermost of ours: it also sees what BodySizeLimit raises
+
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=str(web_routes.HERE / "static")), name="static")
 
@@ -139,13 +142,16 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """One line naming the first problem, never the input (which may be huge)."""
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return JSONResponse({"detail": f"invalid request: {where}: {first['msg']}"}, status_code=422)
+        message = str(first.get("msg", "invalid")).splitlines()[0] if first.get("msg") else "invalid"
+        detail = f"invalid request: {where}: {message}" if where else f"invalid request: {message}"
+        return JSONResponse({"detail": detail}, status_code=422)
 
     return app
 

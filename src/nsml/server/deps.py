@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal, authenticate
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
+from nsml.server.schemas import SessionNumber
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
@@ -146,14 +147,18 @@ def _lookup(svc: Services, who: Principal, owner: str, dataset: str, number: int
     return session
 
 
-def managed_session(owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep) -> Session:
+def managed_session(
+    owner: str, dataset: str, number: SessionNumber, svc: ServicesDep, who: PrincipalDep
+) -> Session:
     session = _lookup(svc, who, owner, dataset, number)
     if not who.can_manage(session):
         raise NotFoundError(f"session {session.name} not found")
     return session
 
 
-def runtime_session(owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep) -> Session:
+def runtime_session(
+    owner: str, dataset: str, number: SessionNumber, svc: ServicesDep, who: PrincipalDep
+) -> Session:
     session = _lookup(svc, who, owner, dataset, number)
     if not who.can_write_runtime(session):
         raise Unauthorized(
@@ -162,7 +167,9 @@ def runtime_session(owner: str, dataset: str, number: int, svc: ServicesDep, who
     return session
 
 
-def readable_session(owner: str, dataset: str, number: int, svc: ServicesDep, who: PrincipalDep) -> Session:
+def readable_session(
+    owner: str, dataset: str, number: SessionNumber, svc: ServicesDep, who: PrincipalDep
+) -> Session:
     return _lookup(svc, who, owner, dataset, number)
 
 

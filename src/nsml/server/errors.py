@@ -8,6 +8,7 @@ from __future__ import annotations
 
 class ApiError(Exception):
     status_code = 400
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -40,6 +41,10 @@ class TooLarge(ApiError):
 
 class TooManyRequests(ApiError):
     status_code = 429
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
 
 
 class PaymentRequired(ApiError):

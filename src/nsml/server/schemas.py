@@ -1,13 +1,100 @@
-"""Pydantic models of the HTTP API (version 1). Field names are the wire contract."""
+"""Pydantic models of the HTTP API (version 1). Field names are the wire contract.
+
+No input may make a 500, so every number a request carries is bounded here by what
+will hold it: ``DbInt`` for what lands in an INTEGER column (4 bytes in PostgreSQL),
+``Int64`` for anything else (SQLite's integers, file offsets), ``FiniteFloat`` for floats
+that are stored. Out of range, the request gets a one-line 422 like any invalid one.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import math
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from nsml.names import MAX_SESSION_NUMBER
 from nsml.store import SessionStatus
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+DbInt = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+MAX_CREDITS = 1e12  # one grant or allowance; balances stay far from overflowing
+
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _ascii_digits(value: Any) -> Any:
+    """Path numbers are plain ASCII digits: not ``+1``, `` 1``, ``1_0`` nor ``\u0661``."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("expected a number of at most 10 digits 0-9")
+    return value
+
+
+# path parameters: a session's number and a submission's id are INTEGER keys
+# (Path before the validator, or the OpenAPI schema shows the bounds under FastAPI's own names)
+SessionNumber = Annotated[int, Path(ge=0, le=MAX_SESSION_NUMBER), BeforeValidator(_ascii_digits)]
+SubmissionId = Annotated[int, Path(ge=0, le=INT32_MAX), BeforeValidator(_ascii_digits)]
+
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _bad_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return _BAD_TEXT.search(value) is not None
+    if isinstance(value, dict):
+        return any(_bad_text(k) or _bad_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_bad_text(v) for v in value)
+    return False
+
+
+class Request(BaseModel):
+    """A request body. No text in it may hold NUL, which PostgreSQL cannot store, nor a
+    lone surrogate (JSON's ``"\\ud800"``), which no database driver can encode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        if _bad_text(data):
+            raise ValueError("text may not contain NUL characters or lone surrogates")
+        return data
+
+
+def _metric(value: Any) -> Any:
+    """A metric is what ``nsml.report`` sends: a finite number, a string, a bool or null."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError("an integer metric must fit in 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("a metric must be a finite number (NaN and infinity are not stored)")
+        return value
+    raise ValueError("a metric must be a number, a string, true, false or null")
+
+
+def _timestamp(value: datetime) -> datetime:
+    """In UTC (naive means UTC), between 1970 and 9000, so every later conversion works."""
+    try:
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValueError("the time is out of range") from None
+    if not 1970 <= value.year < 9000:
+        raise ValueError("the time must lie between 1970 and 9000")
+    return value
+
+
+MetricValue = Annotated[Any, AfterValidator(_metric)]
+Timestamp = Annotated[datetime, AfterValidator(_timestamp)]
 
 
 class Record(BaseModel):
@@ -58,20 +145,20 @@ class DatasetOut(Record):
     round_public: int | None = None
 
 
-class DatasetCreate(BaseModel):
+class DatasetCreate(Request):
     name: str
     metric: str = "accuracy"
     description: str = ""
     upload_id: str
 
 
-class SessionCreate(BaseModel):
+class SessionCreate(Request):
     dataset: str
-    entry: str = "main.py"
+    entry: str = Field(default="main.py", max_length=255)
     args: list[str] = Field(default_factory=list)
     description: str = ""
-    gpus: int = 0
-    cpus: int = Field(default=0, ge=0)  # 0: the server's default
+    gpus: DbInt = 0
+    cpus: DbInt = Field(default=0, ge=0)  # 0: the server's default
     memory: str = Field(default="", max_length=32)  # "4G"; "": the server's default
     shm_size: str = Field(default="", max_length=32)  # "1G"; "": the server's default
     code_upload: str
@@ -116,31 +203,31 @@ class MetricOut(Record):
 
 
 class Report(BaseModel):
-    step: int
-    metrics: dict[str, Any]
+    step: DbInt
+    metrics: dict[Annotated[str, Field(max_length=255)], MetricValue]
     summary: bool = False
-    scope: str | None = None
-    time: datetime
+    scope: str | None = Field(default=None, max_length=64)
+    time: Timestamp
 
 
-class ReportBatch(BaseModel):
+class ReportBatch(Request):
     reports: list[Report] = Field(max_length=100_000)
 
 
-class DatasetOptions(BaseModel):
+class DatasetOptions(Request):
     """Competition settings a dataset's owner may change; omitted fields stay as they are."""
 
-    daily_limit: int | None = Field(default=None, ge=0)
-    total_limit: int | None = Field(default=None, ge=0)
-    public_fraction: float | None = Field(default=None, gt=0, lt=1)
+    daily_limit: DbInt | None = Field(default=None, ge=0)
+    total_limit: DbInt | None = Field(default=None, ge=0)
+    public_fraction: FiniteFloat | None = Field(default=None, gt=0, lt=1)
     eval_timeout_s: int | None = Field(default=None, ge=1, le=86_400)
     round_public: int | None = Field(default=None, ge=0, le=12)  # decimals of public scores
     clear_limits: bool = False
     full_precision: bool = False  # public scores no longer rounded
 
 
-class SubmissionCreate(BaseModel):
-    session: str
+class SubmissionCreate(Request):
+    session: str = Field(max_length=200)
     checkpoint: str
     batch_size: int = Field(default=64, ge=1, le=100_000)
     test_mode: bool = False
@@ -152,7 +239,7 @@ class PreviewRow(BaseModel):
     prediction: Any
 
 
-class InferRequest(BaseModel):
+class InferRequest(Request):
     checkpoint: str
     inputs: list[str] = Field(max_length=1_000_000)
     batch_size: int = Field(default=64, ge=1, le=100_000)
@@ -212,7 +299,7 @@ class MySubmissions(BaseModel):
     submissions: list[SubmissionOut]
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Request):
     name: str = Field(max_length=64)
     password: str = Field(max_length=1024)
 
@@ -244,11 +331,11 @@ class MeOut(AccountOut):
     storage_quota_bytes: int  # 0: no quota
 
 
-class StorageQuotaChange(BaseModel):
-    mb: int | None = Field(default=None, ge=0)  # None: back to the server's default; 0: unlimited
+class StorageQuotaChange(Request):
+    mb: DbInt | None = Field(default=None, ge=0)  # None: back to the server's default; 0: unlimited
 
 
-class UserCreate(BaseModel):
+class UserCreate(Request):
     name: str = Field(max_length=64)
     role: str = "participant"
     password: str | None = Field(default=None, max_length=1024)
@@ -259,14 +346,14 @@ class UserCreated(BaseModel):
     password: str | None  # only when the server generated it; shown once
 
 
-class RoleChange(BaseModel):
+class RoleChange(Request):
     role: str
 
 
-class InviteCreate(BaseModel):
+class InviteCreate(Request):
     role: str = "participant"
     uses: int = Field(default=1, ge=1, le=10_000)
-    expires_hours: float | None = Field(default=None, gt=0)
+    expires_hours: FiniteFloat | None = Field(default=None, gt=0, le=876_000)  # 100 years
 
 
 class InviteOut(BaseModel):
@@ -275,7 +362,7 @@ class InviteOut(BaseModel):
     uses: int
 
 
-class TeamChange(BaseModel):
+class TeamChange(Request):
     members: list[str] = Field(min_length=1, max_length=3)
 
 
@@ -284,7 +371,7 @@ class TeamOut(BaseModel):
     members: list[str]
 
 
-class ForkRequest(BaseModel):
+class ForkRequest(Request):
     checkpoint: str | None = None  # default: the latest
     args: list[str] | None = None  # default: the parent's
     description: str = ""
@@ -325,7 +412,7 @@ class CreditsOut(BaseModel):
     history: list[CreditEventOut]
 
 
-class CreditGrant(BaseModel):
-    amount: float = 0.0
-    daily: float | None = Field(default=None, ge=0)
+class CreditGrant(Request):
+    amount: FiniteFloat = Field(default=0.0, ge=-MAX_CREDITS, le=MAX_CREDITS)
+    daily: FiniteFloat | None = Field(default=None, ge=0, le=MAX_CREDITS)
     clear_daily: bool = False

@@ -14,6 +14,7 @@ from nsml.names import InvalidName, parse_session
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError
 from nsml.server.schemas import (
+    INT64_MAX,
     BoardOut,
     BoardRowOut,
     DatasetOptions,
@@ -23,6 +24,7 @@ from nsml.server.schemas import (
     MySubmissions,
     PreviewRow,
     SubmissionCreate,
+    SubmissionId,
     SubmissionOut,
 )
 from nsml.server.services.evaluation_log import EvaluationLog
@@ -66,7 +68,10 @@ async def submit(body: SubmissionCreate, svc: ServicesDep, who: UserDep) -> obje
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
 async def get_submission(
-    submission_id: int, svc: ServicesDep, who: PrincipalDep, wait: float = Query(default=0, ge=0, le=30)
+    submission_id: SubmissionId,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    wait: float = Query(default=0, ge=0, le=30),
 ) -> SubmissionOut:
     """With ``wait``, answer as soon as the status or progress changes (a long poll)."""
     first = await run_in_threadpool(svc.submissions.get, who, submission_id)
@@ -90,7 +95,10 @@ def _visible(submission: Submission, svc: Services) -> Submission:
 
 @router.get("/submissions/{submission_id}/logs")
 async def submission_logs(
-    submission_id: int, svc: ServicesDep, who: PrincipalDep, offset: int = Query(default=0, ge=0)
+    submission_id: SubmissionId,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    offset: int = Query(default=0, ge=0, le=INT64_MAX),
 ) -> Response:
     """The participant reads what the evaluation printed before the test inputs went out,
     and the platform's lines (see services/evaluation_log.py); the dataset's organiser

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from nsml.server.deps import ManagedSession, ReadableSession, ServicesDep, UserDep
-from nsml.server.schemas import CheckpointOut, ForkRequest, MetricOut, SessionCreate, SessionOut
+from nsml.server.schemas import (
+    INT32_MAX,
+    INT64_MAX,
+    CheckpointOut,
+    ForkRequest,
+    MetricOut,
+    SessionCreate,
+    SessionOut,
+)
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SESSION = "/{owner}/{dataset}/{number}"
@@ -33,7 +41,7 @@ def list_sessions(
     who: UserDep,
     all: bool = False,
     dataset: str | None = None,
-    limit: int | None = Query(default=None, ge=1),
+    limit: int | None = Query(default=None, ge=1, le=INT32_MAX),
     pattern: str | None = None,
 ) -> list[SessionOut]:
     sessions = svc.sessions.search(sorted(who.namespaces), dataset, all, limit, pattern)
@@ -75,7 +83,7 @@ async def session_logs(
     session: ManagedSession,
     svc: ServicesDep,
     request: Request,
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=INT64_MAX),
     follow: bool = False,
 ) -> Response:
     """The log from ``offset``; with ``follow`` the response streams until the session ends."""

@@ -38,7 +38,8 @@ async def receive(
     only read for a request that would be accepted. Whatever ends the upload early
     (a limit, the quota, a client that went away) leaves no file behind.
     """
-    declared = int(request.headers.get("content-length") or 0)
+    length = request.headers.get("content-length", "")
+    declared = int(length) if length.isascii() and length.isdigit() else 0  # else: counted below
     if declared > max_bytes:
         raise TooLarge(f"upload of {declared} bytes is over the {max_bytes // (1024 * 1024)} MiB limit")
     chunks: AsyncIterable[bytes] = request.stream()

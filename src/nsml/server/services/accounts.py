@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+import threading
 from datetime import datetime, timedelta, timezone
 
 from nsml.names import InvalidName, validate_name
@@ -20,33 +22,54 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _valid_name(name: str) -> bool:
+    """No account has an invalid name; such a name (a NUL, say, from the web form) is not
+    looked up, only answered like any wrong name."""
+    try:
+        validate_name("account", name)
+    except InvalidName:
+        return False
+    return True
+
+
 class AccountService:
     def __init__(self, store: AbstractStore, settings: ServerSettings) -> None:
         self.store = store
         self.settings = settings
         self.by_account = LoginLimiter(free_failures=5)
         self.by_address = LoginLimiter(free_failures=20)
+        self._gate = threading.Lock()  # check and count both limiters in one step
 
     # login -----------------------------------------------------------------------------
     def login(self, name: str, password: str, address: str) -> tuple[User, str, datetime]:
-        wait = max(self.by_account.retry_after([name]), self.by_address.retry_after([address]))
-        if wait > 0:
-            raise TooManyRequests(f"too many failed logins; try again in {wait:.0f} s")
-        try:
-            user = self.store.get_user(name)
-        except NotFound:
-            user = None
-        if (
-            user is None
-            or user.kind != "user"
-            or user.disabled
-            or not verify_password(user.password_hash if user else None, password)
-        ):
+        """Check a password, slowed down per account and per address (see ``ratelimit``).
+
+        The attempt counts as a failure before the (slow) password check, under one lock
+        for both limiters, so parallel guesses cannot slip past the check together. A
+        success clears the account's count and gives the address back this one attempt,
+        nothing more: logging into one's own account between guesses at another's
+        password must not reset the address's count.
+        """
+        with self._gate:
+            wait = max(self.by_account.retry_after([name]), self.by_address.retry_after([address]))
+            if wait > 0:
+                seconds = math.ceil(wait)
+                raise TooManyRequests(
+                    f"too many failed logins; try again in {seconds} s", retry_after=seconds
+                )
             self.by_account.failed([name])
             self.by_address.failed([address])
+        try:
+            user = None if not _valid_name(name) else self.store.get_user(name)
+        except NotFound:
+            user = None
+        # checked first, also without an account (against a dummy hash), so that a wrong
+        # name takes as long as a wrong password and does not tell which names exist
+        matches = verify_password(user.password_hash if user else None, password)
+        if user is None or user.kind != "user" or user.disabled or not matches:
             raise Unauthorized("wrong account name or password")
         self.by_account.succeeded([name])
-        self.by_address.succeeded([address])
+        self.by_address.forgive([address])
         token, expires = self.issue_token(user)
         return user, token, expires
 

@@ -134,7 +134,10 @@ class SessionService:
         if fork_of is not None:
             archive, origin = self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz", _ref(*fork_of)
         elif code_upload is not None:
-            archive, origin = self.artifacts.upload_path(code_upload), None
+            try:
+                archive, origin = self.artifacts.upload_path(code_upload), None
+            except BadArchive as exc:
+                raise BadRequest(str(exc)) from None
         else:
             raise BadRequest("a session needs source code: an upload or a session to fork")
         try:
