@@ -397,10 +397,7 @@ class SubmissionService:
                 reply = wire.recv(process.channel, deadline, max_bytes)
             except wire.MessageTooLarge as exc:  # refused from its length prefix, never read
                 raise EvaluationFailed(
-                    f"the script's reply was {exc.size} bytes, over the {exc.limit} bytes allowed "
-                    f"for it ({self.settings.eval_reply_bytes_per_input} bytes per input plus "
-                    f"{REPLY_OVERHEAD_BYTES // 1024} KiB); infer must return one small prediction "
-                    "per input, e.g. (probability, label)"
+                    _too_large(exc.limit, self.settings.eval_reply_bytes_per_input)
                 ) from None
             except TimeoutError:
                 raise EvaluationFailed(f"the evaluation exceeded its time limit of {timeout_s:g} s") from None
@@ -415,6 +412,8 @@ class SubmissionService:
                 raise EvaluationFailed(
                     f"the script exited with code {code} before serving the request:\n{tail}"
                 ) from None
+            if reply.get("error") == "reply":  # the SDK would not send more than max_bytes
+                raise EvaluationFailed(_too_large(max_bytes, self.settings.eval_reply_bytes_per_input))
             if "error" in reply:
                 raise EvaluationFailed(WITHHELD_ERROR if withheld() else _describe(reply))
             return reply  # type: ignore[no-any-return]
@@ -453,6 +452,16 @@ class SubmissionService:
         reply is refused before it is read, so one reply cannot balloon the server."""
         budget = batch * self.settings.eval_reply_bytes_per_input + REPLY_OVERHEAD_BYTES
         return min(budget, self.settings.max_eval_reply_bytes)
+
+
+def _too_large(limit: int, per_input: int) -> str:
+    """The platform's own words: the reply's actual size is not told, as a script could
+    encode test inputs in it."""
+    return (
+        f"infer's reply was over the {limit} bytes allowed for its batch ({per_input} bytes per "
+        f"input plus {REPLY_OVERHEAD_BYTES // 1024} KiB); infer must return one small prediction "
+        "per input, e.g. (probability, label)"
+    )
 
 
 def _describe(reply: dict[str, Any]) -> str:
