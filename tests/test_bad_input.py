@@ -271,6 +271,7 @@ def test_bad_upload_ids_and_text_are_refused(platform: Platform) -> None:
         _refused(dataset, 400, "invalid upload id")
     missing = httpx.post(api + "/datasets", json={"name": "fresh", "upload_id": "0" * 32}, headers=headers)
     _refused(missing, 400, "not found")
+    _refused(httpx.get(api + "/cache/" + "a" * 64 + "%0A", headers=headers), 400, "invalid cache key")
     _refused(httpx.get(api + "/datasets/a%00b", headers=headers), 400, "NUL")
     _refused(httpx.get(api + "/datasets", params={"pattern": "a\x00"}, headers=headers), 400, "NUL")
     nul = httpx.post(api + "/sessions", json={"dataset": "demo\x00", "code_upload": "a"}, headers=headers)

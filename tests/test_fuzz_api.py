@@ -31,6 +31,7 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ import pytest
 import requests
 
 from conftest import NSML
+from postgres import binaries, postgres_server
 
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
@@ -82,12 +84,26 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A server on SQLite; on PostgreSQL too (stricter: 4-byte INTEGERs, no NUL in text)
+    with NSML_FUZZ_POSTGRES=1, since that doubles the time."""
+    with ExitStack() as stack:
+        database = {}
+        if request.param == "postgresql":
+            if os.environ.get("NSML_FUZZ_POSTGRES") != "1":
+                pytest.skip("set NSML_FUZZ_POSTGRES=1 to fuzz a server on PostgreSQL as well")
+            if binaries() is None:
+                pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+            database = {"NSML_DB": stack.enter_context(postgres_server())}  # its own, fresh
+        yield from _serve(tmp_path_factory, database)
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, database: dict[str, str]) -> Iterator[Target]:
     base = tmp_path_factory.mktemp("fuzz")
     url = f"http://127.0.0.1:{_free_port()}"
     log = base / "server.log"
-    env = {**os.environ, "NSML_HOME": str(base / "home"), "NSML_SERVER_TOKEN": ADMIN_TOKEN}
+    env = {**os.environ, "NSML_HOME": str(base / "home"), "NSML_SERVER_TOKEN": ADMIN_TOKEN, **database}
     for key in ("NSML_SERVER_URL", "NSML_TOKEN"):
         env.pop(key, None)
     with log.open("wb") as out:
