@@ -260,6 +260,22 @@ def test_only_ascii_digits_number_a_session(platform: Platform) -> None:
     assert parse_session("a/b/0012").number == 12
 
 
+def test_web_pages_refuse_bad_input_too(platform: Platform) -> None:
+    """The web UI is not in the API schema the fuzz test reads; its inputs go through the
+    same checks."""
+    api, headers = _api(platform)
+    web = api.removesuffix("/api/v1")
+    cookies = {"nsml_token": headers["Authorization"].split()[1]}
+    user = platform.json("whoami")["name"]
+    for number in (str(10**23), "\u0661", "-1"):
+        page = httpx.get(f"{web}/sessions/{user}/demo_kin/{number}", cookies=cookies)
+        _refused(page, 422, "number")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for name in ("a%00b", "x" * 5000, "%ED%A0%80", "%FF"):  # NUL, long, a surrogate, not UTF-8
+        login = httpx.post(web + "/login", content=f"name={name}&password=a+password", headers=form)
+        assert login.status_code in (303, 422), (login.status_code, login.text)
+
+
 def test_bad_upload_ids_and_text_are_refused(platform: Platform) -> None:
     api, headers = _api(platform)
     for upload in ("../../etc/passwd", "x" * 5000, "\u0661" * 32, "0" * 31):
