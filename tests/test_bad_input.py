@@ -384,3 +384,18 @@ def _processes_with(tag: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_continuing_from_names_too_long_to_keep_is_refused() -> None:
+    """Fork and resume keep ``OWNER/DATASET/N:CHECKPOINT`` in a VARCHAR(128), which
+    PostgreSQL enforces: longer names (up to 269 characters) are refused with one line."""
+    from types import SimpleNamespace
+
+    from nsml.server.errors import BadRequest
+    from nsml.server.services.sessions import _continuation
+
+    short = SimpleNamespace(name="alice/demo_kin/1")
+    assert _continuation(short, "best") == "alice/demo_kin/1:best"  # type: ignore[arg-type]
+    long = SimpleNamespace(name=f"{'o' * 64}/{'d' * 64}/2147483647")
+    with pytest.raises(BadRequest, match="over 128 characters"):
+        _continuation(long, "c" * 128)  # type: ignore[arg-type]
