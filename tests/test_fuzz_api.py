@@ -16,8 +16,8 @@ remove its own session with real path parameters (the session's token must stay 
 the admin does not disable accounts by generated names (it could hit the participant).
 There is no shutdown route to leave out. The web pages are not in the schema.
 
-Bounded in time: a few examples per route and caller (NSML_FUZZ_EXAMPLES, default 8: about
-950 requests in 60-75 s on two busy cores), derandomized, no shrinking. Every 5xx is
+Bounded in time: a few examples per route and caller (NSML_FUZZ_EXAMPLES, default 6: about
+750 requests in 50-80 s on two busy cores), derandomized, no shrinking. Every 5xx is
 collected (the first per route and caller, as a curl command) with the server's log, which
 holds the traceback, and reported at once.
 """
@@ -51,7 +51,7 @@ from schemathesis import GenerationMode  # noqa: E402
 
 ADMIN_TOKEN = "fuzz-admin-token"
 PASSWORD = "fuzzing password 1"
-EXAMPLES = int(os.environ.get("NSML_FUZZ_EXAMPLES", "8"))  # per route, caller and mode
+EXAMPLES = int(os.environ.get("NSML_FUZZ_EXAMPLES", "6"))  # per route, caller and mode
 WAIT_FOR_TOKEN = """
 import os, time
 print("token", os.environ["NSML_SESSION_TOKEN"], flush=True)
