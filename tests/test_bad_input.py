@@ -260,6 +260,22 @@ def test_only_ascii_digits_number_a_session(platform: Platform) -> None:
     assert parse_session("a/b/0012").number == 12
 
 
+def test_web_pages_refuse_bad_input_too(platform: Platform) -> None:
+    """The web UI is not in the API schema the fuzz test reads; its inputs go through the
+    same checks."""
+    api, headers = _api(platform)
+    web = api.removesuffix("/api/v1")
+    cookies = {"nsml_token": headers["Authorization"].split()[1]}
+    user = platform.json("whoami")["name"]
+    for number in (str(10**23), "\u0661", "-1"):
+        page = httpx.get(f"{web}/sessions/{user}/demo_kin/{number}", cookies=cookies)
+        _refused(page, 422, "number")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for name in ("a%00b", "x" * 5000, "%ED%A0%80", "%FF"):  # NUL, long, a surrogate, not UTF-8
+        login = httpx.post(web + "/login", content=f"name={name}&password=a+password", headers=form)
+        assert login.status_code in (303, 422), (login.status_code, login.text)
+
+
 def test_bad_upload_ids_and_text_are_refused(platform: Platform) -> None:
     api, headers = _api(platform)
     for upload in ("../../etc/passwd", "x" * 5000, "\u0661" * 32, "0" * 31):
@@ -271,6 +287,7 @@ def test_bad_upload_ids_and_text_are_refused(platform: Platform) -> None:
         _refused(dataset, 400, "invalid upload id")
     missing = httpx.post(api + "/datasets", json={"name": "fresh", "upload_id": "0" * 32}, headers=headers)
     _refused(missing, 400, "not found")
+    _refused(httpx.get(api + "/cache/" + "a" * 64 + "%0A", headers=headers), 400, "invalid cache key")
     _refused(httpx.get(api + "/datasets/a%00b", headers=headers), 400, "NUL")
     _refused(httpx.get(api + "/datasets", params={"pattern": "a\x00"}, headers=headers), 400, "NUL")
     nul = httpx.post(api + "/sessions", json={"dataset": "demo\x00", "code_upload": "a"}, headers=headers)
@@ -367,3 +384,18 @@ def _processes_with(tag: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_continuing_from_names_too_long_to_keep_is_refused() -> None:
+    """Fork and resume keep ``OWNER/DATASET/N:CHECKPOINT`` in a VARCHAR(128), which
+    PostgreSQL enforces: longer names (up to 269 characters) are refused with one line."""
+    from types import SimpleNamespace
+
+    from nsml.server.errors import BadRequest
+    from nsml.server.services.sessions import _continuation
+
+    short = SimpleNamespace(name="alice/demo_kin/1")
+    assert _continuation(short, "best") == "alice/demo_kin/1:best"  # type: ignore[arg-type]
+    long = SimpleNamespace(name=f"{'o' * 64}/{'d' * 64}/2147483647")
+    with pytest.raises(BadRequest, match="over 128 characters"):
+        _continuation(long, "c" * 128)  # type: ignore[arg-type]

@@ -16,9 +16,10 @@ remove its own session with real path parameters (the session's token must stay 
 the admin does not disable accounts by generated names (it could hit the participant).
 There is no shutdown route to leave out. The web pages are not in the schema.
 
-Bounded in time: a few examples per route and caller, derandomized, no shrinking; every
-5xx is collected (the first per route and caller, as a curl command) with the server's
-log, which holds the traceback, and reported at once.
+Bounded in time: a few examples per route and caller (NSML_FUZZ_EXAMPLES, default 6: about
+750 requests in 50-80 s on two busy cores), derandomized, no shrinking. Every 5xx is
+collected (the first per route and caller, as a curl command) with the server's log, which
+holds the traceback, and reported at once.
 """
 
 from __future__ import annotations
@@ -31,30 +32,32 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import requests
 
 from conftest import NSML
+from postgres import binaries, postgres_server
 
-schemathesis = pytest.importorskip("schemathesis")
+schemathesis = pytest.importorskip("schemathesis")  # the test extra; it brings what follows
 hypothesis = pytest.importorskip("hypothesis")
+requests = pytest.importorskip("requests")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 ADMIN_TOKEN = "fuzz-admin-token"
 PASSWORD = "fuzzing password 1"
-EXAMPLES = int(os.environ.get("NSML_FUZZ_EXAMPLES", "8"))  # per route, caller and mode
+EXAMPLES = int(os.environ.get("NSML_FUZZ_EXAMPLES", "6"))  # per route, caller and mode
 WAIT_FOR_TOKEN = """
 import os, time
 print("token", os.environ["NSML_SESSION_TOKEN"], flush=True)
 time.sleep(900)
 """
-# routes whose real-path calls would end the run's own session or token
+# what the participant does not do to its own session: end it, or start more sessions
 KEEPS_SESSION = {"stop", "resume", "fork"}
 
 
@@ -82,12 +85,26 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A server on SQLite; on PostgreSQL too (stricter: 4-byte INTEGERs, no NUL in text)
+    with NSML_FUZZ_POSTGRES=1, since that doubles the time."""
+    with ExitStack() as stack:
+        database = {}
+        if request.param == "postgresql":
+            if os.environ.get("NSML_FUZZ_POSTGRES") != "1":
+                pytest.skip("set NSML_FUZZ_POSTGRES=1 to fuzz a server on PostgreSQL as well")
+            if binaries() is None:
+                pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+            database = {"NSML_DB": stack.enter_context(postgres_server())}  # its own, fresh
+        yield from _serve(tmp_path_factory, database)
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, database: dict[str, str]) -> Iterator[Target]:
     base = tmp_path_factory.mktemp("fuzz")
     url = f"http://127.0.0.1:{_free_port()}"
     log = base / "server.log"
-    env = {**os.environ, "NSML_HOME": str(base / "home"), "NSML_SERVER_TOKEN": ADMIN_TOKEN}
+    env = {**os.environ, "NSML_HOME": str(base / "home"), "NSML_SERVER_TOKEN": ADMIN_TOKEN, **database}
     for key in ("NSML_SERVER_URL", "NSML_TOKEN"):
         env.pop(key, None)
     with log.open("wb") as out:

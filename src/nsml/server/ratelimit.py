@@ -74,6 +74,16 @@ class LoginLimiter:
             record.failures += 1
             record.last = now
 
+    def settle(self, keys: list[str]) -> None:
+        """The attempt counted at its start failed: its delay runs from now, when the caller
+        learns so, not from the start of a password check that may have taken a while."""
+        now = self._now()
+        with self._lock:
+            for key in keys:
+                record = self._records.get(key)
+                if record is not None:
+                    record.last = max(record.last, now)
+
     def forgive(self, keys: list[str]) -> None:
         """Take back one counted attempt (it succeeded); earlier failures stay counted."""
         with self._lock:

@@ -16,7 +16,7 @@ from nsml.server.schemas import CacheEntryOut
 from nsml.store import User
 
 router = APIRouter(prefix="/cache", tags=["cache"])
-_KEY = re.compile(r"^[0-9a-f]{64}$")
+_KEY = re.compile(r"[0-9a-f]{64}")  # matched in full: `$` would pass a trailing newline
 
 
 def _owner(svc: Services, who: PrincipalDep) -> User:
@@ -24,7 +24,7 @@ def _owner(svc: Services, who: PrincipalDep) -> User:
 
 
 def _check(key: str) -> str:
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise BadRequest(f"invalid cache key {key!r}: expected 64 hexadecimal characters")
     return key
 

@@ -67,6 +67,8 @@ class AccountService:
         # name takes as long as a wrong password and does not tell which names exist
         matches = verify_password(user.password_hash if user else None, password)
         if user is None or user.kind != "user" or user.disabled or not matches:
+            self.by_account.settle([name])
+            self.by_address.settle([address])
             raise Unauthorized("wrong account name or password")
         self.by_account.succeeded([name])
         self.by_address.forgive([address])

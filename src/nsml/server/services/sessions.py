@@ -132,7 +132,10 @@ class SessionService:
         self.admission(owner, gpus)
         staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
         if fork_of is not None:
-            archive, origin = self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz", _ref(*fork_of)
+            archive, origin = (
+                self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz",
+                _continuation(*fork_of),
+            )
         elif code_upload is not None:
             try:
                 archive, origin = self.artifacts.upload_path(code_upload), None
@@ -224,7 +227,7 @@ class SessionService:
         chosen = self._checkpoint_or_latest(session, None)
         self.admission(self.store.get_user(session.owner), session.gpus)
         token = new_token()
-        resumed = self.store.requeue_session(session.id, hash_token(token), _ref(session, chosen))
+        resumed = self.store.requeue_session(session.id, hash_token(token), _continuation(session, chosen))
         if resumed is None:
             raise ConflictError(f"session {session.name} changed meanwhile; try again")
         self._log(session.id, f"[nsml] session resumed from checkpoint {chosen}")
@@ -491,3 +494,18 @@ def _check_entry(work: Path, entry: str) -> None:
 
 def _ref(session: Session, checkpoint: str) -> str:
     return f"{session.name}:{checkpoint}"
+
+
+MAX_CONTINUATION = 128  # the resume_checkpoint column's VARCHAR(128), which PostgreSQL enforces
+
+
+def _continuation(session: Session, checkpoint: str) -> str:
+    """The ``OWNER/DATASET/N:CHECKPOINT`` a session starts from, refused when longer than
+    the column that keeps it (long names of both could reach 269 characters)."""
+    ref = _ref(session, checkpoint)
+    if len(ref) > MAX_CONTINUATION:
+        raise BadRequest(
+            f"cannot continue from {ref}: the session and checkpoint names together are over "
+            f"{MAX_CONTINUATION} characters; save the checkpoint under a shorter name"
+        )
+    return ref
