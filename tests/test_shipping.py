@@ -112,10 +112,11 @@ def test_saving_a_checkpoint_again_replaces_it_without_a_gap(tmp_path: Path) -> 
             data = str(version).encode()
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        upload = store.upload_path(f"u{version}")
+        upload_id = f"{version:032x}"  # what receive_upload makes: 32 hex digits
+        upload = store.upload_path(upload_id)
         upload.parent.mkdir(parents=True, exist_ok=True)
         upload.write_bytes(buffer.getvalue())
-        store.put_checkpoint(1, "best", f"u{version}")
+        store.put_checkpoint(1, "best", upload_id)
 
     save(0)
     weights = store.checkpoint_dir(1, "best") / "weights.txt"
