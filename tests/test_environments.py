@@ -6,6 +6,7 @@ from conftest import Platform
 
 USES_TABULATE = """
     import importlib.metadata, sys
+    import nsml  # the platform's SDK, an editable install among its packages
     import tabulate
     print("TABULATE", tabulate.__version__, flush=True)
     print("TORCH", importlib.metadata.version("torch"), flush=True)  # the platform's own, not reinstalled
@@ -23,6 +24,7 @@ def test_environment_is_built_once_and_reused(platform: Platform) -> None:
     assert "Successfully installed tabulate" in first_log  # pip's own progress, in the session log
     assert first_log.index("Successfully installed") < first_log.index("TABULATE ")
     assert "TORCH 2." in first_log
+    assert "No module named" not in first_log
 
     second = platform.run(second_folder)
     assert platform.wait(second, timeout=300)["status"] == "exited"

@@ -112,7 +112,7 @@ def test_saving_a_checkpoint_again_replaces_it_without_a_gap(tmp_path: Path) -> 
             data = str(version).encode()
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        upload_id = f"{version:032x}"  # as receive_upload makes them: 32 hex digits
+        upload_id = f"{version:032x}"  # what receive_upload makes: 32 hex digits
         upload = store.upload_path(upload_id)
         upload.parent.mkdir(parents=True, exist_ok=True)
         upload.write_bytes(buffer.getvalue())

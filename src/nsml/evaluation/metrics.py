@@ -77,7 +77,8 @@ def check_predictions(
     first_index: int = 0,
     quote: bool = True,
 ) -> list[float]:
-    """Turn ``[(probability, prediction), ...]`` into numbers, or say what is wrong first.
+    """Turn ``[(probability, prediction), ...]`` (or bare predictions) into numbers, or say
+    what is wrong first.
 
     Classification predictions must be one of the dataset's classes; regression
     predictions must lie within the range of the labels seen in training. With ``quote``
@@ -100,13 +101,16 @@ def check_predictions(
                 values.append(number)
                 continue
         where = f"prediction {first_index + offset + 1}"
-        if not isinstance(item, list) or len(item) != 2:
+        if isinstance(item, list) and len(item) == 2:
+            value = item[1]
+        elif type(item) in (int, float):
+            value = item  # a bare prediction, as some 2018 scripts returned
+        else:
             raise InvalidPredictions(
-                f"{where} is {item!r:.60}; expected a (probability, prediction) pair"
+                f"{where} is {item!r:.60}; expected a prediction or a (probability, prediction) pair"
                 if quote
-                else f"{where} is not a (probability, prediction) pair"
+                else f"{where} is neither a prediction nor a (probability, prediction) pair"
             )
-        value = item[1]
         shown = f"{where} is {value!r:.60}," if quote else f"{where} is"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidPredictions(f"{shown} not a number")

@@ -103,6 +103,28 @@ def _install_requires(code: str) -> list[str] | None:
     return None
 
 
+_IMAGE_LINE = re.compile(r"^\s*#\s*nsml:\s*(\S+)\s*$")
+
+
+def docker_images(archive: Path) -> list[str]:
+    """The ``#nsml: IMAGE`` lines of a shipped setup.py (2018: the Docker image to run in)."""
+    try:
+        setup = archive_member(archive, "setup.py", MAX_DECLARATION_BYTES)
+    except (UnsafeFile, OSError, tarfile.TarError, EOFError):
+        return []
+    if setup is None:
+        return []
+    lines = setup.decode("utf-8", errors="replace").splitlines()
+    return [m.group(1)[:200] for line in lines if (m := _IMAGE_LINE.match(line))]
+
+
+def image_note(images: list[str]) -> str:
+    return (
+        f"setup.py names the Docker image {', '.join(images)} (#nsml:); sessions here run without "
+        "Docker, in the platform's Python with the packages setup.py or requirements.txt declare"
+    )
+
+
 def spec_requirements(spec: RunSpec) -> list[str] | None:
     """What a run declares: already read by the server (a Ray worker's run), or read now
     from its shipped archive; a run with neither uses the platform's Python."""
@@ -113,8 +135,11 @@ def spec_requirements(spec: RunSpec) -> list[str] | None:
     return declared_requirements(spec.source_archive)
 
 
+ENVIRONMENT_LAYOUT = 2  # raised when how an environment is built changes: older ones are rebuilt
+
+
 def environment_key(requirements: list[str]) -> str:
-    platform = f"{sys.version}|{sysconfig.get_paths()['purelib']}"
+    platform = f"{ENVIRONMENT_LAYOUT}|{sys.version}|{sysconfig.get_paths()['purelib']}"
     return hashlib.sha256("\n".join([platform, *requirements]).encode()).hexdigest()[:16]
 
 
@@ -135,7 +160,10 @@ def ensure_environment(requirements: list[str], root: Path, log: BinaryIO) -> Pa
         try:
             subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True, capture_output=True)
             site = next((staging / "lib").glob("python*/site-packages"))
-            (site / "_nsml_platform.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+            # an ``import`` line, not a plain path: site.addsitedir also runs the platform's own
+            # .pth files (an editable install of nsml among them), after the environment's own
+            platform = sysconfig.get_paths()["purelib"]
+            (site / "_nsml_platform.pth").write_text(f"import site; site.addsitedir({platform!r})\n")
             if requirements:
                 (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
                 _pip(staging, log)

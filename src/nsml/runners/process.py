@@ -72,6 +72,8 @@ class ProcessLauncher:
             mounts.extra.append(sandbox.Mount(shared_cache, sandbox.CACHE))
             env["NSML_CACHE_DIR"] = sandbox.CACHE
         env.update(HOME=sandbox.WORK, PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
+        if os.environ.get("PYTHONPATH"):  # the platform's own import path (bound read-only above)
+            env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
         gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
         argv = sandbox.wrap(spec.argv, mounts, env, self.hidden, gpus, spec.limits)
         return argv, {"PATH": os.environ.get("PATH", "")}, spec.work_dir

@@ -19,6 +19,7 @@ from nsml.artifacts.filesystem import read_log_page
 from nsml.names import InvalidName, validate_checkpoint
 from nsml.plotting.events import append_scalars
 from nsml.runners import Outcome, Runner, RunSpec
+from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.server.services.limits import LimitPolicy
@@ -176,6 +177,9 @@ class SessionService:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.artifacts.log_path(session.id).touch()
+        images = docker_images(self.artifacts.session_dir(session.id) / "code.tar.gz")
+        if images:
+            self._log(session.id, f"[nsml] {image_note(images)}")
         self.runner.submit(self._spec(session, token))
         return session
 
