@@ -218,3 +218,23 @@ def test_model_rm_takes_wildcards_and_asks_first(platform: Platform, sessions: d
 
 def test_the_json_of_command_is_parseable(platform: Platform, sessions: dict[str, str]) -> None:
     assert json.loads(platform.nsml("command", sessions["second"], "--json").stdout)["gpus"] == 0
+
+
+BIG_WRITER = """
+    import os
+    os.makedirs("output", exist_ok=True)
+    with open("output/big.bin", "wb") as handle:
+        handle.write(os.urandom(2 * 1024 * 1024))
+    open("output/small.txt", "w").write("ok")
+"""
+
+
+def test_download_is_bounded(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_platform(tmp_path_factory, "download_bound", NSML_MAX_DOWNLOAD_MB="1") as platform:
+        name = platform.run(platform.project("big", BIG_WRITER))
+        assert platform.wait(name, timeout=120)["status"] == "exited"
+        refused = platform.nsml("download", name, str(platform.workdir / "all"), check=False)
+        assert refused.returncode == 1 and "over 1 MiB" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and not (platform.workdir / "all").exists()
+        platform.nsml("download", name, str(platform.workdir / "small"), "-s", "output/small.txt")
+        assert (platform.workdir / "small" / "output" / "small.txt").read_text() == "ok"

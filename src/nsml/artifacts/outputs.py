@@ -13,7 +13,6 @@ link are read: a link of either kind is skipped, its target never opened.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 import tarfile
@@ -134,21 +133,22 @@ def _add_file(
         os.set_blocking(fd, True)
         size = status.st_size
         known = shipped.get(arcname)
-        content = None
-        if known is not None and known[0] == size:
-            content = handle.read(size + 1)
-            if len(content) == size and hashlib.sha256(content).hexdigest() == known[1]:
-                return None  # shipped and unchanged: source, not output
+        if known is not None and known[0] == size and _sha256(handle, size) == known[1]:
+            return None  # shipped and unchanged: source, not output
         if size > budget:
             raise OutputTooLarge(f"the files are over {budget} bytes")
+        handle.seek(0)
         info = tarfile.TarInfo(arcname)
-        info.mtime, info.mode = int(status.st_mtime), stat.S_IMODE(status.st_mode) & 0o755
-        if content is not None:
-            info.size = len(content)
-            if info.size > budget:
-                raise OutputTooLarge(f"the files are over {budget} bytes")
-            tar.addfile(info, io.BytesIO(content))
-            return info.size
-        info.size = size
+        info.size, info.mtime = size, int(status.st_mtime)
+        info.mode = stat.S_IMODE(status.st_mode) & 0o755
         tar.addfile(info, _Exactly(handle, size))  # type: ignore[arg-type]
         return size
+
+
+def _sha256(handle: BinaryIO, size: int) -> str:
+    """The digest of a file's first ``size`` bytes, read in chunks (never all at once)."""
+    digest, left = hashlib.sha256(), size
+    while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.hexdigest()

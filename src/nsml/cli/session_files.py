@@ -40,9 +40,12 @@ def _fresh_target(folder: Path) -> Path:
 def _unpack(archive: Path, target: Path) -> int:
     """Unpack with tarfile's ``data`` filter: no absolute path, no '..', no link outside."""
     target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, mode="r:*") as tar:
-        members = tar.getmembers()
-        tar.extractall(target, filter="data")
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            members = tar.getmembers()
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise CliError(f"could not unpack what the server sent into {target}: {exc}") from None
     return sum(1 for m in members if m.isfile())
 
 
@@ -148,7 +151,7 @@ def download(session: str, folder: Path | None, source: str, checkpoint: str | N
         validate_checkpoint(checkpoint)
         if source:
             raise CliError("--src picks files of the work dir; a checkpoint comes whole")
-    suffix = f"_{checkpoint}" if checkpoint is not None else "_output"
+    suffix = f"_ckpt_{checkpoint}" if checkpoint is not None else "_output"
     target = _fresh_target(folder or _default_folder(ref, suffix))
     with tempfile.TemporaryDirectory(prefix="nsml-download-") as scratch:
         archive = Path(scratch) / "files.tar.gz"
@@ -170,11 +173,14 @@ def _source_files(api: ApiClient, ref: SessionRef, scratch: Path) -> dict[str, b
     archive = scratch / f"{ref.owner}_{ref.dataset}_{ref.number}.tar.gz"
     api.download_source(ref, archive)
     files: dict[str, bytes] = {}
-    with tarfile.open(archive, mode="r:*") as tar:
-        for member in tar:
-            handle = tar.extractfile(member) if member.isfile() else None
-            if handle is not None:
-                files[member.name.removeprefix("./")] = handle.read()
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    files[member.name.removeprefix("./")] = handle.read()
+    except tarfile.TarError as exc:
+        raise CliError(f"the source of {ref} could not be read: {exc}") from None
     return files
 
 
