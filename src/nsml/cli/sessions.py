@@ -193,9 +193,9 @@ def model_rm(session: str, checkpoint: str, yes: bool) -> None:
     with conn.client() as api:
         names = [c["name"] for c in api.list_checkpoints(ref) if fnmatchcase(c["name"], checkpoint)]
         if not names:
-            what = "matches" if any(ch in checkpoint for ch in "*?[") else "is named"
+            pattern = " (no name matches the pattern)" if any(ch in checkpoint for ch in "*?[") else ""
             raise CliError(
-                f"checkpoint {checkpoint!r} not found: none of {ref} {what} it; "
+                f"checkpoint {checkpoint!r} not found in {ref}{pattern}; "
                 f"`nsml model ls {ref}` lists its checkpoints"
             )
         listed = ", ".join(names)
