@@ -9,6 +9,7 @@ into an unnamed temporary file that is streamed and then gone.
 
 from __future__ import annotations
 
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -62,8 +63,8 @@ class SessionFiles:
             raise NotFoundError(f"the work dir of {session.name} is not there any more")
         try:
             shipped = shipped_manifest(self.artifacts.session_dir(session.id) / "code.tar.gz")
-        except (FileNotFoundError, UnsafeFile):
-            shipped = {}
+        except (FileNotFoundError, UnsafeFile, tarfile.TarError):
+            shipped = {}  # then every file counts as written by the session
         limit = self.settings.max_download_bytes
         out = tempfile.TemporaryFile(dir=self.artifacts.home)
         try:
