@@ -33,6 +33,22 @@ def test_skips_dot_files_gitignored_paths_and_caches(tmp_path: Path) -> None:
     assert _names(tmp_path) == {"main.py", "pkg/sub/util.py", "requirements.txt"}
 
 
+def test_nsmlignore_is_honoured_like_gitignore(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("print(1)")
+    (tmp_path / ".gitignore").write_text("*.log\n")
+    (tmp_path / ".nsmlignore").write_text("notebooks/\nraw_*.csv\n!raw_keep.csv\n")
+    (tmp_path / "run.log").write_text("x")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "explore.ipynb").write_text("{}")
+    (tmp_path / "raw_1.csv").write_text("1")
+    (tmp_path / "raw_keep.csv").write_text("1")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / ".nsmlignore").write_text("/local.py\n")
+    (tmp_path / "pkg" / "local.py").write_text("")
+    (tmp_path / "pkg" / "model.py").write_text("")
+    assert _names(tmp_path) == {"main.py", "raw_keep.csv", "pkg/model.py"}
+
+
 def test_a_file_over_the_cap_is_named(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text("")
     (tmp_path / "weights.bin").write_bytes(b"0" * (2 * 1024 * 1024))

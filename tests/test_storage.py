@@ -195,14 +195,14 @@ def test_checkpoints_stay_within_the_quota(quota_platform: Platform) -> None:
         refused = api.put(f"/cache/{KEY}", content=entry)
         assert refused.status_code == 413 and "storage quota exceeded" in refused.json()["detail"]
     assert _wait_empty(platform) == []
-    assert "removed" in platform.nsml("model", "rm", name, "first").stdout  # frees its space
+    assert "removed" in platform.nsml("model", "rm", name, "first", "-y").stdout  # frees its space
     assert platform.json("model", "ls", name) == []
     assert platform.json("whoami")["storage_used_bytes"] < MIB
     assert not list((platform.home / "checkpoints").rglob("first"))
     with _client(platform) as api:
         assert api.put(f"/cache/{KEY}", content=entry).status_code == 201  # fits now
         assert api.delete(f"/cache/{KEY}").status_code == 204
-    missing = platform.nsml("model", "rm", name, "first", check=False)
+    missing = platform.nsml("model", "rm", name, "first", "-y", check=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
     platform.nsml("rm", name, "-y")
 

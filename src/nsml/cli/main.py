@@ -11,6 +11,7 @@ from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
 from nsml.cli.plot import plot
 from nsml.cli.server import server_group
+from nsml.cli.session_files import diff, download, memo, pull, show_command
 from nsml.cli.sessions import fork, logs, model, ps, resume, rm, run, stop
 from nsml.cli.shared import shared
 from nsml.cli.web import web
@@ -23,7 +24,8 @@ def cli() -> None:
 
 
 for command in (
-    run, ps, logs, model, stop, rm, fork, resume, plot, submit, board, infer, dataset,
+    run, ps, logs, model, stop, rm, fork, resume, memo, show_command, pull, download, diff, plot,
+    submit, board, infer, dataset,
     web, cache, shared, credit, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)

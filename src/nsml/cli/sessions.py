@@ -184,14 +184,30 @@ def model_ls(session: str, as_json: bool) -> None:
 @model.command("rm")
 @click.argument("session")
 @click.argument("checkpoint")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @handle_errors
-def model_rm(session: str, checkpoint: str) -> None:
-    """Remove one checkpoint of a session, freeing its storage."""
+def model_rm(session: str, checkpoint: str, yes: bool) -> None:
+    """Remove checkpoints of a session matching CHECKPOINT (wildcards * and ?), freeing storage."""
     conn = server()
     ref = _ref(session, conn.default_owner)
     with conn.client() as api:
-        api.delete_checkpoint(ref, checkpoint)
-    console.print(f"Checkpoint {checkpoint} of {ref} removed.")
+        names = [c["name"] for c in api.list_checkpoints(ref) if fnmatchcase(c["name"], checkpoint)]
+        if not names:
+            pattern = " (no name matches the pattern)" if any(ch in checkpoint for ch in "*?[") else ""
+            raise CliError(
+                f"checkpoint {checkpoint!r} not found in {ref}{pattern}; "
+                f"`nsml model ls {ref}` lists its checkpoints"
+            )
+        listed = ", ".join(names)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CliError(
+                    f"would remove checkpoints {listed} of {ref}; pass -y to confirm without a terminal"
+                )
+            click.confirm(f"Remove checkpoints {listed} of {ref}?", abort=True)
+        for name in names:
+            api.delete_checkpoint(ref, name)
+            console.print(f"Checkpoint {name} of {ref} removed.")
 
 
 @click.command()

@@ -180,6 +180,40 @@ class ApiClient:
         finally:
             response.close()
 
+    def set_memo(self, ref: SessionRef, text: str) -> dict[str, Any]:
+        return self._call("PATCH", f"/sessions/{ref.path}", json={"description": text}).json()  # type: ignore[no-any-return]
+
+    def download_source(self, ref: SessionRef, target: Path) -> None:
+        """The session's source archive as shipped, streamed to ``target``."""
+        self._stream_to(f"/sessions/{ref.path}/source", target)
+
+    def download_outputs(self, ref: SessionRef, path: str, target: Path) -> int:
+        """Files the session wrote (under ``path``) as tar.gz in ``target``; how many."""
+        response = self._stream_to(f"/sessions/{ref.path}/outputs", target, params={"path": path})
+        return int(response.headers.get("x-nsml-files", "0"))
+
+    def download_checkpoint_to(self, ref: SessionRef, name: str, target: Path) -> None:
+        self._stream_to(f"/sessions/{ref.path}/checkpoints/{name}", target)
+
+    def _stream_to(self, path: str, target: Path, params: dict[str, Any] | None = None) -> httpx.Response:
+        request = self._http.build_request(
+            "GET", path, params=params, timeout=httpx.Timeout(None, connect=5.0)
+        )
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
+        try:
+            if response.is_error:
+                response.read()
+                _raise_for(response)
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+            return response
+        finally:
+            response.close()
+
     def list_checkpoints(self, ref: SessionRef) -> list[dict[str, Any]]:
         return self._call("GET", f"/sessions/{ref.path}/checkpoints").json()  # type: ignore[no-any-return]
 

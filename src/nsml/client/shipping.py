@@ -1,9 +1,10 @@
 """What ``nsml run`` ships: the current folder's source.
 
-Skipped: dot-files and dot-folders, paths matched by any ``.gitignore`` on the way down,
-``__pycache__``, and ``nsml_local`` (where off-platform runs keep checkpoints). A file
-over the per-file cap, or a total over the session cap, stops the run with an error
-naming the offender, before anything is uploaded.
+Skipped: dot-files and dot-folders, paths matched by any ``.gitignore`` or ``.nsmlignore``
+on the way down (same syntax; ``.nsmlignore`` keeps out of a session what git should still
+track, such as raw data or notebooks), ``__pycache__``, and ``nsml_local`` (where
+off-platform runs keep checkpoints). A file over the per-file cap, or a total over the
+session cap, stops the run with an error naming the offender, before anything is uploaded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pathspec
 
 ALWAYS_IGNORED = ("__pycache__/", "*.pyc", "nsml_local/")
+IGNORE_FILES = (".gitignore", ".nsmlignore")
 MAX_FILE_MB = float(os.environ.get("NSML_MAX_FILE_MB", "20"))
 MAX_TOTAL_MB = float(os.environ.get("NSML_MAX_SHIP_MB", "100"))
 
@@ -31,10 +33,11 @@ def collect_source(
     total = 0
     for current, dirs, names in os.walk(root):
         here = Path(current)
-        ignore_file = here / ".gitignore"
-        if ignore_file.is_file():
-            lines = ignore_file.read_text(errors="replace").splitlines()
-            specs.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
+        for ignore_name in IGNORE_FILES:
+            ignore_file = here / ignore_name
+            if ignore_file.is_file():
+                lines = ignore_file.read_text(errors="replace").splitlines()
+                specs.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _ignored(specs, here / d, True))
         for name in sorted(names):
             path = here / name
@@ -51,7 +54,7 @@ def collect_source(
             if total > max_total_mb * 1024 * 1024:
                 raise ShippingError(
                     f"the source is over {max_total_mb:g} MiB when {relative} is added; "
-                    "add large files to .gitignore"
+                    "add large files to .gitignore or .nsmlignore"
                 )
             files.append((path, relative))
     return files

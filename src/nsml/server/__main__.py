@@ -167,6 +167,7 @@ def read_storage_settings(settings: ServerSettings) -> None:
     settings.storage_quota_mb = int(env.get("NSML_STORAGE_QUOTA_MB", settings.storage_quota_mb))
     settings.max_unpacked_mb = int(env.get("NSML_MAX_UNPACKED_MB", settings.max_unpacked_mb))
     settings.max_source_mb = int(env.get("NSML_MAX_SOURCE_MB", settings.max_source_mb))
+    settings.max_download_mb = int(env.get("NSML_MAX_DOWNLOAD_MB", settings.max_download_mb))
     settings.eval_reply_bytes_per_input = int(
         env.get("NSML_EVAL_REPLY_BYTES_PER_INPUT", settings.eval_reply_bytes_per_input)
     )
@@ -179,10 +180,11 @@ def read_storage_settings(settings: ServerSettings) -> None:
         or settings.max_unpacked_mb <= 0
         or settings.max_eval_reply_mb <= 0
         or settings.max_source_mb <= 0
+        or settings.max_download_mb <= 0
     ):
         raise SystemExit(
             "error: NSML_STORAGE_QUOTA_MB must be 0 or more; NSML_MAX_UNPACKED_MB, "
-            "NSML_MAX_SOURCE_MB and NSML_MAX_EVAL_REPLY_MB more than 0"
+            "NSML_MAX_SOURCE_MB, NSML_MAX_DOWNLOAD_MB and NSML_MAX_EVAL_REPLY_MB more than 0"
         )
 
 

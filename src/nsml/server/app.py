@@ -46,6 +46,7 @@ from nsml.server.routers import (
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
+from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
@@ -96,6 +97,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             credit_service,
             LoginLinks(),
             storage_service,
+            SessionFiles(store, artifacts, settings),
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)

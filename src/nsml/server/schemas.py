@@ -186,6 +186,12 @@ class SessionOut(Record):
     parent: str | None = None
 
 
+class MemoRequest(Request):
+    """``nsml memo``: the session's description, as ``ps`` shows it."""
+
+    description: str = Field(max_length=4000)
+
+
 class CheckpointOut(Record):
     name: str
     created_at: datetime

@@ -60,6 +60,7 @@ class ServerSettings:
     storage_quota_mb: int = 0
     max_unpacked_mb: int = 16384
     max_source_mb: int = 1024  # what shipped source may unpack to (NSML_MAX_SOURCE_MB)
+    max_download_mb: int = 1024  # what one `nsml download` of a session's outputs carries
     # evaluation replies (NSML_EVAL_REPLY_BYTES_PER_INPUT, NSML_MAX_EVAL_REPLY_MB)
     eval_reply_bytes_per_input: int = 4096
     max_eval_reply_mb: int = 16
@@ -88,6 +89,10 @@ class ServerSettings:
     @property
     def max_unpacked_bytes(self) -> int:
         return self.max_unpacked_mb * 1024 * 1024
+
+    @property
+    def max_download_bytes(self) -> int:
+        return self.max_download_mb * 1024 * 1024
 
     @property
     def max_source_bytes(self) -> int:

@@ -171,6 +171,10 @@ class AbstractStore(ABC):
         """Why a queued session waits; ignored once it left the queue."""
 
     @abstractmethod
+    def set_session_description(self, session_id: int, description: str) -> Session:
+        """Replace a session's memo (``nsml memo``), shown in ``nsml ps``."""
+
+    @abstractmethod
     def set_session_token(self, session_id: int, token_hash: str) -> None:
         """Replace a session's token (a re-queued session gets a fresh one)."""
 

@@ -14,6 +14,7 @@ from nsml.server.schemas import (
     INT64_MAX,
     CheckpointOut,
     ForkRequest,
+    MemoRequest,
     MetricOut,
     SessionCreate,
     SessionOut,
@@ -51,6 +52,33 @@ def list_sessions(
 @router.get(SESSION, response_model=SessionOut)
 def get_session(session: ReadableSession) -> SessionOut:
     return SessionOut.model_validate(session)
+
+
+@router.patch(SESSION, response_model=SessionOut)
+def set_memo(body: MemoRequest, session: ManagedSession, svc: ServicesDep, who: UserDep) -> SessionOut:
+    """``nsml memo``: only the owner (or a teammate), with their own login."""
+    return SessionOut.model_validate(svc.files.set_memo(session, body.description))
+
+
+@router.get(SESSION + "/source")
+def download_source(session: ManagedSession, svc: ServicesDep, who: UserDep) -> StreamingResponse:
+    """``nsml pull`` and ``nsml diff``: the source archive exactly as it was shipped."""
+    return StreamingResponse(svc.files.source(session), media_type="application/gzip")
+
+
+@router.get(SESSION + "/outputs")
+async def download_outputs(
+    session: ManagedSession,
+    svc: ServicesDep,
+    who: UserDep,
+    path: str = Query(default="", max_length=4096),
+) -> StreamingResponse:
+    """``nsml download``: files the session created or changed in its work dir, as tar.gz.
+
+    No link in the work dir is followed and only plain files are read (see
+    ``nsml.artifacts.outputs``); the header says how many files came."""
+    chunks, files = await asyncio.to_thread(svc.files.outputs, session, path)
+    return StreamingResponse(chunks, media_type="application/gzip", headers={"X-NSML-Files": str(files)})
 
 
 @router.post(SESSION + "/fork", response_model=SessionOut, status_code=201)

@@ -500,6 +500,11 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
                 .values(reason=reason)
             )
 
+    def set_session_description(self, session_id: int, description: str) -> Session:
+        with self._tx() as orm:
+            orm.execute(update(SessionRow).where(SessionRow.id == session_id).values(description=description))
+        return self.get_session_by_id(session_id)
+
     def set_session_token(self, session_id: int, token_hash: str) -> None:
         with self._tx() as orm:
             orm.execute(update(SessionRow).where(SessionRow.id == session_id).values(token_hash=token_hash))
