@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from conftest import Platform, running_platform
@@ -138,6 +139,15 @@ def test_exec_reads_and_changes_a_running_loop(world: dict[str, Any]) -> None:
         refused = other.nsml("exec", name, "-c", code, check=False)
         assert refused.returncode == 1 and "not found" in refused.stderr, refused.stderr
     assert _exec(owner, name, "lr").stdout.strip() == "0.5"
+
+    # a session's own token: no exec, and no commands of another session
+    token = _exec(owner, name, "__import__('os').environ['NSML_SESSION_TOKEN']").stdout.strip().strip("'")
+    api = owner.server_info()["url"] + "/api/v1/sessions/"
+    headers = {"Authorization": f"Bearer {token}"}
+    itself = httpx.post(api + name + "/exec", json={"code": "lr"}, headers=headers, timeout=30)
+    assert itself.status_code == 403, itself.text
+    stolen = httpx.get(api + quiet + "/exec/next", params={"wait": 0}, headers=headers, timeout=30)
+    assert stolen.status_code == 401, stolen.text
 
     # a session that never shared a scope
     owner.wait(quiet, ("running",))
