@@ -119,8 +119,8 @@ def test_exec_reads_and_changes_a_running_loop(world: dict[str, Any]) -> None:
     _until("a report with the new momentum", lambda: owner.session(name)["summary"]["momentum"] == 0.5)
 
     # an exception is one line on stderr, exit code 1; --json says the same
-    failed = _exec(owner, name, "undefined_name + 1", check=False)
-    assert failed.returncode == 1
+    failed = _exec(owner, name, "print('before'); undefined_name + 1", check=False)
+    assert failed.returncode == 1 and failed.stdout == "before\n"
     assert failed.stderr.strip().splitlines() == ["Error: NameError: name 'undefined_name' is not defined"]
     as_json = owner.nsml("exec", name, "-c", "1 / 0", "--json", check=False)
     assert as_json.returncode == 1 and '"ok": false' in as_json.stdout
@@ -215,6 +215,7 @@ def test_evaluate_in_function_locals_and_module_globals() -> None:
     assert ok and len(output) <= MAX_OUTPUT_CHARS and output.endswith("characters in all]")
     ok, output = evaluate("for i in range(100_000): print(i)", local, module)
     assert ok and len(output) <= MAX_OUTPUT_CHARS
+    assert evaluate("print('a\\x00b\\ud800'); 'c\\x00'", local, module) == (True, "a\\x00b\\ud800\n'c\\x00'")
 
 
 def _session(number: int, status: SessionStatus = SessionStatus.RUNNING) -> Session:

@@ -40,8 +40,10 @@ def exec_command(session: str, code: str | None, as_json: bool) -> None:
                 if not result["ok"]:
                     sys.exit(1)
                 return
-            if not result["ok"]:
-                raise CliError(result["output"])
+            if not result["ok"]:  # what it printed first, then the exception's line
+                *printed, last = result["output"].rstrip("\n").split("\n") or [""]
+                _show({"ok": True, "output": "\n".join(printed)})
+                raise CliError(last)
             _show(result)
             return
         if as_json:

@@ -17,6 +17,7 @@ this thread while the script goes on in its own, as with a debugger attached.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import sys
 import threading
@@ -34,7 +35,9 @@ Answer = Callable[[str, bool, str], None]
 
 
 def shorten(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    """``text``, cut to ``limit`` characters with a note saying how long it was."""
+    """``text`` as the server accepts it: NUL and lone surrogates escaped, and cut to
+    ``limit`` characters with a note saying how long it was."""
+    text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= limit:
         return text
     note = f"... [cut: {len(text)} characters in all]"
@@ -67,8 +70,8 @@ class _Captured:
 
 
 def evaluate(code: str, scope: dict[str, Any], module: dict[str, Any]) -> tuple[bool, str]:
-    """Run ``code`` like one REPL entry: (True, printed text + repr of an expression's value
-    unless None) or (False, the exception's last line). Never raises, ``exit()`` included."""
+    """Run ``code`` like one REPL entry: (True, printed text + repr of the last expression's
+    value unless None) or (False, the exception's last line). Never raises, ``exit()`` included."""
     local = scope
     glob = scope if "__builtins__" in scope else module  # a module's globals, or a function's locals
     if glob is not scope and "__builtins__" not in glob:
@@ -76,14 +79,11 @@ def evaluate(code: str, scope: dict[str, Any], module: dict[str, Any]) -> tuple[
     captured = _Captured(sys.stdout, threading.get_ident())
     sys.stdout = captured
     try:
-        try:
-            compiled = compile(code, "<nsml exec>", "eval")
-        except SyntaxError:
-            exec(compile(code, "<nsml exec>", "exec"), glob, local)
-            shown = ""
-        else:
-            value = eval(compiled, glob, local)
-            shown = "" if value is None else repr(value)
+        body, last = _split(code)
+        if body is not None:
+            exec(body, glob, local)
+        value = eval(last, glob, local) if last is not None else None
+        shown = "" if value is None else repr(value)
         ok = True
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: exit() must not end the session
         shown = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -94,6 +94,17 @@ def evaluate(code: str, scope: dict[str, Any], module: dict[str, Any]) -> tuple[
     printed = "".join(captured.parts)
     text = printed + shown if not printed or not shown else f"{printed.rstrip(chr(10))}\n{shown}"
     return ok, shorten(text)
+
+
+def _split(code: str) -> tuple[Any, Any]:
+    """(statements to run, final expression to show), compiled; either may be None.
+    As in IPython, ``x = 1; x`` shows 1: a last expression statement is evaluated."""
+    tree = ast.parse(code, "<nsml exec>", "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), "<nsml exec>", "eval")
+    body = compile(tree, "<nsml exec>", "exec") if tree.body else None
+    return body, last
 
 
 class ScopeListener:
@@ -136,8 +147,21 @@ class ScopeListener:
                 if time.monotonic() - started < 1.0:  # the server is stopping: do not spin
                     time.sleep(1.0)
                 continue
-            ok, output = evaluate(str(command.get("code", "")), self._scope, self._module)
-            try:
-                self._answer(str(command.get("id", "")), ok, output)
-            except Exception:  # noqa: BLE001, S110 - the owner stopped waiting; nothing to do
-                pass
+            if isinstance(command, dict):
+                self._run(command)
+
+    def _run(self, command: dict[str, Any]) -> None:
+        from nsml.client.api import ApiError
+
+        command_id = str(command.get("id", ""))
+        ok, output = evaluate(str(command.get("code", "")), self._scope, self._module)
+        try:
+            self._answer(command_id, ok, output)
+        except ApiError as exc:
+            if exc.status == 422:  # say why, rather than let the owner wait for nothing
+                try:
+                    self._answer(command_id, False, shorten(f"the answer was refused: {exc.detail}"))
+                except Exception:  # noqa: BLE001, S110 - the owner gets the server's timeout
+                    pass
+        except Exception:  # noqa: BLE001, S110 - the server is gone; the owner gets its error
+            pass

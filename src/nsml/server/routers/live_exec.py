@@ -41,7 +41,7 @@ async def exec_in_session(
 
     async def still_running() -> bool:
         current = await run_in_threadpool(svc.store.get_session_by_id, session.id)
-        return current.status.is_terminal is False
+        return not current.status.is_terminal
 
     ok, output = await broker.answer(session, command, still_running)
     return ExecOut(ok=ok, output=output)
