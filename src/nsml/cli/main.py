@@ -9,6 +9,7 @@ from nsml.cli.accounts import admin, credit, login, logout, register, whoami
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
+from nsml.cli.live import exec_command
 from nsml.cli.plot import plot
 from nsml.cli.server import server_group
 from nsml.cli.session_files import diff, download, memo, pull, show_command
@@ -24,8 +25,8 @@ def cli() -> None:
 
 
 for command in (
-    run, ps, logs, model, stop, rm, fork, resume, memo, show_command, pull, download, diff, plot,
-    submit, board, infer, dataset,
+    run, ps, logs, exec_command, model, stop, rm, fork, resume, memo, show_command, pull, download,
+    diff, plot, submit, board, infer, dataset,
     web, cache, shared, credit, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)

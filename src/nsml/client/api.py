@@ -15,6 +15,7 @@ import httpx
 from nsml.names import SessionRef
 
 API = "/api/v1"
+EXEC_TIMEOUT_S = 60.0  # the server waits 30 s for a session's answer, then says so
 
 
 class ApiError(Exception):
@@ -226,6 +227,16 @@ class ApiClient:
     def list_metrics(self, ref: SessionRef) -> list[dict[str, Any]]:
         return self._call("GET", f"/sessions/{ref.path}/metrics").json()  # type: ignore[no-any-return]
 
+    def exec_in_session(self, ref: SessionRef, code: str) -> dict[str, Any]:
+        """``nsml exec``: {ok, output} of ``code`` evaluated by the running session."""
+        response = self._call(
+            "POST",
+            f"/sessions/{ref.path}/exec",
+            json={"code": code},
+            timeout=httpx.Timeout(EXEC_TIMEOUT_S, connect=5.0),
+        )
+        return response.json()  # type: ignore[no-any-return]
+
     # competition -------------------------------------------------------------------
     def submit(self, session: str, checkpoint: str, batch_size: int, test_mode: bool) -> Any:
         body = {
@@ -358,6 +369,21 @@ class ApiClient:
     # runtime (a session's own process) ---------------------------------------------
     def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
         self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})
+
+    def next_exec_command(self, ref: SessionRef, wait: float) -> dict[str, Any] | None:
+        """The next ``nsml exec`` command for this session, waiting up to ``wait`` s; or None."""
+        response = self._call(
+            "GET",
+            f"/sessions/{ref.path}/exec/next",
+            params={"wait": wait},
+            timeout=httpx.Timeout(wait + 15.0, connect=5.0),
+        )
+        return response.json() if response.status_code == 200 else None
+
+    def answer_exec_command(self, ref: SessionRef, command_id: str, ok: bool, output: str) -> None:
+        self._call(
+            "POST", f"/sessions/{ref.path}/exec/{command_id}/result", json={"ok": ok, "output": output}
+        )
 
     def put_checkpoint(self, ref: SessionRef, name: str, archive: bytes) -> dict[str, Any]:
         response = self._call(

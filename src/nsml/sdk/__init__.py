@@ -19,6 +19,7 @@ from typing import Any
 
 from nsml.names import InvalidName, parse_session, validate_checkpoint
 from nsml.sdk import checkpoints
+from nsml.sdk.live import ScopeListener
 from nsml.sdk.reporting import MAX_STEP, Reporter, jsonable
 
 IS_ON_NSML: bool = os.environ.get("NSML_ON_PLATFORM") == "1"
@@ -39,6 +40,7 @@ class _Bound:
 _bound = _Bound()
 _client: Any = None
 _reporter: Reporter | None = None
+_listener: ScopeListener | None = None
 _auto_step = 0
 
 
@@ -83,9 +85,12 @@ def bind(
 def report(summary: bool = False, scope: Any = None, step: Any = None, **metrics: Any) -> None:
     """Record metrics at ``step``; ``train__loss`` is stored as ``train/loss``.
 
-    ``scope`` was ``locals()`` in 2018 scripts; only a string scope is kept.
+    ``scope`` was ``locals()`` in 2018 scripts: on the platform a dict scope is what
+    ``nsml exec`` evaluates in (see ``nsml.sdk.live``); a string scope is stored.
     """
     global _auto_step, _reporter
+    if isinstance(scope, dict):
+        _share_scope(scope, sys._getframe(1).f_globals)
     if step is None:
         step = _auto_step
     step = int(jsonable("step", step))
@@ -220,7 +225,10 @@ def paused(scope: Any = None) -> None:
     """Hand the script over to the platform: load the requested checkpoint through the
     bound load, then either serve inference until the platform is done (``submit``,
     ``infer``; never returns) or return so that training goes on (``fork``, ``resume``).
+    A dict ``scope`` is what ``nsml exec`` evaluates in, as with ``report``.
     """
+    if isinstance(scope, dict):
+        _share_scope(scope, sys._getframe(1).f_globals)
     if "NSML_EVAL_FD" not in os.environ and "NSML_CHECKPOINT_PATH" in os.environ:
         # fork or resume: load the checkpoint, then let the script train on from --iteration
         if _bound.load is None:
@@ -235,6 +243,21 @@ def paused(scope: Any = None) -> None:
     from nsml.sdk.serving import serve
 
     serve(_bound.load, _bound.infer, _bound.kwargs)
+
+
+def _share_scope(scope: dict[str, Any], module: dict[str, Any]) -> None:
+    """Let the owner's ``nsml exec`` evaluate in ``scope`` from now on (on the platform,
+    outside evaluations, which have no API access)."""
+    global _listener
+    if not IS_ON_NSML or "NSML_EVAL_FD" in os.environ:
+        return
+    if _listener is None:
+        ref = _session_ref()
+        _listener = ScopeListener(
+            lambda wait: _api().next_exec_command(ref, wait),
+            lambda command_id, ok, output: _api().answer_exec_command(ref, command_id, ok, output),
+        )
+    _listener.share(scope, module)
 
 
 def _flush_quietly() -> None:

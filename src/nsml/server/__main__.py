@@ -195,6 +195,7 @@ class _Server(uvicorn.Server):
         services = getattr(self.config.app.state, "services", None)
         if services is not None:
             services.sessions.runner.stop_starting()
+            services.exec_broker.close()  # held `nsml exec` polls answer now, not at the drain timeout
         super().handle_exit(sig, frame)
 
 

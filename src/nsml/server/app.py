@@ -7,6 +7,7 @@ events still reach the store).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from nsml.server.routers import (
     competition,
     credits,
     datasets,
+    live_exec,
     runtime,
     sessions,
     shared,
@@ -46,6 +48,7 @@ from nsml.server.routers import (
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
+from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.storage import StorageService
@@ -87,6 +90,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         credit_service.start()
         janitor = Janitor(store, artifacts, settings)
         janitor.start()  # a first sweep now, then on the schedule
+        exec_broker = ExecBroker()
+        exec_broker.bind_loop(asyncio.get_running_loop())
         app.state.services = Services(
             settings,
             store,
@@ -98,6 +103,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             LoginLinks(),
             storage_service,
             SessionFiles(store, artifacts, settings),
+            exec_broker,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -109,6 +115,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             yield
         finally:
             remove_server_file(settings)
+            exec_broker.close()
             janitor.stop()
             credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
@@ -119,7 +126,9 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
                 shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
-    routers = (system, accounts, admin, datasets, sessions, runtime, competition, cache, credits, shared)
+    routers = (
+        system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits, shared,
+    )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(

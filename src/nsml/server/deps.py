@@ -19,6 +19,7 @@ from nsml.server.schemas import SessionNumber
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
+from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.storage import StorageService
@@ -40,6 +41,7 @@ class Services:
     web_links: LoginLinks
     storage: StorageService
     files: SessionFiles
+    exec_broker: ExecBroker
 
 
 def services(request: Request) -> Services:

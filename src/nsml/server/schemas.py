@@ -422,3 +422,27 @@ class CreditGrant(Request):
     amount: FiniteFloat = Field(default=0.0, ge=-MAX_CREDITS, le=MAX_CREDITS)
     daily: FiniteFloat | None = Field(default=None, ge=0, le=MAX_CREDITS)
     clear_daily: bool = False
+
+
+# nsml exec: text between a session's owner and its process (bounds in services/live_exec.py)
+EXEC_CODE_CHARS = 16_384
+EXEC_OUTPUT_CHARS = 65_536
+
+
+class ExecRequest(Request):
+    code: str = Field(min_length=1, max_length=EXEC_CODE_CHARS)
+
+
+class ExecOut(BaseModel):
+    ok: bool  # false: the code raised; output is the exception's last line
+    output: str  # the repr of an expression's value and what the code printed
+
+
+class ExecCommandOut(BaseModel):
+    id: str
+    code: str
+
+
+class ExecAnswer(Request):
+    ok: bool
+    output: str = Field(max_length=EXEC_OUTPUT_CHARS)
