@@ -157,8 +157,7 @@ def _show_private(data: dict) -> None:  # type: ignore[type-arg]
 @handle_errors
 def infer(session: str, checkpoint: str, source: str, batch_size: int, as_json: bool) -> None:
     """Run the bound infer of CHECKPOINT on your own inputs and print the predictions."""
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    inputs = text.splitlines()
+    inputs = _read_inputs(source)
     if not inputs:
         raise CliError("no inputs: give one input per line on standard input or with -i FILE")
     conn = server()
@@ -169,6 +168,18 @@ def infer(session: str, checkpoint: str, source: str, batch_size: int, as_json: 
         print_json([{"input": i, "prediction": p} for i, p in zip(inputs, predictions, strict=True)])
         return
     _show_predictions(list(zip(inputs, predictions, strict=True)))
+
+
+def _read_inputs(source: str) -> list[str]:
+    """One input per line of FILE (or standard input), as UTF-8 text."""
+    where = "standard input" if source == "-" else source
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{where} is not UTF-8 text (byte {exc.start}); save the inputs as UTF-8") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {where}: {exc.strerror or exc}") from None
 
 
 def _show_predictions(pairs: list[tuple[str, object]]) -> None:
