@@ -21,7 +21,13 @@ from typing import Any
 from nsml import wire
 from nsml.artifacts import BadArchive, FileArtifactStore
 from nsml.artifacts.safe_io import read_tail
-from nsml.evaluation.metrics import InvalidPredictions, check_predictions, metric_info, parse_labels
+from nsml.evaluation.metrics import (
+    InvalidPredictions,
+    MetricInfo,
+    check_predictions,
+    metric_info,
+    parse_labels,
+)
 from nsml.evaluation.split import split_indices
 from nsml.runners import Runner, RunSpec
 from nsml.runners.environments import EnvironmentFailed
@@ -101,6 +107,12 @@ class SubmissionService:
         dataset = self._competition_dataset(session)
         inputs = self._test_inputs(dataset)[:PREVIEW_SIZE]
         predictions = self.predict(session, checkpoint, inputs, batch_size, dataset.eval_timeout_s)
+        metric = metric_info(dataset.metric)
+        try:  # the checks of a real submission, so a dry run passes only what it would accept;
+            # these inputs are public, so the message may quote the value
+            check_predictions(metric, predictions, len(inputs), self._classes(dataset, metric))
+        except InvalidPredictions as exc:
+            raise BadRequest(str(exc)) from None
         return [
             {
                 "input": text,
@@ -327,13 +339,9 @@ class SubmissionService:
     def _score(self, dataset: Dataset, predictions: list[Any]) -> tuple[float, float]:
         """Labels are read here, in the server, and nowhere else."""
         metric = metric_info(dataset.metric)
-        root = self.artifacts.dataset_dir(dataset.name)
-        labels = parse_labels((root / "test" / "test_label").read_text().splitlines())
-        train = parse_labels((root / "train" / "train_label").read_text().splitlines())
-        classes = (
-            sorted(set(train) | set(labels)) if metric.task == "classification" else [min(train), max(train)]
-        )
+        labels = self._labels(dataset, "test")
         # the values are the participant's, who had the test inputs: a message must not quote them
+        classes = self._classes(dataset, metric)
         values = check_predictions(metric, predictions, len(labels), classes, quote=False)
         public, private = split_indices(dataset.name, len(labels), dataset.public_fraction)
 
@@ -341,6 +349,17 @@ class SubmissionService:
             return metric.score([labels[i] for i in indices], [values[i] for i in indices])
 
         return score(public), score(private)
+
+    def _labels(self, dataset: Dataset, split: str) -> list[float]:
+        path = self.artifacts.dataset_dir(dataset.name) / split / f"{split}_label"
+        return parse_labels(path.read_text().splitlines())
+
+    def _classes(self, dataset: Dataset, metric: MetricInfo) -> list[float]:
+        """The known classes (classification), or the training label range (regression)."""
+        train = self._labels(dataset, "train")
+        if metric.task == "classification":
+            return sorted(set(train) | set(self._labels(dataset, "test")))
+        return [min(train), max(train)]
 
     def _evaluate(
         self,
