@@ -231,7 +231,9 @@ def main() -> int:
                 raise RuntimeError(f"expected one preprocess cache entry, found {len(mine)}")
             figures["cache_entry"] = {k: mine[0][k] for k in ("key", "size_bytes", "hits", "dataset")}
         finally:
-            subprocess.run([NSML, "server", "stop"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S)
+            subprocess.run(
+                [NSML, "server", "stop", "-y"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     first, second = figures["runs"]

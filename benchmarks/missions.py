@@ -241,7 +241,7 @@ def main() -> None:
             sidecar.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     finally:
         try:
-            cli(env, "server", "stop")
+            cli(env, "server", "stop", "-y")
         except RuntimeError as exc:
             log(f"server stop: {exc}")
         shutil.rmtree(home, ignore_errors=True)

@@ -228,7 +228,9 @@ def main() -> int:
             log(f"run-to-first-line x {options.latency_runs} (twice) ...")
             figures["latency"] = bench_latency(env, work, options.latency_runs)
         finally:
-            subprocess.run([NSML, "server", "stop"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S)
+            subprocess.run(
+                [NSML, "server", "stop", "-y"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S
+            )
         log(f"MLflow log_metric x {options.mlflow_calls:,} ...")
         figures["mlflow"] = bench_mlflow(work, options.mlflow_calls)
     finally:

@@ -100,7 +100,7 @@ def main() -> int:
         try:
             figures["local"] = bench("local", local, work, options.sessions, options.clients)
         finally:
-            cli(local, "server", "stop")
+            cli(local, "server", "stop", "-y")
         os.environ["NSML_RAY_WORKDIR"] = str(work / "ray-node")  # the worker node inherits it
         from ray.cluster_utils import Cluster
 
@@ -116,7 +116,7 @@ def main() -> int:
             try:
                 figures["ray"] = bench("ray", ray_env, work, options.sessions, options.clients)
             finally:
-                cli(ray_env, "server", "stop")
+                cli(ray_env, "server", "stop", "-y")
         finally:
             cluster.shutdown()
     finally:

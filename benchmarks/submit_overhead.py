@@ -238,7 +238,9 @@ def main() -> int:
                     row |= dict(overhead_vs_direct=strict, target_met=ratio < TARGET)
                     rows.append(row | dict(strict_target_met=strict is not None and strict < TARGET))
         finally:
-            subprocess.run([NSML, "server", "stop"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S)
+            subprocess.run(
+                [NSML, "server", "stop", "-y"], env=env, capture_output=True, timeout=CLI_TIMEOUT_S
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     figures = {"target": {"ratio": "overhead / submit wall time", "under": TARGET}, "rows": rows}

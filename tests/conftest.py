@@ -95,7 +95,7 @@ class Platform:
         return json.loads((self.home / "server.json").read_text())
 
     def stop_server(self) -> None:
-        self.nsml("server", "stop", check=False)
+        self.nsml("server", "stop", "-y", check=False)
 
 
 @contextmanager

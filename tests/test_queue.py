@@ -41,7 +41,7 @@ def test_queued_sessions_survive_a_server_restart(one_slot: Platform) -> None:
     blocker = one_slot.run(folder, args="--epochs 1000 --sleep 0.1")
     waiting = one_slot.run(folder, args="--epochs 1")
     one_slot.wait(blocker, ("running",))
-    one_slot.nsml("server", "stop")
+    one_slot.nsml("server", "stop", "-y")
     assert one_slot.session(blocker)["status"] == "failed"  # this call restarted the server
     ended = one_slot.wait(waiting)
     assert ended["status"] == "exited", (ended, one_slot.nsml("logs", waiting).stdout)

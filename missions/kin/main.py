@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def options(config: argparse.Namespace) -> Options:
         seed=config.seed,
         max_train=config.max_train,
         members=config.members,
-        progress=sys.stderr.isatty(),
+        progress=True,  # a bar on a terminal, else a line per epoch and every 10 s (logs -f)
     )
 
 

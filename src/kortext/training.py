@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from kortext.progress import ProgressLines
 
 Task = Literal["binary", "regression", "multiclass"]
 ReportFn = Callable[[int, dict[str, float]], None]
@@ -37,6 +40,7 @@ class TrainConfig:
     seed: int = 1
     max_grad_norm: float = 5.0
     progress: bool = True
+    progress_interval_s: float = 10.0  # off a terminal (a session's log): a plain line this often
     max_steps: int | None = None  # caps optimizer steps in total (quick runs, tests)
 
 
@@ -138,14 +142,18 @@ def fit(
     steps = 0
     stale = 0
     n = len(train_targets)
+    # a bar redraws one line with \r, which a log file (`nsml logs -f`) shows as nothing
+    # for minutes; off a terminal the progress goes out as plain lines instead
+    bar_shown = config.progress and sys.stderr.isatty()
+    lines = ProgressLines(config.progress_interval_s) if config.progress and not bar_shown else None
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(n, generator=generator)
         total = 0.0
         seen = 0
         batches = order.split(config.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not config.progress, unit="batch")
-        for index in bar:
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not bar_shown, unit="batch")
+        for done, index in enumerate(bar, start=1):
             optimizer.zero_grad()
             loss = loss_fn(model(*_batch(train_inputs, index)), train_targets[index])
             loss.backward()
@@ -156,6 +164,8 @@ def fit(
             seen += len(index)
             steps += 1
             bar.set_postfix(loss=f"{total / seen:.4f}")
+            if lines is not None and lines.due():
+                lines.say(f"epoch {epoch} {done}/{len(batches)} batches, loss {total / seen:.4f}")
             if config.max_steps is not None and steps >= config.max_steps:
                 break
         metrics = {"epoch": float(epoch), "train_loss": total / max(1, seen)}
@@ -175,7 +185,10 @@ def fit(
             stale += 1
         if config.progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "epoch")
-            tqdm.write(f"epoch {epoch}: {shown}")
+            if lines is None:
+                tqdm.write(f"epoch {epoch}: {shown}")
+            else:
+                lines.say(f"epoch {epoch}: {shown}")
         if report is not None:
             report(epoch, metrics)
         if stale >= config.patience or (config.max_steps is not None and steps >= config.max_steps):

@@ -103,6 +103,16 @@ def _progress(chunks: Any, enabled: bool, total: int, name: str) -> Iterator[lis
     if not enabled:
         yield from chunks
         return
+    if not sys.stderr.isatty():  # a log file: plain lines every 10 s, not a bar redrawn with \r
+        from kortext.progress import ProgressLines
+
+        lines, done = ProgressLines(10.0), 0
+        for chunk in chunks:
+            done += len(chunk)
+            if lines.due():
+                lines.say(f"tokenize[{name}] {done}/{total} texts")
+            yield chunk
+        return
     from tqdm import tqdm
 
     with tqdm(total=total, unit="text", desc=f"tokenize[{name}]") as bar:

@@ -61,9 +61,9 @@ class KiwiTokenizer(Tokenizer):
         todo = [i for i, text in enumerate(texts) if text.strip()]
         analysed = self.backend.tokenize((texts[i] for i in todo), normalize_coda=self.normalize_coda)
         if progress:
-            from tqdm import tqdm
+            from kortext.progress import track
 
-            analysed = tqdm(analysed, total=len(todo), unit="text", desc="tokenize[kiwi]")
+            analysed = track(analysed, len(todo), "tokenize[kiwi]", "text")
         for index, tokens in zip(todo, analysed, strict=True):
             results[index] = self._forms(tokens)
         return results

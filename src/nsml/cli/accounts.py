@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from typing import Any
 
 import click
 
 from nsml.cli.output import CliError, console, handle_errors, print_json, server, table
+from nsml.client.api import ApiError
 from nsml.client.api import login as api_login
 from nsml.client.connection import read_client_file, write_client_file
 from nsml.config import CLIENT_FILE, local_user_name, nsml_home
@@ -46,8 +48,23 @@ def _save(url: str, answer: dict, as_json: bool) -> None:  # type: ignore[type-a
 def login(server_url: str, name: str | None, password_stdin: bool, as_json: bool) -> None:
     """Log in to a shared server; later commands use it until `nsml logout`."""
     name = name or local_user_name()
-    answer = api_login(server_url, name, _password(password_stdin))
+    password = _password(password_stdin)
+    try:
+        answer = api_login(server_url, name, password)
+    except ApiError as exc:
+        raise CliError(f"login failed: {exc.detail}; {_unchanged()}") from None
     _save(server_url, answer, as_json)
+
+
+def _unchanged() -> str:
+    """What commands use after a failed login: nothing was saved, so whatever they used
+    before (a new user would otherwise find out from `whoami` on the embedded server)."""
+    if os.environ.get("NSML_SERVER_URL"):
+        return f"commands still use NSML_SERVER_URL ({os.environ['NSML_SERVER_URL']})"
+    saved = read_client_file(nsml_home())
+    if saved:
+        return f"still logged in to {saved['url']} as {saved.get('user', '?')}"
+    return f"not logged in: commands still use the embedded server in {nsml_home()}"
 
 
 @click.command()

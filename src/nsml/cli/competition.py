@@ -9,6 +9,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nsml.cli.output import CliError, ago, console, handle_errors, print_json, progress, server, table
+from nsml.client.api import ApiError
 from nsml.names import parse_session, validate_name
 
 LONG_POLL_S = 5.0
@@ -37,7 +38,10 @@ def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_j
                 _show_predictions([(r["input"], [r["probability"], r["prediction"]]) for r in rows])
             return
         submission = api.submit(str(ref), checkpoint, batch_size, test_mode=False)
-        submission = _follow(api, submission, quiet=as_json)
+        try:
+            submission = _follow(api, submission, quiet=as_json)
+        except KeyboardInterrupt:
+            submission = _interrupted(api, submission)
     if as_json:
         print_json(submission)
     elif submission["status"] == "scored":
@@ -47,6 +51,34 @@ def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_j
         )
     if submission["status"] != "scored":
         raise CliError(f"submission {submission['id']} failed: {submission['reason']}")
+
+
+def _interrupted(api, submission: dict) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """Ctrl-C while following: cancel the submission (asking first on a terminal), since
+    otherwise it would go on running, be scored and count against the limits unseen."""
+    number = submission["id"]
+    if sys.stdin.isatty():
+        try:
+            keep = not click.confirm(
+                f"\nCancel submission {number}? (otherwise it keeps running and is scored)",
+                default=True,
+                err=True,
+            )
+        except click.Abort:  # a second Ctrl-C: cancel
+            keep = False
+        if keep:
+            console.print(
+                f"Submission {number} keeps running; `nsml board {submission['dataset']} --private` "
+                "shows its result."
+            )
+            raise SystemExit(0)
+    try:
+        cancelled = api.cancel_submission(number)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        return api.get_submission(number)  # it ended meanwhile: report that
+    raise CliError(f"submission {number} {cancelled['reason']}")
 
 
 def _follow(api, submission: dict, quiet: bool) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -157,8 +189,7 @@ def _show_private(data: dict) -> None:  # type: ignore[type-arg]
 @handle_errors
 def infer(session: str, checkpoint: str, source: str, batch_size: int, as_json: bool) -> None:
     """Run the bound infer of CHECKPOINT on your own inputs and print the predictions."""
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    inputs = text.splitlines()
+    inputs = _read_inputs(source)
     if not inputs:
         raise CliError("no inputs: give one input per line on standard input or with -i FILE")
     conn = server()
@@ -169,6 +200,18 @@ def infer(session: str, checkpoint: str, source: str, batch_size: int, as_json: 
         print_json([{"input": i, "prediction": p} for i, p in zip(inputs, predictions, strict=True)])
         return
     _show_predictions(list(zip(inputs, predictions, strict=True)))
+
+
+def _read_inputs(source: str) -> list[str]:
+    """One input per line of FILE (or standard input), as UTF-8 text."""
+    where = "standard input" if source == "-" else source
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{where} is not UTF-8 text (byte {exc.start}); save the inputs as UTF-8") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {where}: {exc.strerror or exc}") from None
 
 
 def _show_predictions(pairs: list[tuple[str, object]]) -> None:

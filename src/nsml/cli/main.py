@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from nsml import __version__
 from nsml.cli.accounts import admin, credit, login, logout, register, whoami
@@ -33,4 +36,22 @@ for command in (
 
 
 def main() -> None:
-    cli()
+    """Run the CLI; a usage error is one line on stderr with exit code 1, like every
+    other error (click's default is three lines and exit code 2)."""
+    try:
+        result = cli.main(standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `nsml` or `nsml dataset` alone: the help is the answer
+        click.echo(exc.format_message())
+        sys.exit(0)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "nsml"
+        message = exc.format_message().rstrip(".")
+        click.echo(f"Error: {message[:1].lower()}{message[1:]}; see `{command} --help`", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-from nsml.cli.output import console, handle_errors, print_json, server, table
+from nsml.cli.output import CliError, console, handle_errors, print_json, server, table
+from nsml.client.api import ApiClient, ApiError
 from nsml.client.connection import running_server, start_embedded, stop_embedded
 from nsml.config import nsml_home
 
@@ -65,14 +69,35 @@ def server_start(
 
 
 @server_group.command("stop")
+@click.option("-y", "--yes", "--force", "force", is_flag=True, help="Stop even if sessions are running.")
 @handle_errors
-def server_stop() -> None:
+def server_stop(force: bool) -> None:
     """Stop the embedded server; running sessions are stopped and marked failed."""
     home = nsml_home()
+    running = 0 if force else _running_sessions(home)
+    if running:
+        what = "1 session is running" if running == 1 else f"{running} sessions are running"
+        question = f"{what}; stopping the server ends {'it' if running == 1 else 'them'} (marked failed)"
+        if not sys.stdin.isatty():
+            raise CliError(f"{question}; pass -y to stop anyway (`nsml ps` lists them)")
+        if not click.confirm(f"{question}. Stop the server?", default=False, err=True):
+            raise CliError("the server keeps running")
     if stop_embedded(home):
         console.print("Server stopped.")
     else:
         console.print("No server was running.")
+
+
+def _running_sessions(home: Path) -> int:
+    """How many sessions the embedded server of ``home`` runs now (0 when none answers)."""
+    found = running_server(home)
+    if found is None:
+        return 0
+    try:
+        with ApiClient(found[0]["url"], found[0]["token"]) as api:
+            return sum(s["status"] == "running" for s in api.list_sessions())
+    except ApiError:
+        return 0
 
 
 @server_group.command("status")

@@ -95,8 +95,14 @@ def run(
         )
     if as_json:
         print_json(session)
+    elif session.get("queue_position"):
+        console.print(f"Session {session['name']} {_queued(session)}.", markup=False)
     else:
         console.print(f"Session {session['name']} started.")
+
+
+def _queued(session: dict) -> str:  # type: ignore[type-arg]
+    return f"queued (position {session['queue_position']}: {session['reason']})"
 
 
 @click.command()
@@ -147,6 +153,12 @@ def logs(session: str | None, follow: bool, submission: int | None) -> None:
             chunks = api.read_submission_logs(submission)
         else:
             ref = _ref(session or "", conn.default_owner)
+            if follow:
+                current = api.get_session(ref)
+                if current.get("queue_position"):  # else it would print nothing for as long
+                    progress.print(
+                        f"{ref} is {_queued(current)}; following once it starts", soft_wrap=True, markup=False
+                    )
             chunks = api.follow_logs(ref) if follow else api.read_logs(ref)
         try:
             for chunk in chunks:

@@ -252,6 +252,9 @@ class ApiClient:
         params = {"wait": wait} if wait else {}
         return self._call("GET", f"/submissions/{submission_id}", params=params).json()  # type: ignore[no-any-return]
 
+    def cancel_submission(self, submission_id: int) -> dict[str, Any]:
+        return self._call("POST", f"/submissions/{submission_id}/cancel").json()  # type: ignore[no-any-return]
+
     def read_submission_logs(self, submission_id: int) -> Iterator[bytes]:
         offset = 0
         while True:

@@ -101,6 +101,10 @@ class Runner(ABC):
         Called from a signal handler, before the HTTP server stops answering: sessions
         that end in that window must not hand their slot to a session the shutdown kills."""
 
+    def queue_position(self, session_id: int) -> int | None:
+        """Where a queued session stands (1: first in line), or None when it is not waiting."""
+        return None
+
     def gpus_per_machine(self) -> int:
         """The most GPUs one session can get: more could never start."""
         return 0

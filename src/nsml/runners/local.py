@@ -68,6 +68,13 @@ class LocalRunner(Runner):
             self._pending.append(spec)
             self._schedule()
 
+    def queue_position(self, session_id: int) -> int | None:
+        with self._lock:
+            for position, spec in enumerate(self._pending, start=1):
+                if spec.session_id == session_id:
+                    return position
+        return None
+
     def stop(self, session_id: int) -> bool:
         with self._lock:
             for spec in self._pending:

@@ -164,6 +164,13 @@ class RayRunner(Runner):
             self._seq += 1
             self._schedule()
 
+    def queue_position(self, session_id: int) -> int | None:
+        with self._lock:
+            for position, queued in enumerate(self._queue, start=1):
+                if queued.spec.session_id == session_id:
+                    return position
+        return None
+
     def stop(self, session_id: int) -> bool:
         with self._lock:
             for queued in self._queue:

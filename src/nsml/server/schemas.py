@@ -184,6 +184,7 @@ class SessionOut(Record):
     ended_at: datetime | None
     summary: dict[str, Any] | None
     parent: str | None = None
+    queue_position: int | None = None  # set by `run` and a session's own GET while it waits
 
 
 class MemoRequest(Request):

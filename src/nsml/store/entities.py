@@ -127,6 +127,7 @@ class SubmissionStatus(str, Enum):
     RUNNING = "running"
     SCORED = "scored"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by its owner; counts against the limits only if the inputs went out
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,14 @@ _LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _TO_SPACE = str.maketrans({c: " " for c in _LINE_BREAKS})
 
 
+def unreadable(path: Path, exc: Exception) -> BuildError:
+    """A source file that is not UTF-8 text (or not tab-separated rows) named in one line,
+    without its contents."""
+    if isinstance(exc, UnicodeDecodeError):
+        return BuildError(f"{path}: not UTF-8 text ({exc.reason}); convert it to UTF-8 first")
+    return BuildError(f"{path}: not readable as tab-separated rows ({exc})")
+
+
 class BuildError(RuntimeError):
     """A build that cannot go on; the message says what was wrong and what to do."""
 

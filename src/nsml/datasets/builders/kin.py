@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from nsml.datasets.builders.base import BuildContext, Builder, BuildError, clean, write_split
+from nsml.datasets.builders.base import BuildContext, Builder, BuildError, clean, unreadable, write_split
 from nsml.datasets.builders.fetch import download, is_url
 
 UPSTREAM = "https://raw.githubusercontent.com/songys/Question_pair/master/"
@@ -42,17 +42,20 @@ def _files(context: BuildContext) -> dict[str, Path]:
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """(``question1<TAB>question2``, label with 1 = similar) for each row of an upstream file."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(rows, None)
-        if header != _HEADER:
-            raise BuildError(f"{path}: header {header} is not {_HEADER}; is this a Question_pair file?")
-        pairs = []
-        for number, row in enumerate(rows, start=2):
-            if len(row) != 3 or row[2] not in ("0", "1"):
-                raise BuildError(f"{path}:{number}: expected question1, question2 and a 0/1 label")
-            similar = "1" if row[2] == "0" else "0"
-            pairs.append((f"{clean(row[0])}\t{clean(row[1])}", similar))
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = next(rows, None)
+            if header != _HEADER:
+                raise BuildError(f"{path}: header {header} is not {_HEADER}; is this a Question_pair file?")
+            pairs = []
+            for number, row in enumerate(rows, start=2):
+                if len(row) != 3 or row[2] not in ("0", "1"):
+                    raise BuildError(f"{path}:{number}: expected question1, question2 and a 0/1 label")
+                similar = "1" if row[2] == "0" else "0"
+                pairs.append((f"{clean(row[0])}\t{clean(row[1])}", similar))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise unreadable(path, exc) from None
     return pairs
 
 

@@ -12,7 +12,7 @@ import csv
 import random
 from pathlib import Path
 
-from nsml.datasets.builders.base import BuildContext, Builder, BuildError, clean, write_split
+from nsml.datasets.builders.base import BuildContext, Builder, BuildError, clean, unreadable, write_split
 from nsml.datasets.builders.fetch import download, is_url
 from nsml.datasets.builders.reviews import UPSTREAM_ARCHIVE, Review, check_ratings, load_reviews
 
@@ -72,20 +72,23 @@ def build_recipe(context: BuildContext) -> None:
 
 def read_published(path: Path) -> list[tuple[str, str]]:
     """``(document, label)`` rows of ratings_*.txt; the few empty documents are skipped."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(rows, None)
-        if header != _PUBLISHED_HEADER:
-            raise BuildError(
-                f"{path}: header {header} is not {_PUBLISHED_HEADER}; is this an NSMC ratings file?"
-            )
-        pairs = []
-        for number, row in enumerate(rows, start=2):
-            if len(row) != 3 or row[2] not in ("0", "1"):
-                raise BuildError(f"{path}:{number}: expected id, document and a 0/1 label")
-            text = clean(row[1])
-            if text:
-                pairs.append((text, row[2]))
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = next(rows, None)
+            if header != _PUBLISHED_HEADER:
+                raise BuildError(
+                    f"{path}: header {header} is not {_PUBLISHED_HEADER}; is this an NSMC ratings file?"
+                )
+            pairs = []
+            for number, row in enumerate(rows, start=2):
+                if len(row) != 3 or row[2] not in ("0", "1"):
+                    raise BuildError(f"{path}:{number}: expected id, document and a 0/1 label")
+                text = clean(row[1])
+                if text:
+                    pairs.append((text, row[2]))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise unreadable(path, exc) from None
     return pairs
 
 

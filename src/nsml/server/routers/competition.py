@@ -87,6 +87,12 @@ async def get_submission(
     return SubmissionOut.model_validate(_visible(current, svc))
 
 
+@router.post("/submissions/{submission_id}/cancel", response_model=SubmissionOut)
+def cancel_submission(submission_id: SubmissionId, svc: ServicesDep, who: UserDep) -> SubmissionOut:
+    """Stop a queued or running submission of the caller (``nsml submit`` on Ctrl-C)."""
+    return SubmissionOut.model_validate(_visible(svc.submissions.cancel(who, submission_id), svc))
+
+
 def _visible(submission: Submission, svc: Services) -> Submission:
     """Private scores stay hidden until the dataset's competition is closed; public ones
     are rounded as its organiser chose."""

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from nsml.server.deps import ManagedSession, ReadableSession, ServicesDep, UserDep
+from nsml.server.deps import ManagedSession, ReadableSession, Services, ServicesDep, UserDep
 from nsml.server.schemas import (
     INT32_MAX,
     INT64_MAX,
@@ -19,6 +19,7 @@ from nsml.server.schemas import (
     SessionCreate,
     SessionOut,
 )
+from nsml.store import Session, SessionStatus
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SESSION = "/{owner}/{dataset}/{number}"
@@ -33,7 +34,19 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> Sessi
         owner, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload,
         cpus=body.cpus, memory=body.memory, shm_size=body.shm_size,
     )  # fmt: skip
-    return SessionOut.model_validate(session)
+    return _with_queue(session, svc)
+
+
+def _with_queue(session: Session, svc: Services) -> SessionOut:
+    """A queued session says where it stands and why it waits (`run`, `logs -f`)."""
+    out = SessionOut.model_validate(session)
+    position = (
+        svc.sessions.runner.queue_position(session.id) if session.status is SessionStatus.QUEUED else None
+    )
+    if position is None:
+        return out
+    reason = out.reason or f"all {svc.settings.max_concurrent} session slots are in use"
+    return out.model_copy(update={"queue_position": position, "reason": reason})
 
 
 @router.get("", response_model=list[SessionOut])
@@ -50,8 +63,8 @@ def list_sessions(
 
 
 @router.get(SESSION, response_model=SessionOut)
-def get_session(session: ReadableSession) -> SessionOut:
-    return SessionOut.model_validate(session)
+def get_session(session: ReadableSession, svc: ServicesDep) -> SessionOut:
+    return _with_queue(session, svc)
 
 
 @router.patch(SESSION, response_model=SessionOut)

@@ -21,9 +21,16 @@ from typing import Any
 from nsml import wire
 from nsml.artifacts import BadArchive, FileArtifactStore
 from nsml.artifacts.safe_io import read_tail
-from nsml.evaluation.metrics import InvalidPredictions, check_predictions, metric_info, parse_labels
+from nsml.evaluation.metrics import (
+    InvalidPredictions,
+    MetricInfo,
+    check_predictions,
+    metric_info,
+    parse_labels,
+)
 from nsml.evaluation.split import split_indices
 from nsml.runners import Runner, RunSpec
+from nsml.runners.base import EvaluationProcess
 from nsml.runners.environments import EnvironmentFailed
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
@@ -90,6 +97,10 @@ class SubmissionService:
         self.settings = settings
         self.sessions = sessions
         self._slots = EvaluationSlots(settings.max_concurrent, settings.max_evaluations_per_user)
+        # cancelling races the evaluation's own end: both decide the final status under this lock
+        self._lock = threading.Lock()
+        self._cancelled: set[int] = set()
+        self._processes: dict[int, EvaluationProcess] = {}
         (artifacts.home / "evaluations").mkdir(exist_ok=True)
 
     def recover(self) -> None:
@@ -101,6 +112,12 @@ class SubmissionService:
         dataset = self._competition_dataset(session)
         inputs = self._test_inputs(dataset)[:PREVIEW_SIZE]
         predictions = self.predict(session, checkpoint, inputs, batch_size, dataset.eval_timeout_s)
+        metric = metric_info(dataset.metric)
+        try:  # the checks of a real submission, so a dry run passes only what it would accept;
+            # these inputs are public, so the message may quote the value
+            check_predictions(metric, predictions, len(inputs), self._classes(dataset, metric))
+        except InvalidPredictions as exc:
+            raise BadRequest(str(exc)) from None
         return [
             {
                 "input": text,
@@ -164,6 +181,42 @@ class SubmissionService:
         ):
             raise NotFoundError(f"submission {submission_id} not found")
         return submission
+
+    def cancel(self, who: Principal, submission_id: int) -> Submission:
+        """Stop a queued or running submission of the caller. It then does not count against
+        the limits, unless the test inputs had already reached the script (as for a failure:
+        when a run ends could otherwise carry them out for free)."""
+        submission = self.get(who, submission_id)
+        with self._lock:
+            current = self.store.get_submission(submission.id)
+            if current.status not in (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING):
+                raise ConflictError(
+                    f"submission {submission.id} is {current.status.value}; only a queued or running one "
+                    "can be cancelled"
+                )
+            self._cancelled.add(submission.id)
+            reason = (
+                "cancelled after the test inputs reached the script, so it counts against the limits"
+                if current.inputs_sent_at is not None
+                else "cancelled before the test inputs reached the script; it does not count "
+                "against the limits"
+            )
+            cancelled = self.store.update_submission(
+                submission.id, status="cancelled", reason=reason, finished_at=_now()
+            )
+            process = self._processes.get(submission.id)
+        if process is not None:
+            process.kill()
+        return cancelled
+
+    def _settle(self, submission_id: int, log: EvaluationLog, line: str, **values: Any) -> None:
+        """Record how the evaluation ended, unless its owner cancelled it meanwhile."""
+        with self._lock:
+            cancelled = submission_id in self._cancelled
+            self._cancelled.discard(submission_id)
+            if not cancelled:
+                self.store.update_submission(submission_id, **values)
+        log.finish("submission cancelled by its owner" if cancelled else line)
 
     def log_path(self, submission_id: int) -> Path:
         return self.artifacts.home / "evaluations" / f"submission-{submission_id}" / "log.txt"
@@ -274,8 +327,16 @@ class SubmissionService:
         self._slots.acquire(
             session.owner, on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason)
         )
-        self.store.update_submission(submission.id, status="running", reason=None)
         log = EvaluationLog(folder)
+        with self._lock:
+            cancelled = submission.id in self._cancelled
+            self._cancelled.discard(submission.id)
+            if not cancelled:
+                self.store.update_submission(submission.id, status="running", reason=None)
+        if cancelled:  # while it waited for a slot
+            self._slots.release(session.owner)
+            log.finish("submission cancelled by its owner before it started")
+            return
 
         def inputs_going_out() -> None:  # from here on a failure counts against the limits
             log.inputs_going_out()
@@ -292,48 +353,51 @@ class SubmissionService:
                     folder,
                     progress,
                     inputs_going_out,
+                    submission_id=submission.id,
                 )
                 public, private = self._score(dataset, predictions)
             except (EvaluationFailed, InvalidPredictions) as exc:
-                self.store.update_submission(
-                    submission.id, status="failed", reason=str(exc), finished_at=_now()
+                self._settle(
+                    submission.id,
+                    log,
+                    f"submission failed: {exc}",
+                    status="failed",
+                    reason=str(exc),
+                    finished_at=_now(),
                 )
-                log.finish(f"submission failed: {exc}")
                 return
             except Exception as exc:  # a platform error: still a clear record, never a stuck one
-                self.store.update_submission(
+                self._settle(
                     submission.id,
+                    log,
+                    "submission failed: a platform error; the operator can see server.log",
                     status="failed",
                     reason=f"platform error: {exc}",
                     finished_at=_now(),
                     inputs_sent_at=None,  # not the participant's doing: it does not count
                 )
-                log.finish("submission failed: a platform error; the operator can see server.log")
                 raise
             finally:
                 shutil.rmtree(folder / "work", ignore_errors=True)
         finally:
             self._slots.release(session.owner)
-        self.store.update_submission(
+        self._settle(
             submission.id,
+            log,
+            f"submission scored: {len(inputs)} predictions checked; `nsml board` shows the score",
             status="scored",
             public_score=public,
             private_score=private,
             progress=len(inputs),
             finished_at=_now(),
         )
-        log.finish(f"submission scored: {len(inputs)} predictions checked; `nsml board` shows the score")
 
     def _score(self, dataset: Dataset, predictions: list[Any]) -> tuple[float, float]:
         """Labels are read here, in the server, and nowhere else."""
         metric = metric_info(dataset.metric)
-        root = self.artifacts.dataset_dir(dataset.name)
-        labels = parse_labels((root / "test" / "test_label").read_text().splitlines())
-        train = parse_labels((root / "train" / "train_label").read_text().splitlines())
-        classes = (
-            sorted(set(train) | set(labels)) if metric.task == "classification" else [min(train), max(train)]
-        )
+        labels = self._labels(dataset, "test")
         # the values are the participant's, who had the test inputs: a message must not quote them
+        classes = self._classes(dataset, metric)
         values = check_predictions(metric, predictions, len(labels), classes, quote=False)
         public, private = split_indices(dataset.name, len(labels), dataset.public_fraction)
 
@@ -341,6 +405,17 @@ class SubmissionService:
             return metric.score([labels[i] for i in indices], [values[i] for i in indices])
 
         return score(public), score(private)
+
+    def _labels(self, dataset: Dataset, split: str) -> list[float]:
+        path = self.artifacts.dataset_dir(dataset.name) / split / f"{split}_label"
+        return parse_labels(path.read_text().splitlines())
+
+    def _classes(self, dataset: Dataset, metric: MetricInfo) -> list[float]:
+        """The known classes (classification), or the training label range (regression)."""
+        train = self._labels(dataset, "train")
+        if metric.task == "classification":
+            return sorted(set(train) | set(self._labels(dataset, "test")))
+        return [min(train), max(train)]
 
     def _evaluate(
         self,
@@ -352,6 +427,7 @@ class SubmissionService:
         folder: Path,
         on_progress: Callable[[int], None],
         inputs_going_out: Callable[[], None] | None = None,
+        submission_id: int | None = None,
     ) -> list[Any]:
         """Predictions of the checkpoint's ``infer`` for ``inputs``.
 
@@ -387,6 +463,11 @@ class SubmissionService:
             process = self.runner.start_evaluation(spec)
         except EnvironmentFailed as exc:
             raise EvaluationFailed(str(exc)) from None
+        if submission_id is not None:
+            with self._lock:  # from here on `cancel` can stop it
+                self._processes[submission_id] = process
+                if submission_id in self._cancelled:
+                    process.kill()
         deadline = time.monotonic() + timeout_s
 
         def receive(max_bytes: int) -> dict[str, Any]:
@@ -442,6 +523,9 @@ class SubmissionService:
                 process.kill()
             return predictions
         finally:
+            if submission_id is not None:
+                with self._lock:
+                    self._processes.pop(submission_id, None)
             if process.wait(0) is None:
                 process.kill()
             process.channel.close()

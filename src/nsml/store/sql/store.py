@@ -42,6 +42,9 @@ from nsml.store.sql.models import (
 )
 from nsml.store.sql.shared import SharedResourcesMixin
 
+# submissions that count against the limits only if the test inputs reached the script
+_ENDED_EARLY = (SubmissionStatus.FAILED.value, SubmissionStatus.CANCELLED.value)
+
 
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything the store stores is UTC."""
@@ -697,8 +700,11 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             SubmissionRow.owner_id == owner_id,
             # a failure counts once the test inputs reached the participant's code: what it
             # fails with (and when) could otherwise carry them out for free
+            # (a cancelled one likewise)
             or_(
-                SubmissionRow.status != SubmissionStatus.FAILED.value,
+                SubmissionRow.status.not_in(
+                    [SubmissionStatus.FAILED.value, SubmissionStatus.CANCELLED.value]
+                ),
                 SubmissionRow.inputs_sent_at.is_not(None),
             ),
         )
