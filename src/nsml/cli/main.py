@@ -9,6 +9,7 @@ from nsml.cli.accounts import admin, credit, login, logout, register, whoami
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
+from nsml.cli.notify import notify
 from nsml.cli.plot import plot
 from nsml.cli.server import server_group
 from nsml.cli.sessions import fork, logs, model, ps, resume, rm, run, stop
@@ -24,7 +25,7 @@ def cli() -> None:
 
 for command in (
     run, ps, logs, model, stop, rm, fork, resume, plot, submit, board, infer, dataset,
-    web, cache, shared, credit, login, logout, register, whoami, admin, server_group,
+    web, cache, shared, credit, notify, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)
 

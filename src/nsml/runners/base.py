@@ -101,6 +101,11 @@ class Runner(ABC):
         Called from a signal handler, before the HTTP server stops answering: sessions
         that end in that window must not hand their slot to a session the shutdown kills."""
 
+    def cpu_seconds(self, session_id: int) -> float | None:
+        """CPU time a running session used so far, for idle detection; None where the
+        runner cannot tell (such a session is never flagged idle)."""
+        return None
+
     def gpus_per_machine(self) -> int:
         """The most GPUs one session can get: more could never start."""
         return 0

@@ -19,6 +19,7 @@ from nsml.server.schemas import SessionNumber
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
+from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
@@ -38,6 +39,7 @@ class Services:
     credits: CreditService
     web_links: LoginLinks
     storage: StorageService
+    notifications: NotificationService
 
 
 def services(request: Request) -> Services:

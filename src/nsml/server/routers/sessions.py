@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from nsml.server.deps import ManagedSession, ReadableSession, ServicesDep, UserDep
+from nsml.server.deps import ManagedSession, ReadableSession, Services, ServicesDep, UserDep
 from nsml.server.schemas import (
     INT32_MAX,
     INT64_MAX,
@@ -18,10 +18,18 @@ from nsml.server.schemas import (
     SessionCreate,
     SessionOut,
 )
+from nsml.store import Session
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SESSION = "/{owner}/{dataset}/{number}"
 FOLLOW_POLL_S = 0.2
+
+
+def session_out(svc: Services, session: Session) -> SessionOut:
+    """A session as ``ps`` shows it, with since when it is idle (kept in the server's memory)."""
+    out = SessionOut.model_validate(session)
+    out.idle_since = svc.sessions.idle_since(session)
+    return out
 
 
 @router.post("", response_model=SessionOut, status_code=201)
@@ -45,12 +53,12 @@ def list_sessions(
     pattern: str | None = None,
 ) -> list[SessionOut]:
     sessions = svc.sessions.search(sorted(who.namespaces), dataset, all, limit, pattern)
-    return [SessionOut.model_validate(s) for s in sessions]
+    return [session_out(svc, s) for s in sessions]
 
 
 @router.get(SESSION, response_model=SessionOut)
-def get_session(session: ReadableSession) -> SessionOut:
-    return SessionOut.model_validate(session)
+def get_session(session: ReadableSession, svc: ServicesDep) -> SessionOut:
+    return session_out(svc, session)
 
 
 @router.post(SESSION + "/fork", response_model=SessionOut, status_code=201)

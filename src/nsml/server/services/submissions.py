@@ -29,6 +29,7 @@ from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
 from nsml.server.services.evaluation_log import WITHHELD_ERROR, WITHHELD_TAIL, EvaluationLog
 from nsml.server.services.evaluation_slots import EvaluationSlots
+from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
 from nsml.store import (
@@ -89,6 +90,7 @@ class SubmissionService:
         self.runner = runner
         self.settings = settings
         self.sessions = sessions
+        self.notifications: NotificationService | None = None  # webhooks; set by the app
         self._slots = EvaluationSlots(settings.max_concurrent, settings.max_evaluations_per_user)
         (artifacts.home / "evaluations").mkdir(exist_ok=True)
 
@@ -295,13 +297,14 @@ class SubmissionService:
                 )
                 public, private = self._score(dataset, predictions)
             except (EvaluationFailed, InvalidPredictions) as exc:
-                self.store.update_submission(
+                failed = self.store.update_submission(
                     submission.id, status="failed", reason=str(exc), finished_at=_now()
                 )
                 log.finish(f"submission failed: {exc}")
+                self._notify(dataset, failed)
                 return
             except Exception as exc:  # a platform error: still a clear record, never a stuck one
-                self.store.update_submission(
+                failed = self.store.update_submission(
                     submission.id,
                     status="failed",
                     reason=f"platform error: {exc}",
@@ -309,12 +312,13 @@ class SubmissionService:
                     inputs_sent_at=None,  # not the participant's doing: it does not count
                 )
                 log.finish("submission failed: a platform error; the operator can see server.log")
+                self._notify(dataset, failed)
                 raise
             finally:
                 shutil.rmtree(folder / "work", ignore_errors=True)
         finally:
             self._slots.release(session.owner)
-        self.store.update_submission(
+        scored = self.store.update_submission(
             submission.id,
             status="scored",
             public_score=public,
@@ -323,6 +327,17 @@ class SubmissionService:
             finished_at=_now(),
         )
         log.finish(f"submission scored: {len(inputs)} predictions checked; `nsml board` shows the score")
+        self._notify(dataset, scored)
+
+    def _notify(self, dataset: Dataset, submission: Submission) -> None:
+        """Tell the owner's webhook, with the score as the owner may see it."""
+        if self.notifications is None:
+            return
+        try:
+            current = self.store.get_dataset(dataset.name)  # closed (or re-rounded) meanwhile?
+        except NotFound:
+            current = dataset
+        self.notifications.submission_finished(self.participant_view(current, submission))
 
     def _score(self, dataset: Dataset, predictions: list[Any]) -> tuple[float, float]:
         """Labels are read here, in the server, and nowhere else."""
