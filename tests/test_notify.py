@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
 from conftest import Platform, running_platform
+from webhook_receiver import Receiver
 
 IDLE_AFTER_S = 2
 
@@ -63,59 +62,6 @@ SCRIPT = """
         nsml.report(summary=True, step=0, loss=1.0)
         nsml.save("best")
 """
-
-
-class Receiver:
-    """A webhook endpoint: records every POST; answers ``fail_first`` of them with a 500."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-        self.fail_first = 0
-        self._changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with receiver._changed:
-                    failing = receiver.fail_first > 0
-                    receiver.fail_first -= 1 if failing else 0
-                    receiver.posts.append((self.path, json.loads(body)))
-                    receiver._changed.notify_all()
-                self.send_response(500 if failing else 204)
-                self.end_headers()
-                if failing:
-                    self.wfile.write(b"ENDPOINT-SECRET-BODY")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def events(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        with self._changed:
-            return [body for _, body in self.posts if predicate(body)]
-
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 60
-    ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [body for _, body in self.posts if predicate(body)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"{count} matching POSTs not received in {timeout}s: {self.posts}")
-                self._changed.wait(remaining)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +215,27 @@ def test_a_failing_webhook_is_retried_and_a_dead_one_never_blocks(
         assert "secret-path" not in text and "s3cret" not in text and "ENDPOINT-SECRET-BODY" not in text
     finally:
         notified.nsml("notify", "--webhook", f"{receiver.url}/hook?key=s3cret")
+
+
+PROBE = """
+    import os, httpx
+    socket_path = os.environ.get("NSML_API_SOCKET")
+    client = httpx.Client(
+        transport=httpx.HTTPTransport(uds=socket_path) if socket_path else None,
+        base_url=os.environ["NSML_API_URL"] + "/api/v1",
+        headers={"Authorization": "Bearer " + os.environ["NSML_SESSION_TOKEN"]},
+    )
+    print("PUT", client.put("/notify", json={"webhook": "http://127.0.0.1:9/stolen"}).status_code)
+    print("GET", client.get("/notify").status_code)
+    print("DELETE", client.delete("/notify").status_code)
+"""
+
+
+def test_a_sessions_own_token_cannot_read_or_change_the_webhook(
+    notified: Platform, receiver: Receiver
+) -> None:
+    probe = notified.run(notified.project("probe", PROBE))
+    notified.wait(probe)
+    log = notified.nsml("logs", probe).stdout
+    assert "PUT 403" in log and "GET 403" in log and "DELETE 403" in log
+    assert notified.json("notify")["webhook"] == f"{receiver.url}/hook?key=s3cret"
