@@ -239,3 +239,12 @@ def test_a_sessions_own_token_cannot_read_or_change_the_webhook(
     log = notified.nsml("logs", probe).stdout
     assert "PUT 403" in log and "GET 403" in log and "DELETE 403" in log
     assert notified.json("notify")["webhook"] == f"{receiver.url}/hook?key=s3cret"
+
+
+def test_sessions_a_server_shutdown_ends_are_still_posted(notified: Platform, receiver: Receiver) -> None:
+    sleeper = notified.run(notified.project("shutdown", SCRIPT), args="--behave sleep")
+    notified.wait(sleeper, ("running",))
+    notified.stop_server()
+    (failed,) = receiver.wait_for(of(sleeper, "session_failed"), timeout=30)
+    assert failed["reason"] == "the server shut down while the session ran"
+    assert notified.session(sleeper)["status"] == "failed"  # the next command starts a server again

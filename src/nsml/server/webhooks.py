@@ -109,21 +109,21 @@ class WebhookSender:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop the workers; what is still queued is dropped (notifications are best effort)."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Send what is queued (the sessions a shutdown ended, say) once each, without
+        retries, for up to ``timeout`` seconds; then leave the rest (best effort)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for _ in self._threads:
             try:
-                self._queue.put_nowait(None)
+                self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
             except queue.Full:
                 break
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def send(self, account: str, payload: dict[str, Any]) -> None:
         """Queue ``payload`` for the webhooks of ``account``; never blocks, never raises."""
-        if self._stop.is_set():
-            return
         try:
             self._queue.put_nowait((account, payload))
         except queue.Full:
@@ -131,7 +131,7 @@ class WebhookSender:
 
     # workers ------------------------------------------------------------------------
     def _work(self) -> None:
-        while not self._stop.is_set():
+        while True:
             item = self._queue.get()
             if item is None:
                 return
@@ -146,12 +146,12 @@ class WebhookSender:
 
     def _deliver(self, delivery: Delivery) -> bool:
         body = json.dumps(delivery.payload, default=str).encode()
-        problem = ""
+        problem, tried = "", 0
         for attempt in range(self.attempts):
-            if attempt:
-                if self._stop.wait(self.backoff_s * 2 ** (attempt - 1)):
-                    return False
+            if attempt and self._stop.wait(self.backoff_s * 2 ** (attempt - 1)):
+                break  # shutting down: no more retries
             retry, problem = self._post(delivery.url, body)
+            tried += 1
             if not problem:
                 return True
             if not retry:
@@ -160,7 +160,7 @@ class WebhookSender:
             "webhook %s notification to %s failed after %d attempt(s): %s",
             delivery.payload.get("event"),
             host_of(delivery.url),
-            attempt + 1,
+            tried,
             problem,
         )
         return False
