@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from conftest import Platform, running_platform
+from nsml.server.webhooks import WebhookSender
 from webhook_receiver import Receiver
 
 IDLE_AFTER_S = 2
@@ -248,3 +249,27 @@ def test_sessions_a_server_shutdown_ends_are_still_posted(notified: Platform, re
     (failed,) = receiver.wait_for(of(sleeper, "session_failed"), timeout=30)
     assert failed["reason"] == "the server shut down while the session ran"
     assert notified.session(sleeper)["status"] == "failed"  # the next command starts a server again
+
+
+def test_a_redirect_is_not_followed_and_a_hanging_endpoint_delays_no_other(receiver: Receiver) -> None:
+    """The platform's sender itself, against real endpoints on 127.0.0.1."""
+    hooks = {
+        "hangs": [f"{receiver.url}/hang"],
+        "moves": [f"{receiver.url}/redirect"],
+        "fine": [f"{receiver.url}/fine"],
+    }
+    sender = WebhookSender(lambda account: hooks[account], timeout_s=1.0, attempts=2, backoff_s=0.1)
+    sender.start()
+    try:
+        started = time.monotonic()
+        sender.send("hangs", {"event": "probe", "session": "hangs"})
+        sender.send("fine", {"event": "probe", "session": "fine"})
+        receiver.wait_for(lambda body: body.get("session") == "fine", timeout=10)
+        assert time.monotonic() - started < 2.5  # not behind the endpoint that hangs
+        sender.send("moves", {"event": "probe", "session": "moves"})
+        receiver.wait_for(lambda body: body.get("session") == "hangs", count=2, timeout=10)  # timed out twice
+        receiver.wait_for(lambda body: body.get("session") == "moves", timeout=10)
+    finally:
+        sender.stop()
+    assert [path for path, _ in receiver.posts].count("/redirect") == 1  # a 3xx is no reason to retry
+    assert "/landed" not in [path for path, _ in receiver.posts]

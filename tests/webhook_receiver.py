@@ -11,7 +11,8 @@ from typing import Any
 
 
 class Receiver:
-    """A webhook endpoint: records every POST; answers ``fail_first`` of them with a 500."""
+    """A webhook endpoint: records every POST; answers ``fail_first`` of them with a 500,
+    POSTs to ``/redirect`` with a 307 to ``/landed`` and to ``/hang`` after 3 s."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
@@ -27,7 +28,13 @@ class Receiver:
                     receiver.fail_first -= 1 if failing else 0
                     receiver.posts.append((self.path, json.loads(body)))
                     receiver._changed.notify_all()
-                self.send_response(500 if failing else 204)
+                if self.path.startswith("/hang"):
+                    time.sleep(3)
+                if self.path.startswith("/redirect"):
+                    self.send_response(307)
+                    self.send_header("Location", "/landed")
+                else:
+                    self.send_response(500 if failing else 204)
                 self.end_headers()
                 if failing:
                     self.wfile.write(b"ENDPOINT-SECRET-BODY")
@@ -36,6 +43,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
