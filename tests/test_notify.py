@@ -165,8 +165,11 @@ def test_idle_sessions_are_flagged_once_per_spell_and_busy_ones_never(
         assert "Running (idle" in table
         # the web UI's session list says it too
         info = notified.server_info()
-        page = httpx.get(f"{info['url']}/sessions", cookies={"nsml_token": info["token"]}, timeout=30)
+        cookies = {"nsml_token": info["token"]}
+        page = httpx.get(f"{info['url']}/sessions", cookies=cookies, timeout=30)
         assert page.status_code == 200 and "(idle " in page.text and 'idle"' in page.text
+        page = httpx.get(f"{info['url']}/sessions/{sleeper}", cookies=cookies, timeout=30)
+        assert page.status_code == 200 and "(idle " in page.text
 
         # a report clears the flag; going quiet again is a new spell, notified again
         first, second = receiver.wait_for(of(waker, "session_idle"), count=2, timeout=60)
