@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from conftest import NSML, TRAIN_2018, Platform
+from webhook_receiver import Receiver
 
 ADMIN_TOKEN = "admin-token-for-tests"
 PASSWORD = "correct horse battery"
@@ -211,6 +212,9 @@ OPEN_TO_ALL = {
     ("GET", "/api/v1/credits"),  # one's own balance
     ("GET", "/api/v1/shared"),  # shared resources are readable by every account
     ("GET", "/api/v1/shared/{name}"),
+    ("GET", "/api/v1/notify"),  # one's own webhook
+    ("PUT", "/api/v1/notify"),
+    ("DELETE", "/api/v1/notify"),
 }
 REFUSED = {401, 403, 404}
 # What an organiser may do with a dataset of their own (the only resources here that are
@@ -503,3 +507,21 @@ def test_request_and_upload_sizes_are_capped(world: dict[str, Any]) -> None:
     (folder / "blob.bin").write_bytes(os.urandom(3 * 1024 * 1024))
     result = world["clients"]["alice"].nsml("run", "-d", "cup", cwd=folder, check=False)
     assert result.returncode == 1 and "1 MiB limit" in result.stderr
+
+
+def test_a_teams_sessions_notify_its_members_webhooks(world: dict[str, Any]) -> None:
+    clients = world["clients"]
+    receiver = Receiver()
+    try:
+        clients["carol"].nsml("notify", "--webhook", f"{receiver.url}/carol")
+        clients["bob"].nsml("notify", "--webhook", f"{receiver.url}/bob")
+        alice = clients["alice"]
+        session = alice.run(alice.project("notified", "print('done')\n"), "cup")
+        assert session.startswith("red/cup/")
+        alice.wait(session)
+        receiver.wait_for(lambda body: body.get("session") == session and body["event"] == "session_exited")
+        assert {path for path, _ in receiver.posts} == {"/carol"}  # a teammate, not another participant
+    finally:
+        for name in ("carol", "bob"):
+            clients[name].nsml("notify", "--off", check=False)
+        receiver.close()

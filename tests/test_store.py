@@ -185,3 +185,13 @@ def test_a_session_is_billed_up_to_its_end_once(store: SqlStore) -> None:
     assert store.charge_session(session.id, ended) == pytest.approx(10 - 3.0)  # the last 30 s x 2
     assert store.charge_session(session.id, ended) is None  # billed already
     assert store.get_user("gina").credits == pytest.approx(7.0)
+
+
+def test_an_account_keeps_its_webhook_until_removed(store: SqlStore) -> None:
+    user = store.get_or_create_user("hooked")
+    assert user.webhook_url is None
+    url = "https://hooks.example.org/T0/B0?token=abc"
+    assert store.update_user("hooked", webhook_url=url).webhook_url == url
+    assert store.get_user("hooked").webhook_url == url
+    assert url not in repr(store.get_user("hooked"))  # it may hold a secret
+    assert store.update_user("hooked", webhook_url=None).webhook_url is None

@@ -81,6 +81,21 @@ def ago(stamp: str | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def elapsed_since(stamp: str) -> str:
+    """How long ago ``stamp`` was, briefly: ``12s``, ``35m``, ``2h 05m``, ``3d 04h``."""
+    when = datetime.fromisoformat(stamp)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    seconds = max(0, int((datetime.now(timezone.utc) - when).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600:02d}h"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""

@@ -14,6 +14,7 @@ from nsml.cli.output import (
     ago,
     console,
     duration,
+    elapsed_since,
     handle_errors,
     print_json,
     progress,
@@ -36,6 +37,8 @@ def _status(session: dict) -> str:  # type: ignore[type-arg]
         return f"Failed ({code})" if code is not None else "Failed"
     if status == "queued" and session.get("reason"):
         return f"Queued ({session['reason'].split(':')[0]})"
+    if status == "running" and session.get("idle_since"):
+        return f"Running (idle {elapsed_since(session['idle_since'])})"
     return status.capitalize()
 
 

@@ -78,6 +78,14 @@ class ApiClient:
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._call(method, f"/admin/{path}", json=body).json()
 
+    def notify(self) -> dict[str, Any]:
+        return self._call("GET", "/notify").json()  # type: ignore[no-any-return]
+
+    def set_notify(self, webhook: str | None) -> dict[str, Any]:
+        if webhook is None:
+            return self._call("DELETE", "/notify").json()  # type: ignore[no-any-return]
+        return self._call("PUT", "/notify", json={"webhook": webhook}).json()  # type: ignore[no-any-return]
+
     def credits(self) -> dict[str, Any]:
         return self._call("GET", "/credits").json()  # type: ignore[no-any-return]
 

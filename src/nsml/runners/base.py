@@ -103,6 +103,10 @@ class Runner(ABC):
 
     def queue_position(self, session_id: int) -> int | None:
         """Where a queued session stands (1: first in line), or None when it is not waiting."""
+
+    def cpu_seconds(self, session_id: int) -> float | None:
+        """CPU time a running session used so far, for idle detection; None where the
+        runner cannot tell (such a session is never flagged idle)."""
         return None
 
     def gpus_per_machine(self) -> int:

@@ -24,6 +24,7 @@ import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from nsml.runners.cputime import cgroup_cpu
 from nsml.runners.limits import Limits
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
@@ -53,6 +54,12 @@ class Confinement:
             if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
                 return True
         return False
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of everything the run ran, where its groups account it (v2 always; v1
+        when ``cpuacct`` is mounted with ``cpu``); None otherwise."""
+        folder = self.folders.get("cpu") or (self.folders.get("memory") if self.version == 2 else None)
+        return cgroup_cpu(folder, self.version) if folder is not None else None
 
     def pids(self) -> list[int]:
         folder = self.folders.get("pids") or next(iter(self.folders.values()), None)

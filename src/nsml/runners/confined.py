@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nsml.runners.cgroups import Confinement
+from nsml.runners.cputime import process_tree_cpu
 from nsml.runners.limits import Limits
 from nsml.sizes import format_size
 
@@ -129,6 +130,17 @@ class RunProcess:
         if self._oom_killed or (self.confinement is not None and self.confinement.oom_killed()):
             return f"killed: memory limit {format_size(self.limits.memory_bytes)} exceeded"
         return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the run used so far (its control group's count, else its process
+        tree's); None once it ended or where neither can be read."""
+        if self._finished:
+            return None
+        if self.confinement is not None:
+            used = self.confinement.cpu_seconds()
+            if used is not None:
+                return used
+        return process_tree_cpu(self.pid)
 
     def kill(self) -> None:
         """SIGKILL everything of the run now."""

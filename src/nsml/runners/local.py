@@ -59,6 +59,11 @@ class LocalRunner(Runner):
     def gpus_per_machine(self) -> int:
         return len(self.gpus)
 
+    def cpu_seconds(self, session_id: int) -> float | None:
+        with self._lock:
+            process = self._running.get(session_id)
+        return process.cpu_seconds() if process is not None else None
+
     def start(self, events: RunnerEvents) -> None:
         self._events = events
         self._notices.start(events)

@@ -161,6 +161,20 @@ def _count_setting(name: str, default: int) -> int:
     return int(text)
 
 
+def _seconds_setting(name: str, default: float) -> float:
+    """A number of seconds >= 0 from the environment (0 switches the feature off)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise SystemExit(f"error: {name} must be a number of seconds >= 0 (0: off), not {text!r}")
+    return value
+
+
 def read_storage_settings(settings: ServerSettings) -> None:
     """Quota, unpack cap, evaluation replies and the janitor, from NSML_* variables."""
     env = os.environ
@@ -175,6 +189,7 @@ def read_storage_settings(settings: ServerSettings) -> None:
     settings.janitor_interval_s = float(env.get("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s))
     settings.stale_upload_s = float(env.get("NSML_STALE_UPLOAD_S", settings.stale_upload_s))
     settings.stale_env_s = float(env.get("NSML_STALE_ENV_S", settings.stale_env_s))
+    settings.idle_after_s = _seconds_setting("NSML_IDLE_AFTER_S", settings.idle_after_s)
     if (
         settings.storage_quota_mb < 0
         or settings.max_unpacked_mb <= 0

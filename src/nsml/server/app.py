@@ -30,6 +30,7 @@ from nsml.server.auth import hash_token
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
 from nsml.server.guard import RequestGuard
+from nsml.server.idle import IdleWatch
 from nsml.server.janitor import Janitor
 from nsml.server.limits import BodySizeLimit
 from nsml.server.routers import (
@@ -40,6 +41,7 @@ from nsml.server.routers import (
     credits,
     datasets,
     live_exec,
+    notify,
     runtime,
     sessions,
     shared,
@@ -49,6 +51,7 @@ from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
+from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.storage import StorageService
@@ -84,6 +87,12 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         credit_service = CreditService(store, session_service, settings)
         session_service.admission = credit_service.check_can_start
         session_service.on_ended = credit_service.charge_ended
+        notifications = NotificationService(store)
+        notifications.start()
+        session_service.notifications = notifications
+        submission_service.notifications = notifications
+        idle_watch = IdleWatch(store, runner, settings.idle_after_s, notifications.session_idle)
+        session_service.idle = idle_watch
         runner.start(session_service)
         session_service.recover()
         submission_service.recover()
@@ -92,6 +101,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         janitor.start()  # a first sweep now, then on the schedule
         exec_broker = ExecBroker()
         exec_broker.bind_loop(asyncio.get_running_loop())
+        idle_watch.start()
         app.state.services = Services(
             settings,
             store,
@@ -104,6 +114,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             storage_service,
             SessionFiles(store, artifacts, settings),
             exec_broker,
+            notifications,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -117,17 +128,20 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             remove_server_file(settings)
             exec_broker.close()
             janitor.stop()
+            idle_watch.stop()
             credit_service.shutdown()
             runner.shutdown("the server shut down while the session ran")
             if settings.runner == "local":
                 cgroups.release()  # every run has ended: remove this server's control groups
+            notifications.stop()
             store.close()  # type: ignore[attr-defined]
             if settings.api_socket is not None:  # here: uvicorn may re-raise SIGTERM after us
                 shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
 
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
-        system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits, shared,
+        system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
+        shared, notify,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

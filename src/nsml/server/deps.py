@@ -20,6 +20,7 @@ from nsml.server.services.accounts import AccountService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
+from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.storage import StorageService
@@ -42,6 +43,7 @@ class Services:
     storage: StorageService
     files: SessionFiles
     exec_broker: ExecBroker
+    notifications: NotificationService
 
 
 def services(request: Request) -> Services:

@@ -185,6 +185,8 @@ class SessionOut(Record):
     summary: dict[str, Any] | None
     parent: str | None = None
     queue_position: int | None = None  # set by `run` and a session's own GET while it waits
+    # a running session with no report and no CPU use for NSML_IDLE_AFTER_S: since when
+    idle_since: datetime | None = None
 
 
 class MemoRequest(Request):
@@ -328,6 +330,18 @@ class AccountOut(Record):
     team: str | None
     disabled: bool
     created_at: datetime
+
+
+class NotifyRequest(BaseModel):
+    """``nsml notify --webhook URL``; the service checks the URL (and says why it is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    webhook: str = Field(max_length=8192)
+
+
+class NotifyOut(BaseModel):
+    webhook: str | None
+    events: list[str]
 
 
 class MeOut(AccountOut):

@@ -68,6 +68,9 @@ class ServerSettings:
     janitor_interval_s: float = 600.0
     stale_upload_s: float = 6 * 3600.0
     stale_env_s: float = 7 * 86400.0
+    # a running session with no report and no CPU use this long is flagged idle and its
+    # owner notified (NSML_IDLE_AFTER_S); 0: never
+    idle_after_s: float = 1800.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -44,6 +44,8 @@ class User:
     credits: float = field(default=0.0, compare=False)
     daily_credits: float | None = field(default=None, compare=False)
     storage_quota_mb: int | None = field(default=None, compare=False)  # None: the server's default
+    # where the server POSTs notifications (nsml notify); may hold a secret, so never in repr
+    webhook_url: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def owner_name(self) -> str:

@@ -3,6 +3,7 @@ rules as the API (the browser's cookie holds an ordinary login token)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +16,8 @@ from nsml.evaluation.metrics import metric_info
 from nsml.server.auth import Principal, authenticate
 from nsml.server.deps import ReadableSession, ServicesDep
 from nsml.server.errors import ApiError
-from nsml.server.schemas import SessionOut
-from nsml.store import SessionStatus
+from nsml.server.routers.sessions import session_out
+from nsml.store import Session, SessionStatus
 
 COOKIE = "nsml_token"
 HERE = Path(__file__).parent
@@ -54,6 +55,16 @@ def _page(request: Request, name: str, who: Principal, svc: Any, **context: Any)
     )
 
 
+def _session_row(svc: Any, session: Session) -> dict[str, Any]:
+    """A session for a page: as the API has it, and how long it has been idle, if it is."""
+    row = session_out(svc, session).model_dump(mode="json")
+    since = svc.sessions.idle_since(session)
+    if since is not None:
+        minutes = int((datetime.now(timezone.utc) - since).total_seconds() // 60)
+        row["idle"] = f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    return row
+
+
 @router.get("/", response_class=HTMLResponse)
 def home() -> Response:
     return RedirectResponse("/sessions", status_code=303)
@@ -62,7 +73,7 @@ def home() -> Response:
 @router.get("/sessions", response_class=HTMLResponse)
 def sessions_page(request: Request, svc: ServicesDep, who: Viewer) -> HTMLResponse:
     sessions = svc.sessions.search(sorted(who.namespaces), None, True, None, None)
-    rows = [SessionOut.model_validate(s).model_dump(mode="json") for s in sessions]
+    rows = [_session_row(svc, s) for s in sessions]
     datasets = sorted({s.dataset for s in sessions})
     statuses = [s.value for s in SessionStatus]
     return _page(request, "sessions.html", who, svc, sessions=rows, datasets=datasets, statuses=statuses)
@@ -76,7 +87,7 @@ def session_page(request: Request, who: Viewer, session: ReadableSession, svc: S
         "session.html",
         who,
         svc,
-        session=SessionOut.model_validate(session).model_dump(mode="json"),
+        session=_session_row(svc, session),
         others=[name for name in others if name != session.name],
         checkpoints=svc.store.list_checkpoints(session.id),
     )

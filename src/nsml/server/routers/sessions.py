@@ -26,6 +26,13 @@ SESSION = "/{owner}/{dataset}/{number}"
 FOLLOW_POLL_S = 0.2
 
 
+def session_out(svc: Services, session: Session) -> SessionOut:
+    """A session as ``ps`` shows it, with since when it is idle (kept in the server's memory)."""
+    out = SessionOut.model_validate(session)
+    out.idle_since = svc.sessions.idle_since(session)
+    return out
+
+
 @router.post("", response_model=SessionOut, status_code=201)
 def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> SessionOut:
     """The session belongs to the caller's team when there is one, as in 2018."""
@@ -39,7 +46,7 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> Sessi
 
 def _with_queue(session: Session, svc: Services) -> SessionOut:
     """A queued session says where it stands and why it waits (`run`, `logs -f`)."""
-    out = SessionOut.model_validate(session)
+    out = session_out(svc, session)
     position = (
         svc.sessions.runner.queue_position(session.id) if session.status is SessionStatus.QUEUED else None
     )
@@ -59,7 +66,7 @@ def list_sessions(
     pattern: str | None = None,
 ) -> list[SessionOut]:
     sessions = svc.sessions.search(sorted(who.namespaces), dataset, all, limit, pattern)
-    return [SessionOut.model_validate(s) for s in sessions]
+    return [session_out(svc, s) for s in sessions]
 
 
 @router.get(SESSION, response_model=SessionOut)

@@ -22,7 +22,9 @@ from nsml.runners import Outcome, Runner, RunSpec
 from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
+from nsml.server.idle import IdleWatch
 from nsml.server.services.limits import LimitPolicy
+from nsml.server.services.notifications import NotificationService
 from nsml.server.services.storage import MIB, StorageService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Checkpoint, NotFound, Session, SessionStatus, User
@@ -55,6 +57,8 @@ class SessionService:
         # called once a session that ran has ended, to bill its last minutes; set by the app
         self.on_ended: Callable[[Session], None] = lambda session: None
         self.storage: StorageService | None = None  # the quota; set by the app
+        self.notifications: NotificationService | None = None  # webhooks; set by the app
+        self.idle: IdleWatch | None = None  # idle detection; set by the app
 
     # queries ---------------------------------------------------------------------
     def get(self, owner: str, dataset: str, number: int) -> Session:
@@ -321,8 +325,19 @@ class SessionService:
                 + (f": {outcome.reason}" if outcome.reason else " (exit code 0)"),
             )
             self.on_ended(ended)
+            self._notify_ended(ended)
         with self._ended:
             self._ended.notify_all()
+
+    def _notify_ended(self, session: Session) -> None:
+        if self.notifications is not None:
+            self.notifications.session_ended(session)
+
+    def idle_since(self, session: Session) -> datetime | None:
+        """Since when a running session neither reported nor used the CPU, if it is idle."""
+        if self.idle is None or session.status is not SessionStatus.RUNNING:
+            return None
+        return self.idle.idle_since(session.id)
 
     def _log(self, session_id: int, line: str) -> None:
         """Append a platform line; never through a link, should one stand in for the log."""
@@ -351,6 +366,7 @@ class SessionService:
         )
         if stopped is not None:
             self._log(session.id, "[nsml] session stopped before it started")
+            self._notify_ended(stopped)
             return stopped
         return self.wait_ended(session.id, timeout=10.0)
 
@@ -380,14 +396,16 @@ class SessionService:
     def recover(self) -> None:
         """After a restart: running sessions lost their process; queued ones run now."""
         for session in self.store.list_sessions(statuses=[SessionStatus.RUNNING]):
-            if self.store.transition_session(
+            failed = self.store.transition_session(
                 session.id,
                 SessionStatus.FAILED,
                 from_statuses=[SessionStatus.RUNNING],
                 reason=RESTART_REASON,
                 at=_now(),
-            ):
+            )
+            if failed is not None:
                 self._log(session.id, f"[nsml] session failed: {RESTART_REASON}")
+                self._notify_ended(failed)
         for session in reversed(self.store.list_sessions(statuses=[SessionStatus.QUEUED])):
             token = new_token()
             self.store.set_session_token(session.id, hash_token(token))
@@ -411,6 +429,8 @@ class SessionService:
 
     def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
         self.store.add_reports(session.id, reports)
+        if self.idle is not None:
+            self.idle.alive(session.id)
         points = [
             (key, report["step"], float(value), report["time"].timestamp())
             for report in reports
@@ -458,6 +478,8 @@ class SessionService:
             raise BadRequest(str(exc)) from None
         finally:
             self.artifacts.discard_upload(upload_id)
+        if self.idle is not None:
+            self.idle.alive(session.id)
         current = self.store.get_session_by_id(session.id)
         now = _now()
         elapsed = (now - current.started_at).total_seconds() if current.started_at else None

@@ -36,6 +36,7 @@ from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests
 from nsml.server.services.evaluation_log import WITHHELD_ERROR, WITHHELD_TAIL, EvaluationLog
 from nsml.server.services.evaluation_slots import EvaluationSlots
+from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
 from nsml.store import (
@@ -96,6 +97,7 @@ class SubmissionService:
         self.runner = runner
         self.settings = settings
         self.sessions = sessions
+        self.notifications: NotificationService | None = None  # webhooks; set by the app
         self._slots = EvaluationSlots(settings.max_concurrent, settings.max_evaluations_per_user)
         # cancelling races the evaluation's own end: both decide the final status under this lock
         self._lock = threading.Lock()
@@ -209,14 +211,16 @@ class SubmissionService:
             process.kill()
         return cancelled
 
-    def _settle(self, submission_id: int, log: EvaluationLog, line: str, **values: Any) -> None:
-        """Record how the evaluation ended, unless its owner cancelled it meanwhile."""
+    def _settle(self, submission_id: int, log: EvaluationLog, line: str, **values: Any) -> Submission | None:
+        """Record how the evaluation ended, unless its owner cancelled it meanwhile (None)."""
+        updated = None
         with self._lock:
             cancelled = submission_id in self._cancelled
             self._cancelled.discard(submission_id)
             if not cancelled:
-                self.store.update_submission(submission_id, **values)
+                updated = self.store.update_submission(submission_id, **values)
         log.finish("submission cancelled by its owner" if cancelled else line)
+        return updated
 
     def log_path(self, submission_id: int) -> Path:
         return self.artifacts.home / "evaluations" / f"submission-{submission_id}" / "log.txt"
@@ -357,17 +361,20 @@ class SubmissionService:
                 )
                 public, private = self._score(dataset, predictions)
             except (EvaluationFailed, InvalidPredictions) as exc:
-                self._settle(
-                    submission.id,
-                    log,
-                    f"submission failed: {exc}",
-                    status="failed",
-                    reason=str(exc),
-                    finished_at=_now(),
+                self._notify(
+                    dataset,
+                    self._settle(
+                        submission.id,
+                        log,
+                        f"submission failed: {exc}",
+                        status="failed",
+                        reason=str(exc),
+                        finished_at=_now(),
+                    ),
                 )
                 return
             except Exception as exc:  # a platform error: still a clear record, never a stuck one
-                self._settle(
+                failed = self._settle(
                     submission.id,
                     log,
                     "submission failed: a platform error; the operator can see server.log",
@@ -376,12 +383,13 @@ class SubmissionService:
                     finished_at=_now(),
                     inputs_sent_at=None,  # not the participant's doing: it does not count
                 )
+                self._notify(dataset, failed)
                 raise
             finally:
                 shutil.rmtree(folder / "work", ignore_errors=True)
         finally:
             self._slots.release(session.owner)
-        self._settle(
+        scored = self._settle(
             submission.id,
             log,
             f"submission scored: {len(inputs)} predictions checked; `nsml board` shows the score",
@@ -391,6 +399,18 @@ class SubmissionService:
             progress=len(inputs),
             finished_at=_now(),
         )
+        self._notify(dataset, scored)
+
+    def _notify(self, dataset: Dataset, submission: Submission | None) -> None:
+        """Tell the owner's webhook, with the score as the owner may see it (not when the
+        owner cancelled the submission: ``submission`` is then None)."""
+        if self.notifications is None or submission is None:
+            return
+        try:
+            current = self.store.get_dataset(dataset.name)  # closed (or re-rounded) meanwhile?
+        except NotFound:
+            current = dataset
+        self.notifications.submission_finished(self.participant_view(current, submission))
 
     def _score(self, dataset: Dataset, predictions: list[Any]) -> tuple[float, float]:
         """Labels are read here, in the server, and nowhere else."""

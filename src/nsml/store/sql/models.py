@@ -46,6 +46,7 @@ class UserRow(Base):
     daily_credits: Mapped[float | None] = mapped_column(Float, nullable=True)
     topped_up_on: Mapped[str | None] = mapped_column(String(10), nullable=True)  # UTC date
     storage_quota_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the default
+    webhook_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # nsml notify
 
 
 class ApiTokenRow(Base):

@@ -83,6 +83,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             credits=row.credits,
             daily_credits=row.daily_credits,
             storage_quota_mb=row.storage_quota_mb,
+            webhook_url=row.webhook_url,
         )
 
     def get_or_create_user(self, name: str) -> User:
@@ -146,7 +147,7 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
             if "role" in values:
                 values["role"] = Role(values["role"]).value
             for key, value in values.items():
-                if key not in ("role", "password_hash", "disabled_at", "storage_quota_mb"):
+                if key not in ("role", "password_hash", "disabled_at", "storage_quota_mb", "webhook_url"):
                     raise ValueError(f"cannot set {key!r} on an account")
                 setattr(row, key, value)
         return self.get_user(name)

@@ -128,8 +128,9 @@ function sessionPage() {
     const current = await api(`/sessions/${name}`);
     status = current.status;
     const badge = document.getElementById("status");
-    badge.textContent = status;
-    badge.className = `status ${status}`;
+    const idle = current.idle_since ? Math.floor((Date.now() - Date.parse(current.idle_since)) / 60000) : null;
+    badge.textContent = idle === null ? status : `${status} (idle ${idle >= 60 ? `${Math.floor(idle / 60)}h ${String(idle % 60).padStart(2, "0")}m` : `${idle}m`})`;
+    badge.className = idle === null ? `status ${status}` : `status ${status} idle`;
     document.getElementById("stop").disabled = !live();
     if (current.summary) {
       document.getElementById("summary").textContent = Object.entries(current.summary).map(([k, v]) => `${k}=${fmt(v)}`).join(" ");
