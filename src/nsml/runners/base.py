@@ -103,6 +103,7 @@ class Runner(ABC):
 
     def queue_position(self, session_id: int) -> int | None:
         """Where a queued session stands (1: first in line), or None when it is not waiting."""
+        return None
 
     def cpu_seconds(self, session_id: int) -> float | None:
         """CPU time a running session used so far, for idle detection; None where the
