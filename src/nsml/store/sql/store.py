@@ -466,6 +466,14 @@ class SqlStore(SharedResourcesMixin, AbstractStore):
         if to.is_terminal:
             values.update(ended_at=at, exit_code=exit_code, reason=reason)
         with self._tx() as orm:
+            if to.is_terminal:
+                # the credit ticker may have billed the session up to a moment after ``at``
+                # (it locked the row first): it ended then, so run time and bill agree
+                charged = orm.execute(
+                    select(SessionRow.charged_until).where(SessionRow.id == session_id).with_for_update()
+                ).scalar_one_or_none()
+                if charged is not None and _utc(charged) > at:  # type: ignore[operator]
+                    values["ended_at"] = _utc(charged)
             result = orm.execute(
                 update(SessionRow)
                 .where(
