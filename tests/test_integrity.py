@@ -108,6 +108,7 @@ def test_default_daily_limit_and_rounded_public_scores(
     (tmp_path / "plain" / "train" / "train_label").write_text("1\n")
     server.nsml("dataset", "push", "plain", str(tmp_path / "plain"))
     assert _dataset(server, "plain")["daily_limit"] is None  # no test split, no competition
+    assert _dataset(server, "demo_kin")["daily_limit"] is None  # its labels ship with the package
     changed = server.nsml("dataset", "set", "probe", "--round-public", "1").stdout
     assert "public scores rounded to 1 decimals" in changed and "daily limit 3" in changed
     refused = bob.nsml("dataset", "set", "probe", "--round-public", "6", check=False)
