@@ -358,21 +358,8 @@ class ApiClient:
 
     def download_shared(self, name: str, target: Path) -> str:
         """Stream a shared resource's archive to ``target``; returns its version."""
-        request = self._http.build_request("GET", f"/shared/{name}", timeout=httpx.Timeout(None, connect=5.0))
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
-        try:
-            if response.is_error:
-                response.read()
-                _raise_for(response)
-            with target.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-            return response.headers.get("x-nsml-shared-version", "")
-        finally:
-            response.close()
+        response = self._stream_to(f"/shared/{name}", target)
+        return response.headers.get("x-nsml-shared-version", "")
 
     def delete_shared(self, name: str) -> None:
         self._call("DELETE", f"/shared/{name}")

@@ -52,6 +52,29 @@ def next_turn(
     return best
 
 
+class RunsByOwner(dict[str, int]):
+    """How many runs each owner has going (what :func:`next_turn` weighs), and whose each
+    run is, so that a run's end is counted against the right owner."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._owners: dict[int, str] = {}
+
+    def add(self, run: int, owner: str) -> None:
+        self._owners[run] = owner
+        self[owner] = self.get(owner, 0) + 1
+
+    def remove(self, run: int) -> None:
+        owner = self._owners.pop(run, None)
+        if owner is not None:
+            self[owner] -= 1
+            if not self[owner]:
+                del self[owner]
+
+    def owner(self, run: int) -> str:
+        return self._owners[run]
+
+
 def cap_reason(going: int, what: str) -> str:
     """Why a queued run of an owner at the cap waits (``ps`` shows the part before ':')."""
     return (

@@ -15,7 +15,7 @@ from pathlib import Path
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
 from nsml.runners.confined import RunProcess
 from nsml.runners.environments import EnvironmentFailed
-from nsml.runners.fairshare import WaitNotices, cap_reason, next_turn, owner_of
+from nsml.runners.fairshare import RunsByOwner, WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import STOP_GRACE_S, ProcessLauncher, outcome, terminate
 from nsml.store.entities import SessionStatus
 
@@ -46,8 +46,7 @@ class LocalRunner(Runner):
         self._free_gpus = list(gpus)
         self.max_per_user = max(0, max_per_user)
         self._pending: list[RunSpec] = []  # in the order they were queued
-        self._going: dict[str, int] = {}  # running sessions per owner
-        self._owners: dict[int, str] = {}  # running session -> owner
+        self._going = RunsByOwner()  # running sessions per owner
         self._notices = WaitNotices()  # why queued sessions wait
         self._lock = threading.Lock()
         self._running: dict[int, RunProcess | None] = {}
@@ -131,9 +130,7 @@ class LocalRunner(Runner):
         self._notices.forget(spec.session_id)
         allocated = [self._free_gpus.pop(0) for _ in range(spec.gpus)]
         self._running[spec.session_id] = None
-        owner = owner_of(spec)
-        self._owners[spec.session_id] = owner
-        self._going[owner] = self._going.get(owner, 0) + 1
+        self._going.add(spec.session_id, owner_of(spec))
         thread = threading.Thread(
             target=self._run_and_release,
             args=(spec, allocated),
@@ -144,11 +141,7 @@ class LocalRunner(Runner):
         thread.start()
 
     def _release(self, session_id: int) -> None:
-        owner = self._owners.pop(session_id, None)
-        if owner is not None:
-            self._going[owner] -= 1
-            if not self._going[owner]:
-                del self._going[owner]
+        self._going.remove(session_id)
 
     def _explain_waits(self) -> None:
         """Tell each queued session why it waits (the notices skip unchanged reasons)."""

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, RunSpec
 from nsml.runners.environments import EnvironmentFailed, spec_requirements
-from nsml.runners.fairshare import WaitNotices, cap_reason, next_turn, owner_of
+from nsml.runners.fairshare import RunsByOwner, WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import outcome
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
@@ -81,8 +81,7 @@ class RayRunner(Runner):
         self._queue: list[_Queued] = []  # not yet handed to Ray, in ``seq`` order
         self._seq = 0
         self._placing: dict[tuple[float, int], int] = {}  # shape -> the session whose actor waits
-        self._going: dict[str, int] = {}  # sessions handed to Ray (waiting or running) per owner
-        self._owners: dict[int, str] = {}
+        self._going = RunsByOwner()  # sessions handed to Ray (waiting or running) per owner
         self._admitted: dict[int, _Queued] = {}  # handed to Ray, as they were queued
         self._notices = WaitNotices()
         self._runs: dict[int, _Run] = {}
@@ -235,9 +234,7 @@ class RayRunner(Runner):
         run = _Run()
         self._runs[spec.session_id] = run
         self._placing[self._shape(spec)] = spec.session_id
-        owner = owner_of(spec)
-        self._owners[spec.session_id] = owner
-        self._going[owner] = self._going.get(owner, 0) + 1
+        self._going.add(spec.session_id, owner_of(spec))
         self._notices.tell(spec.session_id, None)
         self._admitted[spec.session_id] = queued
         run.thread = threading.Thread(
@@ -251,7 +248,7 @@ class RayRunner(Runner):
             run = self._runs.get(session_id)
             if run is None or run.placed or run.stop_requested:
                 continue
-            owner = self._owners[session_id]
+            owner = self._going.owner(session_id)
             rank = self._going[owner] - 1  # its owner's count without it
             ahead = [
                 q
@@ -271,11 +268,7 @@ class RayRunner(Runner):
             self._queue.insert(position, queued)
 
     def _release(self, session_id: int) -> None:
-        owner = self._owners.pop(session_id, None)
-        if owner is not None:
-            self._going[owner] -= 1
-            if not self._going[owner]:
-                del self._going[owner]
+        self._going.remove(session_id)
 
     def _explain_waits(self) -> None:
         for queued in self._queue:
