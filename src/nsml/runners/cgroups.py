@@ -63,12 +63,7 @@ class Confinement:
 
     def pids(self) -> list[int]:
         folder = self.folders.get("pids") or next(iter(self.folders.values()), None)
-        if folder is None:
-            return []
-        try:
-            return [int(p) for p in (folder / "cgroup.procs").read_text().split()]
-        except (OSError, ValueError):
-            return []
+        return [] if folder is None else _procs(folder)
 
     def kill_all(self) -> None:
         """SIGKILL whatever of the run is left (a daemon it forked, say)."""
@@ -83,11 +78,7 @@ class Confinement:
             left = self.pids()
             if not left:
                 return
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill(left)
             time.sleep(0.002)
 
     def remove(self) -> None:
@@ -110,12 +101,16 @@ def _remove_tree(folder: Path) -> None:
         except FileNotFoundError:
             return
         except OSError:
-            for pid in _procs(folder):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill(_procs(folder))
             time.sleep(0.002)
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _procs(folder: Path) -> list[int]:

@@ -27,7 +27,7 @@ class Limits:
 
     def describe(self) -> dict[str, str]:
         """The limits as a person reads them, for ``server status`` and logs."""
-        shown = {
+        return {
             "memory": format_size(self.memory_bytes) if self.memory_bytes else "none",
             "shm": format_size(self.shm_bytes),
             "tmp": format_size(self.tmp_bytes),
@@ -36,4 +36,3 @@ class Limits:
             "disk": format_size(self.disk_bytes) if self.disk_bytes else "none",
             "log": format_size(self.log_bytes) if self.log_bytes else "none",
         }
-        return shown

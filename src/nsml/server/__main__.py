@@ -177,29 +177,27 @@ def _seconds_setting(name: str, default: float) -> float:
 
 def read_storage_settings(settings: ServerSettings) -> None:
     """Quota, unpack cap, evaluation replies and the janitor, from NSML_* variables."""
-    env = os.environ
-    settings.storage_quota_mb = int(env.get("NSML_STORAGE_QUOTA_MB", settings.storage_quota_mb))
-    settings.max_unpacked_mb = int(env.get("NSML_MAX_UNPACKED_MB", settings.max_unpacked_mb))
-    settings.max_source_mb = int(env.get("NSML_MAX_SOURCE_MB", settings.max_source_mb))
-    settings.max_download_mb = int(env.get("NSML_MAX_DOWNLOAD_MB", settings.max_download_mb))
-    settings.eval_reply_bytes_per_input = int(
-        env.get("NSML_EVAL_REPLY_BYTES_PER_INPUT", settings.eval_reply_bytes_per_input)
+    settings.storage_quota_mb = _count_setting("NSML_STORAGE_QUOTA_MB", settings.storage_quota_mb)
+    settings.max_unpacked_mb = _count_setting("NSML_MAX_UNPACKED_MB", settings.max_unpacked_mb)
+    settings.max_source_mb = _count_setting("NSML_MAX_SOURCE_MB", settings.max_source_mb)
+    settings.max_download_mb = _count_setting("NSML_MAX_DOWNLOAD_MB", settings.max_download_mb)
+    settings.eval_reply_bytes_per_input = _count_setting(
+        "NSML_EVAL_REPLY_BYTES_PER_INPUT", settings.eval_reply_bytes_per_input
     )
-    settings.max_eval_reply_mb = int(env.get("NSML_MAX_EVAL_REPLY_MB", settings.max_eval_reply_mb))
-    settings.janitor_interval_s = float(env.get("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s))
-    settings.stale_upload_s = float(env.get("NSML_STALE_UPLOAD_S", settings.stale_upload_s))
-    settings.stale_env_s = float(env.get("NSML_STALE_ENV_S", settings.stale_env_s))
+    settings.max_eval_reply_mb = _count_setting("NSML_MAX_EVAL_REPLY_MB", settings.max_eval_reply_mb)
+    settings.janitor_interval_s = _seconds_setting("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s)
+    settings.stale_upload_s = _seconds_setting("NSML_STALE_UPLOAD_S", settings.stale_upload_s)
+    settings.stale_env_s = _seconds_setting("NSML_STALE_ENV_S", settings.stale_env_s)
     settings.idle_after_s = _seconds_setting("NSML_IDLE_AFTER_S", settings.idle_after_s)
     if (
-        settings.storage_quota_mb < 0
-        or settings.max_unpacked_mb <= 0
+        settings.max_unpacked_mb <= 0
         or settings.max_eval_reply_mb <= 0
         or settings.max_source_mb <= 0
         or settings.max_download_mb <= 0
     ):
         raise SystemExit(
-            "error: NSML_STORAGE_QUOTA_MB must be 0 or more; NSML_MAX_UNPACKED_MB, "
-            "NSML_MAX_SOURCE_MB, NSML_MAX_DOWNLOAD_MB and NSML_MAX_EVAL_REPLY_MB more than 0"
+            "error: NSML_MAX_UNPACKED_MB, NSML_MAX_SOURCE_MB, NSML_MAX_DOWNLOAD_MB and "
+            "NSML_MAX_EVAL_REPLY_MB must be more than 0"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from nsml.runners.limits import Limits
 from nsml.server.errors import BadRequest
@@ -85,40 +86,24 @@ class LimitPolicy:
         return size // MIB
 
     def for_session(self, session: Session) -> Limits:
-        s = self.settings
-        return Limits(
-            memory_bytes=session.memory_mb * MIB if session.memory_mb else s.default_memory_bytes,
-            shm_bytes=session.shm_mb * MIB if session.shm_mb else s.default_shm_bytes,
-            tmp_bytes=s.tmp_bytes,
-            cpus=float(session.cpus) if session.cpus else s.default_cpus,
-            cpu_weight=float(session.cpus or 1),
-            pids=s.max_pids,
-            disk_bytes=s.work_quota_bytes,
-            log_bytes=s.log_limit_bytes,
-        )
+        return self._limits(session.memory_mb, session.shm_mb, session.cpus)
 
     def for_evaluation(self, session: Session) -> Limits:
         """An evaluation gets the operator's evaluation memory and its session's CPUs."""
-        trained = self.for_session(session)
-        return Limits(
-            memory_bytes=self.settings.eval_memory_bytes,
-            shm_bytes=trained.shm_bytes,
-            tmp_bytes=self.settings.tmp_bytes,
-            cpus=trained.cpus,
-            cpu_weight=trained.cpu_weight,
-            pids=self.settings.max_pids,
-            disk_bytes=self.settings.work_quota_bytes,
-            log_bytes=self.settings.log_limit_bytes,
-        )
+        return replace(self.for_session(session), memory_bytes=self.settings.eval_memory_bytes)
 
     def defaults(self) -> Limits:
         """What a session gets when it asks for nothing, for ``nsml server status``."""
+        return self._limits(0, 0, 0)
+
+    def _limits(self, memory_mb: int, shm_mb: int, cpus: int) -> Limits:
         s = self.settings
         return Limits(
-            memory_bytes=s.default_memory_bytes,
-            shm_bytes=s.default_shm_bytes,
+            memory_bytes=memory_mb * MIB if memory_mb else s.default_memory_bytes,
+            shm_bytes=shm_mb * MIB if shm_mb else s.default_shm_bytes,
             tmp_bytes=s.tmp_bytes,
-            cpus=s.default_cpus,
+            cpus=float(cpus) if cpus else s.default_cpus,
+            cpu_weight=float(cpus or 1),
             pids=s.max_pids,
             disk_bytes=s.work_quota_bytes,
             log_bytes=s.log_limit_bytes,
