@@ -122,18 +122,20 @@ def _inside(path: str, folder: str) -> bool:
 def _bind_except(path: str, hidden: list[str]) -> list[str]:
     """Read-only binds of ``path`` that leave out every hidden folder below it.
 
-    A folder holding a hidden one is recreated empty and its other entries bound one by
-    one, down to the hidden folder, which is simply absent."""
+    A folder holding a hidden one is recreated as an empty read-only folder and its other
+    entries bound one by one, down to the hidden folder, which is simply absent."""
     below = [h for h in hidden if _inside(h, path)]
     if not below:
         return ["--ro-bind", path, path]
     if path in below:
         return []
-    args = ["--dir", path]
+    # a tmpfs of its own, read-only once its entries are bound: a folder made inside a
+    # writable mount (/tmp holds the Python environment on some hosts) would stay writable
+    args = ["--tmpfs", path]
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError:
-        return args
+        entries = []
     for entry in entries:
         if entry.is_symlink():
             args += ["--symlink", os.readlink(entry.path), entry.path]
@@ -141,7 +143,7 @@ def _bind_except(path: str, hidden: list[str]) -> list[str]:
             args += _bind_except(entry.path, below)
         else:
             args += ["--ro-bind", entry.path, entry.path]
-    return args
+    return [*args, "--remount-ro", path]
 
 
 def _gpu_devices(gpus: list[str]) -> list[str]:
