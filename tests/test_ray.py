@@ -190,6 +190,23 @@ def test_test_labels_stay_on_the_server_during_a_ray_evaluation(
     competition.test_test_labels_stay_out_of_reach(ray_platform, tmp_path)  # the hunt runs on a worker
 
 
+def test_a_ray_session_has_no_capability_and_its_limits_hold(ray_platform: Platform) -> None:
+    name = ray_platform.run(ray_platform.project("ray_escape", ESCAPE), "demo_kin")
+    assert ray_platform.wait(name, timeout=120)["status"] == "exited", _log(ray_platform, name)
+    seen = json.loads(_log(ray_platform, name).split("ESCAPE ", 1)[1].splitlines()[0])
+    assert seen["cap_eff"] == "0000000000000000" and seen["uid"] != 0
+    for attempt in ("remount_train", "umount_train", "unshare_user", "unshare_mount"):
+        assert seen[attempt] != 0, (attempt, seen)
+    for target in ("write_train", "write_python", "write_platform", "write_usr"):
+        assert seen[target].startswith("refused"), (target, seen)
+
+    folder = ray_platform.project("ray_hog", MEMORY_HOG)
+    created = ray_platform.json("run", "-d", "demo_kin", "--memory", "200M", cwd=folder)
+    ended = ray_platform.wait(created["name"], timeout=120)
+    assert ended["status"] == "failed"
+    assert ended["reason"].startswith("killed: memory limit 200 MiB exceeded"), ended
+
+
 def test_gpu_sessions_wait_for_a_ray_node_with_free_gpus(ray_platform: Platform, cluster: Any) -> None:
     folder = ray_platform.project("ray_gpu", HOLD)
     refused = ray_platform.nsml("run", "-d", "demo_kin", "-g", "1", cwd=folder, check=False)
@@ -237,20 +254,3 @@ def test_a_ray_server_without_a_cluster_says_so(tmp_path_factory: pytest.TempPat
         missing = platform.nsml("server", "start", "--runner", "ray", check=False)
         assert missing.returncode == 1 and "--runner ray needs --ray-address" in missing.stderr
         assert not (platform.home / "server.json").exists()
-
-
-def test_a_ray_session_has_no_capability_and_its_limits_hold(ray_platform: Platform) -> None:
-    name = ray_platform.run(ray_platform.project("ray_escape", ESCAPE), "demo_kin")
-    assert ray_platform.wait(name, timeout=120)["status"] == "exited", _log(ray_platform, name)
-    seen = json.loads(_log(ray_platform, name).split("ESCAPE ", 1)[1].splitlines()[0])
-    assert seen["cap_eff"] == "0000000000000000" and seen["uid"] != 0
-    for attempt in ("remount_train", "umount_train", "unshare_user", "unshare_mount"):
-        assert seen[attempt] != 0, (attempt, seen)
-    for target in ("write_train", "write_python", "write_platform", "write_usr"):
-        assert seen[target].startswith("refused"), (target, seen)
-
-    folder = ray_platform.project("ray_hog", MEMORY_HOG)
-    created = ray_platform.json("run", "-d", "demo_kin", "--memory", "200M", cwd=folder)
-    ended = ray_platform.wait(created["name"], timeout=120)
-    assert ended["status"] == "failed"
-    assert ended["reason"].startswith("killed: memory limit 200 MiB exceeded"), ended
