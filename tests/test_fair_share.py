@@ -141,7 +141,10 @@ def test_evaluations_beyond_the_per_user_cap_wait_their_turn(capped: Platform, t
         deadline = time.monotonic() + 60
         while True:
             mine = alice.json("board", "demo_kin", "--private")["submissions"]
-            if sorted(s["status"] for s in mine) == ["queued", "running"]:
+            # the reason is recorded when the queued one reaches the slot gate, just after its row
+            if sorted(s["status"] for s in mine) == ["queued", "running"] and all(
+                s["reason"] for s in mine if s["status"] == "queued"
+            ):
                 break
             assert time.monotonic() < deadline, mine
             time.sleep(0.2)
