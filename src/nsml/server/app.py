@@ -58,8 +58,8 @@ from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import Role, open_store
-from nsml.web import routes as web_routes
-from nsml.web.links import LoginLinks
+from nsml.server.web import routes as web_routes
+from nsml.server.web.links import LoginLinks
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("nsml.server")

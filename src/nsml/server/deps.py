@@ -27,7 +27,7 @@ from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, NotFound, Session, SharedResource
-from nsml.web.links import LoginLinks
+from nsml.server.web.links import LoginLinks
 
 
 @dataclass
