@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.artifacts import FileArtifactStore
 from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.artifacts import UploadTooLarge
 from nsml.runners import cgroups
 from nsml.server.auth import Principal

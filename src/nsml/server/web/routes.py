@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.evaluation.metrics import metric_info
 from nsml.server.auth import Principal
 from nsml.server.deps import WEB_COOKIE, ReadableSession, Services, ServicesDep
