@@ -20,7 +20,6 @@ from nsml.server.routers.sessions import session_out
 from nsml.server.routers.system import owner_account
 from nsml.store import Session, SessionStatus
 
-COOKIE = WEB_COOKIE
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -31,7 +30,7 @@ class LoginRequired(Exception):
 
 
 def web_principal(request: Request, svc: ServicesDep) -> Principal:
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(WEB_COOKIE)
     found = svc.accounts.authenticate(token) if token else None
     if found is None or found.session is not None:
         raise LoginRequired()
@@ -134,15 +133,15 @@ def login_link(code: str, svc: ServicesDep) -> Response:
 
 @router.post("/logout")
 def logout(request: Request, svc: ServicesDep) -> Response:
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(WEB_COOKIE)
     if token:
         svc.accounts.logout(token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(WEB_COOKIE)
     return response
 
 
 def _signed_in(token: str) -> Response:
     response = RedirectResponse("/sessions", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=160 * 3600)
+    response.set_cookie(WEB_COOKIE, token, httponly=True, samesite="strict", max_age=160 * 3600)
     return response
