@@ -41,7 +41,7 @@ class EvaluationSlots:
             return self._going.get(owner, 0)
 
     def acquire(
-        self, owner: str, timeout: float | None = None, on_wait: Callable[[str], None] | None = None
+        self, owner: str, timeout: float | None = None, on_wait: Callable[[str], object] | None = None
     ) -> bool:
         """Wait for a slot of ``owner``'s turn; False after ``timeout`` seconds.
 
