@@ -101,8 +101,10 @@ def _split(code: str) -> tuple[Any, Any]:
     As in IPython, ``x = 1; x`` shows 1: a last expression statement is evaluated."""
     tree = ast.parse(code, "<nsml exec>", "exec")
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), "<nsml exec>", "eval")
+    final = tree.body[-1] if tree.body else None
+    if isinstance(final, ast.Expr):
+        tree.body.pop()
+        last = compile(ast.Expression(final.value), "<nsml exec>", "eval")
     body = compile(tree, "<nsml exec>", "exec") if tree.body else None
     return body, last
 

@@ -205,7 +205,8 @@ class _Server(uvicorn.Server):
     """uvicorn, telling the runner at the stop signal, before connections are drained."""
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        services = getattr(self.config.app.state, "services", None)
+        app = self.config.app
+        services = getattr(getattr(app, "state", None), "services", None)
         if services is not None:
             services.sessions.runner.stop_starting()
             services.exec_broker.close()  # held `nsml exec` polls answer now, not at the drain timeout
