@@ -28,7 +28,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,43 +52,26 @@ SOURCE_ARCHIVE = "code.tar.gz"
 
 @dataclass(frozen=True)
 class Layout:
-    """The top-level folders under ``NSML_HOME``, for whoever sweeps or serves them."""
+    """The top-level folders under ``NSML_HOME``, each named as its field, for whoever
+    sweeps or serves them."""
 
-    home: Path
+    uploads: Path
+    sessions: Path
+    checkpoints: Path
+    datasets: Path
+    cache: Path
+    shared: Path
+    evaluations: Path
 
-    @property
-    def uploads(self) -> Path:
-        return self.home / "uploads"
-
-    @property
-    def sessions(self) -> Path:
-        return self.home / "sessions"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.home / "checkpoints"
-
-    @property
-    def datasets(self) -> Path:
-        return self.home / "datasets"
-
-    @property
-    def cache(self) -> Path:
-        return self.home / "cache"
-
-    @property
-    def shared(self) -> Path:
-        return self.home / "shared"
-
-    @property
-    def evaluations(self) -> Path:
-        return self.home / "evaluations"
+    @classmethod
+    def under(cls, home: Path) -> Layout:
+        return cls(*(home / folder.name for folder in fields(cls)))
 
 
 class FileArtifactStore(ArtifactStore):
     def __init__(self, home: Path, max_unpacked_bytes: int | None = None) -> None:
         self.home = home
-        self.layout = Layout(home)
+        self.layout = Layout.under(home)
         # the operator's hard cap on what one archive may unpack to, whatever the quota
         self.max_unpacked_bytes = MAX_UNPACKED_BYTES if max_unpacked_bytes is None else max_unpacked_bytes
         # uploads received or still arriving, and whose they are: they count against the
@@ -97,8 +80,8 @@ class FileArtifactStore(ArtifactStore):
         self._pending: dict[str, tuple[int | None, int]] = {}
         self._lock = threading.Lock()
         self._shared = SharedFiles(self.layout.shared)
-        for sub in ("datasets", "sessions", "checkpoints", "uploads"):
-            (home / sub).mkdir(parents=True, exist_ok=True)
+        for folder in (self.layout.datasets, self.layout.sessions, self.layout.checkpoints, self.layout.uploads):
+            folder.mkdir(parents=True, exist_ok=True)
 
     # well-known places -------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:
