@@ -80,7 +80,8 @@ class FileArtifactStore(ArtifactStore):
         self._pending: dict[str, tuple[int | None, int]] = {}
         self._lock = threading.Lock()
         self._shared = SharedFiles(self.layout.shared)
-        for folder in (self.layout.datasets, self.layout.sessions, self.layout.checkpoints, self.layout.uploads):
+        layout = self.layout
+        for folder in (layout.datasets, layout.sessions, layout.checkpoints, layout.uploads):
             folder.mkdir(parents=True, exist_ok=True)
 
     # well-known places -------------------------------------------------------------
