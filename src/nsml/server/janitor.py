@@ -84,6 +84,9 @@ def _remove(path: Path) -> int:
 
 
 class Janitor:
+    """Sweeps the folders of the file store's layout, so it takes that store, not the
+    interface: leftovers are files on this disk, whatever backend keeps the artifacts."""
+
     def __init__(self, store: AbstractStore, artifacts: FileArtifactStore, settings: ServerSettings) -> None:
         self.store = store
         self.artifacts = artifacts
