@@ -101,6 +101,19 @@ def test_import_nsml_stays_light() -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_server_cli_and_client_do_not_load_the_sdk() -> None:
+    """Only a training script's use of ``nsml.<name>`` reads the session's environment."""
+    code = (
+        "import nsml.server.app, nsml.cli, nsml.client, sys; assert 'nsml.sdk' not in sys.modules\n"
+        "import nsml; assert 'nsml.sdk' not in sys.modules and 'report' in dir(nsml)\n"
+        "from nsml import IS_ON_NSML, bind; assert 'nsml.sdk' in sys.modules\n"
+        "assert nsml.report is sys.modules['nsml.sdk'].report and IS_ON_NSML is False"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NSML_ON_PLATFORM"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+
+
 def test_wire_deadline_holds_against_a_trickling_sender() -> None:
     import socket
     import struct

@@ -43,11 +43,11 @@ def store(database_url: str) -> Iterator[SqlStore]:
 
 def test_migrations_create_the_schema_once(database_url: str) -> None:
     first = open_store(database_url)
-    assert first.created is True  # type: ignore[attr-defined]
-    first.close()  # type: ignore[attr-defined]
+    assert first.created is True
+    first.close()
     again = open_store(database_url)
-    assert again.created is False  # type: ignore[attr-defined]
-    again.close()  # type: ignore[attr-defined]
+    assert again.created is False
+    again.close()
 
 
 def test_concurrent_sessions_get_distinct_gap_free_numbers(store: SqlStore) -> None:
@@ -144,9 +144,9 @@ def test_concurrent_credit_changes_add_up_exactly(store: SqlStore) -> None:
 def test_servers_starting_together_migrate_one_empty_database_once(database_url: str) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         stores = list(pool.map(lambda _: open_store(database_url), range(4)))
-    assert sorted(s.created for s in stores) == [False, False, False, True]  # type: ignore[attr-defined]
+    assert sorted(s.created for s in stores) == [False, False, False, True]
     for instance in stores:
-        instance.close()  # type: ignore[attr-defined]
+        instance.close()
 
 
 def test_concurrent_saves_and_cache_hits_are_all_recorded(store: SqlStore) -> None:

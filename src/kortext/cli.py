@@ -92,18 +92,26 @@ def pretrain(
 
 
 def publish_vectors(vectors: Any, name: str, description: str, replace: bool, info: dict[str, Any]) -> Any:
-    """Save the vectors for memory-mapping and publish them through the platform's client."""
+    """Save the vectors for memory-mapping and publish them through the platform's client.
+
+    The platform is imported here, only when publishing: the rest of kortext runs without it.
+    """
     try:
-        from nsml.cli.output import handle_errors
-        from nsml.cli.shared import publish
+        from nsml.client.publish import PublishFailed, publish_folder
     except ImportError:
         _fail("--publish needs the OpenNSML platform installed (pip install opennsml)")
+    from rich.console import Console
+
+    spinner = Console(stderr=True).status  # the spinners of `nsml shared push`, off stdout
     with tempfile.TemporaryDirectory(prefix="kortext-publish-") as scratch:
         save_for_mmap(vectors, scratch)
         (Path(scratch) / INFO_FILE).write_text(
             json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        return handle_errors(publish)(name, Path(scratch), description, replace)
+        try:
+            return publish_folder(name, Path(scratch), description, replace, status=spinner)
+        except PublishFailed as error:
+            _fail(str(error))
 
 
 @main.command("ls")

@@ -12,7 +12,8 @@ T = TypeVar("T")
 
 
 class ProgressLines:
-    """Progress as whole, flushed lines on stdout, at most one per ``interval_s``."""
+    """Progress as whole, flushed lines on stderr (stdout may carry a result, say ``--json``),
+    at most one per ``interval_s``."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
@@ -22,7 +23,7 @@ class ProgressLines:
         return time.monotonic() - self._last >= self.interval_s
 
     def say(self, line: str) -> None:
-        print(line, flush=True)
+        print(line, file=sys.stderr, flush=True)
         self._last = time.monotonic()
 
 

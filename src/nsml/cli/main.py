@@ -7,7 +7,7 @@ import sys
 import click
 from click.exceptions import NoArgsIsHelpError
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.cli.accounts import admin, credit, login, logout, register, whoami
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit

@@ -19,6 +19,7 @@ from nsml.client.shipping import ShippingError
 from nsml.datasets.builders.base import BuildError
 from nsml.datasets.layout import LayoutError
 from nsml.names import InvalidName
+from nsml.sizes import human_size  # noqa: F401  (the CLI's modules import it from here)
 
 # In a pipe, rich would wrap tables at 80 columns; keep rows on one line for grep and less.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -114,11 +115,3 @@ def summary_text(summary: dict[str, Any] | None) -> str:
             value = f"{value:.4g}"
         parts.append(f"{key}={value}")
     return " ".join(parts)
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from nsml.cli.output import (
     server,
     table,
 )
+from nsml.client.publish import PublishFailed, publish_folder
 from nsml.names import validate_name
 from nsml.sdk.sharing import local_copy, restore
 
@@ -29,28 +28,12 @@ def shared() -> None:
     """Shared resources (e.g. pre-trained embeddings): organisers publish, everyone reads."""
 
 
-def pack_folder(folder: Path, archive: Path) -> int:
-    """tar.gz of the folder's files (relative names); how many files went in."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-    if not files:
-        raise CliError(f"{folder} holds no files; nothing to publish")
-    with tarfile.open(archive, mode="w:gz", compresslevel=1) as tar:
-        for path in files:
-            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
-    return len(files)
-
-
 def publish(name: str, folder: Path, description: str, replace: bool) -> dict[str, Any]:
     """Pack FOLDER and publish it as NAME through the platform the `nsml` command uses."""
-    validate_name("shared resource", name)
-    if not folder.is_dir():
-        raise CliError(f"{folder} is not a folder; give the folder to publish")
-    with tempfile.TemporaryDirectory(prefix="nsml-shared-") as scratch:
-        archive = Path(scratch) / "resource.tar.gz"
-        with progress.status(f"packing {folder}"):
-            pack_folder(folder, archive)
-        with server().client() as api, progress.status(f"uploading {human_size(archive.stat().st_size)}"):
-            return api.put_shared(name, archive, description, replace)
+    try:
+        return publish_folder(name, folder, description, replace, status=progress.status)
+    except PublishFailed as error:
+        raise CliError(str(error)) from None
 
 
 @shared.command("push")

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.artifacts import FileArtifactStore
 from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS
@@ -48,18 +48,20 @@ from nsml.server.routers import (
     system,
 )
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.cache import CacheService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
+from nsml.server.web import routes as web_routes
+from nsml.server.web.links import LoginLinks
 from nsml.store import Role, open_store
-from nsml.web import routes as web_routes
-from nsml.web.links import LoginLinks
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("nsml.server")
@@ -103,18 +105,20 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         exec_broker.bind_loop(asyncio.get_running_loop())
         idle_watch.start()
         app.state.services = Services(
-            settings,
-            store,
-            dataset_service,
-            session_service,
-            submission_service,
-            AccountService(store, settings),
-            credit_service,
-            LoginLinks(),
-            storage_service,
-            SessionFiles(store, artifacts, settings),
-            exec_broker,
-            notifications,
+            settings=settings,
+            store=store,
+            datasets=dataset_service,
+            sessions=session_service,
+            submissions=submission_service,
+            accounts=AccountService(store, settings),
+            credits=credit_service,
+            web_links=LoginLinks(),
+            storage=storage_service,
+            files=SessionFiles(store, artifacts, settings),
+            exec_broker=exec_broker,
+            notifications=notifications,
+            cache=CacheService(store, artifacts),
+            shared=SharedService(store, artifacts),
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)

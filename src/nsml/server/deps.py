@@ -13,25 +13,30 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from nsml.names import InvalidName, validate_name
-from nsml.server.auth import Principal, authenticate
+from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
 from nsml.server.schemas import SessionNumber
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.cache import CacheService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
-from nsml.store import AbstractStore, NotFound, Session, SharedResource
-from nsml.web.links import LoginLinks
+from nsml.server.web.links import LoginLinks
+from nsml.store import AbstractStore, Session, SharedResource
 
 
 @dataclass
 class Services:
+    """What routes and pages call, built once at start-up: they reach data through the
+    services, and only the services touch ``store``."""
+
     settings: ServerSettings
     store: AbstractStore
     datasets: DatasetService
@@ -44,6 +49,8 @@ class Services:
     files: SessionFiles
     exec_broker: ExecBroker
     notifications: NotificationService
+    cache: CacheService
+    shared: SharedService
 
 
 def services(request: Request) -> Services:
@@ -78,7 +85,7 @@ def request_token(request: Request) -> str:
 
 
 def principal(request: Request, svc: ServicesDep) -> Principal:
-    found = authenticate(svc.store, request_token(request))
+    found = svc.accounts.authenticate(request_token(request))
     if found is None:
         raise Unauthorized("invalid, expired or revoked token; log in again (nsml login)")
     return found
@@ -127,9 +134,8 @@ def managed_shared(name: str, svc: ServicesDep, who: PublisherDep) -> SharedReso
         validate_name("shared resource", name)
     except InvalidName as exc:
         raise BadRequest(str(exc)) from None
-    try:
-        existing = svc.store.get_shared(name)
-    except NotFound:
+    existing = svc.shared.find(name)
+    if existing is None:
         return None
     if not who.can_manage_shared(existing.owner):
         raise Forbidden(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from nsml import __version__
+from nsml._version import __version__
 
 log = logging.getLogger("nsml.server.webhooks")
 

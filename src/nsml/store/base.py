@@ -42,8 +42,9 @@ class LimitReached(ValueError):
         self.next_allowed = next_allowed
 
 
-class AbstractStore(ABC):
-    # users and tokens
+class AccountStore(ABC):
+    """People and teams (one namespace), their API tokens, and invites."""
+
     @abstractmethod
     def get_or_create_user(self, name: str) -> User: ...
 
@@ -87,7 +88,10 @@ class AbstractStore(ABC):
     @abstractmethod
     def user_for_token(self, token_hash: str, now: datetime) -> User | None: ...
 
-    # datasets
+
+class DatasetStore(ABC):
+    """Datasets and the competition options an organiser sets on them."""
+
     @abstractmethod
     def create_dataset(
         self,
@@ -106,7 +110,15 @@ class AbstractStore(ABC):
     @abstractmethod
     def list_datasets(self) -> list[Dataset]: ...
 
-    # sessions
+    @abstractmethod
+    def update_dataset(self, name: str, **options: Any) -> Dataset:
+        """Set competition options: public_fraction, daily_limit, total_limit,
+        eval_timeout_s, closed_at, round_public."""
+
+
+class SessionStore(ABC):
+    """Sessions, numbered per (owner, dataset), and their status transitions."""
+
     @abstractmethod
     def create_session(
         self,
@@ -181,7 +193,10 @@ class AbstractStore(ABC):
     @abstractmethod
     def delete_session(self, session_id: int) -> None: ...
 
-    # metrics and checkpoints
+
+class MetricStore(ABC):
+    """What a session reports while it runs: metrics, and its checkpoints' records."""
+
     @abstractmethod
     def add_reports(self, session_id: int, reports: Sequence[dict[str, Any]]) -> None:
         """Store a batch of ``{step, scope, summary, metrics, time}`` reports."""
@@ -210,12 +225,10 @@ class AbstractStore(ABC):
     @abstractmethod
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint: ...
 
-    @abstractmethod
-    def update_dataset(self, name: str, **options: Any) -> Dataset:
-        """Set competition options: public_fraction, daily_limit, total_limit,
-        eval_timeout_s, closed_at, round_public."""
 
-    # submissions
+class CompetitionStore(ABC):
+    """Submissions of checkpoints to a dataset's hidden test set, under its limits."""
+
     @abstractmethod
     def create_submission(
         self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
@@ -246,7 +259,10 @@ class AbstractStore(ABC):
     @abstractmethod
     def fail_running_submissions(self, reason: str, at: datetime) -> int: ...
 
-    # cache
+
+class CacheStore(ABC):
+    """``nsml.cache`` entries, and the storage an account uses (which its quota caps)."""
+
     @abstractmethod
     def get_cache(self, owner_id: int, key: str, hit: bool = False) -> CacheEntry | None:
         """The entry, counting a hit when ``hit``."""
@@ -263,12 +279,14 @@ class AbstractStore(ABC):
     @abstractmethod
     def delete_cache(self, owner_id: int, key: str) -> bool: ...
 
-    # storage
     @abstractmethod
     def storage_used(self, owner_id: int) -> int:
         """Bytes of the account's checkpoints (of its sessions) and cache entries together."""
 
-    # shared resources
+
+class SharedResourceStore(ABC):
+    """Folders an organiser publishes for every account and session to read."""
+
     @abstractmethod
     def put_shared(
         self,
@@ -297,7 +315,10 @@ class AbstractStore(ABC):
     def delete_shared(self, name: str) -> SharedResource | None:
         """Remove the record; the removed one (its version's files are the caller's to free)."""
 
-    # credits
+
+class CreditStore(ABC):
+    """Balances, daily allowances and the per-minute charge of running sessions."""
+
     @abstractmethod
     def grant_credits(self, account_id: int, delta: float, reason: str, at: datetime) -> float:
         """Add ``delta`` (may be negative) to a balance in one statement; the new balance."""
@@ -323,3 +344,25 @@ class AbstractStore(ABC):
 
     @abstractmethod
     def credit_events(self, account_id: int, limit: int) -> list[CreditEvent]: ...
+
+
+class AbstractStore(
+    AccountStore,
+    DatasetStore,
+    SessionStore,
+    MetricStore,
+    CompetitionStore,
+    CacheStore,
+    SharedResourceStore,
+    CreditStore,
+):
+    """Every domain together, plus the store's own life cycle."""
+
+    @property
+    @abstractmethod
+    def created(self) -> bool:
+        """True when opening the store found an empty database (the server seeds a new one)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connections; the store is not used afterwards."""

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nsml.server.deps import PrincipalDep, ServicesDep, UserDep, bearer_token
+from nsml.server.routers.system import owner_account
 from nsml.server.schemas import AccountOut, LoginRequest, MeOut, RegisterRequest, TokenOut
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
@@ -51,7 +52,7 @@ def web_link(request: Request, svc: ServicesDep, who: UserDep) -> dict[str, str]
 
 @router.get("/me", response_model=MeOut)
 def me(who: PrincipalDep, svc: ServicesDep) -> MeOut:
-    owner = svc.store.get_user(who.user.owner_name)
+    owner = owner_account(svc, who)
     usage = svc.storage.usage(owner)
     account = AccountOut.model_validate(who.user).model_dump()
     return MeOut(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from nsml.server.auth import Principal
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, require_admin
-from nsml.server.errors import NotFoundError
+from nsml.server.routers.system import owner_account
 from nsml.server.schemas import CreditEventOut, CreditGrant, CreditsOut
-from nsml.store import NotFound, User
+from nsml.store import User
 
 router = APIRouter(tags=["credits"])
 HISTORY = 50
@@ -23,14 +22,14 @@ def _report(svc: Services, account: User) -> CreditsOut:
         balance=account.credits,
         daily=account.daily_credits,
         enforced=svc.credits.enforced,
-        history=[CreditEventOut.model_validate(e) for e in svc.store.credit_events(account.id, HISTORY)],
+        history=[CreditEventOut.model_validate(e) for e in svc.credits.history(account, HISTORY)],
     )
 
 
 @router.get("/credits", response_model=CreditsOut)
 def my_credits(svc: ServicesDep, who: PrincipalDep) -> CreditsOut:
     """The balance that pays for the caller's sessions (the team's, for a team member)."""
-    return _report(svc, svc.store.get_user(who.user.owner_name))
+    return _report(svc, owner_account(svc, who))
 
 
 @router.post("/admin/credits/{name}", response_model=CreditsOut)
@@ -38,15 +37,9 @@ def grant(
     name: str, body: CreditGrant, svc: ServicesDep, who: Annotated[Principal, Depends(require_admin)]
 ) -> CreditsOut:
     """Grant (or, negative, take) credits once, and/or set a daily allowance."""
-    try:
-        account = svc.store.get_user(name)
-    except NotFound:
-        raise NotFoundError(f"account {name!r} not found") from None
+    account = svc.accounts.get(name)
     if body.amount:
-        svc.store.grant_credits(
-            account.id, body.amount, f"granted by {who.user.name}", datetime.now(timezone.utc)
-        )
+        svc.credits.grant(account, body.amount, who.user.name)
     if body.daily is not None or body.clear_daily:
-        svc.store.set_daily_credits(account.id, None if body.clear_daily else body.daily)
-        svc.credits.tick() if svc.credits.enforced else None
-    return _report(svc, svc.store.get_user(name))
+        svc.credits.set_daily(account, None if body.clear_daily else body.daily)
+    return _report(svc, svc.accounts.get(name))

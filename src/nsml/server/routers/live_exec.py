@@ -40,7 +40,7 @@ async def exec_in_session(
     log.info("exec: %s sent %d characters to session %s", who.user.name, len(body.code), session.name)
 
     async def still_running() -> bool:
-        current = await run_in_threadpool(svc.store.get_session_by_id, session.id)
+        current = await run_in_threadpool(svc.sessions.get, session.owner, session.dataset, session.number)
         return not current.status.is_terminal
 
     ok, output = await broker.answer(session, command, still_running)

@@ -18,7 +18,7 @@ def _out(webhook: str | None) -> NotifyOut:
 
 @router.get("", response_model=NotifyOut)
 def get_webhook(svc: ServicesDep, who: UserDep) -> NotifyOut:
-    return _out(svc.store.get_user(who.user.name).webhook_url)
+    return _out(svc.notifications.webhook_of(who.user))
 
 
 @router.put("", response_model=NotifyOut)

@@ -12,18 +12,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from nsml.server.deps import ManagedShared, PrincipalDep, PublisherDep, Services, ServicesDep
+from nsml.server.deps import ManagedShared, PrincipalDep, PublisherDep, ServicesDep
 from nsml.server.errors import NotFoundError
 from nsml.server.routers.system import owner_account, used_upload
 from nsml.server.schemas import SharedResourceOut
-from nsml.server.services.shared import SharedService
 
 router = APIRouter(prefix="/shared", tags=["shared"])
 _CHUNK = 1 << 20
-
-
-def _service(svc: Services) -> SharedService:
-    return SharedService(svc.store, svc.sessions.artifacts)
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -34,13 +29,13 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 
 @router.get("", response_model=list[SharedResourceOut])
 def list_shared(svc: ServicesDep, who: PrincipalDep) -> list[SharedResourceOut]:
-    return [SharedResourceOut.model_validate(r) for r in _service(svc).list()]
+    return [SharedResourceOut.model_validate(r) for r in svc.shared.list()]
 
 
 @router.get("/{name}")
 def get_shared(name: str, svc: ServicesDep, who: PrincipalDep) -> StreamingResponse:
     """The current version's tar.gz; its version and size travel in headers."""
-    resource, handle = _service(svc).open(name)
+    resource, handle = svc.shared.open(name)
     return StreamingResponse(
         _chunks(handle),
         media_type="application/gzip",
@@ -65,7 +60,7 @@ async def put_shared(
     """Publish a tar.gz as NAME (201), or a new version of it with ``replace`` (200).
 
     Name, role and an existing resource are checked before the body is read."""
-    service = _service(svc)
+    service = svc.shared
     service.check_publish(name, replace, existing)
     owner = await run_in_threadpool(owner_account, svc, who)
     async with used_upload(request, svc, svc.settings.max_upload_bytes, owner, "this upload") as upload_id:
@@ -80,5 +75,5 @@ async def put_shared(
 def delete_shared(name: str, svc: ServicesDep, who: PublisherDep, existing: ManagedShared) -> Response:
     if existing is None:
         raise NotFoundError(f"no shared resource {name!r}; `nsml shared ls` lists them")
-    _service(svc).remove(name)
+    svc.shared.remove(name)
     return Response(status_code=204)

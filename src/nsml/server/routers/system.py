@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.artifacts import UploadTooLarge
 from nsml.runners import cgroups
 from nsml.server.auth import Principal
@@ -96,7 +96,7 @@ async def used_upload(
 
 def owner_account(svc: Services, who: Principal) -> User:
     """The account whose sessions and quota the caller acts for: the team, if any."""
-    return svc.store.get_user(who.user.owner_name)
+    return svc.accounts.get(who.user.owner_name)
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201)

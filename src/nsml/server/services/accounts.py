@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from nsml.names import InvalidName, validate_name
-from nsml.server.auth import hash_token, new_token
+from nsml.server.auth import Principal, authenticate, hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests, Unauthorized
 from nsml.server.passwords import check_strength, hash_password, verify_password
 from nsml.server.ratelimit import LoginLimiter
@@ -75,6 +75,10 @@ class AccountService:
         token, expires = self.issue_token(user)
         return user, token, expires
 
+    def authenticate(self, token: str) -> Principal | None:
+        """Who a bearer token or the web UI's cookie acts for; None when it is not valid."""
+        return authenticate(self.store, token)
+
     def issue_token(self, user: User) -> tuple[str, datetime]:
         token = new_token()
         expires = _now() + timedelta(hours=self.settings.token_ttl_hours)
@@ -121,12 +125,12 @@ class AccountService:
             raise ConflictError(str(exc)) from None
 
     def disable(self, name: str) -> User:
-        user = self._get(name)
+        user = self.get(name)
         self.store.revoke_tokens_of(user.id, _now())
         return self.store.update_user(name, disabled_at=_now())
 
     def set_role(self, name: str, role: str) -> User:
-        self._get(name)
+        self.get(name)
         try:
             return self.store.update_user(name, role=Role(role))
         except ValueError:
@@ -134,7 +138,7 @@ class AccountService:
 
     def set_storage_quota(self, name: str, mb: int | None) -> User:
         """An account's own quota in MiB (0: unlimited), or None for the server's default."""
-        self._get(name)
+        self.get(name)
         return self.store.update_user(name, storage_quota_mb=mb)
 
     def create_invite(self, creator: User, role: str, uses: int, hours: float | None) -> str:
@@ -153,7 +157,7 @@ class AccountService:
             validate_name("team", name)
         except InvalidName as exc:
             raise BadRequest(str(exc)) from None
-        people = [self._get(member) for member in members]
+        people = [self.get(member) for member in members]
         for person in people:
             if person.kind != "user":
                 raise BadRequest(f"{person.name} is a team, not a person")
@@ -176,7 +180,8 @@ class AccountService:
     def list_users(self) -> list[User]:
         return self.store.list_users()
 
-    def _get(self, name: str) -> User:
+    def get(self, name: str) -> User:
+        """An account by name, fresh from the store (a balance or webhook may have changed)."""
         try:
             return self.store.get_user(name)
         except NotFound:

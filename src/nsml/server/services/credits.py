@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from nsml.server.errors import PaymentRequired
 from nsml.server.services.sessions import SessionService
 from nsml.server.settings import ServerSettings
-from nsml.store import AbstractStore, Session, User
+from nsml.store import AbstractStore, CreditEvent, Session, User
 
 log = logging.getLogger("nsml.credits")
 OUT_OF_CREDIT = "the owner ran out of credits"
@@ -44,6 +44,20 @@ class CreditService:
                 f"NOT_ENOUGH_CREDIT: {owner.name} has {balance:.2f} credits; a session costs "
                 f"{max(gpus, 1)} per minute (ask an admin: nsml admin credit grant {owner.name} N)"
             )
+
+    def history(self, account: User, limit: int) -> list[CreditEvent]:
+        """The account's latest credit events, newest first."""
+        return self.store.credit_events(account.id, limit)
+
+    def grant(self, account: User, amount: float, granted_by: str) -> None:
+        """Add (or, negative, take) credits once, in one statement."""
+        self.store.grant_credits(account.id, amount, f"granted by {granted_by}", datetime.now(timezone.utc))
+
+    def set_daily(self, account: User, amount: float | None) -> None:
+        """Set (None: clear) the daily allowance; when enforced, a tick tops it up at once."""
+        self.store.set_daily_credits(account.id, amount)
+        if self.enforced:
+            self.tick()
 
     def charge_ended(self, session: Session) -> None:
         """Bill the minutes between the last tick and the session's end."""

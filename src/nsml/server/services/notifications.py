@@ -51,6 +51,10 @@ class NotificationService:
                 raise BadRequest(str(exc)) from None
         return self.store.update_user(user.name, webhook_url=url)
 
+    def webhook_of(self, user: User) -> str | None:
+        """The webhook ``user`` set, as stored now."""
+        return self.store.get_user(user.name).webhook_url
+
     def webhooks_of(self, account: str) -> list[str]:
         """The webhooks that hear about ``account``'s sessions: its own, or its members'."""
         try:

@@ -26,6 +26,13 @@ class SharedService:
     def list(self) -> list[SharedResource]:
         return self.store.list_shared()
 
+    def find(self, name: str) -> SharedResource | None:
+        """The resource NAME, or None while the name is free."""
+        try:
+            return self.store.get_shared(name)
+        except NotFound:
+            return None
+
     def _missing(self, name: str) -> NotFoundError:
         return NotFoundError(f"no shared resource {name!r}; `nsml shared ls` lists them")
 

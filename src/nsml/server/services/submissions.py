@@ -13,14 +13,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from nsml import wire
 from nsml.artifacts import BadArchive, FileArtifactStore
 from nsml.artifacts.safe_io import read_tail
+from nsml.evaluation.limits import SubmissionUsage, daily_window_start, limit_status
 from nsml.evaluation.metrics import (
     InvalidPredictions,
     MetricInfo,
@@ -282,19 +283,10 @@ class SubmissionService:
         )
 
     def limits(self, dataset: Dataset, user: User) -> dict[str, Any]:
-        user_id = user.id
-        used_total, _ = self.store.count_submissions(dataset.id, user_id, None)
-        used_today, oldest = self.store.count_submissions(dataset.id, user_id, _now() - timedelta(days=1))
-        next_allowed = None
-        if dataset.daily_limit is not None and used_today >= dataset.daily_limit and oldest:
-            next_allowed = oldest + timedelta(days=1)
-        return {
-            "daily_limit": dataset.daily_limit,
-            "used_today": used_today,
-            "total_limit": dataset.total_limit,
-            "used_total": used_total,
-            "next_allowed": next_allowed,
-        }
+        used_total, _ = self.store.count_submissions(dataset.id, user.id, None)
+        used_today, oldest = self.store.count_submissions(dataset.id, user.id, daily_window_start(_now()))
+        usage = SubmissionUsage(used_total, used_today, oldest)
+        return asdict(limit_status(dataset.daily_limit, dataset.total_limit, usage))
 
     # the evaluation itself -------------------------------------------------------------
     def _competition_dataset(self, session: Session) -> Dataset:

@@ -1,8 +1,7 @@
-"""The shared-resource part of :class:`SqlStore`, kept in its own module."""
+"""Published shared resources: the shared part of :class:`SqlStore`."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 
 from sqlalchemy import select
@@ -11,33 +10,16 @@ from sqlalchemy.orm import Session as OrmSession
 
 from nsml.store.base import Conflict, NotFound
 from nsml.store.entities import SharedResource
-from nsml.store.sql.models import SharedResourceRow, UserRow
+from nsml.store.sql.base import SqlStoreBase, account_name
+from nsml.store.sql.mapping import to_entity
+from nsml.store.sql.models import SharedResourceRow
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+def _shared(orm: OrmSession, row: SharedResourceRow) -> SharedResource:
+    return to_entity(SharedResource, row, owner=account_name(orm, row.owner_id) or "")
 
 
-class SharedResourcesMixin:
-    """Needs ``_tx()`` from the store it is mixed into."""
-
-    def _tx(self) -> AbstractContextManager[OrmSession]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    @staticmethod
-    def _shared(orm: OrmSession, row: SharedResourceRow) -> SharedResource:
-        owner = orm.scalar(select(UserRow.name).where(UserRow.id == row.owner_id)) or ""
-        return SharedResource(
-            name=row.name,
-            owner=owner,
-            description=row.description,
-            size_bytes=row.size_bytes,
-            files=row.files,
-            version=row.version,
-            created_at=_utc(row.created_at),
-            updated_at=_utc(row.updated_at),
-        )
-
+class SharedResourcesMixin(SqlStoreBase):
     def put_shared(
         self,
         name: str,
@@ -65,7 +47,7 @@ class SharedResourcesMixin:
                 row.description = description[:255]
                 row.size_bytes, row.files, row.version, row.updated_at = size_bytes, files, version, now
                 orm.flush()
-                return self._shared(orm, row), previous
+                return _shared(orm, row), previous
         except IntegrityError:  # another publisher created the name at the same moment
             raise Conflict(f"shared resource {name!r} exists") from None
 
@@ -74,12 +56,12 @@ class SharedResourcesMixin:
             row = orm.scalar(select(SharedResourceRow).where(SharedResourceRow.name == name))
             if row is None:
                 raise NotFound(f"shared resource {name!r}")
-            return self._shared(orm, row)
+            return _shared(orm, row)
 
     def list_shared(self) -> list[SharedResource]:
         with self._tx() as orm:
             rows = orm.scalars(select(SharedResourceRow).order_by(SharedResourceRow.name))
-            return [self._shared(orm, row) for row in rows]
+            return [_shared(orm, row) for row in rows]
 
     def delete_shared(self, name: str) -> SharedResource | None:
         with self._tx() as orm:
@@ -88,7 +70,7 @@ class SharedResourcesMixin:
             )
             if row is None:
                 return None
-            removed = self._shared(orm, row)
+            removed = _shared(orm, row)
             orm.delete(row)
             return removed
 

@@ -11,15 +11,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from nsml import __version__
+from nsml._version import __version__
 from nsml.evaluation.metrics import metric_info
-from nsml.server.auth import Principal, authenticate
-from nsml.server.deps import ReadableSession, ServicesDep
+from nsml.server.auth import Principal
+from nsml.server.deps import WEB_COOKIE, ReadableSession, Services, ServicesDep
 from nsml.server.errors import ApiError
 from nsml.server.routers.sessions import session_out
+from nsml.server.routers.system import owner_account
 from nsml.store import Session, SessionStatus
 
-COOKIE = "nsml_token"
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -30,8 +30,8 @@ class LoginRequired(Exception):
 
 
 def web_principal(request: Request, svc: ServicesDep) -> Principal:
-    token = request.cookies.get(COOKIE)
-    found = authenticate(svc.store, token) if token else None
+    token = request.cookies.get(WEB_COOKIE)
+    found = svc.accounts.authenticate(token) if token else None
     if found is None or found.session is not None:
         raise LoginRequired()
     return found
@@ -40,8 +40,8 @@ def web_principal(request: Request, svc: ServicesDep) -> Principal:
 Viewer = Annotated[Principal, Depends(web_principal)]
 
 
-def _page(request: Request, name: str, who: Principal, svc: Any, **context: Any) -> HTMLResponse:
-    owner = svc.store.get_user(who.user.owner_name)
+def _page(request: Request, name: str, who: Principal, svc: Services, **context: Any) -> HTMLResponse:
+    owner = owner_account(svc, who)
     return templates.TemplateResponse(
         request,
         name,
@@ -55,7 +55,7 @@ def _page(request: Request, name: str, who: Principal, svc: Any, **context: Any)
     )
 
 
-def _session_row(svc: Any, session: Session) -> dict[str, Any]:
+def _session_row(svc: Services, session: Session) -> dict[str, Any]:
     """A session for a page: as the API has it, and how long it has been idle, if it is."""
     row = session_out(svc, session).model_dump(mode="json")
     since = svc.sessions.idle_since(session)
@@ -95,7 +95,7 @@ def session_page(request: Request, who: Viewer, session: ReadableSession, svc: S
 
 @router.get("/datasets", response_class=HTMLResponse)
 def datasets_page(request: Request, svc: ServicesDep, who: Viewer) -> HTMLResponse:
-    return _page(request, "datasets.html", who, svc, datasets=svc.store.list_datasets())
+    return _page(request, "datasets.html", who, svc, datasets=svc.datasets.search(None))
 
 
 @router.get("/boards/{name}", response_class=HTMLResponse)
@@ -127,21 +127,21 @@ def login_link(code: str, svc: ServicesDep) -> Response:
     user = svc.web_links.redeem(code)
     if user is None:
         return RedirectResponse("/login?error=this login link is unknown, used or expired", status_code=303)
-    token, _ = svc.accounts.issue_token(svc.store.get_user(user))
+    token, _ = svc.accounts.issue_token(svc.accounts.get(user))
     return _signed_in(token)
 
 
 @router.post("/logout")
 def logout(request: Request, svc: ServicesDep) -> Response:
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(WEB_COOKIE)
     if token:
         svc.accounts.logout(token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(WEB_COOKIE)
     return response
 
 
 def _signed_in(token: str) -> Response:
     response = RedirectResponse("/sessions", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=160 * 3600)
+    response.set_cookie(WEB_COOKIE, token, httponly=True, samesite="strict", max_age=160 * 3600)
     return response

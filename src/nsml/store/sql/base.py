@@ -1,0 +1,65 @@
+"""What every domain mixin of :class:`~nsml.store.sql.store.SqlStore` stands on.
+
+The engine, the one-transaction-per-call scope, UTC normalisation and the joined
+queries more than one domain reads through live here, so the mixins share one copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, overload
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import sessionmaker
+
+from nsml.store.sql.engine import make_engine, migrate
+from nsml.store.sql.models import DatasetRow, SessionRow, UserRow
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything the store stores is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def session_query() -> Any:
+    """Sessions with their owner's and dataset's names, the parts of a session's name."""
+    return (
+        select(SessionRow, UserRow.name, DatasetRow.name)
+        .join(UserRow, UserRow.id == SessionRow.owner_id)
+        .join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+    )
+
+
+def account_name(orm: OrmSession, account_id: int) -> str | None:
+    """The name of an account (a person or a team) from its id."""
+    return orm.scalar(select(UserRow.name).where(UserRow.id == account_id))
+
+
+class SqlStoreBase:
+    """Opens (and migrates) the database; each public method of a mixin is one ``_tx()``."""
+
+    def __init__(self, db_url: str) -> None:
+        self.engine = make_engine(db_url)
+        self._created = migrate(self.engine)
+        self._orm_sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def created(self) -> bool:
+        return self._created
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[OrmSession]:
+        with self._orm_sessions.begin() as orm:
+            yield orm
