@@ -392,10 +392,10 @@ def test_continuing_from_names_too_long_to_keep_is_refused() -> None:
     from types import SimpleNamespace
 
     from nsml.server.errors import BadRequest
-    from nsml.server.services.sessions import _continuation
+    from nsml.server.services.session_checkpoints import continuation
 
     short = SimpleNamespace(name="alice/demo_kin/1")
-    assert _continuation(short, "best") == "alice/demo_kin/1:best"  # type: ignore[arg-type]
+    assert continuation(short, "best") == "alice/demo_kin/1:best"  # type: ignore[arg-type]
     long = SimpleNamespace(name=f"{'o' * 64}/{'d' * 64}/2147483647")
     with pytest.raises(BadRequest, match="over 128 characters"):
-        _continuation(long, "c" * 128)  # type: ignore[arg-type]
+        continuation(long, "c" * 128)  # type: ignore[arg-type]

@@ -4,7 +4,14 @@ The services talk to :class:`ArtifactStore`; :class:`FileArtifactStore` keeps ev
 under ``NSML_HOME``. An object-store backend would implement the same interface.
 """
 
-from nsml.artifacts.base import ArtifactStore, BadArchive, UnpackTooLarge, UploadTooLarge
+from nsml.artifacts.base import ArtifactStore, BadArchive, BadUploadId, UnpackTooLarge, UploadTooLarge
 from nsml.artifacts.filesystem import FileArtifactStore
 
-__all__ = ["ArtifactStore", "BadArchive", "FileArtifactStore", "UnpackTooLarge", "UploadTooLarge"]
+__all__ = [
+    "ArtifactStore",
+    "BadArchive",
+    "BadUploadId",
+    "FileArtifactStore",
+    "UnpackTooLarge",
+    "UploadTooLarge",
+]

@@ -8,6 +8,8 @@
     checkpoints/ID/NAME/               one folder per checkpoint
     uploads/ID.tar.gz                  archives waiting to be used
     cache/OWNER/KEY.tar                nsml.cache entries, plain tar as uploaded
+    shared/NAME/VERSION.tar.gz         shared resources, as uploaded (``artifacts.shared``)
+    evaluations/                       evaluation runs (the submission service's)
 
 Every write lands in a temporary path first and is renamed into place, so a reader
 sees a complete checkpoint or none.
@@ -16,43 +18,60 @@ sees a complete checkpoint or none.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import io
 import os
 import re
 import shutil
 import tarfile
+import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
-from nsml.artifacts.base import ArtifactStore, BadArchive, UnpackTooLarge, UploadTooLarge
+from nsml.artifacts.archives import (
+    MAX_UNPACKED_BYTES,
+    check_archive,
+    dir_size,
+    exchange,
+    extract,
+    read_log_page,
+)
+from nsml.artifacts.base import ArtifactStore, BadArchive, BadUploadId, UploadTooLarge
 from nsml.artifacts.safe_io import UnsafeFile, open_regular
+from nsml.artifacts.shared import SharedFiles
 
-_AT_FDCWD = -100
+__all__ = ["FileArtifactStore", "Layout", "exchange", "read_log_page"]
+
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-_RENAME_EXCHANGE = 2
+SOURCE_ARCHIVE = "code.tar.gz"
 
 
-def exchange(first: Path, second: Path) -> bool:
-    """Swap two paths in one step (Linux ``renameat2``); False where the system cannot."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return False
-    done = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
-    return done == 0
+@dataclass(frozen=True)
+class Layout:
+    """The top-level folders under ``NSML_HOME``, each named as its field, for whoever
+    sweeps or serves them."""
 
+    uploads: Path
+    sessions: Path
+    checkpoints: Path
+    datasets: Path
+    cache: Path
+    shared: Path
+    evaluations: Path
 
-def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    @classmethod
+    def under(cls, home: Path) -> Layout:
+        return cls(*(home / folder.name for folder in fields(cls)))
 
 
 class FileArtifactStore(ArtifactStore):
     def __init__(self, home: Path, max_unpacked_bytes: int | None = None) -> None:
         self.home = home
+        self.layout = Layout.under(home)
         # the operator's hard cap on what one archive may unpack to, whatever the quota
         self.max_unpacked_bytes = MAX_UNPACKED_BYTES if max_unpacked_bytes is None else max_unpacked_bytes
         # uploads received or still arriving, and whose they are: they count against the
@@ -60,24 +79,35 @@ class FileArtifactStore(ArtifactStore):
         # files of a previous server once they are stale)
         self._pending: dict[str, tuple[int | None, int]] = {}
         self._lock = threading.Lock()
-        for sub in ("datasets", "sessions", "checkpoints", "uploads"):
-            (home / sub).mkdir(parents=True, exist_ok=True)
+        self._shared = SharedFiles(self.layout.shared)
+        layout = self.layout
+        for folder in (layout.datasets, layout.sessions, layout.checkpoints, layout.uploads):
+            folder.mkdir(parents=True, exist_ok=True)
 
     # well-known places -------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:
-        return self.home / "datasets" / name
+        return self.layout.datasets / name
 
     def session_dir(self, session_id: int) -> Path:
-        return self.home / "sessions" / str(session_id)
-
-    def work_dir(self, session_id: int) -> Path:
-        return self.session_dir(session_id) / "work"
-
-    def log_path(self, session_id: int) -> Path:
-        return self.session_dir(session_id) / "log.txt"
+        return self.layout.sessions / str(session_id)
 
     def checkpoint_dir(self, session_id: int, name: str) -> Path:
-        return self.home / "checkpoints" / str(session_id) / name
+        return self.layout.checkpoints / str(session_id) / name
+
+    def local_work_dir(self, session_id: int) -> Path:
+        return self.session_dir(session_id) / "work"
+
+    def local_log_path(self, session_id: int) -> Path:
+        return self.session_dir(session_id) / "log.txt"
+
+    def local_source_archive(self, session_id: int) -> Path:
+        return self.session_dir(session_id) / SOURCE_ARCHIVE
+
+    def local_checkpoint_dir(self, session_id: int, name: str) -> Path:
+        return self.checkpoint_dir(session_id, name)
+
+    def local_train_dir(self, dataset: str) -> Path:
+        return self.dataset_dir(dataset) / "train"
 
     # uploads -------------------------------------------------------------------------
     async def receive_upload(
@@ -140,8 +170,8 @@ class FileArtifactStore(ArtifactStore):
     def upload_path(self, upload_id: str) -> Path:
         """Where an upload lies; ids are what ``receive_upload`` makes (32 hex digits)."""
         if not _UPLOAD_ID.fullmatch(upload_id):
-            raise BadArchive(f"invalid upload id {upload_id[:64]!r}: expected what an upload returned")
-        return self.home / "uploads" / f"{upload_id}.tar.gz"
+            raise BadUploadId(f"invalid upload id {upload_id[:64]!r}: expected what an upload returned")
+        return self.layout.uploads / f"{upload_id}.tar.gz"
 
     def discard_upload(self, upload_id: str) -> None:
         """Remove an upload if there is one; an invalid id names none (and must not turn the
@@ -162,7 +192,7 @@ class FileArtifactStore(ArtifactStore):
             stream = open_regular(source)
         except UnsafeFile as exc:
             raise BadArchive(str(exc)) from None
-        _extract(stream, target, self.cap(max_bytes))
+        extract(stream, target, self.cap(max_bytes))
 
     # checkpoints ---------------------------------------------------------------------
     def put_checkpoint(self, session_id: int, name: str, upload_id: str, max_bytes: int | None = None) -> int:
@@ -171,8 +201,8 @@ class FileArtifactStore(ArtifactStore):
         staging = final.parent / f".tmp-{uuid.uuid4().hex}"
         try:
             with self.upload_path(upload_id).open("rb") as stream:
-                _extract(stream, staging, self.cap(max_bytes))
-            size = _dir_size(staging)
+                extract(stream, staging, self.cap(max_bytes))
+            size = dir_size(staging)
             if final.exists():  # the same iteration saved again: replace it whole
                 if exchange(staging, final):  # readers see the old or the new folder, never none
                     shutil.rmtree(staging, ignore_errors=True)
@@ -201,12 +231,15 @@ class FileArtifactStore(ArtifactStore):
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
         return self.read_dir(self.checkpoint_dir(session_id, name))
 
-    def cache_dir(self, owner: str) -> Path:
-        """An owner's ``nsml.cache`` archives; sessions on this host see it read-only."""
-        return self.home / "cache" / owner
+    # nsml.cache ----------------------------------------------------------------------
+    def local_cache_dir(self, owner: str) -> Path:
+        """Created even before the first entry: a session's runner mounts it read-only."""
+        folder = self.layout.cache / owner
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def cache_archive(self, owner: str, key: str) -> Path:
-        return self.cache_dir(owner) / f"{key}.tar"
+        return self.layout.cache / owner / f"{key}.tar"
 
     def put_cache(self, owner: str, key: str, upload_id: str) -> tuple[int, bool]:
         """Keep an uploaded cache archive as it came, unless an equal one landed first.
@@ -220,7 +253,7 @@ class FileArtifactStore(ArtifactStore):
         final.parent.mkdir(parents=True, exist_ok=True)
         source = self.upload_path(upload_id)
         try:
-            _check_archive(source)
+            check_archive(source)
             size = source.stat().st_size
             if final.exists():
                 return final.stat().st_size, False
@@ -245,68 +278,89 @@ class FileArtifactStore(ArtifactStore):
             yield chunk
 
     def delete_session(self, session_id: int) -> None:
-        for folder in (self.session_dir(session_id), self.home / "checkpoints" / str(session_id)):
+        for folder in (self.session_dir(session_id), self.layout.checkpoints / str(session_id)):
             shutil.rmtree(folder, ignore_errors=True)
 
+    # sessions ------------------------------------------------------------------------
+    @contextmanager
+    def staged_source(
+        self, max_bytes: int, upload_id: str | None = None, from_session: int | None = None
+    ) -> Iterator[Path]:
+        """``sessions/.incoming-X/{work,code.tar.gz}``, renamed into place by ``keep_source``."""
+        if from_session is not None:
+            archive = self.local_source_archive(from_session)
+        elif upload_id is not None:
+            archive = self.upload_path(upload_id)
+        else:
+            raise BadArchive("no source to stage")
+        staging = self.layout.sessions / f".incoming-{uuid.uuid4().hex}"
+        try:
+            self.unpack_archive(archive, staging / "work", max_bytes)
+            shutil.copyfile(archive, staging / SOURCE_ARCHIVE)
+            yield staging / "work"
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
-LOG_PAGE_BYTES = 1 << 20
+    def keep_source(self, staged: Path, session_id: int) -> None:
+        staged.parent.rename(self.session_dir(session_id))
+        self.local_log_path(session_id).touch()
 
+    def open_source(self, session_id: int) -> BinaryIO:
+        return open_regular(self.local_source_archive(session_id))
 
-def read_log_page(path: Path, offset: int, limit: int = LOG_PAGE_BYTES) -> bytes:
-    """Up to ``limit`` bytes of a log from ``offset``; nothing for a log not written yet,
-    for one that is not a regular file (never read through a link), nor from past its end
-    (the system refuses to seek that far for huge offsets)."""
-    try:
-        with open_regular(path) as log:
-            if offset >= os.fstat(log.fileno()).st_size:
-                return b""
-            log.seek(offset)
-            return log.read(limit)
-    except (FileNotFoundError, UnsafeFile):
-        return b""
+    def read_log(self, session_id: int, offset: int) -> bytes:
+        return read_log_page(self.local_log_path(session_id), offset)
 
+    def append_log(self, session_id: int, line: str) -> None:
+        """Never through a link, should one stand in for the log."""
+        path = self.local_log_path(session_id)
+        if not path.parent.exists():
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
 
-def _check_archive(path: Path) -> None:
-    """A readable tar of regular files and folders whose names stay inside it."""
-    try:
-        with tarfile.open(path, mode="r:*") as tar:
-            for member in tar:
-                name = member.name
-                if (
-                    name.startswith("/")
-                    or ".." in Path(name).parts
-                    or not (member.isfile() or member.isdir())
-                ):
-                    raise BadArchive(f"the archive holds {name!r}, which is not a plain file inside it")
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BadArchive(f"the uploaded archive could not be read: {exc}") from exc
+    def append_scalars(self, session_id: int, points: Iterable[tuple[str, int, float, float]]) -> None:
+        from nsml.plotting import events  # TensorBoard's protobufs: only where metrics arrive
 
+        events.append_scalars(self.session_dir(session_id) / "tensorboard", points)
 
-MAX_UNPACKED_BYTES = int(os.environ.get("NSML_MAX_UNPACKED_MB", "16384")) * 1024 * 1024
+    def scratch_file(self) -> BinaryIO:
+        return tempfile.TemporaryFile(dir=self.home)
 
+    # datasets ------------------------------------------------------------------------
+    @contextmanager
+    def staged_dataset(self) -> Iterator[Path]:
+        staging = self.layout.datasets / f".incoming-{uuid.uuid4().hex}"
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
-def _extract(stream: BinaryIO, target: Path, max_bytes: int | None = None) -> None:
-    """Extract a tar.gz into a new folder, refusing links, paths outside it, and archives
-    that would unpack to more than ``max_bytes`` (a small gzip can hide terabytes)."""
-    if target.exists():
-        raise BadArchive(f"{target} already exists")
-    limit = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
-    partial = target.parent / f".{target.name}.part-{uuid.uuid4().hex}"
-    partial.mkdir(parents=True)
-    try:
-        with stream, tarfile.open(fileobj=stream, mode="r:*") as tar:
-            total = 0
-            for member in tar:  # sizes come from the headers, before anything is written
-                total += max(member.size, 0)
-                if total > limit:
-                    raise UnpackTooLarge(
-                        f"the archive unpacks to more than {limit // (1024 * 1024)} MiB; it is refused",
-                        limit,
-                    )
-            tar.extractall(partial, filter="data")
-        os.replace(partial, target)
-    except (tarfile.TarError, EOFError, OSError) as exc:  # the message may name a member, no content
-        raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+    def keep_dataset(self, staged: Path, name: str) -> None:
+        target = self.dataset_dir(name)
+        if target.exists():
+            raise FileExistsError(name)
+        staged.rename(target)
+
+    def delete_dataset(self, name: str) -> None:
+        shutil.rmtree(self.dataset_dir(name), ignore_errors=True)
+
+    def read_train_split(self, dataset: str) -> Iterator[bytes]:
+        return self.read_dir(self.local_train_dir(dataset))
+
+    # shared resources ----------------------------------------------------------------
+    def put_shared(self, name: str, version: str, upload_id: str) -> tuple[int, int]:
+        try:
+            return self._shared.put(name, version, self.upload_path(upload_id))
+        finally:
+            self.discard_upload(upload_id)
+
+    def open_shared(self, name: str, version: str) -> BinaryIO:
+        return self._shared.open(name, version)
+
+    def delete_shared(self, name: str, version: str) -> None:
+        self._shared.delete(name, version)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nsml.artifacts.base import BadArchive
-from nsml.artifacts.filesystem import FileArtifactStore
 
 
 def inspect_archive(path: Path) -> tuple[int, int]:
@@ -39,24 +38,21 @@ def inspect_archive(path: Path) -> tuple[int, int]:
 
 
 class SharedFiles:
-    def __init__(self, artifacts: FileArtifactStore) -> None:
-        self.artifacts = artifacts
-        self.root = artifacts.home / "shared"
+    """The version files under ``root``; the store hands in uploads and discards them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
     def path(self, name: str, version: str) -> Path:
         return self.root / name / f"{version}.tar.gz"
 
-    def put(self, name: str, version: str, upload_id: str) -> tuple[int, int]:
+    def put(self, name: str, version: str, upload: Path) -> tuple[int, int]:
         """Move a checked upload into place as ``version``; (unpacked bytes, files)."""
-        source = self.artifacts.upload_path(upload_id)
-        try:
-            size, files = inspect_archive(source)
-            target = self.path(name, version)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)  # uploads/ and shared/ share NSML_HOME's file system
-            return size, files
-        finally:
-            self.artifacts.discard_upload(upload_id)
+        size, files = inspect_archive(upload)
+        target = self.path(name, version)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(upload, target)  # uploads/ and shared/ share NSML_HOME's file system
+        return size, files
 
     def open(self, name: str, version: str) -> BinaryIO:
         """Raises FileNotFoundError when a replace or rm removed that version meanwhile."""

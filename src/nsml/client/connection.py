@@ -47,6 +47,13 @@ class Connection:
         return ApiClient(self.url, self.token)
 
 
+def fetch(url: str, token: str, target: Path) -> None:
+    """Stream an address the server handed out (a run spec's dataset) to ``target``, as
+    ``token``: whoever calls knows no route. ApiError carries the status and detail."""
+    with ApiClient(url, token) as api:
+        api._stream_to(url, target)  # an absolute address: the client's base is not used
+
+
 def read_server_file(home: Path) -> dict[str, Any] | None:
     try:
         return json.loads((home / SERVER_FILE).read_text())  # type: ignore[no-any-return]

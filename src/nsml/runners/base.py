@@ -28,6 +28,7 @@ class RunSpec:
     env: dict[str, str]  # platform variables (NSML_SESSION, tokens, ...)
     log_path: Path
     train_dir: Path | None = None  # the dataset's train split, read-only
+    dataset_url: str | None = None  # train_dir as tar.gz from the server, for hosts without its disk
     checkpoint_dir: Path | None = None  # a checkpoint to load, read-only
     api_url: str | None = None
     api_socket: Path | None = None

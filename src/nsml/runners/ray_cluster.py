@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,13 +25,18 @@ from nsml.runners.base import EvaluationProcess, Outcome, Runner, RunnerEvents, 
 from nsml.runners.environments import EnvironmentFailed, spec_requirements
 from nsml.runners.fairshare import RunsByOwner, WaitNotices, cap_reason, next_turn, owner_of
 from nsml.runners.process import outcome
+from nsml.runners.ray_evaluation import (
+    CALL_TIMEOUT_S,
+    POLL_S,
+    RayEvaluation,
+    actor_limit_reason,
+    finish_actor,
+    first_line,
+)
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
 
 log = logging.getLogger("nsml.ray")
-POLL_S = 0.2
-CALL_TIMEOUT_S = 60.0
-KILL_DRAIN_S = 5.0  # how long a killed evaluation's log may take to come back
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -135,9 +138,9 @@ class RayRunner(Runner):
 
     def _hosted(self, spec: RunSpec, evaluation: bool) -> HostedRun:
         dataset = None
-        if spec.train_dir is not None and spec.api_url:
-            url = f"{spec.api_url}/api/v1/sessions/{spec.name}/dataset"
-            dataset = (url, spec.env.get("NSML_DATASET_VERSION", ""))
+        if spec.train_dir is not None and spec.dataset_url:  # the URL is the server's to build
+            # a node keeps one copy per server and dataset version, however many sessions use it
+            dataset = (spec.dataset_url, f"{spec.api_url}#{spec.env.get('NSML_DATASET_VERSION', '')}")
         requirements = spec_requirements(spec)  # read here, from the shipped archive
         return HostedRun(
             session_id=spec.session_id,
@@ -353,13 +356,13 @@ class RayRunner(Runner):
                                 f"No machine available: waiting for a Ray node with {self._need(spec)}",
                             )
             if not self._placed(spec, run):  # taken back just as it got a node
-                _finish(actor)
+                finish_actor(actor)
                 return None
             try:
                 ray.get(started)
             except (RayTaskError, RayActorError) as exc:
                 ray.kill(actor)
-                reason = f"could not start on Ray: {_first_line(exc)}"
+                reason = f"could not start on Ray: {first_line(exc)}"
                 out.write(f"[nsml] {reason}\n".encode())
                 return Outcome(SessionStatus.FAILED, None, reason)
             self._events.on_started(spec.session_id)
@@ -368,7 +371,7 @@ class RayRunner(Runner):
                 try:
                     chunk, code = ray.get(actor.poll.remote(offset), timeout=CALL_TIMEOUT_S)
                 except (RayActorError, GetTimeoutError) as exc:
-                    reason = f"the Ray worker running the session was lost: {_first_line(exc)}"
+                    reason = f"the Ray worker running the session was lost: {first_line(exc)}"
                     ray.kill(actor)
                     return Outcome(SessionStatus.FAILED, None, reason)
                 if chunk:
@@ -376,146 +379,12 @@ class RayRunner(Runner):
                     offset += len(chunk)
                 elif code is None:
                     time.sleep(POLL_S)
-        limit = _limit_reason(actor)
-        _finish(actor)
+        limit = actor_limit_reason(actor)
+        finish_actor(actor)
         return outcome(code, run.stop_requested and not self._closing, self._closing, limit)
 
     # evaluations -------------------------------------------------------------------------
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=True)
-        return _RayEvaluation(self._new_actor(self.cpus_per_session, 0), hosted, spec.log_path)
-
-
-class _RayEvaluation:
-    """An evaluation on a Ray node; ``channel`` is relayed to its ``nsml.paused``.
-
-    Test inputs and predictions cross the cluster through the actor's calls; the labels
-    stay on the server, which scores."""
-
-    def __init__(self, actor: Any, hosted: HostedRun, log_path: Path) -> None:
-        self.actor = actor
-        self.channel, self._relay = socket.socketpair()
-        self._log_path = log_path
-        self._code: int | None = None
-        self._ended = threading.Event()
-        threading.Thread(target=self._monitor, args=(hosted,), daemon=True).start()
-
-    def _monitor(self, hosted: HostedRun) -> None:
-        import ray
-
-        try:
-            with self._log_path.open("ab", buffering=0) as out:
-                try:
-                    ray.get(self.actor.start.remote(hosted))
-                except Exception as exc:
-                    out.write(f"[nsml] could not start on Ray: {_first_line(exc)}\n".encode())
-                    self._end(1)
-                    return
-                threading.Thread(target=self._to_process, daemon=True).start()
-                threading.Thread(target=self._from_process, daemon=True).start()
-                offset = 0
-                while not self._ended.is_set():
-                    try:
-                        chunk, code = ray.get(self.actor.poll.remote(offset), timeout=CALL_TIMEOUT_S)
-                    except Exception as exc:
-                        out.write(f"[nsml] the Ray worker was lost: {_first_line(exc)}\n".encode())
-                        self._end(-9)
-                        return
-                    out.write(chunk)
-                    offset += len(chunk)
-                    if code is not None:
-                        self._end(code)
-                        return
-                    if not chunk:
-                        time.sleep(POLL_S)
-        finally:
-            _finish(self.actor)
-
-    def _end(self, code: int) -> None:
-        if self._code is None:
-            self._code = code
-        self._ended.set()
-        _close(self._relay)
-
-    def _to_process(self) -> None:
-        import ray
-
-        try:
-            while data := self._relay.recv(1 << 20):
-                ray.get(self.actor.write.remote(data), timeout=CALL_TIMEOUT_S)
-        except Exception:  # the relay or the actor is gone; _monitor records the end
-            return
-
-    def _from_process(self) -> None:
-        import ray
-
-        try:
-            while not self._ended.is_set():
-                data = ray.get(self.actor.read.remote(), timeout=CALL_TIMEOUT_S)
-                if data is None:
-                    continue
-                if not data:
-                    break
-                self._relay.sendall(data)
-        except Exception:
-            pass
-        _close(self._relay)
-
-    def wait(self, timeout: float | None) -> int | None:
-        self._ended.wait(timeout)
-        return self._code
-
-    def limit_reason(self) -> str | None:
-        return _limit_reason(self.actor)
-
-    def kill(self) -> None:
-        """TERM the process on its node first, so its last log lines still come back."""
-        import ray
-
-        try:
-            ray.get(self.actor.terminate.remote(), timeout=CALL_TIMEOUT_S)
-        except Exception:
-            pass
-        if self._ended.wait(KILL_DRAIN_S):
-            return
-        try:
-            ray.kill(self.actor)
-        except Exception:
-            pass
-        self._end(-9)
-
-
-def _limit_reason(actor: Any) -> str | None:
-    import ray
-
-    try:
-        return ray.get(actor.limit_reason.remote(), timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
-    except Exception:
-        return None
-
-
-def _finish(actor: Any) -> None:
-    """Remove the run's files on its node, then the actor."""
-    import ray
-
-    try:
-        ray.get(actor.cleanup.remote(), timeout=CALL_TIMEOUT_S)
-    except Exception:
-        pass
-    try:
-        ray.kill(actor)
-    except Exception:
-        pass
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+        return RayEvaluation(self._new_actor(self.cpus_per_session, 0), hosted, spec.log_path)

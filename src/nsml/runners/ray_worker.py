@@ -24,11 +24,12 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
-import httpx
-
 from nsml.artifacts.safe_io import pack_tree
+from nsml.client.api import ApiError
+from nsml.client.connection import fetch
 from nsml.runners import cgroups
 from nsml.runners.base import RunSpec
 from nsml.runners.confined import RunProcess
@@ -58,7 +59,8 @@ class HostedRun:
     env: dict[str, str]
     code: bytes  # tar.gz of the shipped source
     checkpoint: bytes | None = None  # tar.gz of a checkpoint to load
-    dataset: tuple[str, str] | None = None  # (download URL, version key) of the train split
+    # the train split: (its download URL, what a node's copy is of: server and dataset version)
+    dataset: tuple[str, str] | None = None
     api_url: str | None = None
     sandboxed: bool = False
     evaluation: bool = False
@@ -73,8 +75,12 @@ def pack_folder(folder: Path) -> bytes:
 
 
 def _unpack(data: bytes, target: Path) -> None:
+    _unpack_stream(io.BytesIO(data), target)
+
+
+def _unpack_stream(stream: BinaryIO, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+    with tarfile.open(fileobj=stream, mode="r:*") as tar:
         tar.extractall(target, filter="data")
 
 
@@ -153,10 +159,9 @@ class SessionHost:
                     theirs.close()
         return where
 
-    def _dataset(self, url: str, version: str, token: str, log: io.RawIOBase) -> Path:
-        """The train split, downloaded once per node and dataset version."""
-        server = url.split("/api/", 1)[0]  # one copy per server and dataset version
-        key = uuid.uuid5(uuid.NAMESPACE_URL, f"{server}#{version}").hex
+    def _dataset(self, url: str, copy_of: str, token: str, log: io.RawIOBase) -> Path:
+        """The train split, downloaded once per node, server and dataset version."""
+        key = uuid.uuid5(uuid.NAMESPACE_URL, copy_of).hex
         target = self.root / "datasets" / key
         if (target / "train").is_dir():
             return target / "train"
@@ -167,16 +172,21 @@ class SessionHost:
                 return target / "train"
             log.write(b"[nsml] fetching the dataset's train split from the server\n")
             partial = target.parent / f".{key}-{uuid.uuid4().hex}"
-            buffer = io.BytesIO()
-            with httpx.stream(
-                "GET", url, headers={"Authorization": f"Bearer {token}"}, timeout=60.0
-            ) as response:
-                if response.status_code != 200:
-                    raise RuntimeError(f"could not fetch the dataset: HTTP {response.status_code}")
-                for chunk in response.iter_bytes():
-                    buffer.write(chunk)
-            _unpack(buffer.getvalue(), partial / "train")
-            partial.rename(target)
+            partial.mkdir()
+            archive = partial / "train.tar.gz"
+            try:
+                try:
+                    fetch(url, token, archive)
+                except ApiError as exc:
+                    reason = f"HTTP {exc.status}" if exc.status else exc.detail
+                    raise RuntimeError(f"could not fetch the dataset: {reason}") from None
+                with archive.open("rb") as stream:
+                    _unpack_stream(stream, partial / "train")
+                archive.unlink()
+                partial.rename(target)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
         return target / "train"
 
     # while it runs ----------------------------------------------------------------------

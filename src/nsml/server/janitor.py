@@ -84,11 +84,15 @@ def _remove(path: Path) -> int:
 
 
 class Janitor:
+    """Sweeps the folders of the file store's layout, so it takes that store, not the
+    interface: leftovers are files on this disk, whatever backend keeps the artifacts."""
+
     def __init__(self, store: AbstractStore, artifacts: FileArtifactStore, settings: ServerSettings) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
-        self.home = artifacts.home
+        self.layout = artifacts.layout
+        self.environments = settings.home / "envs"  # the runners' (see ``app.make_runner``)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -125,7 +129,7 @@ class Janitor:
     # uploads ------------------------------------------------------------------------------
     def _uploads(self, now: float, freed: Freed) -> None:
         """Archives uploaded and never used, and partial uploads, older than the setting."""
-        for path in _children(self.home / "uploads"):
+        for path in _children(self.layout.uploads):
             if _age(path, now) < self.settings.stale_upload_s:
                 continue
             upload_id = path.name.split(".", 1)[0]
@@ -137,7 +141,7 @@ class Janitor:
     def _environments(self, now: float, freed: Freed) -> None:
         """Per-requirements environments that no active session uses and none used lately
         (each use refreshes the age); removed under the build lock, so never mid-use."""
-        root = self.home / "envs"
+        root = self.environments
         if not root.is_dir():
             return
         in_use = self._environments_in_use()
@@ -159,7 +163,7 @@ class Janitor:
     def _environments_in_use(self) -> set[str]:
         keys = set()
         for session in self.store.list_sessions(statuses=ACTIVE_STATUSES):
-            archive = self.artifacts.session_dir(session.id) / "code.tar.gz"
+            archive = self.artifacts.local_source_archive(session.id)
             try:
                 requirements = declared_requirements(archive)
             except (EnvironmentFailed, OSError):
@@ -172,7 +176,7 @@ class Janitor:
     def _orphans(self, now: float, freed: Freed) -> None:
         grace = self.settings.stale_upload_s
         known = {str(session.id) for session in self.store.list_sessions()}
-        for parent in (self.home / "sessions", self.home / "checkpoints"):
+        for parent in (self.layout.sessions, self.layout.checkpoints):
             for path in _children(parent):
                 if _age(path, now) < grace:
                     continue
@@ -180,8 +184,8 @@ class Janitor:
                     freed.add("folders of deleted sessions", _remove(path))
                 elif _is_staging(path.name):
                     freed.add("interrupted writes", _remove(path))
-        staged = [*_children(self.home / "datasets"), *_grandchildren(self.home / "checkpoints")]
-        staged += [p for p in _children(self.home / "evaluations") if p.name.startswith("run-")]
+        staged = [*_children(self.layout.datasets), *_grandchildren(self.layout.checkpoints)]
+        staged += [p for p in _children(self.layout.evaluations) if p.name.startswith("run-")]
         for path in staged:
             if (_is_staging(path.name) or path.name.startswith("run-")) and _age(path, now) >= grace:
                 freed.add("interrupted writes", _remove(path))
@@ -189,7 +193,7 @@ class Janitor:
 
     def _cache_orphans(self, now: float, grace: float, freed: Freed) -> None:
         """Cache archives whose entry was removed from the store (or never recorded)."""
-        for folder in _children(self.home / "cache"):
+        for folder in _children(self.layout.cache):
             try:
                 owner = self.store.get_user(folder.name)
             except NotFound:

@@ -22,8 +22,7 @@ def add_reports(body: ReportBatch, session: RuntimeSession, svc: ServicesDep) ->
 @router.get(SESSION + "/dataset")
 def download_train_split(session: RuntimeSession, svc: ServicesDep) -> StreamingResponse:
     """The session's train split as tar.gz, for runners whose nodes do not share the server's disk."""
-    folder = svc.sessions.artifacts.dataset_dir(session.dataset) / "train"
-    return StreamingResponse(svc.sessions.artifacts.read_dir(folder), media_type="application/gzip")
+    return StreamingResponse(svc.sessions.train_split(session), media_type="application/gzip")
 
 
 @router.put(SESSION + "/checkpoints/{name}", response_model=CheckpointOut, status_code=201)

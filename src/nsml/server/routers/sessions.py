@@ -19,7 +19,7 @@ from nsml.server.schemas import (
     SessionCreate,
     SessionOut,
 )
-from nsml.store import Session, SessionStatus
+from nsml.store import Session
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SESSION = "/{owner}/{dataset}/{number}"
@@ -36,7 +36,7 @@ def session_out(svc: Services, session: Session) -> SessionOut:
 @router.post("", response_model=SessionOut, status_code=201)
 def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> SessionOut:
     """The session belongs to the caller's team when there is one, as in 2018."""
-    owner = svc.store.get_user(who.user.owner_name)
+    owner = svc.sessions.account(who.user.owner_name)
     session = svc.sessions.create(
         owner, body.dataset, body.entry, body.args, body.description, body.gpus, body.code_upload,
         cpus=body.cpus, memory=body.memory, shm_size=body.shm_size,
@@ -47,9 +47,7 @@ def create_session(body: SessionCreate, svc: ServicesDep, who: UserDep) -> Sessi
 def _with_queue(session: Session, svc: Services) -> SessionOut:
     """A queued session says where it stands and why it waits (`run`, `logs -f`)."""
     out = session_out(svc, session)
-    position = (
-        svc.sessions.runner.queue_position(session.id) if session.status is SessionStatus.QUEUED else None
-    )
+    position = svc.sessions.queue_position(session)
     if position is None:
         return out
     reason = out.reason or f"all {svc.settings.max_concurrent} session slots are in use"
@@ -104,7 +102,7 @@ async def download_outputs(
 @router.post(SESSION + "/fork", response_model=SessionOut, status_code=201)
 def fork_session(body: ForkRequest, session: ReadableSession, svc: ServicesDep, who: UserDep) -> SessionOut:
     """A new session from this one's source and checkpoint (default: the latest)."""
-    owner = svc.store.get_user(who.user.owner_name)
+    owner = svc.sessions.account(who.user.owner_name)
     return SessionOut.model_validate(
         svc.sessions.fork(owner, session, body.checkpoint, body.args, body.description)
     )
@@ -149,7 +147,7 @@ async def session_logs(
                 position += len(data)
                 yield data
                 continue
-            current = await asyncio.to_thread(svc.store.get_session_by_id, session.id)
+            current = await asyncio.to_thread(svc.sessions.refreshed, session)
             if current.status.is_terminal:
                 rest = await asyncio.to_thread(svc.sessions.read_log, session, position)
                 if rest:
@@ -162,16 +160,12 @@ async def session_logs(
 
 @router.get(SESSION + "/checkpoints", response_model=list[CheckpointOut])
 def list_checkpoints(session: ReadableSession, svc: ServicesDep) -> list[CheckpointOut]:
-    return [CheckpointOut.model_validate(c) for c in svc.store.list_checkpoints(session.id)]
+    return [CheckpointOut.model_validate(c) for c in svc.sessions.list_checkpoints(session)]
 
 
 @router.get(SESSION + "/checkpoints/{name}")
 def download_checkpoint(name: str, session: ReadableSession, svc: ServicesDep) -> StreamingResponse:
-    checkpoint = svc.sessions.get_checkpoint(session, name)
-    return StreamingResponse(
-        svc.sessions.artifacts.read_checkpoint(session.id, checkpoint.name),
-        media_type="application/gzip",
-    )
+    return StreamingResponse(svc.sessions.read_checkpoint(session, name), media_type="application/gzip")
 
 
 @router.delete(SESSION + "/checkpoints/{name}", status_code=204)
@@ -183,4 +177,4 @@ def delete_checkpoint(name: str, session: ManagedSession, svc: ServicesDep, who:
 
 @router.get(SESSION + "/metrics", response_model=list[MetricOut])
 def list_metrics(session: ReadableSession, svc: ServicesDep) -> list[MetricOut]:
-    return [MetricOut.model_validate(m) for m in svc.store.list_metrics(session.id)]
+    return [MetricOut.model_validate(m) for m in svc.sessions.list_metrics(session)]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-import uuid
 from pathlib import Path
 
-from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts import ArtifactStore, BadArchive
 from nsml.datasets.layout import LayoutError, check_layout
 from nsml.evaluation.metrics import metric_info
 from nsml.names import InvalidName, validate_name
@@ -16,9 +15,7 @@ from nsml.store import AbstractStore, Conflict, Dataset, NotFound, User
 
 
 class DatasetService:
-    def __init__(
-        self, store: AbstractStore, artifacts: FileArtifactStore, default_daily_limit: int = 0
-    ) -> None:
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, default_daily_limit: int = 0) -> None:
         self.store = store
         self.artifacts = artifacts
         # a competition without limits lets its public board be probed one label at a
@@ -43,28 +40,24 @@ class DatasetService:
     ) -> Dataset:
         """Unpack an uploaded folder, check its layout, then register it; the upload is
         discarded however this ends."""
-        staging = self.artifacts.home / "datasets" / f".incoming-{uuid.uuid4().hex}"
         try:
-            self._validate(name, metric)
-            self.artifacts.unpack_upload(upload_id, staging)
-            return self._register(owner, name, metric, description, staging)
+            with self.artifacts.staged_dataset() as staging:
+                self._validate(name, metric)
+                self.artifacts.unpack_upload(upload_id, staging)
+                return self._register(owner, name, metric, description, staging)
         except (BadArchive, LayoutError) as exc:
             raise BadRequest(str(exc)) from None
         finally:
             self.artifacts.discard_upload(upload_id)
-            shutil.rmtree(staging, ignore_errors=True)
 
     def register_folder(self, owner: User, name: str, metric: str, description: str, source: Path) -> Dataset:
         """Register a folder on the server's own disk (the demo datasets)."""
         self._validate(name, metric)
-        staging = self.artifacts.home / "datasets" / f".incoming-{uuid.uuid4().hex}"
-        try:
+        with self.artifacts.staged_dataset() as staging:
             shutil.copytree(source, staging, ignore=shutil.ignore_patterns("*.md"))
             # no default daily limit: their test labels ship with the package, so a limit
             # would protect nothing and only stop `make demo` after a few runs a day
             return self._register(owner, name, metric, description, staging, default_limit=False)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     def _validate(self, name: str, metric: str) -> None:
         try:
@@ -83,10 +76,10 @@ class DatasetService:
         default_limit: bool = True,
     ) -> Dataset:
         summary = check_layout(staging)
-        target = self.artifacts.dataset_dir(name)
-        if target.exists():
-            raise ConflictError(f"dataset {name!r} already exists; push it under another name")
-        staging.rename(target)
+        try:
+            self.artifacts.keep_dataset(staging, name)
+        except FileExistsError:
+            raise ConflictError(f"dataset {name!r} already exists; push it under another name") from None
         try:
             dataset = self.store.create_dataset(
                 name,
@@ -98,10 +91,10 @@ class DatasetService:
                 summary.size_bytes,
             )
         except Conflict:
-            shutil.rmtree(target, ignore_errors=True)  # ours: the rename above created it
+            self.artifacts.delete_dataset(name)  # ours: keeping the staged files created it
             raise ConflictError(f"dataset {name!r} already exists; push it under another name") from None
         except Exception:
-            shutil.rmtree(target, ignore_errors=True)
+            self.artifacts.delete_dataset(name)
             raise
         if dataset.test_size and self.default_daily_limit and default_limit:
             dataset = self.store.update_dataset(name, daily_limit=self.default_daily_limit)

@@ -10,11 +10,10 @@ into an unnamed temporary file that is streamed and then gone.
 from __future__ import annotations
 
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from nsml.artifacts import FileArtifactStore
+from nsml.artifacts import ArtifactStore
 from nsml.artifacts.outputs import (
     BadOutputPath,
     OutputTooLarge,
@@ -22,7 +21,7 @@ from nsml.artifacts.outputs import (
     pack_outputs,
     shipped_manifest,
 )
-from nsml.artifacts.safe_io import UnsafeFile, open_regular
+from nsml.artifacts.safe_io import UnsafeFile
 from nsml.server.errors import BadRequest, NotFoundError, TooLarge
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Session
@@ -32,7 +31,7 @@ MAX_MEMO_CHARS = 1000
 
 
 class SessionFiles:
-    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore, settings: ServerSettings) -> None:
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, settings: ServerSettings) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
@@ -47,7 +46,7 @@ class SessionFiles:
     def source(self, session: Session) -> Iterator[bytes]:
         """The stored ``code.tar.gz``, byte for byte as it was shipped."""
         try:
-            handle = open_regular(self.artifacts.session_dir(session.id) / "code.tar.gz")
+            handle = self.artifacts.open_source(session.id)
         except (FileNotFoundError, UnsafeFile):
             raise NotFoundError(f"the shipped source of {session.name} is not stored any more") from None
         return _chunks(handle)
@@ -58,15 +57,15 @@ class SessionFiles:
             prefix = output_prefix(path)
         except BadOutputPath as exc:
             raise BadRequest(str(exc)) from None
-        work = self.artifacts.work_dir(session.id)
+        work = self.artifacts.local_work_dir(session.id)
         if not work.is_dir() or work.is_symlink():
             raise NotFoundError(f"the work dir of {session.name} is not there any more")
         try:
-            shipped = shipped_manifest(self.artifacts.session_dir(session.id) / "code.tar.gz")
+            shipped = shipped_manifest(self.artifacts.local_source_archive(session.id))
         except (FileNotFoundError, UnsafeFile, tarfile.TarError):
             shipped = {}  # then every file counts as written by the session
         limit = self.settings.max_download_bytes
-        out = tempfile.TemporaryFile(dir=self.artifacts.home)
+        out = self.artifacts.scratch_file()
         try:
             packed = pack_outputs(work, shipped, prefix, limit, out)
         except OutputTooLarge:

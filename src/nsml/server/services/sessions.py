@@ -1,47 +1,42 @@
-"""Creating, running, stopping and removing sessions; the runner's events land here."""
+"""Creating, running, stopping and removing sessions; the runner's events land here.
+
+Checkpoints are in :mod:`~nsml.server.services.session_checkpoints`, what the runner is
+handed in :mod:`~nsml.server.services.session_specs`.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-import os
-import shutil
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nsml.artifacts import BadArchive, FileArtifactStore, UnpackTooLarge
-from nsml.artifacts.filesystem import read_log_page
-from nsml.names import InvalidName, validate_checkpoint
-from nsml.plotting.events import append_scalars
-from nsml.runners import Outcome, Runner, RunSpec
+from nsml.artifacts import ArtifactStore, BadArchive, BadUploadId, UnpackTooLarge
+from nsml.runners import Outcome, Runner
 from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.server.idle import IdleWatch
 from nsml.server.services.limits import LimitPolicy
 from nsml.server.services.notifications import NotificationService
+from nsml.server.services.session_checkpoints import SessionCheckpoints, continuation, now
+from nsml.server.services.session_specs import SessionSpecs
 from nsml.server.services.storage import MIB, StorageService
 from nsml.server.settings import ServerSettings
-from nsml.store import AbstractStore, Checkpoint, NotFound, Session, SessionStatus, User
+from nsml.store import AbstractStore, MetricPoint, NotFound, Session, SessionStatus, User
 from nsml.store.entities import ACTIVE_STATUSES
 
 RESTART_REASON = "the server stopped while the session was running"
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class SessionService:
+class SessionService(SessionCheckpoints):
     def __init__(
         self,
         store: AbstractStore,
-        artifacts: FileArtifactStore,
+        artifacts: ArtifactStore,
         runner: Runner,
         settings: ServerSettings,
     ) -> None:
@@ -50,6 +45,7 @@ class SessionService:
         self.runner = runner
         self.settings = settings
         self.resources = LimitPolicy(settings)
+        self.specs = SessionSpecs(store, artifacts, settings, self.resources)
         self._ended = threading.Condition()
         self._stop_reasons: dict[int, str] = {}
         # called before a session is queued, to refuse it (credits); set by the app
@@ -83,6 +79,20 @@ class SessionService:
             sessions = [s for s in sessions if fnmatch.fnmatchcase(s.name, pattern)]
             sessions = sessions[:limit] if limit else sessions
         return sessions
+
+    def refreshed(self, session: Session) -> Session:
+        """The session as the store has it now (a log follower checks whether it ended)."""
+        return self.store.get_session_by_id(session.id)
+
+    def queue_position(self, session: Session) -> int | None:
+        """Where a queued session stands in the runner's line; None when it is not queued."""
+        if session.status is not SessionStatus.QUEUED:
+            return None
+        return self.runner.queue_position(session.id)
+
+    def account(self, name: str) -> User:
+        """The account that new sessions of a caller belong to (its team, or itself)."""
+        return self.store.get_user(name)
 
     # creation ----------------------------------------------------------------------
     def create(
@@ -135,39 +145,34 @@ class SessionService:
         self._check_cpus(cpus)
         memory_mb, shm_mb = sizes_mb
         self.admission(owner, gpus)
-        staging = self.artifacts.home / "sessions" / f".incoming-{uuid.uuid4().hex}"
+        origin = None
         if fork_of is not None:
-            archive, origin = (
-                self.artifacts.session_dir(fork_of[0].id) / "code.tar.gz",
-                _continuation(*fork_of),
-            )
-        elif code_upload is not None:
-            try:
-                archive, origin = self.artifacts.upload_path(code_upload), None
-            except BadArchive as exc:
-                raise BadRequest(str(exc)) from None
-        else:
+            origin = continuation(*fork_of)
+        elif code_upload is None:
             raise BadRequest("a session needs source code: an upload or a session to fork")
         try:
-            self.artifacts.unpack_archive(archive, staging / "work", self._source_cap(owner, code_upload))
-            _check_entry(staging / "work", entry)
-            shutil.copyfile(archive, staging / "code.tar.gz")
-            token = new_token()
-            session = self.store.create_session(
-                owner.id,
-                dataset.id,
-                entry,
-                list(args),
-                description,
-                gpus,
-                hash_token(token),
-                parent=origin,
-                resume_checkpoint=origin,
-                cpus=cpus,
-                memory_mb=memory_mb,
-                shm_mb=shm_mb,
-            )
-            staging.rename(self.artifacts.session_dir(session.id))
+            cap = self._source_cap(owner, code_upload)
+            from_session = fork_of[0].id if fork_of is not None else None
+            with self.artifacts.staged_source(cap, code_upload, from_session) as work:
+                _check_entry(work, entry)
+                token = new_token()
+                session = self.store.create_session(
+                    owner.id,
+                    dataset.id,
+                    entry,
+                    list(args),
+                    description,
+                    gpus,
+                    hash_token(token),
+                    parent=origin,
+                    resume_checkpoint=origin,
+                    cpus=cpus,
+                    memory_mb=memory_mb,
+                    shm_mb=shm_mb,
+                )
+                self.artifacts.keep_source(work, session.id)
+        except BadUploadId as exc:
+            raise BadRequest(str(exc)) from None
         except UnpackTooLarge as exc:
             refusal = None
             if self.storage is not None:
@@ -178,13 +183,10 @@ class SessionService:
             ) from None
         except (BadArchive, FileNotFoundError) as exc:
             raise BadRequest(f"the source could not be unpacked: {exc}") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        self.artifacts.log_path(session.id).touch()
-        images = docker_images(self.artifacts.session_dir(session.id) / "code.tar.gz")
+        images = docker_images(self.artifacts.local_source_archive(session.id))
         if images:
             self._log(session.id, f"[nsml] {image_note(images)}")
-        self.runner.submit(self._spec(session, token))
+        self.runner.submit(self.specs.build(session, token))
         return session
 
     def _source_cap(self, owner: User, code_upload: str | None) -> int:
@@ -235,67 +237,12 @@ class SessionService:
         chosen = self._checkpoint_or_latest(session, None)
         self.admission(self.store.get_user(session.owner), session.gpus)
         token = new_token()
-        resumed = self.store.requeue_session(session.id, hash_token(token), _continuation(session, chosen))
+        resumed = self.store.requeue_session(session.id, hash_token(token), continuation(session, chosen))
         if resumed is None:
             raise ConflictError(f"session {session.name} changed meanwhile; try again")
         self._log(session.id, f"[nsml] session resumed from checkpoint {chosen}")
-        self.runner.submit(self._spec(resumed, token))
+        self.runner.submit(self.specs.build(resumed, token))
         return resumed
-
-    def _checkpoint_or_latest(self, session: Session, checkpoint: str | None) -> str:
-        if checkpoint is not None:
-            return self.get_checkpoint(session, checkpoint).name
-        saved = self.store.list_checkpoints(session.id)
-        if not saved:
-            raise BadRequest(f"session {session.name} has no checkpoint to continue from")
-        return saved[-1].name
-
-    def _resume_source(self, session: Session) -> tuple[Path | None, list[str]]:
-        """The checkpoint folder and the 2018 arguments that make ``paused`` load it."""
-        if not session.resume_checkpoint:
-            return None, []
-        name, _, checkpoint = session.resume_checkpoint.partition(":")  # names hold no ':'
-        owner, dataset, number = name.split("/")
-        source = self.store.get_session(owner, dataset, int(number))
-        folder = self.artifacts.checkpoint_dir(source.id, checkpoint)
-        return folder, ["--pause", "1", "--mode", "train", "--iteration", checkpoint]
-
-    def _dataset_version(self, name: str) -> str:
-        """Changes whenever a dataset of that name is registered anew (part of cache keys)."""
-        dataset = self.store.get_dataset(name)
-        return f"{dataset.id}:{dataset.created_at.isoformat()}:{dataset.size_bytes}"
-
-    def _spec(self, session: Session, token: str) -> RunSpec:
-        session_dir = self.artifacts.session_dir(session.id)
-        checkpoint_dir, resume_args = self._resume_source(session)
-        cache_dir = self.artifacts.cache_dir(session.owner)
-        cache_dir.mkdir(parents=True, exist_ok=True)  # mounted even before the first entry
-        return RunSpec(
-            session_id=session.id,
-            name=session.name,
-            argv=[sys.executable, session.entry, *session.args, *resume_args],
-            checkpoint_dir=checkpoint_dir,
-            work_dir=session_dir / "work",
-            env={
-                "NSML_ON_PLATFORM": "1",
-                "NSML_SESSION": session.name,
-                "NSML_SESSION_TOKEN": token,
-                "NSML_DATASET_NAME": session.dataset,
-                "NSML_DATASET_VERSION": self._dataset_version(session.dataset),
-                "NSML_GPU_NUM": str(session.gpus),
-                **({"OMP_NUM_THREADS": str(session.cpus)} if session.cpus else {}),
-            },
-            log_path=self.artifacts.log_path(session.id),
-            train_dir=self.artifacts.dataset_dir(session.dataset) / "train",
-            api_url=self.settings.public_url,
-            api_socket=self.settings.api_socket,
-            gpus=session.gpus,
-            cpus=session.cpus,
-            cache_dir=cache_dir,
-            owner=session.owner,
-            limits=self.resources.for_session(session),
-            source_archive=session_dir / "code.tar.gz",
-        )
 
     # runner events -----------------------------------------------------------------
     def on_waiting(self, session_id: int, reason: str | None) -> None:
@@ -303,7 +250,7 @@ class SessionService:
 
     def on_started(self, session_id: int) -> None:
         self.store.transition_session(
-            session_id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=_now()
+            session_id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=now()
         )
 
     def on_finished(self, session_id: int, outcome: Outcome) -> None:
@@ -316,7 +263,7 @@ class SessionService:
             from_statuses=ACTIVE_STATUSES,
             exit_code=outcome.exit_code,
             reason=outcome.reason,
-            at=_now(),
+            at=now(),
         )
         if ended is not None:
             self._log(
@@ -340,16 +287,7 @@ class SessionService:
         return self.idle.idle_since(session.id)
 
     def _log(self, session_id: int, line: str) -> None:
-        """Append a platform line; never through a link, should one stand in for the log."""
-        path = self.artifacts.log_path(session_id)
-        if not path.parent.exists():
-            return
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError:
-            return
-        with os.fdopen(fd, "a", encoding="utf-8") as log:
-            log.write(line + "\n")
+        self.artifacts.append_log(session_id, line)
 
     # control -----------------------------------------------------------------------
     def stop(self, session: Session) -> Session:
@@ -362,7 +300,7 @@ class SessionService:
             SessionStatus.STOPPED,
             from_statuses=[SessionStatus.QUEUED],
             reason="stopped before it started",
-            at=_now(),
+            at=now(),
         )
         if stopped is not None:
             self._log(session.id, "[nsml] session stopped before it started")
@@ -401,7 +339,7 @@ class SessionService:
                 SessionStatus.FAILED,
                 from_statuses=[SessionStatus.RUNNING],
                 reason=RESTART_REASON,
-                at=_now(),
+                at=now(),
             )
             if failed is not None:
                 self._log(session.id, f"[nsml] session failed: {RESTART_REASON}")
@@ -410,7 +348,7 @@ class SessionService:
             token = new_token()
             self.store.set_session_token(session.id, hash_token(token))
             try:
-                spec = self._spec(session, token)
+                spec = self.specs.build(session, token)
             except (NotFound, ValueError) as exc:  # e.g. the forked-from session was removed
                 reason = f"cannot start again after a restart: {exc}"
                 self.store.transition_session(
@@ -418,14 +356,14 @@ class SessionService:
                     SessionStatus.FAILED,
                     from_statuses=[SessionStatus.QUEUED],
                     reason=reason,
-                    at=_now(),
+                    at=now(),
                 )
                 continue
             self.runner.submit(spec)
 
-    # logs, metrics, checkpoints ------------------------------------------------------
+    # logs, metrics -----------------------------------------------------------------
     def read_log(self, session: Session, offset: int) -> bytes:
-        return read_log_page(self.artifacts.log_path(session.id), offset)
+        return self.artifacts.read_log(session.id, offset)
 
     def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
         self.store.add_reports(session.id, reports)
@@ -438,73 +376,14 @@ class SessionService:
             if isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
         if points:  # the same points, for TensorBoard
-            append_scalars(self.artifacts.session_dir(session.id) / "tensorboard", points)
+            self.artifacts.append_scalars(session.id, points)
 
-    def checkpoint_target(self, session: Session, name: str) -> tuple[User, int]:
-        """Before a checkpoint's body is read: its name is valid; (the account whose quota
-        it counts against, the bytes of the checkpoint of that name it would replace)."""
-        try:
-            validate_checkpoint(name)
-        except InvalidName as exc:
-            raise BadRequest(str(exc)) from None
-        try:
-            replaced = self.store.get_checkpoint(session.id, name).size_bytes
-        except NotFound:
-            replaced = 0
-        return self.store.get_user(session.owner), replaced
+    def train_split(self, session: Session) -> Iterator[bytes]:
+        """The dataset's train split as tar.gz, for runners whose nodes do not share this disk."""
+        return self.artifacts.read_train_split(session.dataset)
 
-    def save_checkpoint(
-        self, session: Session, name: str, upload_id: str, owner: User | None = None, replaced: int = 0
-    ) -> Checkpoint:
-        """Unpack, rename into place, then list: a checkpoint is complete or absent.
-
-        It may unpack to what the owner's quota leaves (with the space of the checkpoint
-        it replaces), under the operator's hard cap."""
-        cap = None
-        if owner is not None and self.storage is not None:
-            cap = self.storage.unpack_cap(owner, upload_id, replaced)
-        try:
-            validate_checkpoint(name)
-            size = self.artifacts.put_checkpoint(session.id, name, upload_id, cap)
-        except InvalidName as exc:
-            raise BadRequest(str(exc)) from None
-        except UnpackTooLarge as exc:
-            refusal = None
-            if owner is not None and self.storage is not None:
-                what = f"checkpoint {name!r} unpacked"
-                refusal = self.storage.check_unpacked(owner, exc.limit, what, upload_id, replaced)
-            raise refusal or BadRequest(str(exc)) from None
-        except BadArchive as exc:
-            raise BadRequest(str(exc)) from None
-        finally:
-            self.artifacts.discard_upload(upload_id)
-        if self.idle is not None:
-            self.idle.alive(session.id)
-        current = self.store.get_session_by_id(session.id)
-        now = _now()
-        elapsed = (now - current.started_at).total_seconds() if current.started_at else None
-        # the latest summary=True report, as `ps` shows it; any report if none was flagged
-        summary = current.summary or current.last_report
-        return self.store.put_checkpoint(session.id, name, elapsed, summary, size, now)
-
-    def delete_checkpoint(self, session: Session, name: str) -> None:
-        """``nsml model rm``: frees its space, unless a session still to run starts from it."""
-        checkpoint = self.get_checkpoint(session, name)
-        ref = _ref(session, checkpoint.name)
-        for other in self.store.list_sessions(statuses=ACTIVE_STATUSES):
-            if other.resume_checkpoint == ref:
-                raise ConflictError(f"session {other.name} starts from {ref}; wait for it or stop it first")
-        if self.store.delete_checkpoint(session.id, checkpoint.name):
-            self.artifacts.delete_checkpoint(session.id, checkpoint.name)
-
-    def get_checkpoint(self, session: Session, name: str) -> Checkpoint:
-        try:
-            return self.store.get_checkpoint(session.id, name)
-        except NotFound:
-            raise NotFoundError(
-                f"checkpoint {name!r} not found in {session.name}; "
-                f"`nsml model ls {session.name}` lists its checkpoints"
-            ) from None
+    def list_metrics(self, session: Session) -> list[MetricPoint]:
+        return self.store.list_metrics(session.id)
 
 
 def _check_entry(work: Path, entry: str) -> None:
@@ -516,22 +395,3 @@ def _check_entry(work: Path, entry: str) -> None:
             f"entry file {entry!r} not found in the shipped source; run from the folder "
             "that holds it or pass -e PATH"
         )
-
-
-def _ref(session: Session, checkpoint: str) -> str:
-    return f"{session.name}:{checkpoint}"
-
-
-MAX_CONTINUATION = 128  # the resume_checkpoint column's VARCHAR(128), which PostgreSQL enforces
-
-
-def _continuation(session: Session, checkpoint: str) -> str:
-    """The ``OWNER/DATASET/N:CHECKPOINT`` a session starts from, refused when longer than
-    the column that keeps it (long names of both could reach 269 characters)."""
-    ref = _ref(session, checkpoint)
-    if len(ref) > MAX_CONTINUATION:
-        raise BadRequest(
-            f"cannot continue from {ref}: the session and checkpoint names together are over "
-            f"{MAX_CONTINUATION} characters; save the checkpoint under a shorter name"
-        )
-    return ref

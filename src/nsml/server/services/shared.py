@@ -9,8 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import BinaryIO
 
-from nsml.artifacts import BadArchive, FileArtifactStore
-from nsml.artifacts.shared import SharedFiles
+from nsml.artifacts import ArtifactStore, BadArchive
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.store import AbstractStore, Conflict, NotFound, SharedResource, User
 
@@ -20,9 +19,9 @@ _OPEN_ATTEMPTS = 5
 
 
 class SharedService:
-    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore) -> None:
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore) -> None:
         self.store = store
-        self.files = SharedFiles(artifacts)
+        self.artifacts = artifacts
 
     def list(self) -> list[SharedResource]:
         return self.store.list_shared()
@@ -61,11 +60,11 @@ class SharedService:
         try:
             self.check_publish(name, replace, existing)
         except ConflictError:
-            self.files.artifacts.discard_upload(upload_id)
+            self.artifacts.discard_upload(upload_id)
             raise
         version = uuid.uuid4().hex
         try:
-            size, files = self.files.put(name, version, upload_id)
+            size, files = self.artifacts.put_shared(name, version, upload_id)
         except BadArchive as exc:
             raise BadRequest(str(exc)) from None
         try:
@@ -73,12 +72,12 @@ class SharedService:
                 name, owner.id, description, size, files, version, replace
             )
         except Conflict:
-            self.files.delete(name, version)
+            self.artifacts.delete_shared(name, version)
             raise ConflictError(
                 f"shared resource {name!r} was just published by someone else; pass --replace to replace it"
             ) from None
         if previous is not None and previous != version:
-            self.files.delete(name, previous)
+            self.artifacts.delete_shared(name, previous)
         return resource, previous is not None
 
     def open(self, name: str) -> tuple[SharedResource, BinaryIO]:
@@ -89,7 +88,7 @@ class SharedService:
             except NotFound:
                 raise self._missing(name) from None
             try:
-                return resource, self.files.open(name, resource.version)
+                return resource, self.artifacts.open_shared(name, resource.version)
             except FileNotFoundError:
                 continue  # replaced or removed between the lookup and the open
         raise self._missing(name)
@@ -98,5 +97,5 @@ class SharedService:
         removed = self.store.delete_shared(name)
         if removed is None:
             raise self._missing(name)
-        self.files.delete(name, removed.version)
+        self.artifacts.delete_shared(name, removed.version)
         return removed

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-from nsml.artifacts import FileArtifactStore
+from nsml.artifacts import ArtifactStore
 from nsml.server.errors import TooLarge
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, User
@@ -46,7 +46,7 @@ def _mib(size: int) -> str:
 
 
 class StorageService:
-    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore, settings: ServerSettings) -> None:
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore, settings: ServerSettings) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
