@@ -150,6 +150,22 @@ class ArtifactStore(ABC):
     def read_train_split(self, dataset: str) -> Iterator[bytes]:
         """The train split as a tar.gz byte stream, for runners on other machines."""
 
+    @abstractmethod
+    def local_dataset_dir(self, dataset: str) -> Path:
+        """A dataset's whole folder, test labels included: only the server's scoring reads
+        it, never a session."""
+
+    # evaluations ---------------------------------------------------------------------
+    @abstractmethod
+    def local_evaluation_dir(self, name: str) -> Path:
+        """The folder (created) where one evaluation unpacks the session's source, runs it
+        and keeps its log, on the host that drives it."""
+
+    @abstractmethod
+    def unpack_source(self, session_id: int, target: Path, max_bytes: int | None = None) -> None:
+        """Extract a session's shipped source into ``target``, within the cap, for an
+        evaluation to run it again."""
+
     # nsml.cache ----------------------------------------------------------------------
     @abstractmethod
     def local_cache_dir(self, owner: str) -> Path:

@@ -109,6 +109,17 @@ class FileArtifactStore(ArtifactStore):
     def local_train_dir(self, dataset: str) -> Path:
         return self.dataset_dir(dataset) / "train"
 
+    def local_dataset_dir(self, dataset: str) -> Path:
+        return self.dataset_dir(dataset)
+
+    def local_evaluation_dir(self, name: str) -> Path:
+        folder = self.layout.evaluations / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def unpack_source(self, session_id: int, target: Path, max_bytes: int | None = None) -> None:
+        self.unpack_archive(self.local_source_archive(session_id), target, max_bytes)
+
     # uploads -------------------------------------------------------------------------
     async def receive_upload(
         self, chunks: AsyncIterable[bytes], max_bytes: int, owner_id: int | None = None

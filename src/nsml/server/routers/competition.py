@@ -7,7 +7,6 @@ import asyncio
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from nsml.artifacts.filesystem import read_log_page
 from nsml.names import InvalidName, parse_session
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
@@ -88,8 +87,7 @@ async def submission_logs(
     offset: int = Query(default=0, ge=0, le=INT64_MAX),
 ) -> Response:
     """The evaluation's log as far as the caller may read it (see nsml/evaluation/log.py)."""
-    path = await run_in_threadpool(svc.submissions.readable_log, who, submission_id)
-    data = await asyncio.to_thread(read_log_page, path, offset)
+    data = await run_in_threadpool(svc.submissions.read_log, who, submission_id, offset)
     return Response(
         data, media_type="text/plain; charset=utf-8", headers={"X-Log-Offset": str(offset + len(data))}
     )

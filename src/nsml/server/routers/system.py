@@ -43,15 +43,13 @@ async def receive(
     if declared > max_bytes:
         raise TooLarge(f"upload of {declared} bytes is over the {max_bytes // (1024 * 1024)} MiB limit")
     chunks: AsyncIterable[bytes] = request.stream()
-    owner_id = None
+    storage = svc.storage
     if owner is not None:
-        storage = svc.storage
         usage = await run_in_threadpool(storage.usage, owner, None, credit)
         max_bytes = storage.upload_limit(owner, usage, max_bytes, declared, what)
         chunks = storage.metered(owner, usage, chunks, what)
-        owner_id = owner.id
     try:
-        return await svc.sessions.artifacts.receive_upload(chunks, max_bytes, owner_id)
+        return await storage.receive(chunks, max_bytes, owner)
     except UploadTooLarge as exc:
         raise TooLarge(str(exc)) from None
 
@@ -91,7 +89,7 @@ async def used_upload(
     try:
         yield upload_id
     finally:
-        svc.sessions.artifacts.discard_upload(upload_id)
+        svc.storage.discard(upload_id)
 
 
 def owner_account(svc: Services, who: Principal) -> User:

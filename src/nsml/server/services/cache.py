@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts import ArtifactStore, BadArchive
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.store import AbstractStore, CacheEntry, User
 
@@ -24,7 +24,7 @@ def check_key(key: str) -> str:
 
 
 class CacheService:
-    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore) -> None:
+    def __init__(self, store: AbstractStore, artifacts: ArtifactStore) -> None:
         self.store = store
         self.artifacts = artifacts
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nsml.artifacts import BadArchive, FileArtifactStore
+from nsml.artifacts import ArtifactStore, BadArchive
 from nsml.evaluation.driver import EvaluationFailed, ReplyBudget, evaluation_argv
 from nsml.runners import Runner, RunSpec
 from nsml.runners.base import EvaluationProcess
@@ -24,7 +24,7 @@ from nsml.store import Session
 
 class EvaluationLauncher:
     def __init__(
-        self, artifacts: FileArtifactStore, runner: Runner, settings: ServerSettings, sessions: SessionService
+        self, artifacts: ArtifactStore, runner: Runner, settings: ServerSettings, sessions: SessionService
     ) -> None:
         self.artifacts = artifacts
         self.runner = runner
@@ -51,9 +51,8 @@ class EvaluationLauncher:
         """The running script, working in ``folder``/work, and the file its output goes to."""
         work = folder / "work"
         folder.mkdir(parents=True, exist_ok=True)
-        source = self.artifacts.session_dir(session.id) / "code.tar.gz"
         try:
-            self.artifacts.unpack_archive(source, work, max_bytes=self.settings.max_unpacked_bytes)
+            self.artifacts.unpack_source(session.id, work, max_bytes=self.settings.max_unpacked_bytes)
         except BadArchive as exc:
             raise EvaluationFailed(f"the shipped source could not be unpacked: {exc}") from None
         spec = RunSpec(
@@ -63,9 +62,9 @@ class EvaluationLauncher:
             work_dir=work,
             env={"NSML_ON_PLATFORM": "1", "NSML_SESSION": session.name, "NSML_DATASET_NAME": session.dataset},
             log_path=folder / "log.txt",
-            checkpoint_dir=self.artifacts.checkpoint_dir(session.id, checkpoint),
+            checkpoint_dir=self.artifacts.local_checkpoint_dir(session.id, checkpoint),
             limits=self.sessions.resources.for_evaluation(session),
-            source_archive=source,
+            source_archive=self.artifacts.local_source_archive(session.id),
         )
         try:
             return self.runner.start_evaluation(spec), spec.log_path

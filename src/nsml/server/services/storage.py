@@ -79,6 +79,15 @@ class StorageService:
             raise self.refusal(owner, usage, what, declared or None)
         return min(route_max, remaining)
 
+    async def receive(
+        self, chunks: AsyncIterable[bytes], max_bytes: int, owner: User | None
+    ) -> tuple[str, int]:
+        """Store an upload's bytes as they arrive: (upload id, size)."""
+        return await self.artifacts.receive_upload(chunks, max_bytes, None if owner is None else owner.id)
+
+    def discard(self, upload_id: str) -> None:
+        self.artifacts.discard_upload(upload_id)
+
     async def metered(
         self, owner: User, usage: Usage, chunks: AsyncIterable[bytes], what: str
     ) -> AsyncIterator[bytes]:

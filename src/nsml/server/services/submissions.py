@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nsml.artifacts import FileArtifactStore
+from nsml.artifacts import ArtifactStore
+from nsml.artifacts.archives import read_log_page
 from nsml.evaluation import driver, scoring
 from nsml.evaluation.board import BoardRow, rank_best_per_owner
 from nsml.evaluation.driver import EvaluationFailed
@@ -78,7 +79,7 @@ class SubmissionService:
     def __init__(
         self,
         store: AbstractStore,
-        artifacts: FileArtifactStore,
+        artifacts: ArtifactStore,
         runner: Runner,
         settings: ServerSettings,
         sessions: SessionService,
@@ -92,7 +93,6 @@ class SubmissionService:
         self._lock = threading.Lock()
         self._cancelled: set[int] = set()
         self._processes: dict[int, EvaluationProcess] = {}
-        (artifacts.home / "evaluations").mkdir(exist_ok=True)
 
     def recover(self) -> None:
         self.store.fail_running_submissions(RESTART_REASON, _now())
@@ -101,7 +101,7 @@ class SubmissionService:
     def preview(self, session: Session, checkpoint: str, batch_size: int) -> list[dict[str, Any]]:
         """``submit -t``: predictions for the first test inputs; nothing is scored or stored."""
         dataset = self._competition_dataset(session)
-        folder = self.artifacts.dataset_dir(dataset.name)
+        folder = self.artifacts.local_dataset_dir(dataset.name)
         inputs = scoring.read_test_inputs(folder)[:PREVIEW_SIZE]
         predictions = self.predict(session, checkpoint, inputs, batch_size, dataset.eval_timeout_s)
         try:
@@ -121,7 +121,7 @@ class SubmissionService:
                 f"no evaluation slot came free in {SLOT_WAIT_S:g} s ({self._slots.why_waiting(owner)}); "
                 "try again later"
             )
-        folder = self.artifacts.home / "evaluations" / f"run-{uuid.uuid4().hex}"
+        folder = self.artifacts.local_evaluation_dir(f"run-{uuid.uuid4().hex}")
         try:
             return self._evaluate(session, checkpoint, inputs, batch_size, timeout_s, folder, lambda _: None)
         except EvaluationFailed as exc:
@@ -137,7 +137,7 @@ class SubmissionService:
         self._launcher.check(session, checkpoint, batch_size)
         if dataset.closed:
             raise ConflictError(f"the competition on {dataset.name} is closed; no more submissions")
-        inputs = scoring.read_test_inputs(self.artifacts.dataset_dir(dataset.name))
+        inputs = scoring.read_test_inputs(self.artifacts.local_dataset_dir(dataset.name))
         try:
             submission = self.store.create_submission(
                 dataset, user.id, session, checkpoint, len(inputs), _now()
@@ -206,16 +206,16 @@ class SubmissionService:
         return updated
 
     def log_path(self, submission_id: int) -> Path:
-        return self.artifacts.home / "evaluations" / f"submission-{submission_id}" / "log.txt"
+        return self.artifacts.local_evaluation_dir(f"submission-{submission_id}") / "log.txt"
 
-    def readable_log(self, who: Principal, submission_id: int) -> Path:
-        """The participant reads what the evaluation printed before the test inputs went out,
-        and the platform's lines (see ``nsml.evaluation.log``); the dataset's organiser and
-        admins read everything."""
+    def read_log(self, who: Principal, submission_id: int, offset: int) -> bytes:
+        """A page of the evaluation's log from ``offset``. The participant reads what the
+        evaluation printed before the test inputs went out, and the platform's lines (see
+        ``nsml.evaluation.log``); the dataset's organiser and admins read everything."""
         submission = self.get(who, submission_id, organisers_too=True)
         dataset = self.store.get_dataset(submission.dataset)
         log = EvaluationLog(self.log_path(submission_id).parent)
-        return log.full if who.can_organise(dataset) else log.shown
+        return read_log_page(log.full if who.can_organise(dataset) else log.shown, offset)
 
     def visible(self, submission: Submission) -> Submission:
         """A submission as its owner may see it (see ``participant_view``)."""
@@ -342,7 +342,7 @@ class SubmissionService:
                     submission_id=submission.id,
                 )
                 public, private = scoring.score(
-                    dataset, self.artifacts.dataset_dir(dataset.name), predictions
+                    dataset, self.artifacts.local_dataset_dir(dataset.name), predictions
                 )
             except (EvaluationFailed, InvalidPredictions) as exc:
                 self._notify(

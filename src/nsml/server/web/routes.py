@@ -89,7 +89,7 @@ def session_page(request: Request, who: Viewer, session: ReadableSession, svc: S
         svc,
         session=_session_row(svc, session),
         others=[name for name in others if name != session.name],
-        checkpoints=svc.store.list_checkpoints(session.id),
+        checkpoints=svc.sessions.list_checkpoints(session),
     )
 
 
