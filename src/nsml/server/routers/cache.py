@@ -9,10 +9,10 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from nsml.artifacts import BadArchive
+from nsml.schemas.resources import CacheEntryOut
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.server.routers.system import used_upload
-from nsml.server.schemas import CacheEntryOut
 from nsml.store import User
 
 router = APIRouter(prefix="/cache", tags=["cache"])

@@ -11,22 +11,21 @@ from starlette.concurrency import run_in_threadpool
 from nsml.artifacts.filesystem import read_log_page
 from nsml.evaluation.metrics import metric_info
 from nsml.names import InvalidName, parse_session
-from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
-from nsml.server.errors import BadRequest, Forbidden, NotFoundError
-from nsml.server.schemas import (
-    INT64_MAX,
+from nsml.schemas.base import INT64_MAX
+from nsml.schemas.competition import (
     BoardOut,
     BoardRowOut,
-    DatasetOptions,
-    DatasetOut,
     InferRequest,
     Limits,
     MySubmissions,
     PreviewRow,
     SubmissionCreate,
-    SubmissionId,
     SubmissionOut,
 )
+from nsml.schemas.datasets import DatasetOptions, DatasetOut
+from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
+from nsml.server.errors import BadRequest, Forbidden, NotFoundError
+from nsml.server.path_params import SubmissionId
 from nsml.server.services.evaluation_log import EvaluationLog
 from nsml.store import Dataset, Session, Submission
 
