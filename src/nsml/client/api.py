@@ -194,14 +194,8 @@ class ApiClient(RuntimeClient):
 
     def follow_logs(self, ref: SessionRef, offset: int = 0) -> Iterator[bytes]:
         """Yield log bytes as they are written, until the session ends."""
-        request = self._http.build_request(
-            "GET", f"/sessions/{ref.path}/logs", params={"offset": offset, "follow": True}, timeout=UNBOUNDED
-        )
-        response = self._send_streaming(request)
+        response = self._open_stream(f"/sessions/{ref.path}/logs", params={"offset": offset, "follow": True})
         try:
-            if response.is_error:
-                response.read()
-                raise_for(response)
             yield from response.iter_raw()
         finally:
             response.close()

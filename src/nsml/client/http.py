@@ -52,31 +52,31 @@ class HttpClient:
         raise_for(response)
         return response
 
-    def _send_streaming(self, request: httpx.Request) -> httpx.Response:
-        """The response with its body still to read; the caller closes it."""
+    def _open_stream(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """A successful GET whose body is still to read, with no read timeout (downloads
+        and followed logs take their time); the caller closes it."""
+        request = self._http.build_request("GET", path, params=params, timeout=UNBOUNDED)
         try:
-            return self._http.send(request, stream=True)
+            response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
-
-    def _stream_to(self, path: str, target: Path, params: dict[str, Any] | None = None) -> httpx.Response:
-        response = self._send_streaming(
-            self._http.build_request("GET", path, params=params, timeout=UNBOUNDED)
-        )
-        try:
-            if response.is_error:
+        if response.is_error:
+            try:
                 response.read()
                 raise_for(response)
-            write_body(response, target)
+            finally:
+                response.close()
+        return response
+
+    def _stream_to(self, path: str, target: Path, params: dict[str, Any] | None = None) -> httpx.Response:
+        response = self._open_stream(path, params)
+        try:
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
             return response
         finally:
             response.close()
-
-
-def write_body(response: httpx.Response, target: Path) -> None:
-    with target.open("wb") as out:
-        for chunk in response.iter_bytes(1 << 20):
-            out.write(chunk)
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from nsml.client.http import UNBOUNDED, HttpClient, json_object, raise_for, write_body
+from nsml.client.http import UNBOUNDED, ApiError, HttpClient, json_object
 from nsml.names import SessionRef
 
 
@@ -54,17 +54,13 @@ class RuntimeClient(HttpClient):
     # cache ---------------------------------------------------------------------------
     def download_cache(self, key: str, target: Path) -> bool:
         """Stream a cache entry to ``target``; False when there is none."""
-        response = self._send_streaming(self._http.build_request("GET", f"/cache/{key}", timeout=UNBOUNDED))
         try:
-            if response.status_code == 404:
+            self._stream_to(f"/cache/{key}", target)
+        except ApiError as exc:
+            if exc.status == 404:
                 return False
-            if response.is_error:
-                response.read()
-                raise_for(response)
-            write_body(response, target)
-            return True
-        finally:
-            response.close()
+            raise
+        return True
 
     def record_cache_hit(self, key: str) -> dict[str, Any]:
         """Count a hit served from a local read-only copy of the entry."""
