@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import Any
 
 import click
 
@@ -14,6 +13,7 @@ from nsml.client.api import ApiError
 from nsml.client.api import login as api_login
 from nsml.client.connection import read_client_file, write_client_file
 from nsml.config import CLIENT_FILE, local_user_name, nsml_home
+from nsml.schemas.accounts import MeOut, TokenOut
 
 MIB = 1024 * 1024
 
@@ -29,14 +29,13 @@ def _password(from_stdin: bool, confirm: bool = False) -> str:
     return password
 
 
-def _save(url: str, answer: dict, as_json: bool) -> None:  # type: ignore[type-arg]
-    path = write_client_file(nsml_home(), url, answer["token"], answer["user"])
+def _save(url: str, answer: TokenOut, as_json: bool) -> None:
+    path = write_client_file(nsml_home(), url, answer.token, answer.user)
+    expires_at = answer.model_dump(mode="json")["expires_at"]  # as the server wrote it
     if as_json:
-        print_json({"user": answer["user"], "url": url, "expires_at": answer["expires_at"]})
+        print_json({"user": answer.user, "url": url, "expires_at": expires_at})
     else:
-        console.print(
-            f"Logged in to {url} as {answer['user']} (token saved in {path}, until {answer['expires_at']})."
-        )
+        console.print(f"Logged in to {url} as {answer.user} (token saved in {path}, until {expires_at}).")
 
 
 @click.command()
@@ -104,19 +103,18 @@ def whoami(as_json: bool) -> None:
     conn = server()
     with conn.client() as api:
         me = api.me()
-    me["server"] = conn.url
     if as_json:
-        print_json(me)
+        print_json({**me.model_dump(mode="json"), "server": conn.url})
     else:
-        team = f", team {me['team']}" if me["team"] else ""
-        console.print(f"{me['name']} ({me['role']}{team}) on {conn.url}")
-        if "storage_used_bytes" in me:  # an older server does not say
+        team = f", team {me.team}" if me.team else ""
+        console.print(f"{me.name} ({me.role}{team}) on {conn.url}")
+        if isinstance(me, MeOut):  # an older server does not say
             console.print(f"storage: {_storage(me)}")
 
 
-def _storage(me: dict[str, Any]) -> str:
-    used, quota = me["storage_used_bytes"] / MIB, me["storage_quota_bytes"] / MIB
-    whose = f" (team {me['storage_owner']})" if me["storage_owner"] != me["name"] else ""
+def _storage(me: MeOut) -> str:
+    used, quota = me.storage_used_bytes / MIB, me.storage_quota_bytes / MIB
+    whose = f" (team {me.storage_owner})" if me.storage_owner != me.name else ""
     if not quota:
         return f"{used:.1f} MiB used, no quota{whose}"
     return f"{used:.1f} of {quota:.0f} MiB used{whose}"
@@ -140,15 +138,15 @@ def admin_user() -> None:
 @handle_errors
 def admin_user_add(name: str, role: str, password_stdin: bool, as_json: bool) -> None:
     """Create an account; a generated password is shown once."""
-    body = {"name": name, "role": role, "password": _password(True) if password_stdin else None}
+    password = _password(True) if password_stdin else None
     with server().client() as api:
-        created = api.admin("POST", "users", body)
+        created = api.add_user(name, role, password)
     if as_json:
         print_json(created)
         return
     console.print(f"Account {name} ({role}) created.")
-    if created["password"]:
-        console.print(f"Password (shown once): {created['password']}")
+    if created.password:
+        console.print(f"Password (shown once): {created.password}")
 
 
 @admin_user.command("ls")
@@ -157,13 +155,11 @@ def admin_user_add(name: str, role: str, password_stdin: bool, as_json: bool) ->
 def admin_user_ls(as_json: bool) -> None:
     """All accounts and teams."""
     with server().client() as api:
-        users = api.admin("GET", "users")
+        users = api.list_users()
     if as_json:
         print_json(users)
         return
-    rows = [
-        (u["name"], u["kind"], u["role"], u["team"] or "", "disabled" if u["disabled"] else "") for u in users
-    ]
+    rows = [(u.name, u.kind, u.role, u.team or "", "disabled" if u.disabled else "") for u in users]
     table(("Name", "Kind", "Role", "Team", "State"), rows, "No accounts.")
 
 
@@ -173,7 +169,7 @@ def admin_user_ls(as_json: bool) -> None:
 def admin_user_disable(name: str) -> None:
     """Disable an account and revoke all its tokens."""
     with server().client() as api:
-        api.admin("POST", f"users/{name}/disable")
+        api.disable_user(name)
     console.print(f"Account {name} disabled; its tokens are revoked.")
 
 
@@ -184,7 +180,7 @@ def admin_user_disable(name: str) -> None:
 def admin_user_role(name: str, role: str) -> None:
     """Change an account's role."""
     with server().client() as api:
-        api.admin("POST", f"users/{name}/role", {"role": role})
+        api.set_role(name, role)
     console.print(f"{name} is now {role}.")
 
 
@@ -198,7 +194,7 @@ def admin_user_quota(name: str, mb: int | None, use_default: bool) -> None:
     if (mb is None) == (not use_default):
         raise CliError("give a quota in MiB, or --default")
     with server().client() as api:
-        api.admin("POST", f"users/{name}/storage-quota", {"mb": None if use_default else mb})
+        api.set_storage_quota(name, None if use_default else mb)
     shown = "the server's default" if use_default else ("unlimited" if mb == 0 else f"{mb} MiB")
     console.print(f"Storage quota of {name}: {shown}.")
 
@@ -212,11 +208,11 @@ def admin_user_quota(name: str, mb: int | None, use_default: bool) -> None:
 def admin_invite(role: str, uses: int, expires_hours: float | None, as_json: bool) -> None:
     """Create an invite code for `nsml register`."""
     with server().client() as api:
-        invite = api.admin("POST", "invites", {"role": role, "uses": uses, "expires_hours": expires_hours})
+        invite = api.create_invite(role, uses, expires_hours)
     if as_json:
         print_json(invite)
     else:
-        console.print(f"Invite code ({role}, {uses} use(s)): {invite['code']}")
+        console.print(f"Invite code ({role}, {uses} use(s)): {invite.code}")
 
 
 @admin.command("team")
@@ -227,11 +223,11 @@ def admin_invite(role: str, uses: int, expires_hours: float | None, as_json: boo
 def admin_team(team: str, members: tuple[str, ...], as_json: bool) -> None:
     """Create TEAM if needed and add MEMBERS (at most three in all)."""
     with server().client() as api:
-        result = api.admin("POST", f"teams/{team}", {"members": list(members)})
+        result = api.add_to_team(team, list(members))
     if as_json:
         print_json(result)
     else:
-        console.print(f"Team {result['team']}: {', '.join(result['members'])}")
+        console.print(f"Team {result.team}: {', '.join(result.members)}")
 
 
 @click.command()
@@ -244,9 +240,9 @@ def credit(as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    daily = f", daily allowance {data['daily']:g}" if data["daily"] is not None else ""
-    state = "" if data["enforced"] else " (credits are not enforced on this server)"
-    console.print(f"{data['account']}: {data['balance']:.2f} credits{daily}{state}")
+    daily = f", daily allowance {data.daily:g}" if data.daily is not None else ""
+    state = "" if data.enforced else " (credits are not enforced on this server)"
+    console.print(f"{data.account}: {data.balance:.2f} credits{daily}{state}")
 
 
 @admin.command("credit")
@@ -261,10 +257,8 @@ def credit(as_json: bool) -> None:
 def admin_credit(name: str, amount: float, daily: float | None, no_daily: bool, as_json: bool) -> None:
     """Grant AMOUNT credits to NAME (negative takes), and/or set a daily allowance."""
     with server().client() as api:
-        data = api.admin(
-            "POST", f"credits/{name}", {"amount": amount, "daily": daily, "clear_daily": no_daily}
-        )
+        data = api.grant_credits(name, amount, daily, no_daily)
     if as_json:
         print_json(data)
     else:
-        console.print(f"{data['account']}: {data['balance']:.2f} credits")
+        console.print(f"{data.account}: {data.balance:.2f} credits")

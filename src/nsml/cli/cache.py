@@ -26,19 +26,19 @@ def cache_ls(as_json: bool) -> None:
         return
     rows = [
         (
-            e["key"][:12],
-            e["function"],
-            e["dataset"] or "",
-            human_size(e["size_bytes"]),
-            e["hits"],
-            ago(e["created_at"]),
-            ago(e["last_used_at"]),
+            e.key[:12],
+            e.function,
+            e.dataset or "",
+            human_size(e.size_bytes),
+            e.hits,
+            ago(e.created_at),
+            ago(e.last_used_at),
         )
         for e in entries
     ]
     table(("Key", "Function", "Dataset", "Size", "Hits", "Created", "Last used"), rows, "The cache is empty.")
     if entries:
-        console.print(f"{len(entries)} entries, {human_size(sum(e['size_bytes'] for e in entries))} in all")
+        console.print(f"{len(entries)} entries, {human_size(sum(e.size_bytes for e in entries))} in all")
 
 
 @cache.command("rm")
@@ -54,18 +54,18 @@ def cache_rm(keys: tuple[str, ...], remove_all: bool, yes: bool) -> None:
         entries = api.list_cache()
         chosen = entries if remove_all else []
         for prefix in keys:
-            found = [e for e in entries if e["key"].startswith(prefix)]
+            found = [e for e in entries if e.key.startswith(prefix)]
             if len(found) != 1:
                 raise CliError(f"{prefix!r} matches {len(found)} cache entries; give a longer key")
             chosen.append(found[0])
         if not chosen:
             console.print("The cache is empty.")
             return
-        total = sum(e["size_bytes"] for e in chosen)
+        total = sum(e.size_bytes for e in chosen)
         if not yes:
             if not sys.stdin.isatty():
                 raise CliError(f"would free {len(chosen)} entries ({human_size(total)}); pass -y to confirm")
             click.confirm(f"Free {len(chosen)} entries ({human_size(total)})?", abort=True)
         for entry in chosen:
-            api.delete_cache(entry["key"])
+            api.delete_cache(entry.key)
     console.print(f"Freed {len(chosen)} entries ({human_size(total)}).")

@@ -9,8 +9,9 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nsml.cli.output import CliError, ago, console, handle_errors, print_json, progress, server, table
-from nsml.client.api import ApiError
+from nsml.client.api import ApiClient, ApiError
 from nsml.names import parse_session, validate_name
+from nsml.schemas.competition import MySubmissions, SubmissionOut
 
 LONG_POLL_S = 5.0
 
@@ -31,32 +32,32 @@ def submit(session: str, checkpoint: str, test_mode: bool, batch_size: int, as_j
     with conn.client() as api:
         if test_mode:
             with progress.status(f"Running infer of {ref} checkpoint {checkpoint} on 10 test inputs"):
-                rows = api.submit(str(ref), checkpoint, batch_size, test_mode=True)
+                rows = api.preview_submission(str(ref), checkpoint, batch_size)
             if as_json:
                 print_json(rows)
             else:
-                _show_predictions([(r["input"], [r["probability"], r["prediction"]]) for r in rows])
+                _show_predictions([(r.input, [r.probability, r.prediction]) for r in rows])
             return
-        submission = api.submit(str(ref), checkpoint, batch_size, test_mode=False)
+        submission = api.submit(str(ref), checkpoint, batch_size)
         try:
             submission = _follow(api, submission, quiet=as_json)
         except KeyboardInterrupt:
             submission = _interrupted(api, submission)
     if as_json:
         print_json(submission)
-    elif submission["status"] == "scored":
+    elif submission.status == "scored":
         console.print(
-            f"Submission {submission['id']} of {ref} checkpoint {checkpoint}: "
-            f"score {submission['public_score']:.6g} (public part of the test set)."
+            f"Submission {submission.id} of {ref} checkpoint {checkpoint}: "
+            f"score {submission.public_score:.6g} (public part of the test set)."
         )
-    if submission["status"] != "scored":
-        raise CliError(f"submission {submission['id']} failed: {submission['reason']}")
+    if submission.status != "scored":
+        raise CliError(f"submission {submission.id} failed: {submission.reason}")
 
 
-def _interrupted(api, submission: dict) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _interrupted(api: ApiClient, submission: SubmissionOut) -> SubmissionOut:
     """Ctrl-C while following: cancel the submission (asking first on a terminal), since
     otherwise it would go on running, be scored and count against the limits unseen."""
-    number = submission["id"]
+    number = submission.id
     if sys.stdin.isatty():
         try:
             keep = not click.confirm(
@@ -68,7 +69,7 @@ def _interrupted(api, submission: dict) -> dict:  # type: ignore[no-untyped-def,
             keep = False
         if keep:
             console.print(
-                f"Submission {number} keeps running; `nsml board {submission['dataset']} --private` "
+                f"Submission {number} keeps running; `nsml board {submission.dataset} --private` "
                 "shows its result."
             )
             raise SystemExit(0)
@@ -78,21 +79,21 @@ def _interrupted(api, submission: dict) -> dict:  # type: ignore[no-untyped-def,
         if exc.status != 409:
             raise
         return api.get_submission(number)  # it ended meanwhile: report that
-    raise CliError(f"submission {number} {cancelled['reason']}")
+    raise CliError(f"submission {number} {cancelled.reason}")
 
 
-def _follow(api, submission: dict, quiet: bool) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _follow(api: ApiClient, submission: SubmissionOut, quiet: bool) -> SubmissionOut:
     """Poll the submission, with a progress bar over the test inputs."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(
         *columns, console=progress, disable=quiet or not progress.is_terminal, transient=True
     ) as bar:
-        task = bar.add_task("Inferring", total=submission["total"])
-        while submission["status"] in ("queued", "running"):
-            submission = api.get_submission(submission["id"], wait=LONG_POLL_S)
-            waiting = submission["status"] == "queued" and submission["reason"]
-            description = f"Queued ({submission['reason'].split(':')[0]})" if waiting else "Inferring"
-            bar.update(task, completed=submission["progress"], description=description)
+        task = bar.add_task("Inferring", total=submission.total)
+        while submission.status in ("queued", "running"):
+            submission = api.get_submission(submission.id, wait=LONG_POLL_S)
+            reason = submission.reason if submission.status == "queued" else None
+            description = f"Queued ({reason.split(':')[0]})" if reason else "Inferring"
+            bar.update(task, completed=submission.progress, description=description)
     return submission
 
 
@@ -109,23 +110,23 @@ def board(dataset: str, private: bool, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    if private:
+    if isinstance(data, MySubmissions):
         _show_private(data)
         return
-    arrow = "higher is better" if data["higher_is_better"] else "lower is better"
-    state = "closed, ranked by the private test set" if data["closed"] else "live, public test set"
-    console.print(f"[bold]{data['dataset']}[/bold]  {data['metric']} ({arrow}); {state}")
+    arrow = "higher is better" if data.higher_is_better else "lower is better"
+    state = "closed, ranked by the private test set" if data.closed else "live, public test set"
+    console.print(f"[bold]{data.dataset}[/bold]  {data.metric} ({arrow}); {state}")
     rows = [
         (
-            r["rank"],
-            r["owner"],
-            f"{r['score']:.6g}",
-            r["session"] or "",
-            r["checkpoint"] or "",
-            r["submissions"],
-            ago(r["submitted_at"]),
+            r.rank,
+            r.owner,
+            f"{r.score:.6g}",
+            r.session or "",
+            r.checkpoint or "",
+            r.submissions,
+            ago(r.submitted_at),
         )
-        for r in data["rows"]
+        for r in data.rows
     ]
     table(
         ("Rank", "User", "Score", "Session", "Checkpoint", "Submissions", "Submitted"),
@@ -134,37 +135,37 @@ def board(dataset: str, private: bool, as_json: bool) -> None:
     )
 
 
-def _show_private(data: dict) -> None:  # type: ignore[type-arg]
-    limits = data["limits"]
+def _show_private(data: MySubmissions) -> None:
+    limits = data.limits
     daily = (
         "no daily limit"
-        if limits["daily_limit"] is None
-        else f"{max(0, limits['daily_limit'] - limits['used_today'])} of {limits['daily_limit']} left today"
+        if limits.daily_limit is None
+        else f"{max(0, limits.daily_limit - limits.used_today)} of {limits.daily_limit} left today"
     )
     total = (
         "no total limit"
-        if limits["total_limit"] is None
-        else f"{max(0, limits['total_limit'] - limits['used_total'])} of {limits['total_limit']} left overall"
+        if limits.total_limit is None
+        else f"{max(0, limits.total_limit - limits.used_total)} of {limits.total_limit} left overall"
     )
-    console.print(f"[bold]{data['dataset']}[/bold]  my submissions: {daily}; {total}")
-    if limits["next_allowed"]:
-        console.print(f"next submission allowed at {limits['next_allowed']}")
+    console.print(f"[bold]{data.dataset}[/bold]  my submissions: {daily}; {total}")
+    if limits.next_allowed:  # as the server wrote it
+        console.print(f"next submission allowed at {limits.model_dump(mode='json')['next_allowed']}")
 
     def score(value: float | None) -> str:
         return "" if value is None else f"{value:.6g}"
 
     rows = [
         (
-            s["id"],
-            s["session_name"],
-            s["checkpoint"],
-            s["status"],
-            score(s["public_score"]),
-            score(s["private_score"]) if data["closed"] else "hidden",
-            ago(s["created_at"]),
-            (s["reason"] or "").splitlines()[0] if s["reason"] else "",
+            s.id,
+            s.session_name,
+            s.checkpoint,
+            s.status,
+            score(s.public_score),
+            score(s.private_score) if data.closed else "hidden",
+            ago(s.created_at),
+            s.reason.splitlines()[0] if s.reason else "",
         )
-        for s in data["submissions"]
+        for s in data.submissions
     ]
     table(
         ("ID", "Session", "Checkpoint", "Status", "Public", "Private", "Submitted", "Reason"),

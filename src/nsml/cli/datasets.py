@@ -14,6 +14,7 @@ from nsml.datasets.builders import BUILDERS, DEFAULT_SEED, BuildContext, get_bui
 from nsml.datasets.layout import LayoutSummary, check_layout
 from nsml.evaluation.metrics import METRICS
 from nsml.names import validate_name
+from nsml.schemas.datasets import DatasetOut
 
 
 @click.group()
@@ -21,19 +22,19 @@ def dataset() -> None:
     """Datasets sessions train on."""
 
 
-def _show(datasets: list[dict], as_json: bool) -> None:  # type: ignore[type-arg]
+def _show(datasets: list[DatasetOut], as_json: bool) -> None:
     if as_json:
         print_json(datasets)
         return
     rows = [
         (
-            d["name"],
-            d["metric"],
-            d["train_size"],
-            d["test_size"] or "-",
-            human_size(d["size_bytes"]),
-            d["owner"],
-            d["description"],
+            d.name,
+            d.metric,
+            d.train_size,
+            d.test_size or "-",
+            human_size(d.size_bytes),
+            d.owner,
+            d.description,
         )
         for d in datasets
     ]
@@ -77,12 +78,12 @@ def dataset_push(name: str, folder: Path, metric: str, description: str, as_json
         print_json(created)
     else:
         console.print(
-            f"Dataset {created['name']} pushed: {summary.train_size} train, "
+            f"Dataset {created.name} pushed: {summary.train_size} train, "
             f"{summary.test_size} test examples, metric {metric}."
         )
 
 
-def _register(name: str, folder: Path, metric: str, description: str) -> dict:  # type: ignore[type-arg]
+def _register(name: str, folder: Path, metric: str, description: str) -> DatasetOut:
     """Upload a checked layout folder through the API, as `push` does for a user's folder."""
     files = [(p, str(p.relative_to(folder))) for p in sorted(folder.rglob("*")) if p.is_file()]
     with server().client() as api:
@@ -106,7 +107,7 @@ def dataset_build(
     name = validate_name("dataset", register_as or builder.name)
     origin = source or builder.upstream
     with server().client() as api:  # a build takes seconds to minutes: refuse a taken name first
-        if any(d["name"] == name for d in api.list_datasets(name)):
+        if any(d.name == name for d in api.list_datasets(name)):
             raise click.ClickException(f"dataset {name} already exists; pick another name with --as")
     description = builder.description + (f" (seed {seed})" if builder.seeded else "")
     with tempfile.TemporaryDirectory(prefix="nsml-build-") as scratch:
@@ -117,10 +118,12 @@ def dataset_build(
         with progress.status(f"Registering {name} ({human_size(summary.size_bytes)})"):
             created = _register(name, folder, builder.metric, description)
     if as_json:
-        print_json({**created, "builder": builder.name, "source": origin, "seed": seed})
+        print_json(
+            {**created.model_dump(mode="json"), "builder": builder.name, "source": origin, "seed": seed}
+        )
     else:
         console.print(
-            f"Dataset {created['name']} built from {origin}: {summary.train_size} train, "
+            f"Dataset {created.name} built from {origin}: {summary.train_size} train, "
             f"{summary.test_size} test examples, metric {builder.metric}."
         )
 
@@ -212,12 +215,12 @@ def dataset_set(
         print_json(updated)
     else:
         console.print(
-            f"{name}: daily limit {updated['daily_limit']}, total limit {updated['total_limit']}, "
-            f"public fraction {updated['public_fraction']}, "
-            f"evaluation timeout {updated['eval_timeout_s']} s, "
+            f"{name}: daily limit {updated.daily_limit}, total limit {updated.total_limit}, "
+            f"public fraction {updated.public_fraction}, "
+            f"evaluation timeout {updated.eval_timeout_s} s, "
             + (
                 "public scores in full precision"
-                if updated.get("round_public") is None
-                else f"public scores rounded to {updated['round_public']} decimals"
+                if updated.round_public is None
+                else f"public scores rounded to {updated.round_public} decimals"
             )
         )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import codeop
 import sys
-from typing import Any
 
 import click
 
 from nsml.cli.output import CliError, console, handle_errors, print_json, server
 from nsml.client.api import ApiClient, ApiError
 from nsml.names import SessionRef, parse_session
+from nsml.schemas.live_exec import ExecOut
 
 ENDS = ("exit()", "quit()", "exit", "quit")
 NO_ANSWER = 408  # the session did not answer in time: worth another try, not the end
@@ -37,12 +37,12 @@ def exec_command(session: str, code: str | None, as_json: bool) -> None:
             result = api.exec_in_session(ref, code)
             if as_json:
                 print_json(result)
-                if not result["ok"]:
+                if not result.ok:
                     sys.exit(1)
                 return
-            if not result["ok"]:  # what it printed first, then the exception's line
-                *printed, last = result["output"].rstrip("\n").split("\n") or [""]
-                _show({"ok": True, "output": "\n".join(printed)})
+            if not result.ok:  # what it printed first, then the exception's line
+                *printed, last = result.output.rstrip("\n").split("\n") or [""]
+                _show(ExecOut(ok=True, output="\n".join(printed)))
                 raise CliError(last)
             _show(result)
             return
@@ -51,11 +51,11 @@ def exec_command(session: str, code: str | None, as_json: bool) -> None:
         _repl(api, ref)
 
 
-def _show(result: dict[str, Any]) -> None:
-    output = result["output"]
+def _show(result: ExecOut) -> None:
+    output = result.output
     if not output:
         return
-    stream = sys.stdout if result["ok"] else sys.stderr
+    stream = sys.stdout if result.ok else sys.stderr
     stream.write(output if output.endswith("\n") else output + "\n")
     stream.flush()
 

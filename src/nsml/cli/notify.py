@@ -26,8 +26,8 @@ def notify(webhook: str | None, off: bool, as_json: bool) -> None:
             result = api.notify()
     if as_json:
         print_json(result)
-    elif result["webhook"]:
-        console.print(f"Notifications go to {result['webhook']}", markup=False, highlight=False)
-        console.print(f"events: {', '.join(result['events'])}", markup=False, highlight=False)
+    elif result.webhook:
+        console.print(f"Notifications go to {result.webhook}", markup=False, highlight=False)
+        console.print(f"events: {', '.join(result.events)}", markup=False, highlight=False)
     else:
         console.print("No webhook set; `nsml notify --webhook URL` sets one.")

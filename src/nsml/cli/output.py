@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import click
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -51,7 +52,19 @@ def server() -> Connection:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
+
+
+def jsonable(data: Any) -> Any:
+    """``data`` with every schema model in it dumped as the JSON the server sent: its
+    fields in the schema's order, None kept (``--json`` prints what the API answered)."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, (list, tuple)):
+        return [jsonable(item) for item in data]
+    if isinstance(data, dict):
+        return {key: jsonable(value) for key, value in data.items()}
+    return data
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
@@ -66,10 +79,9 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> 
     console.print(grid)
 
 
-def ago(stamp: str | None) -> str:
-    if not stamp:
+def ago(when: datetime | None) -> str:
+    if when is None:
         return ""
-    when = datetime.fromisoformat(stamp)
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     seconds = (datetime.now(timezone.utc) - when).total_seconds()
@@ -82,9 +94,8 @@ def ago(stamp: str | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def elapsed_since(stamp: str) -> str:
-    """How long ago ``stamp`` was, briefly: ``12s``, ``35m``, ``2h 05m``, ``3d 04h``."""
-    when = datetime.fromisoformat(stamp)
+def elapsed_since(when: datetime) -> str:
+    """How long ago ``when`` was, briefly: ``12s``, ``35m``, ``2h 05m``, ``3d 04h``."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     seconds = max(0, int((datetime.now(timezone.utc) - when).total_seconds()))

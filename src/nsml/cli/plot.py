@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from nsml.cli.output import CliError, console, handle_errors, server
 from nsml.names import parse_session
+from nsml.schemas.sessions import MetricOut
 
 
 @click.command()
@@ -41,18 +41,13 @@ def plot(sessions: tuple[str, ...], output: Path | None, tensorboard: bool, port
 
     target = output or Path(f"plot-{str(refs[0]).replace('/', '_')}.png")
     try:
-        metrics = draw(series, target)
+        metrics = draw({name: [p.model_dump() for p in points] for name, points in series.items()}, target)
     except ValueError as exc:
         raise CliError(f"nothing to plot for {', '.join(series)}: {exc}") from None
     console.print(f"Wrote {target} ({len(metrics)} metrics: {', '.join(metrics)}).")
 
 
-def _wall_time(created_at: str) -> float:
-    """TensorBoard's relative and wall-time axes need when each point was reported."""
-    return datetime.fromisoformat(created_at).timestamp()
-
-
-def _tensorboard(series: dict[str, list[dict]], port: int) -> None:  # type: ignore[type-arg]
+def _tensorboard(series: dict[str, list[MetricOut]], port: int) -> None:
     """Write the points as event files (works for remote servers too) and serve them."""
     from nsml.plotting.events import append_scalars
 
@@ -62,11 +57,7 @@ def _tensorboard(series: dict[str, list[dict]], port: int) -> None:  # type: ign
         for name, points in series.items():
             append_scalars(
                 logdir / name.replace("/", "_"),
-                [
-                    (p["key"], p["step"], p["value"], _wall_time(p["created_at"]))
-                    for p in points
-                    if p["value"] is not None
-                ],
+                [(p.key, p.step, p.value, p.created_at.timestamp()) for p in points if p.value is not None],
             )
         command = [binary, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)]
         console.print(f"TensorBoard over {', '.join(series)} (Ctrl-C stops it)")

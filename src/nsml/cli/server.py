@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,7 @@ from nsml.cli.output import CliError, console, handle_errors, print_json, server
 from nsml.client.api import ApiClient, ApiError
 from nsml.client.connection import running_server, start_embedded, stop_embedded
 from nsml.config import nsml_home
+from nsml.schemas.system import LimitsOut
 
 
 @click.group("server")
@@ -95,7 +97,7 @@ def _running_sessions(home: Path) -> int:
         return 0
     try:
         with ApiClient(found[0]["url"], found[0]["token"]) as api:
-            return sum(s["status"] == "running" for s in api.list_sessions())
+            return sum(s.status.value == "running" for s in api.list_sessions())
     except ApiError:
         return 0
 
@@ -107,38 +109,38 @@ def server_status(as_json: bool) -> None:
     """Whether the embedded server runs, and where."""
     home = nsml_home()
     found = running_server(home)
-    state = {
+    limits: LimitsOut | None = None
+    if found:
+        with server().client() as api:
+            limits = api.limits()
+    state: dict[str, Any] = {
         "running": found is not None,
         "home": str(home),
         "url": found[0]["url"] if found else None,
         "pid": found[0]["pid"] if found else None,
-        "version": found[1]["version"] if found else None,
-        "limits": None,
+        "version": found[1].version if found else None,
+        "limits": limits,
     }
-    if found:
-        with server().client() as api:
-            state["limits"] = api.limits()
     if as_json:
         print_json(state)
-    elif found:
+    elif found and limits:
         console.print(f"Server running at {state['url']} (pid {state['pid']}, home {home}).")
-        _print_limits(state["limits"])
+        _print_limits(limits)
     else:
         console.print(f"No server running for {home}.")
         raise SystemExit(3)
 
 
-def _print_limits(limits: dict) -> None:  # type: ignore[type-arg]
-    console.print(f"Sandbox: {limits['sandbox']}; limits enforced with {limits['enforcer']}.")
+def _print_limits(limits: LimitsOut) -> None:
+    console.print(f"Sandbox: {limits.sandbox}; limits enforced with {limits.enforcer}.")
     rows = [
-        (name, limits["defaults"].get(name, ""), limits["enforced_by"].get(name, ""))
-        for name in limits["enforced_by"]
+        (name, limits.defaults.get(name, ""), limits.enforced_by.get(name, "")) for name in limits.enforced_by
     ]
     table(["Limit", "Default", "Enforced by"], rows, "")
-    maxima = ", ".join(f"{flag} {value}" for flag, value in limits["maxima"].items())
+    maxima = ", ".join(f"{flag} {value}" for flag, value in limits.maxima.items())
     console.print(f"Most a session may ask for: {maxima}.")
-    if limits.get("fair_share"):
-        console.print(_describe_fair_share(limits["fair_share"]))
+    if limits.fair_share:
+        console.print(_describe_fair_share(limits.fair_share))
 
 
 def _describe_fair_share(limits: dict[str, int]) -> str:

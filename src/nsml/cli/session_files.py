@@ -8,6 +8,7 @@ import shlex
 import sys
 import tarfile
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import click
 from nsml.cli.output import CliError, console, handle_errors, print_json, progress, server, table
 from nsml.client.api import ApiClient
 from nsml.names import SessionRef, parse_session, validate_checkpoint
+from nsml.schemas.sessions import MetricOut, SessionOut
 
 MAX_DIFF_FILE_BYTES = 1 << 20  # larger files are compared by content, not shown line by line
 
@@ -63,24 +65,24 @@ def memo(session: str, text: str, as_json: bool) -> None:
     if as_json:
         print_json(updated)
     else:
-        console.print(f"Memo of {updated['name']} set.")
+        console.print(f"Memo of {updated.name} set.")
 
 
-def launch_line(session: dict[str, Any]) -> str:
+def launch_line(session: SessionOut) -> str:
     """The ``nsml run`` line that starts a session like this one from its source folder."""
-    parts = ["nsml", "run", "-d", session["dataset"], "-e", session["entry"]]
-    if session["args"]:
-        parts += ["-a", shlex.join(session["args"])]
-    if session["gpus"]:
-        parts += ["-g", str(session["gpus"])]
-    if session["cpus"]:
-        parts += ["-c", str(session["cpus"])]
-    if session.get("memory_mb"):
-        parts += ["--memory", f"{session['memory_mb']}M"]
-    if session.get("shm_mb"):
-        parts += ["--shm-size", f"{session['shm_mb']}M"]
-    if session["description"]:
-        parts += ["-m", session["description"]]
+    parts = ["nsml", "run", "-d", session.dataset, "-e", session.entry]
+    if session.args:
+        parts += ["-a", shlex.join(session.args)]
+    if session.gpus:
+        parts += ["-g", str(session.gpus)]
+    if session.cpus:
+        parts += ["-c", str(session.cpus)]
+    if session.memory_mb:
+        parts += ["--memory", f"{session.memory_mb}M"]
+    if session.shm_mb:
+        parts += ["--shm-size", f"{session.shm_mb}M"]
+    if session.description:
+        parts += ["-m", session.description]
     return shlex.join(parts)
 
 
@@ -96,24 +98,25 @@ def show_command(session: str, as_json: bool) -> None:
         found = api.get_session(ref)
     line = launch_line(found)
     if as_json:
+        sent = found.model_dump(mode="json")
         keys = ("name", "dataset", "entry", "args", "gpus", "cpus", "memory_mb", "shm_mb", "description")
-        print_json({**{k: found.get(k) for k in keys}, "parent": found.get("parent"), "command": line})
+        print_json({**{k: sent[k] for k in keys}, "parent": sent["parent"], "command": line})
         return
     rows = [
-        ("Dataset", found["dataset"]),
-        ("Entry", found["entry"]),
-        ("Args", shlex.join(found["args"])),
-        ("GPUs", found["gpus"]),
-        ("CPUs", found["cpus"] or "server default"),
-        ("Memory", f"{found['memory_mb']} MiB" if found.get("memory_mb") else "server default"),
-        ("Shm", f"{found['shm_mb']} MiB" if found.get("shm_mb") else "server default"),
+        ("Dataset", found.dataset),
+        ("Entry", found.entry),
+        ("Args", shlex.join(found.args)),
+        ("GPUs", found.gpus),
+        ("CPUs", found.cpus or "server default"),
+        ("Memory", f"{found.memory_mb} MiB" if found.memory_mb else "server default"),
+        ("Shm", f"{found.shm_mb} MiB" if found.shm_mb else "server default"),
     ]
-    if found.get("parent"):
-        rows.append(("Fork of", found["parent"]))
-    table(("", found["name"]), rows, "")
+    if found.parent:
+        rows.append(("Fork of", found.parent))
+    table(("", found.name), rows, "")
     sys.stdout.write(f"\n{line}\n")
-    if found.get("parent"):
-        sys.stdout.write(f"# or, from the same checkpoint: nsml fork {found['parent'].replace(':', ' ')}\n")
+    if found.parent:
+        sys.stdout.write(f"# or, from the same checkpoint: nsml fork {found.parent.replace(':', ' ')}\n")
 
 
 @click.command()
@@ -214,14 +217,13 @@ def source_diff(first: dict[str, bytes], second: dict[str, bytes]) -> tuple[str,
     return "".join(chunks), changes
 
 
-def final_metrics(points: list[dict[str, Any]]) -> dict[str, float | None]:
+def final_metrics(points: list[MetricOut]) -> dict[str, float | None]:
     """Each metric's value at its last step (the last report of that step)."""
-    latest: dict[str, tuple[int, str, float | None]] = {}
+    latest: dict[str, tuple[int, datetime, float | None]] = {}
     for point in points:
-        key = point["key"]
-        stamp = (point["step"], point["created_at"])
-        if key not in latest or stamp >= latest[key][:2]:
-            latest[key] = (point["step"], point["created_at"], point["value"])
+        stamp = (point.step, point.created_at)
+        if point.key not in latest or stamp >= latest[point.key][:2]:
+            latest[point.key] = (point.step, point.created_at, point.value)
     return {key: value[2] for key, value in sorted(latest.items())}
 
 
@@ -251,15 +253,16 @@ def diff(first: str, second: str, as_json: bool) -> None:
         metrics = [final_metrics(api.list_metrics(ref)) for ref in refs]
         sources = [_source_files(api, ref, Path(scratch)) for ref in refs]
     text, changes = source_diff(*sources)
-    arguments = {f: [sessions[0].get(f), sessions[1].get(f)] for f in ARGUMENT_FIELDS}
+    sent = [session.model_dump(mode="json") for session in sessions]  # status as the server wrote it
+    arguments = {f: [sent[0][f], sent[1][f]] for f in ARGUMENT_FIELDS}
     keys = sorted(set(metrics[0]) | set(metrics[1]))
     values = {k: [metrics[0].get(k), metrics[1].get(k)] for k in keys}
     if as_json:
-        names = [s["name"] for s in sessions]
+        names = [s.name for s in sessions]
         print_json({"sessions": names, "arguments": arguments, "metrics": values,
                     "source": {**changes, "diff": text}})  # fmt: skip
         return
-    header = ("", sessions[0]["name"], sessions[1]["name"])
+    header = ("", sessions[0].name, sessions[1].name)
     rows = [(("* " if a != b else "  ") + f, _shown(a), _shown(b)) for f, (a, b) in arguments.items()]
     table(header, rows, "")
     console.print()

@@ -25,20 +25,21 @@ from nsml.cli.output import (
 from nsml.client.archive import pack
 from nsml.client.shipping import collect_source
 from nsml.names import SessionRef, parse_session, validate_name
+from nsml.schemas.sessions import SessionOut
 from nsml.sizes import BadSize, parse_size
 
 
-def _status(session: dict) -> str:  # type: ignore[type-arg]
-    status = session["status"]
+def _status(session: SessionOut) -> str:
+    status = session.status.value
     if status == "exited":
         return "Exited (0)"
     if status == "failed":
-        code = session.get("exit_code")
+        code = session.exit_code
         return f"Failed ({code})" if code is not None else "Failed"
-    if status == "queued" and session.get("reason"):
-        return f"Queued ({session['reason'].split(':')[0]})"
-    if status == "running" and session.get("idle_since"):
-        return f"Running (idle {elapsed_since(session['idle_since'])})"
+    if status == "queued" and session.reason:
+        return f"Queued ({session.reason.split(':')[0]})"
+    if status == "running" and session.idle_since:
+        return f"Running (idle {elapsed_since(session.idle_since)})"
     return status.capitalize()
 
 
@@ -98,14 +99,14 @@ def run(
         )
     if as_json:
         print_json(session)
-    elif session.get("queue_position"):
-        console.print(f"Session {session['name']} {_queued(session)}.", markup=False)
+    elif session.queue_position:
+        console.print(f"Session {session.name} {_queued(session)}.", markup=False)
     else:
-        console.print(f"Session {session['name']} started.")
+        console.print(f"Session {session.name} started.")
 
 
-def _queued(session: dict) -> str:  # type: ignore[type-arg]
-    return f"queued (position {session['queue_position']}: {session['reason']})"
+def _queued(session: SessionOut) -> str:
+    return f"queued (position {session.queue_position}: {session.reason})"
 
 
 @click.command()
@@ -123,12 +124,12 @@ def ps(show_all: bool, dataset: str | None, limit: int | None, as_json: bool) ->
         return
     rows = [
         (
-            s["name"],
-            ago(s["created_at"]),
-            shlex.join(s["args"]),
+            s.name,
+            ago(s.created_at),
+            shlex.join(s.args),
             _status(s),
-            summary_text(s["summary"]),
-            " ".join(filter(None, [f"(fork of {s['parent']})" if s.get("parent") else "", s["description"]])),
+            summary_text(s.summary),
+            " ".join(filter(None, [f"(fork of {s.parent})" if s.parent else "", s.description])),
         )
         for s in sessions
     ]
@@ -158,7 +159,7 @@ def logs(session: str | None, follow: bool, submission: int | None) -> None:
             ref = _ref(session or "", conn.default_owner)
             if follow:
                 current = api.get_session(ref)
-                if current.get("queue_position"):  # else it would print nothing for as long
+                if current.queue_position:  # else it would print nothing for as long
                     progress.print(
                         f"{ref} is {_queued(current)}; following once it starts", soft_wrap=True, markup=False
                     )
@@ -189,10 +190,7 @@ def model_ls(session: str, as_json: bool) -> None:
     if as_json:
         print_json(checkpoints)
         return
-    rows = [
-        (c["name"], ago(c["created_at"]), duration(c["elapsed_s"]), summary_text(c["summary"]))
-        for c in checkpoints
-    ]
+    rows = [(c.name, ago(c.created_at), duration(c.elapsed_s), summary_text(c.summary)) for c in checkpoints]
     table(("Checkpoint", "Last Modified", "Elapsed", "Summary"), rows, f"{ref} has no checkpoints yet.")
 
 
@@ -206,7 +204,7 @@ def model_rm(session: str, checkpoint: str, yes: bool) -> None:
     conn = server()
     ref = _ref(session, conn.default_owner)
     with conn.client() as api:
-        names = [c["name"] for c in api.list_checkpoints(ref) if fnmatchcase(c["name"], checkpoint)]
+        names = [c.name for c in api.list_checkpoints(ref) if fnmatchcase(c.name, checkpoint)]
         if not names:
             pattern = " (no name matches the pattern)" if any(ch in checkpoint for ch in "*?[") else ""
             raise CliError(
@@ -234,7 +232,7 @@ def stop(session: str) -> None:
     ref = _ref(session, conn.default_owner)
     with conn.client() as api:
         result = api.stop_session(ref)
-    console.print(f"Session {result['name']} {_status(result).lower()}.")
+    console.print(f"Session {result.name} {_status(result).lower()}.")
 
 
 @click.command()
@@ -250,19 +248,19 @@ def rm(pattern: str, yes: bool) -> None:
         else f"{conn.default_owner}/{pattern}"
     )
     with conn.client() as api:
-        matches = [s for s in api.list_sessions(all=True, pattern=full) if fnmatchcase(s["name"], full)]
+        matches = [s for s in api.list_sessions(all=True, pattern=full) if fnmatchcase(s.name, full)]
         if not matches:
             raise CliError(f"no session matches {pattern!r}; `nsml ps -a` lists your sessions")
-        names = ", ".join(s["name"] for s in matches)
+        names = ", ".join(s.name for s in matches)
         if not yes:
-            running = [s["name"] for s in matches if s["status"] in ("queued", "running")]
+            running = [s.name for s in matches if s.status.value in ("queued", "running")]
             warning = f" ({len(running)} still running will be stopped)" if running else ""
             if not sys.stdin.isatty():
                 raise CliError(f"would remove {names}{warning}; pass -y to confirm without a terminal")
             click.confirm(f"Remove {names}{warning}?", abort=True)
         for session in matches:
-            api.remove_session(parse_session(session["name"]))
-            console.print(f"Session {session['name']} removed.")
+            api.remove_session(parse_session(session.name))
+            console.print(f"Session {session.name} removed.")
 
 
 @click.command()
@@ -289,7 +287,7 @@ def fork(session: str, checkpoint: str | None, args: str | None, message: str, a
     if as_json:
         print_json(created)
     else:
-        console.print(f"Session {created['name']} started (fork of {created['parent']}).")
+        console.print(f"Session {created.name} started (fork of {created.parent}).")
 
 
 @click.command()
@@ -301,4 +299,4 @@ def resume(session: str) -> None:
     ref = _ref(session, conn.default_owner)
     with conn.client() as api:
         resumed = api.resume_session(ref)
-    console.print(f"Session {resumed['name']} resumed from its latest checkpoint.")
+    console.print(f"Session {resumed.name} resumed from its latest checkpoint.")

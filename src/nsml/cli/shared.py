@@ -66,10 +66,17 @@ def shared_ls(as_json: bool) -> None:
         print_json(resources)
         return
     rows = [
-        (r["name"], human_size(r["size_bytes"]), r["files"], r["owner"], ago(r["created_at"]),
-         ago(r["updated_at"]), r["description"])
+        (
+            r.name,
+            human_size(r.size_bytes),
+            r.files,
+            r.owner,
+            ago(r.created_at),
+            ago(r.updated_at),
+            r.description,
+        )
         for r in resources
-    ]  # fmt: skip
+    ]
     table(
         ("Name", "Size", "Files", "Owner", "Created", "Updated", "Description"), rows, "No shared resources."
     )

@@ -1,7 +1,8 @@
-"""A typed wrapper over the platform's HTTP API (v1).
+"""The typed client of the platform's HTTP API (v1), as the CLI uses it.
 
-Every call raises :class:`ApiError` carrying the server's one-line ``detail``, so the
-CLI can print it unchanged and the SDK can raise it in the user's script.
+Every answer is parsed into the schema the server answered with (``nsml.schemas``), so
+callers read attributes; dumped back with ``model_dump(mode="json")`` it is the JSON the
+server sent. Every call raises :class:`ApiError` carrying the server's one-line ``detail``.
 """
 
 from __future__ import annotations
@@ -11,63 +12,57 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter
 
+from nsml.client.http import API, UNBOUNDED, ApiError, raise_for
+from nsml.client.runtime import RuntimeClient
 from nsml.names import SessionRef
+from nsml.schemas.accounts import AccountOut, InviteOut, MeOut, NotifyOut, TeamOut, TokenOut, UserCreated
+from nsml.schemas.competition import BoardOut, MySubmissions, PreviewRow, SubmissionOut
+from nsml.schemas.credits import CreditsOut
+from nsml.schemas.datasets import DatasetOut
+from nsml.schemas.live_exec import ExecOut
+from nsml.schemas.resources import CacheEntryOut, SharedResourceOut
+from nsml.schemas.sessions import CheckpointOut, MetricOut, SessionOut
+from nsml.schemas.system import Health, LimitsOut, UploadOut
 
-API = "/api/v1"
+__all__ = ["ApiClient", "ApiError", "login"]
+
 EXEC_TIMEOUT_S = 60.0  # the server waits 30 s for a session's answer, then says so
 
+_ACCOUNTS = TypeAdapter(list[AccountOut])
+_DATASETS = TypeAdapter(list[DatasetOut])
+_SESSIONS = TypeAdapter(list[SessionOut])
+_CHECKPOINTS = TypeAdapter(list[CheckpointOut])
+_METRICS = TypeAdapter(list[MetricOut])
+_PREVIEW = TypeAdapter(list[PreviewRow])
+_PREDICTIONS = TypeAdapter(list[Any])
+_CACHE = TypeAdapter(list[CacheEntryOut])
+_SHARED = TypeAdapter(list[SharedResourceOut])
 
-class ApiError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
-
-class ApiClient:
-    def __init__(self, url: str, token: str, timeout: float = 30.0, uds: str | None = None) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=uds) if uds else None,
-            base_url=self.url + API,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=httpx.Timeout(timeout, connect=5.0),
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ApiClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    # plumbing ----------------------------------------------------------------------
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
-        _raise_for(response)
-        return response
-
+class ApiClient(RuntimeClient):
     # system ------------------------------------------------------------------------
-    def health(self, timeout: float | None = None) -> dict[str, Any]:
+    def health(self, timeout: float | None = None) -> Health:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
-        return self._call("GET", "/health", **kwargs).json()  # type: ignore[no-any-return]
+        return Health.model_validate(self._call("GET", "/health", **kwargs).json())
 
-    def limits(self) -> dict[str, Any]:
-        return self._call("GET", "/limits").json()  # type: ignore[no-any-return]
+    def limits(self) -> LimitsOut:
+        return LimitsOut.model_validate(self._call("GET", "/limits").json())
 
     def upload(self, data: bytes) -> str:
         response = self._call("POST", "/uploads", content=data, headers={"Content-Type": "application/gzip"})
-        return response.json()["upload_id"]  # type: ignore[no-any-return]
+        return UploadOut.model_validate(response.json()).upload_id
 
     # accounts ----------------------------------------------------------------------
-    def me(self) -> dict[str, Any]:
-        return self._call("GET", "/auth/me").json()  # type: ignore[no-any-return]
+    def me(self) -> MeOut | AccountOut:
+        """The account, with its storage (:class:`MeOut`) unless an older server leaves it out."""
+        answer = self._call("GET", "/auth/me").json()
+        return (
+            MeOut.model_validate(answer)
+            if "storage_used_bytes" in answer
+            else AccountOut.model_validate(answer)
+        )
 
     def web_link(self) -> str:
         return str(self._call("POST", "/auth/web-link").json()["url"])
@@ -75,29 +70,58 @@ class ApiClient:
     def logout(self) -> None:
         self._call("POST", "/auth/logout")
 
-    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self._call(method, f"/admin/{path}", json=body).json()
+    def notify(self) -> NotifyOut:
+        return NotifyOut.model_validate(self._call("GET", "/notify").json())
 
-    def notify(self) -> dict[str, Any]:
-        return self._call("GET", "/notify").json()  # type: ignore[no-any-return]
-
-    def set_notify(self, webhook: str | None) -> dict[str, Any]:
+    def set_notify(self, webhook: str | None) -> NotifyOut:
         if webhook is None:
-            return self._call("DELETE", "/notify").json()  # type: ignore[no-any-return]
-        return self._call("PUT", "/notify", json={"webhook": webhook}).json()  # type: ignore[no-any-return]
+            return NotifyOut.model_validate(self._call("DELETE", "/notify").json())
+        return NotifyOut.model_validate(self._call("PUT", "/notify", json={"webhook": webhook}).json())
 
-    def credits(self) -> dict[str, Any]:
-        return self._call("GET", "/credits").json()  # type: ignore[no-any-return]
+    def credits(self) -> CreditsOut:
+        return CreditsOut.model_validate(self._call("GET", "/credits").json())
+
+    # administration ----------------------------------------------------------------
+    def list_users(self) -> list[AccountOut]:
+        return _ACCOUNTS.validate_python(self._call("GET", "/admin/users").json())
+
+    def add_user(self, name: str, role: str, password: str | None) -> UserCreated:
+        body = {"name": name, "role": role, "password": password}
+        return UserCreated.model_validate(self._call("POST", "/admin/users", json=body).json())
+
+    def disable_user(self, name: str) -> AccountOut:
+        return AccountOut.model_validate(self._call("POST", f"/admin/users/{name}/disable").json())
+
+    def set_role(self, name: str, role: str) -> AccountOut:
+        response = self._call("POST", f"/admin/users/{name}/role", json={"role": role})
+        return AccountOut.model_validate(response.json())
+
+    def set_storage_quota(self, name: str, mb: int | None) -> AccountOut:
+        response = self._call("POST", f"/admin/users/{name}/storage-quota", json={"mb": mb})
+        return AccountOut.model_validate(response.json())
+
+    def create_invite(self, role: str, uses: int, expires_hours: float | None) -> InviteOut:
+        body = {"role": role, "uses": uses, "expires_hours": expires_hours}
+        return InviteOut.model_validate(self._call("POST", "/admin/invites", json=body).json())
+
+    def add_to_team(self, team: str, members: list[str]) -> TeamOut:
+        return TeamOut.model_validate(
+            self._call("POST", f"/admin/teams/{team}", json={"members": members}).json()
+        )
+
+    def grant_credits(self, name: str, amount: float, daily: float | None, clear_daily: bool) -> CreditsOut:
+        body = {"amount": amount, "daily": daily, "clear_daily": clear_daily}
+        return CreditsOut.model_validate(self._call("POST", f"/admin/credits/{name}", json=body).json())
 
     # datasets ----------------------------------------------------------------------
-    def list_datasets(self, pattern: str | None = None) -> list[dict[str, Any]]:
+    def list_datasets(self, pattern: str | None = None) -> list[DatasetOut]:
         params = {"pattern": pattern} if pattern else {}
-        return self._call("GET", "/datasets", params=params).json()  # type: ignore[no-any-return]
+        return _DATASETS.validate_python(self._call("GET", "/datasets", params=params).json())
 
-    def create_dataset(self, name: str, metric: str, description: str, archive: bytes) -> dict[str, Any]:
+    def create_dataset(self, name: str, metric: str, description: str, archive: bytes) -> DatasetOut:
         upload_id = self.upload(archive)
         body = {"name": name, "metric": metric, "description": description, "upload_id": upload_id}
-        return self._call("POST", "/datasets", json=body).json()  # type: ignore[no-any-return]
+        return DatasetOut.model_validate(self._call("POST", "/datasets", json=body).json())
 
     # sessions ----------------------------------------------------------------------
     def create_session(
@@ -111,7 +135,7 @@ class ApiClient:
         cpus: int = 0,
         memory: str = "",
         shm_size: str = "",
-    ) -> dict[str, Any]:
+    ) -> SessionOut:
         upload_id = self.upload(code)
         body = {
             "dataset": dataset,
@@ -124,7 +148,7 @@ class ApiClient:
             **({"shm_size": shm_size} if shm_size else {}),
             "code_upload": upload_id,
         }
-        return self._call("POST", "/sessions", json=body).json()  # type: ignore[no-any-return]
+        return SessionOut.model_validate(self._call("POST", "/sessions", json=body).json())
 
     def list_sessions(
         self,
@@ -132,7 +156,7 @@ class ApiClient:
         dataset: str | None = None,
         limit: int | None = None,
         pattern: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SessionOut]:
         params: dict[str, Any] = {"all": all}
         if dataset:
             params["dataset"] = dataset
@@ -140,57 +164,49 @@ class ApiClient:
             params["limit"] = limit
         if pattern:
             params["pattern"] = pattern
-        return self._call("GET", "/sessions", params=params).json()  # type: ignore[no-any-return]
+        return _SESSIONS.validate_python(self._call("GET", "/sessions", params=params).json())
 
-    def get_session(self, ref: SessionRef) -> dict[str, Any]:
-        return self._call("GET", f"/sessions/{ref.path}").json()  # type: ignore[no-any-return]
+    def get_session(self, ref: SessionRef) -> SessionOut:
+        return SessionOut.model_validate(self._call("GET", f"/sessions/{ref.path}").json())
 
     def fork_session(
         self, ref: SessionRef, checkpoint: str | None, args: list[str] | None, description: str
-    ) -> dict[str, Any]:
+    ) -> SessionOut:
         body = {"checkpoint": checkpoint, "args": args, "description": description}
-        return self._call("POST", f"/sessions/{ref.path}/fork", json=body).json()  # type: ignore[no-any-return]
+        return SessionOut.model_validate(self._call("POST", f"/sessions/{ref.path}/fork", json=body).json())
 
-    def resume_session(self, ref: SessionRef) -> dict[str, Any]:
-        return self._call("POST", f"/sessions/{ref.path}/resume").json()  # type: ignore[no-any-return]
+    def resume_session(self, ref: SessionRef) -> SessionOut:
+        return SessionOut.model_validate(self._call("POST", f"/sessions/{ref.path}/resume").json())
 
-    def stop_session(self, ref: SessionRef) -> dict[str, Any]:
-        return self._call("POST", f"/sessions/{ref.path}/stop").json()  # type: ignore[no-any-return]
+    def stop_session(self, ref: SessionRef) -> SessionOut:
+        return SessionOut.model_validate(self._call("POST", f"/sessions/{ref.path}/stop").json())
 
     def remove_session(self, ref: SessionRef) -> None:
         self._call("DELETE", f"/sessions/{ref.path}")
 
+    def set_memo(self, ref: SessionRef, text: str) -> SessionOut:
+        response = self._call("PATCH", f"/sessions/{ref.path}", json={"description": text})
+        return SessionOut.model_validate(response.json())
+
     def read_logs(self, ref: SessionRef, offset: int = 0) -> Iterator[bytes]:
         """The log from ``offset`` as it is now, in pages."""
-        while True:
-            response = self._call("GET", f"/sessions/{ref.path}/logs", params={"offset": offset})
-            if not response.content:
-                return
-            yield response.content
-            offset = int(response.headers.get("x-log-offset", offset + len(response.content)))
+        return self._log_pages(f"/sessions/{ref.path}/logs", offset)
 
     def follow_logs(self, ref: SessionRef, offset: int = 0) -> Iterator[bytes]:
         """Yield log bytes as they are written, until the session ends."""
-        request = self._http.build_request(
-            "GET",
-            f"/sessions/{ref.path}/logs",
-            params={"offset": offset, "follow": True},
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
+        response = self._open_stream(f"/sessions/{ref.path}/logs", params={"offset": offset, "follow": True})
         try:
-            response = self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
-        try:
-            if response.is_error:
-                response.read()
-                _raise_for(response)
             yield from response.iter_raw()
         finally:
             response.close()
 
-    def set_memo(self, ref: SessionRef, text: str) -> dict[str, Any]:
-        return self._call("PATCH", f"/sessions/{ref.path}", json={"description": text}).json()  # type: ignore[no-any-return]
+    def _log_pages(self, path: str, offset: int) -> Iterator[bytes]:
+        while True:
+            response = self._call("GET", path, params={"offset": offset})
+            if not response.content:
+                return
+            yield response.content
+            offset = int(response.headers.get("x-log-offset", offset + len(response.content)))
 
     def download_source(self, ref: SessionRef, target: Path) -> None:
         """The session's source archive as shipped, streamed to ``target``."""
@@ -204,38 +220,16 @@ class ApiClient:
     def download_checkpoint_to(self, ref: SessionRef, name: str, target: Path) -> None:
         self._stream_to(f"/sessions/{ref.path}/checkpoints/{name}", target)
 
-    def _stream_to(self, path: str, target: Path, params: dict[str, Any] | None = None) -> httpx.Response:
-        request = self._http.build_request(
-            "GET", path, params=params, timeout=httpx.Timeout(None, connect=5.0)
-        )
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
-        try:
-            if response.is_error:
-                response.read()
-                _raise_for(response)
-            with target.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-            return response
-        finally:
-            response.close()
-
-    def list_checkpoints(self, ref: SessionRef) -> list[dict[str, Any]]:
-        return self._call("GET", f"/sessions/{ref.path}/checkpoints").json()  # type: ignore[no-any-return]
+    def list_checkpoints(self, ref: SessionRef) -> list[CheckpointOut]:
+        return _CHECKPOINTS.validate_python(self._call("GET", f"/sessions/{ref.path}/checkpoints").json())
 
     def delete_checkpoint(self, ref: SessionRef, name: str) -> None:
         self._call("DELETE", f"/sessions/{ref.path}/checkpoints/{name}")
 
-    def download_checkpoint(self, ref: SessionRef, name: str) -> bytes:
-        return self._call("GET", f"/sessions/{ref.path}/checkpoints/{name}").content
+    def list_metrics(self, ref: SessionRef) -> list[MetricOut]:
+        return _METRICS.validate_python(self._call("GET", f"/sessions/{ref.path}/metrics").json())
 
-    def list_metrics(self, ref: SessionRef) -> list[dict[str, Any]]:
-        return self._call("GET", f"/sessions/{ref.path}/metrics").json()  # type: ignore[no-any-return]
-
-    def exec_in_session(self, ref: SessionRef, code: str) -> dict[str, Any]:
+    def exec_in_session(self, ref: SessionRef, code: str) -> ExecOut:
         """``nsml exec``: {ok, output} of ``code`` evaluated by the running session."""
         response = self._call(
             "POST",
@@ -243,170 +237,70 @@ class ApiClient:
             json={"code": code},
             timeout=httpx.Timeout(EXEC_TIMEOUT_S, connect=5.0),
         )
-        return response.json()  # type: ignore[no-any-return]
+        return ExecOut.model_validate(response.json())
 
     # competition -------------------------------------------------------------------
-    def submit(self, session: str, checkpoint: str, batch_size: int, test_mode: bool) -> Any:
+    def submit(self, session: str, checkpoint: str, batch_size: int) -> SubmissionOut:
+        response = self._submit(session, checkpoint, batch_size, test_mode=False)
+        return SubmissionOut.model_validate(response.json())
+
+    def preview_submission(self, session: str, checkpoint: str, batch_size: int) -> list[PreviewRow]:
+        """``submit -t``: predictions for a few test inputs, checked as a submission's; no score."""
+        return _PREVIEW.validate_python(self._submit(session, checkpoint, batch_size, test_mode=True).json())
+
+    def _submit(self, session: str, checkpoint: str, batch_size: int, test_mode: bool) -> httpx.Response:
         body = {
             "session": session,
             "checkpoint": checkpoint,
             "batch_size": batch_size,
             "test_mode": test_mode,
         }
-        return self._call("POST", "/submissions", json=body, timeout=httpx.Timeout(None, connect=5.0)).json()
+        return self._call("POST", "/submissions", json=body, timeout=UNBOUNDED)
 
-    def get_submission(self, submission_id: int, wait: float = 0) -> dict[str, Any]:
+    def get_submission(self, submission_id: int, wait: float = 0) -> SubmissionOut:
         """With ``wait``, the server answers when the status or progress changes."""
         params = {"wait": wait} if wait else {}
-        return self._call("GET", f"/submissions/{submission_id}", params=params).json()  # type: ignore[no-any-return]
+        response = self._call("GET", f"/submissions/{submission_id}", params=params)
+        return SubmissionOut.model_validate(response.json())
 
-    def cancel_submission(self, submission_id: int) -> dict[str, Any]:
-        return self._call("POST", f"/submissions/{submission_id}/cancel").json()  # type: ignore[no-any-return]
+    def cancel_submission(self, submission_id: int) -> SubmissionOut:
+        return SubmissionOut.model_validate(self._call("POST", f"/submissions/{submission_id}/cancel").json())
 
     def read_submission_logs(self, submission_id: int) -> Iterator[bytes]:
-        offset = 0
-        while True:
-            response = self._call("GET", f"/submissions/{submission_id}/logs", params={"offset": offset})
-            if not response.content:
-                return
-            yield response.content
-            offset = int(response.headers.get("x-log-offset", offset + len(response.content)))
+        return self._log_pages(f"/submissions/{submission_id}/logs", 0)
 
     def infer(self, ref: SessionRef, checkpoint: str, inputs: list[str], batch_size: int) -> list[Any]:
         body = {"checkpoint": checkpoint, "inputs": inputs, "batch_size": batch_size}
-        response = self._call(
-            "POST", f"/sessions/{ref.path}/infer", json=body, timeout=httpx.Timeout(None, connect=5.0)
-        )
-        return response.json()  # type: ignore[no-any-return]
+        response = self._call("POST", f"/sessions/{ref.path}/infer", json=body, timeout=UNBOUNDED)
+        return _PREDICTIONS.validate_python(response.json())
 
-    def board(self, dataset: str) -> dict[str, Any]:
-        return self._call("GET", f"/datasets/{dataset}/board").json()  # type: ignore[no-any-return]
+    def board(self, dataset: str) -> BoardOut:
+        return BoardOut.model_validate(self._call("GET", f"/datasets/{dataset}/board").json())
 
-    def my_submissions(self, dataset: str) -> dict[str, Any]:
-        return self._call("GET", f"/datasets/{dataset}/submissions").json()  # type: ignore[no-any-return]
+    def my_submissions(self, dataset: str) -> MySubmissions:
+        return MySubmissions.model_validate(self._call("GET", f"/datasets/{dataset}/submissions").json())
 
-    def close_dataset(self, dataset: str) -> dict[str, Any]:
-        return self._call("POST", f"/datasets/{dataset}/close").json()  # type: ignore[no-any-return]
+    def close_dataset(self, dataset: str) -> DatasetOut:
+        return DatasetOut.model_validate(self._call("POST", f"/datasets/{dataset}/close").json())
 
-    def configure_dataset(self, dataset: str, **options: Any) -> dict[str, Any]:
-        return self._call("PATCH", f"/datasets/{dataset}", json=options).json()  # type: ignore[no-any-return]
+    def configure_dataset(self, dataset: str, **options: Any) -> DatasetOut:
+        return DatasetOut.model_validate(self._call("PATCH", f"/datasets/{dataset}", json=options).json())
 
-    # cache -------------------------------------------------------------------------
-    def download_cache(self, key: str, target: Path) -> bool:
-        """Stream a cache entry to ``target``; False when there is none."""
-        request = self._http.build_request("GET", f"/cache/{key}", timeout=httpx.Timeout(None, connect=5.0))
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
-        try:
-            if response.status_code == 404:
-                return False
-            if response.is_error:
-                response.read()
-                _raise_for(response)
-            with target.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-            return True
-        finally:
-            response.close()
-
-    def record_cache_hit(self, key: str) -> dict[str, Any]:
-        """Count a hit served from a local read-only copy of the entry."""
-        return self._call("POST", f"/cache/{key}/hits").json()  # type: ignore[no-any-return]
-
-    def put_cache(self, key: str, archive: bytes, function: str, dataset: str | None) -> dict[str, Any]:
-        params = {"function": function, **({"dataset": dataset} if dataset else {})}
-        response = self._call(
-            "PUT",
-            f"/cache/{key}",
-            params=params,
-            content=archive,
-            headers={"Content-Type": "application/x-tar"},
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
-        return response.json()  # type: ignore[no-any-return]
-
-    def list_cache(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/cache").json()  # type: ignore[no-any-return]
+    # cache and shared resources ----------------------------------------------------
+    def list_cache(self) -> list[CacheEntryOut]:
+        return _CACHE.validate_python(self._call("GET", "/cache").json())
 
     def delete_cache(self, key: str) -> None:
         self._call("DELETE", f"/cache/{key}")
 
-    # shared resources --------------------------------------------------------------
-    def list_shared(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/shared").json()  # type: ignore[no-any-return]
-
-    def put_shared(self, name: str, archive: Path, description: str, replace: bool) -> dict[str, Any]:
-        """Publish a tar.gz file, streamed from disk (embeddings can be large)."""
-
-        def chunks() -> Iterator[bytes]:
-            with archive.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    yield chunk
-
-        response = self._call(
-            "PUT",
-            f"/shared/{name}",
-            params={"description": description, "replace": "true" if replace else "false"},
-            content=chunks(),
-            headers={"Content-Type": "application/gzip", "Content-Length": str(archive.stat().st_size)},
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
-        return response.json()  # type: ignore[no-any-return]
-
-    def download_shared(self, name: str, target: Path) -> str:
-        """Stream a shared resource's archive to ``target``; returns its version."""
-        response = self._stream_to(f"/shared/{name}", target)
-        return response.headers.get("x-nsml-shared-version", "")
+    def list_shared(self) -> list[SharedResourceOut]:
+        return _SHARED.validate_python(self._call("GET", "/shared").json())
 
     def delete_shared(self, name: str) -> None:
         self._call("DELETE", f"/shared/{name}")
 
-    # runtime (a session's own process) ---------------------------------------------
-    def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
-        self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})
 
-    def next_exec_command(self, ref: SessionRef, wait: float) -> dict[str, Any] | None:
-        """The next ``nsml exec`` command for this session, waiting up to ``wait`` s; or None."""
-        response = self._call(
-            "GET",
-            f"/sessions/{ref.path}/exec/next",
-            params={"wait": wait},
-            timeout=httpx.Timeout(wait + 15.0, connect=5.0),
-        )
-        return response.json() if response.status_code == 200 else None
-
-    def answer_exec_command(self, ref: SessionRef, command_id: str, ok: bool, output: str) -> None:
-        self._call(
-            "POST", f"/sessions/{ref.path}/exec/{command_id}/result", json={"ok": ok, "output": output}
-        )
-
-    def put_checkpoint(self, ref: SessionRef, name: str, archive: bytes) -> dict[str, Any]:
-        response = self._call(
-            "PUT",
-            f"/sessions/{ref.path}/checkpoints/{name}",
-            content=archive,
-            headers={"Content-Type": "application/gzip"},
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
-        return response.json()  # type: ignore[no-any-return]
-
-
-def _raise_for(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        detail = response.json().get("detail", response.text)
-    except ValueError:
-        detail = response.text or response.reason_phrase
-    if not isinstance(detail, str):
-        detail = str(detail)
-    raise ApiError(response.status_code, detail)
-
-
-def login(url: str, name: str, password: str, invite: str | None = None) -> dict[str, Any]:
+def login(url: str, name: str, password: str, invite: str | None = None) -> TokenOut:
     """Exchange a password (and, to register, an invite code) for a token."""
     body: dict[str, Any] = {"name": name, "password": password}
     path = "/auth/login"
@@ -416,5 +310,5 @@ def login(url: str, name: str, password: str, invite: str | None = None) -> dict
         response = httpx.post(url.rstrip("/") + API + path, json=body, timeout=30.0)
     except httpx.TransportError as exc:
         raise ApiError(0, f"cannot reach the server at {url}: {exc}") from None
-    _raise_for(response)
-    return response.json()  # type: ignore[no-any-return]
+    raise_for(response)
+    return TokenOut.model_validate(response.json())

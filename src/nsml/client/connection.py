@@ -22,6 +22,7 @@ from typing import Any
 
 from nsml.client.api import ApiClient, ApiError
 from nsml.config import CLIENT_FILE, SERVER_FILE, SERVER_LOCK, SERVER_LOG, nsml_home
+from nsml.schemas.system import Health
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -56,7 +57,8 @@ def fetch(url: str, token: str, target: Path) -> None:
 
 def read_server_file(home: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((home / SERVER_FILE).read_text())  # type: ignore[no-any-return]
+        info: dict[str, Any] = json.loads((home / SERVER_FILE).read_text())
+        return info
     except (OSError, ValueError):
         return None
 
@@ -71,7 +73,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _probe(url: str, token: str) -> dict[str, Any] | None:
+def _probe(url: str, token: str) -> Health | None:
     try:
         with ApiClient(url, token, timeout=5.0) as api:
             return api.health()
@@ -79,7 +81,7 @@ def _probe(url: str, token: str) -> dict[str, Any] | None:
         return None
 
 
-def running_server(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def running_server(home: Path) -> tuple[dict[str, Any], Health] | None:
     """(server.json, health) of the live embedded server of ``home``, or None."""
     info = read_server_file(home)
     if not info or not _pid_alive(int(info.get("pid", 0))):
@@ -90,7 +92,8 @@ def running_server(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
 
 def read_client_file(home: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((home / CLIENT_FILE).read_text())  # type: ignore[no-any-return]
+        saved: dict[str, Any] = json.loads((home / CLIENT_FILE).read_text())
+        return saved
     except (OSError, ValueError):
         return None
 
@@ -111,7 +114,7 @@ def _remote(url: str, token: str, how: str) -> Connection:
     health = _probe(url, token)
     if health is None:
         raise ConnectionFailed(f"the server at {url} does not answer or refuses the token {how}")
-    return Connection(url, token, health["user"], embedded=False, owner=health.get("owner", ""))
+    return Connection(url, token, health.user, embedded=False, owner=health.owner)
 
 
 def connect(start: bool = True) -> Connection:
@@ -131,12 +134,10 @@ def connect(start: bool = True) -> Connection:
             raise ConnectionFailed("no server is running; any nsml command starts one")
         found = start_embedded(home)
     info, health = found
-    return Connection(
-        info["url"], info["token"], health["user"], embedded=True, owner=health.get("owner", "")
-    )
+    return Connection(info["url"], info["token"], health.user, embedded=True, owner=health.owner)
 
 
-def start_embedded(home: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def start_embedded(home: Path) -> tuple[dict[str, Any], Health]:
     """Start the embedded server detached, unless another CLI call just did."""
     home.mkdir(parents=True, exist_ok=True)
     with (home / SERVER_LOCK).open("w") as lock:

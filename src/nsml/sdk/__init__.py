@@ -57,9 +57,9 @@ def _api() -> Any:
     if "NSML_EVAL_FD" in os.environ:
         raise RuntimeError(f"nsml: {SERVING_REQUEST}")
     if _client is None:
-        from nsml.client.api import ApiClient
+        from nsml.client.runtime import RuntimeClient
 
-        _client = ApiClient(
+        _client = RuntimeClient(
             os.environ["NSML_API_URL"],
             os.environ["NSML_SESSION_TOKEN"],
             uds=os.environ.get("NSML_API_SOCKET"),  # inside the sandbox: no network, a socket

@@ -127,7 +127,7 @@ class ScopeListener:
             self._thread.start()
 
     def _loop(self) -> None:
-        from nsml.client.api import ApiError
+        from nsml.client.http import ApiError
 
         backoff = 1.0
         while True:
@@ -153,7 +153,7 @@ class ScopeListener:
                 self._run(command)
 
     def _run(self, command: dict[str, Any]) -> None:
-        from nsml.client.api import ApiError
+        from nsml.client.http import ApiError
 
         command_id = str(command.get("id", ""))
         ok, output = evaluate(str(command.get("code", "")), self._scope, self._module)

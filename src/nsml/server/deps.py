@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
-from nsml.server.schemas import SessionNumber
+from nsml.server.path_params import SessionNumber
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.cache import CacheService
 from nsml.server.services.credits import CreditService

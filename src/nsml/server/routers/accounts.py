@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from nsml.schemas.accounts import AccountOut, LoginRequest, MeOut, RegisterRequest, TokenOut
 from nsml.server.deps import PrincipalDep, ServicesDep, UserDep, bearer_token
 from nsml.server.routers.system import owner_account
-from nsml.server.schemas import AccountOut, LoginRequest, MeOut, RegisterRequest, TokenOut
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
 

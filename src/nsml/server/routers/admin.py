@@ -7,9 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
-from nsml.server.auth import Principal
-from nsml.server.deps import ServicesDep, require_admin
-from nsml.server.schemas import (
+from nsml.schemas.accounts import (
     AccountOut,
     InviteCreate,
     InviteOut,
@@ -20,6 +18,8 @@ from nsml.server.schemas import (
     UserCreate,
     UserCreated,
 )
+from nsml.server.auth import Principal
+from nsml.server.deps import ServicesDep, require_admin
 
 Admin = Annotated[Principal, Depends(require_admin)]
 router = APIRouter(prefix="/admin", tags=["admin"])

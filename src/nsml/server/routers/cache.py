@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from nsml.schemas.resources import CacheEntryOut
 from nsml.server.deps import PrincipalDep, ServicesDep, UserDep
 from nsml.server.routers.system import owner_account, used_upload
-from nsml.server.schemas import CacheEntryOut
 from nsml.server.services.cache import check_key
 
 router = APIRouter(prefix="/cache", tags=["cache"])

@@ -8,22 +8,21 @@ from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from nsml.names import InvalidName, parse_session
-from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
-from nsml.server.errors import BadRequest, NotFoundError
-from nsml.server.schemas import (
-    INT64_MAX,
+from nsml.schemas.base import INT64_MAX
+from nsml.schemas.competition import (
     BoardOut,
     BoardRowOut,
-    DatasetOptions,
-    DatasetOut,
     InferRequest,
     Limits,
     MySubmissions,
     PreviewRow,
     SubmissionCreate,
-    SubmissionId,
     SubmissionOut,
 )
+from nsml.schemas.datasets import DatasetOptions, DatasetOut
+from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
+from nsml.server.errors import BadRequest, NotFoundError
+from nsml.server.path_params import SubmissionId
 from nsml.store import Session
 
 router = APIRouter(tags=["competition"])

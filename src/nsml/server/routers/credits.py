@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from nsml.schemas.credits import CreditEventOut, CreditGrant, CreditsOut
 from nsml.server.auth import Principal
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, require_admin
 from nsml.server.routers.system import owner_account
-from nsml.server.schemas import CreditEventOut, CreditGrant, CreditsOut
 from nsml.store import User
 
 router = APIRouter(tags=["credits"])

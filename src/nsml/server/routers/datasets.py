@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from nsml.schemas.datasets import DatasetCreate, DatasetOut
 from nsml.server.deps import OrganiserDep, PrincipalDep, ServicesDep
-from nsml.server.schemas import DatasetCreate, DatasetOut
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

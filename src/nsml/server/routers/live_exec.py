@@ -16,9 +16,9 @@ import logging
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from nsml.schemas.live_exec import ExecAnswer, ExecCommandOut, ExecOut, ExecRequest
 from nsml.server.deps import ManagedSession, RuntimeSession, ServicesDep, UserDep
 from nsml.server.errors import ConflictError
-from nsml.server.schemas import ExecAnswer, ExecCommandOut, ExecOut, ExecRequest
 from nsml.server.services.live_exec import MAX_POLL_WAIT_S, session_refusal
 
 router = APIRouter(prefix="/sessions", tags=["exec"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from nsml.schemas.accounts import NotifyOut, NotifyRequest
 from nsml.server.deps import ServicesDep, UserDep
-from nsml.server.schemas import NotifyOut, NotifyRequest
 from nsml.server.services.notifications import EVENTS
 
 router = APIRouter(prefix="/notify", tags=["notifications"])

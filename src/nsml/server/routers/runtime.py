@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from nsml.schemas.sessions import CheckpointOut, ReportBatch
 from nsml.server.deps import RuntimeSession, ServicesDep
 from nsml.server.routers.system import used_upload
-from nsml.server.schemas import CheckpointOut, ReportBatch
 
 router = APIRouter(prefix="/sessions", tags=["runtime"])
 SESSION = "/{owner}/{dataset}/{number}"

@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from nsml.server.deps import ManagedSession, ReadableSession, Services, ServicesDep, UserDep
-from nsml.server.schemas import (
-    INT32_MAX,
-    INT64_MAX,
+from nsml.schemas.base import INT32_MAX, INT64_MAX
+from nsml.schemas.sessions import (
     CheckpointOut,
     ForkRequest,
     MemoRequest,
@@ -19,6 +17,7 @@ from nsml.server.schemas import (
     SessionCreate,
     SessionOut,
 )
+from nsml.server.deps import ManagedSession, ReadableSession, Services, ServicesDep, UserDep
 from nsml.store import Session
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from nsml.schemas.resources import SharedResourceOut
 from nsml.server.deps import ManagedShared, PrincipalDep, PublisherDep, ServicesDep
 from nsml.server.errors import NotFoundError
 from nsml.server.routers.system import owner_account, used_upload
-from nsml.server.schemas import SharedResourceOut
 
 router = APIRouter(prefix="/shared", tags=["shared"])
 _CHUNK = 1 << 20

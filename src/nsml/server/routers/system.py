@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from nsml._version import __version__
 from nsml.artifacts import UploadTooLarge
 from nsml.runners import cgroups
+from nsml.schemas.system import Health, LimitsOut, UploadOut
 from nsml.server.auth import Principal
 from nsml.server.deps import PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import TooLarge
-from nsml.server.schemas import Health, LimitsOut, UploadOut
 from nsml.sizes import format_size
 from nsml.store import User
 
