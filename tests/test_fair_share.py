@@ -122,7 +122,8 @@ SLOW_INFER = TRAIN_2018.replace(
 def test_evaluations_beyond_the_per_user_cap_wait_their_turn(capped: Platform, tmp_path: Path) -> None:
     alice = capped
     carol = second_user(alice, "carol", tmp_path)
-    slow = alice.run(alice.project("slow", SLOW_INFER), args="--epochs 1 --sleep 4")
+    # alice's infer sleeps long enough to outlast carol's preview on a loaded machine
+    slow = alice.run(alice.project("slow", SLOW_INFER), args="--epochs 1 --sleep 10")
     quick = carol.run(carol.project("quick", TRAIN_2018), args="--epochs 1")
     assert alice.wait(slow, timeout=90)["status"] == "exited"
     assert carol.wait(quick, timeout=90)["status"] == "exited"
