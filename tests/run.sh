@@ -7,4 +7,10 @@ if [ "${CI:-}" = "true" ] && [ ! -d ../shared/data ]; then
   exit 1
 fi
 mkdir -p test-output
+if [ "$#" -eq 0 ]; then  # the whole suite: lint, format and type checks first, as CI enforces them
+  echo "ruff check, ruff format --check, mypy"
+  .venv/bin/ruff check src tests
+  .venv/bin/ruff format --check src tests
+  .venv/bin/mypy
+fi
 exec .venv/bin/pytest "$@"

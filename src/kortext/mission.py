@@ -74,7 +74,7 @@ class Mission:
 
     def task(self, config: argparse.Namespace) -> Task:
         """``--task``, or the mission's only task (then it has no such flag)."""
-        return getattr(config, "task", next(iter(self.metrics)))  # type: ignore[no-any-return]
+        return getattr(config, "task", next(iter(self.metrics)))
 
     def dataset_root(self) -> str:
         """The platform's dataset, else the 2018 sample beside the project, else the demo data."""

@@ -26,7 +26,7 @@ def exchange(first: Path, second: Path) -> bool:
     except (AttributeError, OSError):
         return False
     done = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
-    return done == 0
+    return bool(done == 0)
 
 
 def dir_size(path: Path) -> int:

@@ -141,7 +141,7 @@ def _add_file(
         info = tarfile.TarInfo(arcname)
         info.size, info.mtime = size, int(status.st_mtime)
         info.mode = stat.S_IMODE(status.st_mode) & 0o755
-        tar.addfile(info, _Exactly(handle, size))  # type: ignore[arg-type]
+        tar.addfile(info, _Exactly(handle, size))
         return size
 
 

@@ -20,7 +20,7 @@ from nsml.client.shipping import ShippingError
 from nsml.datasets.builders.base import BuildError
 from nsml.datasets.layout import LayoutError
 from nsml.names import InvalidName
-from nsml.sizes import human_size  # noqa: F401  (the CLI's modules import it from here)
+from nsml.sizes import human_size as human_size  # the CLI's modules import it from here
 
 # In a pipe, rich would wrap tables at 80 columns; keep rows on one line for grep and less.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)

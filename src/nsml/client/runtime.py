@@ -101,4 +101,4 @@ class RuntimeClient(HttpClient):
     def download_shared(self, name: str, target: Path) -> str:
         """Stream a shared resource's archive to ``target``; returns its version."""
         response = self._stream_to(f"/shared/{name}", target)
-        return response.headers.get("x-nsml-shared-version", "")
+        return str(response.headers.get("x-nsml-shared-version", ""))

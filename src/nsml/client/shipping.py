@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -28,7 +29,8 @@ def collect_source(
     root: Path, max_file_mb: float = MAX_FILE_MB, max_total_mb: float = MAX_TOTAL_MB
 ) -> list[tuple[Path, str]]:
     root = root.resolve()
-    specs: list[tuple[Path, pathspec.PathSpec]] = [(root, pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED))]
+    always: pathspec.PathSpec[Any] = pathspec.GitIgnoreSpec.from_lines(ALWAYS_IGNORED)
+    specs: list[tuple[Path, pathspec.PathSpec[Any]]] = [(root, always)]
     files: list[tuple[Path, str]] = []
     total = 0
     for current, dirs, names in os.walk(root):
@@ -60,7 +62,7 @@ def collect_source(
     return files
 
 
-def _ignored(specs: list[tuple[Path, pathspec.PathSpec]], path: Path, is_dir: bool) -> bool:
+def _ignored(specs: list[tuple[Path, pathspec.PathSpec[Any]]], path: Path, is_dir: bool) -> bool:
     for base, spec in specs:
         try:
             relative = path.relative_to(base).as_posix()

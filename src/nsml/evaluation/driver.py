@@ -166,7 +166,7 @@ class _Conversation:
             raise EvaluationFailed(self.replies.refusal(max_bytes))
         if "error" in reply:
             raise EvaluationFailed(WITHHELD_ERROR if self.withheld else _describe(reply))
-        return reply  # type: ignore[no-any-return]
+        return dict(reply)
 
     def _timed_out(self) -> str:
         return f"the evaluation exceeded its time limit of {self.timeout_s:g} s"

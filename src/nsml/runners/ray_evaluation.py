@@ -123,7 +123,7 @@ def actor_limit_reason(actor: Any) -> str | None:
     import ray
 
     try:
-        return ray.get(actor.limit_reason.remote(), timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
+        return ray.get(actor.limit_reason.remote(), timeout=CALL_TIMEOUT_S)
     except Exception:
         return None
 

@@ -56,7 +56,7 @@ class _Captured:
 
     def write(self, text: str) -> int:
         if threading.get_ident() != self.owner:
-            return self.stream.write(text)  # type: ignore[no-any-return]
+            return int(self.stream.write(text))
         if self.size <= MAX_OUTPUT_CHARS:
             self.parts.append(text)
             self.size += len(text)

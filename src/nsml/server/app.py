@@ -78,7 +78,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             user = store.update_user(user.name, role=Role.ADMIN)
         store.add_token(user.id, hash_token(token), expires_at=None)
         dataset_service = DatasetService(store, artifacts, settings.default_daily_limit)
-        if store.created:  # type: ignore[attr-defined]
+        if store.created:
             for demo in DEMO_DATASETS:
                 dataset_service.register_folder(user, demo.name, demo.metric, demo.description, demo.path)
         runner = make_runner(settings)
@@ -138,7 +138,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             if settings.runner == "local":
                 cgroups.release()  # every run has ended: remove this server's control groups
             notifications.stop()
-            store.close()  # type: ignore[attr-defined]
+            store.close()
             if settings.api_socket is not None:  # here: uvicorn may re-raise SIGTERM after us
                 shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
 

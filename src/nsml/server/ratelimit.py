@@ -39,7 +39,8 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _now(self) -> float:
-        return self._clock()  # type: ignore[operator, no-any-return]
+        now: float = self._clock()  # type: ignore[operator]
+        return now
 
     def retry_after(self, keys: list[str]) -> float:
         """Seconds to wait before the next attempt for these keys (0 when allowed)."""

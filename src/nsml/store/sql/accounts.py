@@ -119,7 +119,7 @@ class AccountsMixin(SqlStoreBase):
                 .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
                 .values(revoked_at=at)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def revoke_tokens_of(self, user_id: int, at: datetime) -> int:
         with self._tx() as orm:

@@ -74,7 +74,7 @@ class CacheMixin(SqlStoreBase):
             result = orm.execute(
                 delete(CacheEntryRow).where(CacheEntryRow.owner_id == owner_id, CacheEntryRow.key == key)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def storage_used(self, owner_id: int) -> int:
         with self._tx() as orm:

@@ -109,7 +109,7 @@ class MetricsMixin(SqlStoreBase):
                     CheckpointRow.session_id == session_id, CheckpointRow.name == name
                 )
             )
-            return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint:
         with self._tx() as orm:

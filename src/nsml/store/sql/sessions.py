@@ -32,7 +32,7 @@ def _next_number(orm: OrmSession, owner_id: int, dataset_id: int) -> int:
             .returning(SessionCounterRow.last_number)
         )
         if number is not None:
-            return number
+            return int(number)
         try:
             with orm.begin_nested():
                 orm.add(SessionCounterRow(owner_id=owner_id, dataset_id=dataset_id, last_number=1))
@@ -205,4 +205,4 @@ def _update_if_status(
         .where(SessionRow.id == session_id, SessionRow.status.in_([s.value for s in from_statuses]))
         .values(**values)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
