@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,19 +53,14 @@ def server_start(
     if foreground or host or port is not None or db or runner or ray_address:
         if running_server(home):
             raise click.ClickException(f"a server already runs on {home}; `nsml server stop` it first")
-        from nsml.server.__main__ import serve
-
         console.print(f"Serving {home} on {host or '127.0.0.1'}:{port or 0} (Ctrl-C stops)")
-        serve(
-            home=str(home),
-            host=host or "127.0.0.1",
-            port=port or 0,
-            db_url=db or "",
-            max_concurrent=max_concurrent,
-            runner=runner or "",
-            ray_address=ray_address or "",
-            public_url=public_url or "",
-        )
+        argv = [sys.executable, "-m", "nsml.server", "--home", str(home), "--host", host or "127.0.0.1"]
+        argv += ["--port", str(port or 0), "--max-concurrent", str(max_concurrent)]
+        for flag, value in (("--db", db), ("--runner", runner), ("--ray-address", ray_address)):
+            argv += [flag, value] if value else []
+        argv += ["--public-url", public_url] if public_url else []
+        sys.stdout.flush()
+        os.execv(sys.executable, argv)  # the server in this process, as `python -m nsml.server` runs it
         return
     info, _ = start_embedded(home)
     console.print(f"Server running at {info['url']} (pid {info['pid']}, home {home}).")

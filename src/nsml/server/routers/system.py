@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from nsml._version import __version__
-from nsml.artifacts import UploadTooLarge
 from nsml.runners import cgroups
 from nsml.schemas.system import Health, LimitsOut, UploadOut
 from nsml.server.auth import Principal
@@ -48,10 +47,7 @@ async def receive(
         usage = await run_in_threadpool(storage.usage, owner, None, credit)
         max_bytes = storage.upload_limit(owner, usage, max_bytes, declared, what)
         chunks = storage.metered(owner, usage, chunks, what)
-    try:
-        return await storage.receive(chunks, max_bytes, owner)
-    except UploadTooLarge as exc:
-        raise TooLarge(str(exc)) from None
+    return await storage.receive(chunks, max_bytes, owner)
 
 
 @router.get("/limits", response_model=LimitsOut)

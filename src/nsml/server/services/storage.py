@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-from nsml.artifacts import ArtifactStore
+from nsml.artifacts import ArtifactStore, UploadTooLarge
 from nsml.server.errors import TooLarge
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, User
@@ -83,7 +83,10 @@ class StorageService:
         self, chunks: AsyncIterable[bytes], max_bytes: int, owner: User | None
     ) -> tuple[str, int]:
         """Store an upload's bytes as they arrive: (upload id, size)."""
-        return await self.artifacts.receive_upload(chunks, max_bytes, None if owner is None else owner.id)
+        try:
+            return await self.artifacts.receive_upload(chunks, max_bytes, None if owner is None else owner.id)
+        except UploadTooLarge as exc:
+            raise TooLarge(str(exc)) from None
 
     def discard(self, upload_id: str) -> None:
         self.artifacts.discard_upload(upload_id)
