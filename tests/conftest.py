@@ -7,9 +7,11 @@ collected twice and lend its fixtures, so none imports another.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import tarfile
 import textwrap
 import time
 import uuid
@@ -39,7 +41,7 @@ __all__ = [  # what test modules import from here; some of it defined in helpers
     "ADMIN_TOKEN", "DEMO", "HOLD", "LONG", "NSML", "PASSWORD", "ROOT", "RULE_SCRIPT", "TRAIN_2018",
     "ForegroundServer", "Platform", "admin_platform", "assert_test_labels_out_of_reach",
     "client_platform", "free_port", "gpus_seen", "login", "require_shared_data", "rule_prediction",
-    "rule_scores", "running_platform", "second_user", "session_minutes", "train_rule_session",
+    "rule_scores", "running_platform", "second_user", "session_minutes", "targz", "train_rule_session",
     "wait_until_healthy",
 ]  # fmt: skip
 
@@ -165,6 +167,17 @@ def second_user(platform: Platform, name: str, base: Path, password: str = PASSW
     client = client_platform(base, name)
     login(client, platform.server_info()["url"], name, password)
     return client
+
+
+def targz(files: dict[str, bytes]) -> bytes:
+    """A gzipped tar of ``files`` (name: content), as uploads and checkpoints travel."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
 
 
 def session_minutes(session: dict[str, Any]) -> float:

@@ -24,9 +24,7 @@ holds the traceback, and reported at once.
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -37,7 +35,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ForegroundServer
+from conftest import ForegroundServer, targz
 from postgres import binaries, postgres_server
 
 schemathesis = pytest.importorskip("schemathesis")  # the test extra; it brings what follows
@@ -64,16 +62,6 @@ class Target:
     log: Path
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     real_paths: dict[str, str] = field(default_factory=dict)
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -105,7 +93,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, database: dict[str, str]) -
         login = httpx.post(api + "/auth/login", json={"name": "fuzzer", "password": PASSWORD}, timeout=60)
         user = {"Authorization": f"Bearer {login.json()['token']}"}
         upload = httpx.post(
-            api + "/uploads", headers=user, content=_tar({"main.py": WAIT_FOR_TOKEN.encode()})
+            api + "/uploads", headers=user, content=targz({"main.py": WAIT_FOR_TOKEN.encode()})
         )
         created = httpx.post(
             api + "/sessions",
