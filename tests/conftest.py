@@ -1,24 +1,54 @@
-"""Fixtures: a real platform (embedded server) in a temporary NSML_HOME, driven by the CLI."""
+"""Fixtures: a real platform (embedded server) in a temporary NSML_HOME, driven by the CLI.
+
+Also the one place test modules import shared code from (accounts, servers, scripts, the
+``helpers`` package re-exported here): a test module imported by another would be
+collected twice and lend its fixtures, so none imports another.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
-import sys
+import tarfile
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from helpers.scoring import (
+    DEMO,
+    RULE_SCRIPT,
+    assert_test_labels_out_of_reach,
+    rule_prediction,
+    rule_scores,
+    train_rule_session,
+)
+from helpers.scripts import HOLD, LONG, TRAIN_2018, gpus_seen
+from helpers.servers import ADMIN_TOKEN, NSML, ForegroundServer, free_port, wait_until_healthy
+
+if TYPE_CHECKING:
+    from nsml.store.sql.store import SqlStore
+
+__all__ = [  # what test modules import from here; some of it defined in helpers
+    "ADMIN_TOKEN", "DEMO", "HOLD", "LONG", "NSML", "PASSWORD", "ROOT", "RULE_SCRIPT", "TRAIN_2018",
+    "ForegroundServer", "Platform", "admin_platform", "assert_test_labels_out_of_reach",
+    "client_platform", "free_port", "gpus_seen", "login", "require_shared_data", "rule_prediction",
+    "rule_scores", "running_platform", "second_user", "session_minutes", "targz", "train_rule_session",
+    "wait_until_healthy",
+]  # fmt: skip
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-NSML = str(Path(sys.executable).parent / "nsml")
 CLI_TIMEOUT_S = 120
+PASSWORD = "correct horse battery"  # every test account's, unless a test needs another
 
 
 class Platform:
@@ -111,6 +141,51 @@ def running_platform(tmp_path_factory: pytest.TempPathFactory, name: str, **env:
         instance.stop_server()
 
 
+def client_platform(base: Path, name: str) -> Platform:
+    """A client folder of its own for ``name`` (``{name}-home``, ``{name}-work``), not logged in."""
+    client = Platform(base / f"{name}-home", base / f"{name}-work")
+    client.workdir.mkdir(parents=True)
+    return client
+
+
+def admin_platform(base: Path, server: ForegroundServer) -> Platform:
+    """The operator of ``server``: a client holding its admin token, with no account."""
+    admin = client_platform(base, "admin")
+    admin.env.update(NSML_SERVER_URL=server.url, NSML_TOKEN=server.token)
+    return admin
+
+
+def login(client: Platform, url: str, name: str, password: str = PASSWORD) -> str:
+    """``nsml login`` of ``client`` as ``name``; the token it stored."""
+    client.nsml("login", url, "-u", name, "--password-stdin", input=password + "\n")
+    return str(json.loads((client.home / "client.json").read_text())["token"])
+
+
+def second_user(platform: Platform, name: str, base: Path, password: str = PASSWORD) -> Platform:
+    """Another participant of ``platform``'s server, with a client folder of their own."""
+    platform.nsml("admin", "user", "add", name, "--password-stdin", input=password + "\n")
+    client = client_platform(base, name)
+    login(client, platform.server_info()["url"], name, password)
+    return client
+
+
+def targz(files: dict[str, bytes]) -> bytes:
+    """A gzipped tar of ``files`` (name: content), as uploads and checkpoints travel."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def session_minutes(session: dict[str, Any]) -> float:
+    """How long a session of ``nsml ps`` ran, in minutes: what its credits pay for."""
+    started, ended = (datetime.fromisoformat(session[k]) for k in ("started_at", "ended_at"))
+    return (ended - started).total_seconds() / 60
+
+
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with running_platform(tmp_path_factory, "platform") as instance:
@@ -132,50 +207,6 @@ def require_shared_data() -> Path:
     pytest.skip(f"real data mirror {SHARED_DATA} not present (clone the project beside shared/)")
 
 
-TRAIN_2018 = """
-    import argparse, json, os, time
-    import nsml
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", default="train")
-    parser.add_argument("--pause", type=int, default=0)
-    parser.add_argument("--iteration", default="0")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--sleep", type=float, default=0)
-    parser.add_argument("--tag", default="")
-    config = parser.parse_args()
-
-    state = {"weights": 0}
-
-    def save(dir_name, **kwargs):
-        with open(os.path.join(dir_name, "model.json"), "w") as handle:
-            json.dump(state, handle)
-
-    def load(dir_name, **kwargs):
-        with open(os.path.join(dir_name, "model.json")) as handle:
-            state.update(json.load(handle))
-
-    def infer(raw_data, **kwargs):
-        return [(0.5, 1) for _ in raw_data]
-
-    nsml.bind(save=save, load=load, infer=infer)
-    if config.pause:
-        nsml.paused(scope=locals())
-
-    with open(os.path.join(nsml.DATASET_PATH, "train", "train_data"), encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
-    print(f"training on {len(lines)} examples; test visible: "
-          f"{os.path.exists(os.path.join(nsml.DATASET_PATH, 'test'))}", flush=True)
-    for epoch in range(int(config.iteration), config.epochs):
-        state["weights"] += 1
-        nsml.report(summary=True, scope=locals(), step=epoch, epoch=epoch,
-                    train__loss=1.0 / (epoch + 1))
-        nsml.save(epoch)
-        print(f"epoch {epoch} done, weights {state['weights']}", flush=True)
-        time.sleep(config.sleep)
-"""
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server (Debian package, installed by `make test`), or a skip."""
@@ -187,3 +218,32 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nsml.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base = request.getfixturevalue("postgres_url")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield base.replace("/nsml?", f"/{name}?")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlStore]:
+    """The SQL store on ``database_url``, closed afterwards."""
+    from nsml.store import open_store
+    from nsml.store.sql.store import SqlStore
+
+    instance = open_store(database_url)
+    assert isinstance(instance, SqlStore)
+    yield instance
+    instance.close()

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def binaries() -> Path | None:
@@ -36,7 +37,7 @@ def postgres_server() -> Iterator[str]:
     if owner:
         shutil.chown(root, owner)
         shutil.chown(sockets, owner)
-    run = {"check": True, "capture_output": True, "timeout": 120}
+    run: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 120}
     try:
         subprocess.run(
             _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", "nsml", "-A", "trust"], owner), **run

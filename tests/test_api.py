@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import httpx
 
-from conftest import Platform
+from conftest import Platform, targz
 
 EXPOSE_TOKEN = """
     import os, time, nsml
@@ -26,16 +23,6 @@ def _token_of(platform: Platform, name: str) -> str:
             return log.split()[1]
         platform.wait(name, ("running",))
     raise AssertionError(f"{name} printed no token")
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def test_session_tokens_are_scoped(platform: Platform) -> None:
@@ -69,15 +56,15 @@ def test_session_tokens_are_scoped(platform: Platform) -> None:
 
         bad = httpx.put(api + first + "/checkpoints/broken", content=b"not a tar", headers=as_first)
         assert bad.status_code == 400 and "could not be unpacked" in bad.json()["detail"]
-        escape = _tar({"../../outside.txt": b"x"})
+        escape = targz({"../../outside.txt": b"x"})
         assert (
             httpx.put(api + first + "/checkpoints/escape", content=escape, headers=as_first).status_code
             == 400
         )
-        dotted = httpx.put(api + first + "/checkpoints/x..y", content=_tar({"a": b"1"}), headers=as_first)
+        dotted = httpx.put(api + first + "/checkpoints/x..y", content=targz({"a": b"1"}), headers=as_first)
         assert dotted.status_code == 400 and "invalid checkpoint name" in dotted.json()["detail"]
         good = httpx.put(
-            api + first + "/checkpoints/best", content=_tar({"w.bin": b"1234"}), headers=as_first
+            api + first + "/checkpoints/best", content=targz({"w.bin": b"1234"}), headers=as_first
         )
         assert good.status_code == 201 and good.json()["summary"] == {"step": 0, "loss": 1.0}
         assert [c["name"] for c in platform.json("model", "ls", first)] == ["best"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
 import pytest
 
-from conftest import Platform, running_platform
+from conftest import Platform, running_platform, session_minutes
 
 SLEEPER = """
     import sys, time
@@ -42,11 +41,6 @@ def test_run_is_refused_without_credit(metered: Platform) -> None:
     assert "NOT_ENOUGH_CREDIT" in refused.stderr and "0.00 credits" in refused.stderr
 
 
-def _minutes(session: dict) -> float:  # type: ignore[type-arg]
-    started, ended = (datetime.fromisoformat(session[k]) for k in ("started_at", "ended_at"))
-    return (ended - started).total_seconds() / 60
-
-
 def test_sessions_are_charged_per_minute_and_slot(metered: Platform) -> None:
     me = _me(metered)
     metered.nsml("admin", "credit", me, "10")
@@ -60,10 +54,10 @@ def test_sessions_are_charged_per_minute_and_slot(metered: Platform) -> None:
     for name, slots in ((cpu, 1), (gpus, 2), (quick, 1)):
         charged = -sum(e["delta"] for e in data["history"] if e["reason"].endswith(" " + name))
         # every second from start to end, times the slots: the last one billed when it ended
-        assert charged == pytest.approx(_minutes(sessions[name]) * slots, rel=1e-6), name
+        assert charged == pytest.approx(session_minutes(sessions[name]) * slots, rel=1e-6), name
         assert charged > 0, name
     assert 10 - data["balance"] == pytest.approx(
-        sum(_minutes(sessions[n]) * k for n, k in ((cpu, 1), (gpus, 2), (quick, 1))), rel=1e-6
+        sum(session_minutes(sessions[n]) * k for n, k in ((cpu, 1), (gpus, 2), (quick, 1))), rel=1e-6
     )
 
 

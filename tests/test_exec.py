@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Platform, running_platform
+from conftest import Platform, running_platform, second_user
 from nsml.sdk.live import MAX_OUTPUT_CHARS, evaluate
 from nsml.server.errors import ConflictError, TooManyRequests
 from nsml.server.services import live_exec
@@ -55,11 +55,7 @@ NO_SCOPE = """
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with running_platform(tmp_path_factory, "exec", NSML_MAX_CONCURRENT="2") as owner:
-        owner.nsml("admin", "user", "add", "mallory", "--password-stdin", input=PASSWORD + "\n")
-        other = Platform(owner.home.parent / "mallory-home", owner.home.parent / "mallory-work")
-        other.workdir.mkdir(parents=True)
-        url = owner.server_info()["url"]
-        other.nsml("login", url, "-u", "mallory", "--password-stdin", input=PASSWORD + "\n")
+        other = second_user(owner, "mallory", owner.home.parent, PASSWORD)
         yield {"owner": owner, "other": other}
 
 

@@ -17,21 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NSML, TRAIN_2018, Platform, running_platform
+from conftest import LONG, NSML, TRAIN_2018, Platform, running_platform, second_user
 from nsml.runners.fairshare import cap_reason, next_turn
 from nsml.server.services.evaluation_slots import EvaluationSlots
-
-PASSWORD = "correct horse battery"
-LONG = "--epochs 1000 --sleep 0.1"
-
-
-def second_user(platform: Platform, name: str, base: Path) -> Platform:
-    """Another participant of ``platform``'s server, with a client folder of their own."""
-    platform.nsml("admin", "user", "add", name, "--password-stdin", input=PASSWORD + "\n")
-    client = Platform(base / f"{name}-home", base / f"{name}-work")
-    client.workdir.mkdir(parents=True)
-    client.nsml("login", platform.server_info()["url"], "-u", name, "--password-stdin", input=PASSWORD + "\n")
-    return client
 
 
 def wait_for_reason(platform: Platform, name: str, timeout: float = 10) -> str:

@@ -24,12 +24,7 @@ holds the traceback, and reported at once.
 
 from __future__ import annotations
 
-import io
 import os
-import signal
-import socket
-import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -40,7 +35,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NSML
+from conftest import ForegroundServer, targz
 from postgres import binaries, postgres_server
 
 schemathesis = pytest.importorskip("schemathesis")  # the test extra; it brings what follows
@@ -69,22 +64,6 @@ class Target:
     real_paths: dict[str, str] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """A server on SQLite; on PostgreSQL too (stricter: 4-byte INTEGERs, no NUL in text)
@@ -102,38 +81,19 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, database: dict[str, str]) -> Iterator[Target]:
     base = tmp_path_factory.mktemp("fuzz")
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = base / "server.log"
-    env = {**os.environ, "NSML_HOME": str(base / "home"), "NSML_SERVER_TOKEN": ADMIN_TOKEN, **database}
-    for key in ("NSML_SERVER_URL", "NSML_TOKEN"):
-        env.pop(key, None)
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [NSML, "server", "start", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server = ForegroundServer(base / "home", ADMIN_TOKEN, env=database, log=base / "server.log")
+    url, log = server.url, server.log
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     session = ""
     user: dict[str, str] = {}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/api/v1/health", headers=admin).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, log.read_text()
-            time.sleep(0.1)
         api = url + "/api/v1"
         added = httpx.post(api + "/admin/users", headers=admin, json={"name": "fuzzer", "password": PASSWORD})
         assert added.status_code == 201, added.text
         login = httpx.post(api + "/auth/login", json={"name": "fuzzer", "password": PASSWORD}, timeout=60)
         user = {"Authorization": f"Bearer {login.json()['token']}"}
         upload = httpx.post(
-            api + "/uploads", headers=user, content=_tar({"main.py": WAIT_FOR_TOKEN.encode()})
+            api + "/uploads", headers=user, content=targz({"main.py": WAIT_FOR_TOKEN.encode()})
         )
         created = httpx.post(
             api + "/sessions",
@@ -164,12 +124,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, database: dict[str, str]) -
     finally:
         if session:
             httpx.post(url + f"/api/v1/sessions/{session}/stop", headers=user, timeout=30)
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
 
 
 Run = tuple[str, "dict[str, str] | None", "dict[str, Any] | None"]

@@ -6,26 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Platform, running_platform
-
-HOLD = """
-    import os, sys, time, nsml
-    print("GPUS", os.environ["CUDA_VISIBLE_DEVICES"] or "-", nsml.GPU_NUM, flush=True)
-    for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 0):
-        time.sleep(0.1)
-"""
+from conftest import HOLD, Platform, gpus_seen, running_platform
 
 
 @pytest.fixture(scope="module")
 def two_gpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with running_platform(tmp_path_factory, "gpus", NSML_GPUS="0,1", NSML_MAX_CONCURRENT="4") as instance:
         yield instance
-
-
-def _gpus(platform: Platform, name: str) -> tuple[str, str]:
-    line = next(x for x in platform.nsml("logs", name).stdout.splitlines() if x.startswith("GPUS"))
-    _, devices, count = line.split()
-    return devices, count
 
 
 def test_sessions_get_free_gpus_or_wait_for_them(two_gpus: Platform) -> None:
@@ -35,15 +22,15 @@ def test_sessions_get_free_gpus_or_wait_for_them(two_gpus: Platform) -> None:
     waiting = two_gpus.json("run", "-d", "demo_kin", "-g", "1", cwd=folder)["name"]
     cpu_only = two_gpus.json("run", "-d", "demo_kin", cwd=folder)["name"]
     assert two_gpus.wait(cpu_only)["status"] == "exited"  # a session that fits goes ahead
-    assert _gpus(two_gpus, cpu_only) == ("-", "0")
-    assert _gpus(two_gpus, big) == ("0,1", "2")
+    assert gpus_seen(two_gpus, cpu_only) == ("-", "0")
+    assert gpus_seen(two_gpus, big) == ("0,1", "2")
     session = two_gpus.session(waiting)
     assert session["status"] == "queued" and "No machine available" in session["reason"]
     assert "Queued (No machine available)" in two_gpus.nsml("ps").stdout
 
     two_gpus.nsml("stop", big)
     assert two_gpus.wait(waiting)["status"] == "exited"
-    devices, count = _gpus(two_gpus, waiting)
+    devices, count = gpus_seen(two_gpus, waiting)
     assert devices in ("0", "1") and count == "1"
 
 
@@ -67,5 +54,5 @@ def test_the_per_session_maximum_is_enforced_below_the_host(tmp_path_factory: py
         assert platform.json("ps", "-a") == []  # nothing was created
         name = platform.json("run", "-d", "demo_kin", "-g", "1", cwd=folder)["name"]
         assert platform.wait(name)["status"] == "exited"
-        devices, count = _gpus(platform, name)
+        devices, count = gpus_seen(platform, name)
         assert devices in ("0", "1") and count == "1"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Platform, running_platform
+from conftest import Platform, running_platform, second_user
 from nsml.evaluation.split import split_indices
-from test_fair_share import second_user
 
 MARK = "비밀"  # in every hidden test input, and nowhere else
 

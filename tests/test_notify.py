@@ -7,7 +7,6 @@ platform sends are read exactly as an endpoint would get them.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Platform, running_platform
+from conftest import Platform, free_port, running_platform
 from nsml.server.webhooks import WebhookSender
 from webhook_receiver import Receiver
 
@@ -199,9 +198,7 @@ def test_a_failing_webhook_is_retried_and_a_dead_one_never_blocks(
     posts = receiver.wait_for(of(retried, "session_exited"), count=3, timeout=30)
     assert len(posts) == 3  # two 500s, then delivered
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()  # a port nobody listens on
     notified.nsml("notify", "--webhook", f"http://127.0.0.1:{dead_port}/secret-path")
     try:
         started = time.monotonic()

@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import TRAIN_2018, Platform, running_platform
-from test_credits import _minutes
+from conftest import TRAIN_2018, Platform, running_platform, session_minutes
 
 GRANT = 1000.0
 
@@ -46,6 +45,6 @@ def test_parallel_runs_get_distinct_gap_free_numbers(on_postgres: Platform) -> N
         on_postgres.wait(name, timeout=120)
     # every session of the module billed exactly its run time, under a ticker running throughout
     sessions = on_postgres.json("ps", "-a")
-    spent = sum(_minutes(s) * max(s["gpus"], 1) for s in sessions if s["started_at"])
+    spent = sum(session_minutes(s) * max(s["gpus"], 1) for s in sessions if s["started_at"])
     assert spent > 0
     assert GRANT - on_postgres.json("credit")["balance"] == pytest.approx(spent, rel=1e-6)

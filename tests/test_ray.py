@@ -18,12 +18,21 @@ from typing import Any
 
 import pytest
 
-import test_competition as competition
-from conftest import NSML, TRAIN_2018, Platform, running_platform
+from conftest import (
+    DEMO,
+    HOLD,
+    LONG,
+    NSML,
+    RULE_SCRIPT,
+    TRAIN_2018,
+    Platform,
+    assert_test_labels_out_of_reach,
+    gpus_seen,
+    rule_scores,
+    running_platform,
+    second_user,
+)
 from hostile_scripts import ESCAPE, MEMORY_HOG
-from test_competition import DEMO, SCRIPT, _expected_scores
-from test_fair_share import LONG, second_user
-from test_gpus import HOLD, _gpus
 
 cluster_utils = pytest.importorskip("ray.cluster_utils", reason="Ray is not installed (pip install .[ray])")
 
@@ -119,11 +128,11 @@ def test_logs_follow_and_stop_end_the_ray_actor(ray_platform: Platform) -> None:
 
 
 def test_submission_is_evaluated_on_a_worker_and_scored_on_the_server(ray_platform: Platform) -> None:
-    folder = ray_platform.project("ray_submit", SCRIPT)
+    folder = ray_platform.project("ray_submit", RULE_SCRIPT)
     name = ray_platform.run(folder, "demo_kin", "--task kin")
     assert ray_platform.wait(name, timeout=120)["status"] == "exited", _log(ray_platform, name)
     result = ray_platform.nsml("submit", name, "best", "-b", "16", timeout=180)
-    public, _ = _expected_scores(DEMO / "demo_kin", "demo_kin", "kin")
+    public, _ = rule_scores(DEMO / "demo_kin", "demo_kin", "kin")
     assert f"score {public:.6g}" in result.stdout, result.stdout
     [row] = ray_platform.json("board", "demo_kin")["rows"]
     assert row["score"] == pytest.approx(public)
@@ -187,7 +196,7 @@ def test_a_freed_ray_node_goes_to_the_user_with_fewest_sessions(
 def test_test_labels_stay_on_the_server_during_a_ray_evaluation(
     ray_platform: Platform, tmp_path: Path
 ) -> None:
-    competition.test_test_labels_stay_out_of_reach(ray_platform, tmp_path)  # the hunt runs on a worker
+    assert_test_labels_out_of_reach(ray_platform, tmp_path)  # the hunt runs on a worker
 
 
 def test_a_ray_session_has_no_capability_and_its_limits_hold(ray_platform: Platform) -> None:
@@ -221,10 +230,10 @@ def test_gpu_sessions_wait_for_a_ray_node_with_free_gpus(ray_platform: Platform,
     while "No machine available" not in (ray_platform.session(second)["reason"] or ""):
         assert time.monotonic() < deadline, ray_platform.session(second)
         time.sleep(0.2)
-    assert _gpus(ray_platform, first) == ("0", "1")
+    assert gpus_seen(ray_platform, first) == ("0", "1")
     ray_platform.nsml("stop", first)
     assert ray_platform.wait(second, timeout=60)["status"] == "exited", _log(ray_platform, second)
-    assert _gpus(ray_platform, second) == ("0", "1")
+    assert gpus_seen(ray_platform, second) == ("0", "1")
 
 
 def test_a_worker_that_dies_fails_its_session_with_the_reason(ray_platform: Platform, cluster: Any) -> None:

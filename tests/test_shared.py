@@ -16,11 +16,17 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Platform, require_shared_data
+from conftest import (
+    PASSWORD,
+    ForegroundServer,
+    Platform,
+    admin_platform,
+    client_platform,
+    login,
+    require_shared_data,
+)
 from nsml.store import Conflict, NotFound
 from nsml.store.sql.store import SqlStore
-from test_accounts import PASSWORD, Server, _admin, _client, _login
-from test_store import database_url, store  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 READER = """
     import os, nsml
@@ -34,15 +40,15 @@ READER = """
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("shared")
-    server = Server(base)
+    server = ForegroundServer(base / "server-home")
     try:
-        admin = _admin(base, server)
+        admin = admin_platform(base, server)
         for name, role in (("olga", "organiser"), ("oleg", "organiser"), ("bob", "participant")):
             admin.nsml(
                 "admin", "user", "add", name, "--role", role, "--password-stdin", input=PASSWORD + "\n"
             )
-        clients = {name: _client(base, name, server) for name in ("olga", "oleg", "bob")}
-        tokens = {name: _login(client, server, name) for name, client in clients.items()}
+        clients = {name: client_platform(base, name) for name in ("olga", "oleg", "bob")}
+        tokens = {name: login(client, server.url, name) for name, client in clients.items()}
         yield {"server": server, "base": base, "admin": admin, "clients": clients, "tokens": tokens}
     finally:
         for client in (clients if "clients" in locals() else {}).values():
@@ -66,7 +72,7 @@ def _session_log(client: Platform, folder: Path) -> str:
     return log
 
 
-def _download(server: Server, token: str) -> tuple[str, dict[str, str]]:
+def _download(server: ForegroundServer, token: str) -> tuple[str, dict[str, str]]:
     """(the archive's version header, {file: content}) of one full download."""
     response = httpx.get(
         server.url + "/api/v1/shared/vocab", headers={"Authorization": f"Bearer {token}"}, timeout=60
@@ -178,7 +184,7 @@ def test_rm_frees_it_and_sessions_get_a_clear_error(world: dict[str, Any]) -> No
     assert "no shared resource 'vocab'" in bob.nsml("logs", name).stdout
 
 
-def test_store_names_are_unique_and_replace_switches_versions(store: SqlStore) -> None:  # noqa: F811
+def test_store_names_are_unique_and_replace_switches_versions(store: SqlStore) -> None:
     olga = store.get_or_create_user("olga")
 
     def create(index: int) -> str:

@@ -7,7 +7,6 @@ before anything is written.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import tarfile
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conftest import Platform, running_platform
+from conftest import Platform, running_platform, targz
 
 MIB = 1024 * 1024
 QUOTA_MB = 3
@@ -82,16 +81,6 @@ def _wait_empty(platform: Platform, timeout: float = 10) -> list[str]:
     return _leftovers(platform)
 
 
-def _targz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
 def _bomb(size: int) -> bytes:
     """A tar.gz of one file of ``size`` zero bytes: ~1/1000 of it on the wire."""
     info = tarfile.TarInfo("main.py")
@@ -123,13 +112,13 @@ def test_refused_uploads_leave_nothing_behind(quota_platform: Platform) -> None:
                 yield os.urandom(MIB // 2)
 
         assert _send(api, "POST", "/uploads", trickle()) == 413  # type: ignore[arg-type]
-        upload = api.post("/uploads", content=_targz({"main.py": b"print(1)\n"}))
+        upload = api.post("/uploads", content=targz({"main.py": b"print(1)\n"}))
         assert upload.status_code == 201
         created = api.post(
             "/sessions", json={"dataset": "no_such_dataset", "code_upload": upload.json()["upload_id"]}
         )
         assert created.status_code == 404, created.text  # refused: its upload goes too
-        small = _targz({"vectors.txt": b"a 1\n"})
+        small = targz({"vectors.txt": b"a 1\n"})
         assert api.put("/shared/upload_vectors", content=small).status_code == 201
         assert _send(api, "PUT", "/shared/upload_vectors", body) == 409  # exists: --replace first
         assert _send(api, "PUT", "/shared/bad..name", body) == 400
@@ -191,7 +180,7 @@ def test_checkpoints_stay_within_the_quota(quota_platform: Platform) -> None:
     assert 2 * MIB <= me["storage_used_bytes"] < QUOTA_MB * MIB
     assert f"of {QUOTA_MB} MiB used" in platform.nsml("whoami").stdout
     with _client(platform) as api:  # a cache entry that does not fit either
-        entry = _targz({"big.bin": os.urandom(2 * MIB)})
+        entry = targz({"big.bin": os.urandom(2 * MIB)})
         refused = api.put(f"/cache/{KEY}", content=entry)
         assert refused.status_code == 413 and "storage quota exceeded" in refused.json()["detail"]
     assert _wait_empty(platform) == []

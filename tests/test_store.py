@@ -3,42 +3,15 @@ conditional transitions, cascading deletes, exact credit arithmetic under concur
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from nsml.store import Conflict, NotFound, SessionStatus, open_store
 from nsml.store.sql.store import SqlStore
 
 NOW = datetime.now(timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'nsml.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    yield base.replace("/nsml?", f"/{name}?")
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[SqlStore]:
-    instance = open_store(database_url)
-    assert isinstance(instance, SqlStore)
-    yield instance
-    instance.close()
 
 
 def test_migrations_create_the_schema_once(database_url: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, Platform
+from conftest import ROOT, Platform, second_user
 
 OUTPUT = ROOT / "test-output" / "web"
 CHROMIUM = "/usr/bin/chromium"
@@ -17,7 +17,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-PASSWORD = "correct horse battery"
 
 SCRIPT = """
     import argparse, hashlib, json, os, time, nsml
@@ -80,12 +79,8 @@ def _sign_in_link(client: Platform) -> str:
 @pytest.fixture(scope="module")
 def world(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    platform.nsml("admin", "user", "add", "bob", "--password-stdin", input=PASSWORD + "\n")
+    bob = second_user(platform, "bob", tmp_path_factory.mktemp("bob"))
     url = platform.server_info()["url"]
-    base = tmp_path_factory.mktemp("bob")
-    bob = Platform(base / "home", base / "work")
-    bob.workdir.mkdir()
-    bob.nsml("login", url, "-u", "bob", "--password-stdin", input=PASSWORD + "\n")
     mine = platform.run(platform.project("web_ones", SCRIPT), "demo_kin", "--rule ones")
     theirs = bob.run(bob.project("web_rule", SCRIPT), "demo_kin", "--rule hash")
     platform.wait(mine)
