@@ -15,13 +15,14 @@ MAX_LINES = 450
 # package -> packages it must never import (at any depth of the module)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "nsml.sdk": ("nsml.server", "nsml.store", "nsml.runners", "nsml.cli", "nsml.schemas", "kortext"),
-    "nsml.client": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.cli", "kortext"),
-    "nsml.cli": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.artifacts", "kortext"),
+    "nsml.client": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.cli", "nsml.sdk", "kortext"),
+    "nsml.cli": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.artifacts", "nsml.sdk", "kortext"),
     "nsml.schemas": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.cli", "nsml.client"),
     "nsml.evaluation": ("nsml.server", "nsml.store.sql", "nsml.cli", "nsml.client", "nsml.runners"),
     "nsml.store": ("nsml.server", "nsml.runners", "nsml.cli", "nsml.client", "nsml.artifacts"),
     "nsml.artifacts": ("nsml.server", "nsml.store", "nsml.cli", "nsml.runners"),
-    "nsml.runners": ("nsml.server", "nsml.store.sql", "nsml.cli"),
+    "nsml.runners": ("nsml.server", "nsml.store.sql", "nsml.cli", "nsml.sdk"),
+    "nsml.server": ("nsml.cli", "nsml.sdk"),
     "nsml.datasets": ("nsml.server", "nsml.store", "nsml.runners", "nsml.cli"),
     "kortext": ("nsml.server", "nsml.store", "nsml.runners", "nsml.cli", "nsml.artifacts"),
 }

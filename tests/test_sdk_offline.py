@@ -104,7 +104,7 @@ def test_import_nsml_stays_light() -> None:
 def test_server_cli_and_client_do_not_load_the_sdk() -> None:
     """Only a training script's use of ``nsml.<name>`` reads the session's environment."""
     code = (
-        "import nsml.server.app, nsml.cli, nsml.client, sys; assert 'nsml.sdk' not in sys.modules\n"
+        "import nsml.server.app, nsml.cli.main, nsml.client.api, sys; assert 'nsml.sdk' not in sys.modules\n"
         "import nsml; assert 'nsml.sdk' not in sys.modules and 'report' in dir(nsml)\n"
         "from nsml import IS_ON_NSML, bind; assert 'nsml.sdk' in sys.modules\n"
         "assert nsml.report is sys.modules['nsml.sdk'].report and IS_ON_NSML is False"

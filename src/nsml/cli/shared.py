@@ -19,8 +19,8 @@ from nsml.cli.output import (
     table,
 )
 from nsml.client.publish import PublishFailed, publish_folder
+from nsml.client.shared import local_copy, restore
 from nsml.names import validate_name
-from nsml.sdk.sharing import local_copy, restore
 
 
 @click.group()
