@@ -14,6 +14,7 @@ import resource
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,11 @@ from nsml.sizes import format_size
 _PR_SET_PDEATHSIG = 1
 DISK_CHECK_S = 2.0
 _PUMP_CHUNK = 64 * 1024
+# after the run's processes are gone its log pipe ends at once, unless a process outside
+# its groups still holds it: wait this long for the end, and longer while output still flows
+# (a starved server thread may be behind by more than a pipe's worth)
+_PUMP_DRAIN_S = 10.0
+_PUMP_DRAIN_MAX_S = 120.0
 
 
 def child_setup(join_files: list[bytes], rlimits: list[tuple[int, int]]) -> Callable[[], None]:
@@ -99,6 +105,7 @@ class RunProcess:
         self._ended = threading.Event()
         self._finished = False
         self._lock = threading.Lock()
+        self._pumped = 0  # bytes read from the pipe so far
         self._pump = threading.Thread(
             target=self._copy_output, args=(output, log_path), name=f"nsml-log-{self.pid}", daemon=True
         )
@@ -165,16 +172,25 @@ class RunProcess:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self._pump.join(timeout=10)
+        self._drain_output()
         if self.confinement is not None:
             self._oom_killed = self.confinement.oom_killed()  # read before the group goes
             self.confinement.remove()
+
+    def _drain_output(self) -> None:
+        """Let the pump write the last of the output before the run's end is logged."""
+        deadline = time.monotonic() + _PUMP_DRAIN_MAX_S
+        seen = -1
+        while self._pump.is_alive() and self._pumped != seen and time.monotonic() < deadline:
+            seen = self._pumped
+            self._pump.join(timeout=_PUMP_DRAIN_S)
 
     def _copy_output(self, output: int, log_path: Path) -> None:
         cap = self.limits.log_bytes
         written = 0
         with os.fdopen(output, "rb", buffering=0) as source, log_path.open("ab", buffering=0) as log:
             while chunk := source.read(_PUMP_CHUNK):
+                self._pumped += len(chunk)
                 if cap and written + len(chunk) > cap:
                     if written < cap:
                         log.write(chunk[: cap - written])
