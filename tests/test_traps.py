@@ -80,6 +80,9 @@ def test_ctrl_c_during_submit_cancels_the_submission(platform: Platform) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started in the background (`make test &`) ignores SIGINT, and so would the
+        # CLI, as a user's `nsml submit &` does: give it Ctrl-C as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         mine = _wait_for(
@@ -277,7 +280,7 @@ training.fit(Slow(), [x], y, training.TrainConfig(epochs=2, batch_size=10, progr
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = result.stderr.splitlines()  # progress goes to stderr: stdout may carry --json
     assert any(line.startswith("epoch 0: ") and "valid_score" in line for line in lines), lines
     assert any(line.startswith("epoch 1: ") for line in lines), lines
     steps = [line for line in lines if line.startswith("epoch 0 ") and "/18 batches" in line]
