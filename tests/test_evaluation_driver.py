@@ -74,6 +74,9 @@ class FakeProcess:
     def kill(self) -> None:
         self.killed = True
 
+    def settle_output(self, timeout_s: float) -> None:
+        pass
+
     def limit_reason(self) -> str | None:
         return self.limit
 

@@ -22,6 +22,7 @@ from nsml.artifacts.safe_io import read_tail
 from nsml.evaluation.log import WITHHELD_ERROR, WITHHELD_TAIL
 from nsml.store.entities import Session
 
+OUTPUT_SETTLE_S = 2.0  # for the script's last lines before "ready" to reach its log
 REPLY_OVERHEAD_BYTES = 1024 * 1024  # the envelope, an error's traceback, the "ready" message
 LOG_TAIL_LINES = 15
 LOG_TAIL_BYTES = 64 * 1024
@@ -48,6 +49,10 @@ class ServingProcess(Protocol):
 
     def limit_reason(self) -> str | None:
         """``killed: memory limit 512 MiB exceeded`` when a limit ended it, else None."""
+
+    def settle_output(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, until what the script has printed so far is in its
+        log, so the participant's copy frozen before the test inputs go out holds it all."""
 
 
 def evaluation_argv(python: str, session: Session, checkpoint: str) -> list[str]:
@@ -103,6 +108,7 @@ def predict(
         for start in range(0, len(inputs), batch_size):
             batch = inputs[start : start + batch_size]
             if not conversation.sent and inputs_going_out is not None:
+                process.settle_output(OUTPUT_SETTLE_S)
                 inputs_going_out()
             predictions.extend(conversation.infer(batch, start))
             on_progress(len(predictions))

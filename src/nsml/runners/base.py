@@ -74,6 +74,10 @@ class EvaluationProcess(Protocol):
     def limit_reason(self) -> str | None:
         """``killed: memory limit 512 MiB exceeded`` when a limit ended it, else None."""
 
+    def settle_output(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, until what the script has printed so far is in its
+        log, so the participant's copy frozen before the test inputs go out holds it all."""
+
 
 class Runner(ABC):
     sandboxed: bool = False

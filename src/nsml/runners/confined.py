@@ -9,10 +9,13 @@ ended, whatever it left running is killed and its control groups are removed.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import resource
 import signal
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -106,6 +109,8 @@ class RunProcess:
         self._finished = False
         self._lock = threading.Lock()
         self._pumped = 0  # bytes read from the pipe so far
+        self._logged = 0  # of those, bytes written to the log (or discarded past its cap)
+        self._output = output
         self._pump = threading.Thread(
             target=self._copy_output, args=(output, log_path), name=f"nsml-log-{self.pid}", daemon=True
         )
@@ -199,9 +204,19 @@ class RunProcess:
                             "the rest of the output is discarded\n".encode()
                         )
                         written = cap
-                    continue  # keep draining, so the run never blocks on a full pipe
-                log.write(chunk)
-                written += len(chunk)
+                else:  # past the cap it keeps draining, so the run never blocks on a full pipe
+                    log.write(chunk)
+                    written += len(chunk)
+                self._logged = self._pumped
+
+    def settle_output(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, until the pipe holds nothing unread and the pump has
+        logged all it read: what the run printed so far is then in its log."""
+        deadline = time.monotonic() + timeout_s
+        while self._pump.is_alive() and time.monotonic() < deadline:
+            if self._logged == self._pumped and _unread(self._output) == 0:
+                return
+            time.sleep(0.01)
 
     def _watch_disk(self) -> None:
         while not self._ended.wait(DISK_CHECK_S):
@@ -211,3 +226,11 @@ class RunProcess:
                 )
                 self.kill()
                 return
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in a pipe (0 once it is closed)."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0

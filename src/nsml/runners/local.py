@@ -226,6 +226,9 @@ class _LocalEvaluation:
     def limit_reason(self) -> str | None:
         return self.process.limit_reason()
 
+    def settle_output(self, timeout_s: float) -> None:
+        self.process.settle_output(timeout_s)
+
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()

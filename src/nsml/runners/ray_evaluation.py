@@ -102,6 +102,9 @@ class RayEvaluation:
     def limit_reason(self) -> str | None:
         return actor_limit_reason(self.actor)
 
+    def settle_output(self, timeout_s: float) -> None:
+        """The worker relays the log on its own; the participant's copy is cut at "ready"."""
+
     def kill(self) -> None:
         """TERM the process on its node first, so its last log lines still come back."""
         import ray

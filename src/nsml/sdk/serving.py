@@ -71,6 +71,8 @@ def serve(load: Callable[..., Any] | None, infer: Callable[..., Any] | None, kwa
         traceback.print_exc()
         wire.send(channel, {"error": "load", "detail": _excerpt()})
         sys.exit(1)
+    sys.stdout.flush()  # what load printed reaches the log before the platform freezes its copy
+    sys.stderr.flush()
     wire.send(channel, {"ready": True})
     while True:
         try:
