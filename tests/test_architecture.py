@@ -18,7 +18,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "nsml.client": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.cli", "nsml.sdk", "kortext"),
     "nsml.cli": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.artifacts", "nsml.sdk", "kortext"),
     "nsml.schemas": ("nsml.server", "nsml.store.sql", "nsml.runners", "nsml.cli", "nsml.client"),
-    "nsml.evaluation": ("nsml.server", "nsml.store.sql", "nsml.cli", "nsml.client", "nsml.runners"),
+    # the driver talks to whatever process a runner started (runners.base), never a runner
+    "nsml.evaluation": (
+        "nsml.server",
+        "nsml.store.sql",
+        "nsml.cli",
+        "nsml.client",
+        "nsml.runners.local",
+        "nsml.runners.ray_cluster",
+        "nsml.runners.process",
+    ),
     "nsml.store": ("nsml.server", "nsml.runners", "nsml.cli", "nsml.client", "nsml.artifacts"),
     "nsml.artifacts": ("nsml.server", "nsml.store", "nsml.cli", "nsml.runners"),
     "nsml.runners": ("nsml.server", "nsml.store.sql", "nsml.cli", "nsml.sdk"),

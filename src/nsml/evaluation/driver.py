@@ -3,23 +3,23 @@ conversation with its ``nsml.paused`` that turns test inputs into predictions.
 
 The script runs with ``--pause 1 --mode test``; it loads the checkpoint, says it is ready,
 then answers one ``infer`` request per batch until told to exit. Everything here is
-written against :class:`ServingProcess`, the little the conversation needs of the running
-process, so that the rules (time limit, reply sizes, what a failure may say) can be
+written against :class:`~nsml.runners.base.EvaluationProcess`, the little the conversation
+needs of the running process, so that the rules (time limit, reply sizes, what a failure may say) can be
 checked against a fake one.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from nsml import wire
 from nsml.artifacts.safe_io import read_tail
 from nsml.evaluation.log import WITHHELD_ERROR, WITHHELD_TAIL
+from nsml.runners.base import EvaluationProcess
 from nsml.store.entities import Session
 
 OUTPUT_SETTLE_S = 2.0  # for the script's last lines before "ready" to reach its log
@@ -35,24 +35,6 @@ NOT_PAUSED = (
 
 class EvaluationFailed(Exception):
     """The participant's code could not produce predictions; the message says why."""
-
-
-class ServingProcess(Protocol):
-    """What the conversation needs of the running script (a runner's evaluation process)."""
-
-    channel: socket.socket
-
-    def wait(self, timeout: float | None) -> int | None:
-        """The exit code, or None if still running after ``timeout`` seconds."""
-
-    def kill(self) -> None: ...
-
-    def limit_reason(self) -> str | None:
-        """``killed: memory limit 512 MiB exceeded`` when a limit ended it, else None."""
-
-    def settle_output(self, timeout_s: float) -> None:
-        """Wait, at most ``timeout_s``, until what the script has printed so far is in its
-        log, so the participant's copy frozen before the test inputs go out holds it all."""
 
 
 def evaluation_argv(python: str, session: Session, checkpoint: str) -> list[str]:
@@ -83,7 +65,7 @@ class ReplyBudget:
 
 
 def predict(
-    process: ServingProcess,
+    process: EvaluationProcess,
     inputs: list[str],
     batch_size: int,
     *,
@@ -128,7 +110,7 @@ class _Conversation:
     """One evaluation's requests and replies, against one deadline."""
 
     def __init__(
-        self, process: ServingProcess, timeout_s: float, replies: ReplyBudget, log_path: Path, hidden: bool
+        self, process: EvaluationProcess, timeout_s: float, replies: ReplyBudget, log_path: Path, hidden: bool
     ) -> None:
         self.process = process
         self.timeout_s = timeout_s
