@@ -158,8 +158,8 @@ class ArtifactStore(ABC):
     # evaluations ---------------------------------------------------------------------
     @abstractmethod
     def local_evaluation_dir(self, name: str) -> Path:
-        """The folder (created) where one evaluation unpacks the session's source, runs it
-        and keeps its log, on the host that drives it."""
+        """The folder where one evaluation unpacks the session's source, runs it and keeps
+        its log, on the host that drives it (the evaluation creates it when it starts)."""
 
     @abstractmethod
     def unpack_source(self, session_id: int, target: Path, max_bytes: int | None = None) -> None:

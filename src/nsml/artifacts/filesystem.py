@@ -113,9 +113,7 @@ class FileArtifactStore(ArtifactStore):
         return self.dataset_dir(dataset)
 
     def local_evaluation_dir(self, name: str) -> Path:
-        folder = self.layout.evaluations / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return self.layout.evaluations / name
 
     def unpack_source(self, session_id: int, target: Path, max_bytes: int | None = None) -> None:
         self.unpack_archive(self.local_source_archive(session_id), target, max_bytes)

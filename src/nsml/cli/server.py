@@ -61,7 +61,6 @@ def server_start(
         argv += ["--public-url", public_url] if public_url else []
         sys.stdout.flush()
         os.execv(sys.executable, argv)  # the server in this process, as `python -m nsml.server` runs it
-        return
     info, _ = start_embedded(home)
     console.print(f"Server running at {info['url']} (pid {info['pid']}, home {home}).")
 

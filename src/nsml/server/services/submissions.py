@@ -205,8 +205,8 @@ class SubmissionService:
         log.finish("submission cancelled by its owner" if cancelled else line)
         return updated
 
-    def log_path(self, submission_id: int) -> Path:
-        return self.artifacts.local_evaluation_dir(f"submission-{submission_id}") / "log.txt"
+    def _evaluation_dir(self, submission_id: int) -> Path:
+        return self.artifacts.local_evaluation_dir(f"submission-{submission_id}")
 
     def read_log(self, who: Principal, submission_id: int, offset: int) -> bytes:
         """A page of the evaluation's log from ``offset``. The participant reads what the
@@ -214,7 +214,7 @@ class SubmissionService:
         ``nsml.evaluation.log``); the dataset's organiser and admins read everything."""
         submission = self.get(who, submission_id, organisers_too=True)
         dataset = self.store.get_dataset(submission.dataset)
-        log = EvaluationLog(self.log_path(submission_id).parent)
+        log = EvaluationLog(self._evaluation_dir(submission_id))
         return read_log_page(log.full if who.can_organise(dataset) else log.shown, offset)
 
     def visible(self, submission: Submission) -> Submission:
@@ -302,7 +302,7 @@ class SubmissionService:
     def _run_submission(
         self, submission: Submission, dataset: Dataset, session: Session, inputs: list[str], batch_size: int
     ) -> None:
-        folder = self.log_path(submission.id).parent
+        folder = self._evaluation_dir(submission.id)
         last = [0.0]
 
         def progress(done: int) -> None:
