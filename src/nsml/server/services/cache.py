@@ -40,9 +40,9 @@ class CacheService:
 
     def archive(self, owner: User, key: str) -> Path:
         """The stored archive of a hit; the hit counts even when the file has gone missing."""
-        entry = self.store.get_cache(owner.id, check_key(key), hit=True)
+        self.hit(owner, key)
         archive = self.artifacts.cache_archive(owner.name, key)
-        if entry is None or not archive.is_file():
+        if not archive.is_file():
             raise NotFoundError(f"no cache entry {key}")
         return archive
 
