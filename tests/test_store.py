@@ -3,6 +3,7 @@ conditional transitions, cascading deletes, exact credit arithmetic under concur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -168,3 +169,42 @@ def test_an_account_keeps_its_webhook_until_removed(store: SqlStore) -> None:
     assert store.get_user("hooked").webhook_url == url
     assert url not in repr(store.get_user("hooked"))  # it may hold a secret
     assert store.update_user("hooked", webhook_url=None).webhook_url is None
+
+
+def test_dataset_versions_race_and_removal_keeps_sessions(store: SqlStore) -> None:
+    user = store.get_or_create_user("fran")
+    dataset = store.create_dataset("versioned", user.id, "accuracy", "", 10, 5, 100)
+    assert (dataset.version, dataset.rules, dataset.deadline) == (1, "", None)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok")
+    with ThreadPoolExecutor(max_workers=4) as pool:  # four pushes of version 2 at once: one wins
+        outcomes = list(
+            pool.map(lambda _: _try(lambda: store.bump_dataset_version("versioned", 1, 20, 6, 200)), range(4))
+        )
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "ok"]
+    bumped = store.get_dataset("versioned")
+    assert (bumped.version, bumped.train_size, bumped.test_size, bumped.size_bytes) == (2, 20, 6, 200)
+    deadline = NOW + timedelta(days=1)
+    updated = store.update_dataset("versioned", rules="# Rules", deadline=deadline)
+    assert updated.rules == "# Rules" and updated.deadline == deadline and not updated.closed
+    assert store.update_dataset("versioned", deadline=NOW - timedelta(seconds=1)).closed
+    store.remove_dataset("versioned", NOW)
+    assert store.dataset_was_removed("versioned")
+    with pytest.raises(NotFound):
+        store.get_dataset("versioned")
+    with pytest.raises(NotFound):
+        store.update_dataset("versioned", rules="")
+    with pytest.raises(NotFound):
+        store.remove_dataset("versioned", NOW)
+    assert "versioned" not in {d.name for d in store.list_datasets()}
+    with pytest.raises(Conflict):  # the name stays with the removed dataset's sessions
+        store.create_dataset("versioned", user.id, "accuracy", "", 1, 0, 1)
+    assert [s.id for s in store.list_sessions(dataset="versioned")] == [session.id]
+    assert store.get_session("fran", "versioned", session.number).id == session.id
+
+
+def _try(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except Conflict:
+        return "conflict"
+    return "ok"

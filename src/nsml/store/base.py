@@ -113,7 +113,21 @@ class DatasetStore(ABC):
     @abstractmethod
     def update_dataset(self, name: str, **options: Any) -> Dataset:
         """Set competition options: public_fraction, daily_limit, total_limit,
-        eval_timeout_s, closed_at, round_public."""
+        eval_timeout_s, closed_at, round_public, description, rules, deadline."""
+
+    @abstractmethod
+    def bump_dataset_version(
+        self, name: str, version: int, train_size: int, test_size: int, size_bytes: int
+    ) -> Dataset:
+        """Record new files as version ``version + 1``, only if ``version`` is still the
+        current one (else :class:`Conflict`: another push replaced it meanwhile)."""
+
+    @abstractmethod
+    def remove_dataset(self, name: str, at: datetime) -> None:
+        """Hide the dataset from every lookup; its row stays for its sessions' names."""
+
+    @abstractmethod
+    def dataset_was_removed(self, name: str) -> bool: ...
 
 
 class SessionStore(ABC):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -70,10 +70,18 @@ class Dataset:
     eval_timeout_s: int = 600
     closed_at: datetime | None = None
     round_public: int | None = None  # decimals of public scores shown to participants
+    rules: str = ""  # Markdown, like the description
+    deadline: datetime | None = None
+    version: int = 1  # raised by every push --replace
+    removed_at: datetime | None = None
 
     @property
     def closed(self) -> bool:
-        return self.closed_at is not None
+        """Closed by its organiser, or past its deadline: either way the board then ranks
+        by private score and no submission is taken."""
+        if self.closed_at is not None:
+            return True
+        return self.deadline is not None and datetime.now(timezone.utc) >= self.deadline
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,11 @@ class DatasetRow(Base):
     eval_timeout_s: Mapped[int] = mapped_column(Integer, default=600, server_default="600")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     round_public: Mapped[int | None] = mapped_column(Integer, nullable=True)  # decimals shown
+    rules: Mapped[str] = mapped_column(Text, default="", server_default="")  # Markdown
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # a removed dataset keeps its row (and name) so its sessions stay listable
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SessionCounterRow(Base):
