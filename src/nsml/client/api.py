@@ -118,10 +118,25 @@ class ApiClient(RuntimeClient):
         params = {"pattern": pattern} if pattern else {}
         return _DATASETS.validate_python(self._call("GET", "/datasets", params=params).json())
 
-    def create_dataset(self, name: str, metric: str, description: str, archive: bytes) -> DatasetOut:
+    def create_dataset(
+        self, name: str, metric: str | None, description: str, archive: bytes, replace: bool = False
+    ) -> DatasetOut:
         upload_id = self.upload(archive)
-        body = {"name": name, "metric": metric, "description": description, "upload_id": upload_id}
+        body = {
+            "name": name,
+            "metric": metric,
+            "description": description,
+            "upload_id": upload_id,
+            "replace": replace,
+        }
         return DatasetOut.model_validate(self._call("POST", "/datasets", json=body).json())
+
+    def get_dataset(self, name: str) -> DatasetOut:
+        return DatasetOut.model_validate(self._call("GET", f"/datasets/{name}").json())
+
+    def remove_dataset(self, name: str, force: bool = False) -> DatasetOut:
+        response = self._call("DELETE", f"/datasets/{name}", params={"force": force})
+        return DatasetOut.model_validate(response.json())
 
     # sessions ----------------------------------------------------------------------
     def create_session(

@@ -136,10 +136,13 @@ def close(name: str, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
 
 @router.patch("/datasets/{name}", response_model=DatasetOut)
 def configure(name: str, body: DatasetOptions, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
-    options = body.model_dump(exclude_none=True, exclude={"clear_limits", "full_precision"})
+    options = body.model_dump(exclude_none=True, exclude={"clear_limits", "full_precision", "clear_deadline"})
     if body.clear_limits:
         options.update(daily_limit=None, total_limit=None)
     if body.full_precision:
         options.update(round_public=None)
+    if body.clear_deadline:
+        options.update(deadline=None)
     dataset = svc.datasets.get(name)
+    svc.datasets.check_settings(who, dataset, options)
     return DatasetOut.model_validate(svc.submissions.configure_competition(who, dataset, options))

@@ -1,0 +1,213 @@
+"""An organiser's dataset: files checked before they are registered, new versions that
+leave running sessions alone, removal, and the competition's description, rules and
+deadline."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import Platform, second_user, targz
+from helpers.scoring import train_rule_session
+from nsml.client.api import ApiClient, ApiError
+
+# waits until the test drops "go" into its working folder, reading its data before and after
+READ_TWICE = """
+    import os, sys, time, nsml
+    path = os.path.join(nsml.DATASET_PATH, "train", "train_data")
+    print("before", open(path).read().strip(), flush=True)
+    open(sys.argv[1], "w").close()
+    for _ in range(300):
+        if os.path.exists("go"):
+            break
+        time.sleep(0.1)
+    print("after", open(path).read().strip(), flush=True)
+"""
+
+
+def _folder(
+    base: Path, name: str, train: bytes, labels: bytes, test: tuple[bytes, bytes] | None = None
+) -> Path:
+    folder = base / name
+    (folder / "train").mkdir(parents=True)
+    (folder / "train" / "train_data").write_bytes(train)
+    (folder / "train" / "train_label").write_bytes(labels)
+    if test is not None:
+        (folder / "test").mkdir()
+        (folder / "test" / "test_data").write_bytes(test[0])
+        (folder / "test" / "test_label").write_bytes(test[1])
+    return folder
+
+
+def _api(platform: Platform) -> ApiClient:
+    info = platform.server_info()
+    return ApiClient(info["url"], info["token"])
+
+
+def _ready_marker(platform: Platform, marker: str, timeout: float = 60) -> Path:
+    """The working folder of the session that created ``marker`` in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list((platform.home / "sessions").glob(f"*/work/{marker}"))
+        if found:
+            return found[0].parent
+        time.sleep(0.1)
+    raise AssertionError(f"no session created {marker} in {timeout}s")
+
+
+def _stored_datasets(platform: Platform) -> set[str]:
+    root = platform.home / "datasets"
+    return {p.name for p in root.iterdir()} | {p.name for p in (root / ".versions").glob("*")}
+
+
+TRAPS = {
+    "latin1": (b"caf\xe9\n", b"1\n", None, "train/train_data line 1 is not UTF-8"),
+    "yesno": (b"a\nb\n", b"1\n0\n", (b"x\ny\n", b"yes\nno\n"), "test/test_label line 1 is not a number"),
+    "nanlabel": (b"a\nb\n", b"1\nnan\n", None, "train/train_label line 2 is not a finite number"),
+    "blank": (b"a\nb\n", b"1\n\n", None, "train/train_label line 2 is empty"),
+    "uneven": (
+        b"a\nb\n",
+        b"1\n0\n",
+        (b"x\ny\n", b"1\n"),
+        "test/test_data has 2 lines but test/test_label has 1",
+    ),
+    "linesep": (b"a\n", b"1\n", ("x\u2028y\n".encode(), b"1\n"), "test/test_data line 1 holds a line break"),
+}
+
+
+@pytest.mark.parametrize("trap", sorted(TRAPS))
+def test_bad_files_are_refused_by_cli_and_server_before_anything_is_stored(
+    platform: Platform, tmp_path: Path, trap: str
+) -> None:
+    train, labels, test, message = TRAPS[trap]
+    folder = _folder(tmp_path, trap, train, labels, test)
+    platform.nsml("dataset", "ls")  # the server is up
+    before = _stored_datasets(platform)
+    result = platform.nsml("dataset", "push", trap, str(folder), check=False)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # the server is the authority: the same folder sent past the CLI's check
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    with _api(platform) as api, pytest.raises(ApiError) as refused:
+        api.create_dataset(trap, "accuracy", "", targz(files))
+    assert refused.value.status == 400 and message in refused.value.detail
+    assert "caf" not in refused.value.detail and "yes" not in refused.value.detail  # no contents echoed
+    assert trap not in {d["name"] for d in platform.json("dataset", "ls")}
+    assert _stored_datasets(platform) == before
+    assert "Traceback" not in (platform.home / "server.log").read_text()
+
+
+def test_replace_makes_a_version_that_running_sessions_never_see(platform: Platform, tmp_path: Path) -> None:
+    old = _folder(tmp_path, "old", b"old\n", b"1\n", (b"t\n", b"1\n"))
+    platform.nsml("dataset", "push", "versioned", str(old), "--description", "first")
+    taken = platform.nsml("dataset", "push", "versioned", str(old), check=False)
+    assert taken.returncode == 1 and "--replace" in taken.stderr
+    running = platform.run(platform.project("read_twice", READ_TWICE), "versioned", "ready-replace")
+    work = _ready_marker(platform, "ready-replace")
+
+    new = _folder(tmp_path, "new", b"new\nnewer\n", b"0\n1\n", (b"t\nu\n", b"0\n1\n"))
+    replaced = platform.json("dataset", "push", "versioned", str(new), "--replace")
+    assert (replaced["version"], replaced["train_size"], replaced["description"]) == (2, 2, "first")
+    (work / "go").touch()
+    assert platform.wait(running)["status"] == "exited"
+    assert platform.nsml("logs", running).stdout.splitlines()[:2] == ["before old", "after old"]
+
+    fresh = platform.run(platform.project("read_fresh", READ_TWICE), "versioned", "ready-fresh")
+    (_ready_marker(platform, "ready-fresh") / "go").touch()
+    assert platform.wait(fresh)["status"] == "exited"
+    assert platform.nsml("logs", fresh).stdout.splitlines()[:2] == ["before new", "newer"]
+    # no session holds version 2 any more: a third version leaves only itself on disk
+    platform.nsml("dataset", "push", "versioned", str(old), "--replace")
+    kept = platform.home / "datasets" / ".versions" / "versioned"
+    assert sorted(p.name for p in kept.iterdir()) == ["3"]
+    assert platform.json("dataset", "show", "versioned")["version"] == 3
+
+    wrong = platform.nsml(
+        "dataset", "push", "versioned", str(old), "--replace", "--metric", "mse", check=False
+    )
+    assert wrong.returncode == 1 and "keeps its metric" in wrong.stderr
+    missing = platform.nsml("dataset", "push", "nothing_here", str(old), "--replace", check=False)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_rm_refuses_while_sessions_run_and_keeps_them_listable(platform: Platform, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "doomed", b"a\n", b"1\n")
+    platform.nsml("dataset", "push", "doomed", str(folder))
+    bob = second_user(platform, "bob", tmp_path)
+    mine = platform.run(platform.project("hold_mine", READ_TWICE), "doomed", "ready-mine")
+    _ready_marker(platform, "ready-mine")
+    theirs = bob.run(bob.project("hold_theirs", READ_TWICE), "doomed", "ready-theirs")
+
+    denied = bob.nsml("dataset", "rm", "doomed", "--force", check=False)
+    assert denied.returncode == 1 and "only the organiser of doomed" in denied.stderr
+    refused = platform.nsml("dataset", "rm", "doomed", check=False)
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert platform.session(mine)["status"] in ("queued", "running")
+
+    platform.nsml("dataset", "rm", "doomed", "--force")
+    assert "doomed" not in {d["name"] for d in platform.json("dataset", "ls")}
+    assert not (platform.home / "datasets" / "doomed").exists()
+    assert not (platform.home / "datasets" / ".versions" / "doomed").exists()
+    for client, name in ((platform, mine), (bob, theirs)):
+        session = client.wait(name)
+        assert session["status"] == "stopped" and "doomed was removed" in (session["reason"] or "")
+        assert name in {s["name"] for s in client.json("ps", "-a")}
+    run_again = platform.nsml("run", "-d", "doomed", cwd=platform.workdir / "hold_mine", check=False)
+    assert run_again.returncode == 1 and "not found" in run_again.stderr
+    reused = platform.nsml("dataset", "push", "doomed", str(folder), check=False)
+    assert reused.returncode == 1 and "was removed" in reused.stderr
+    gone = platform.nsml("dataset", "rm", "doomed", check=False)
+    assert gone.returncode == 1 and "not found" in gone.stderr
+
+
+def test_description_rules_and_a_deadline_that_closes_the_competition(
+    platform: Platform, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, "comp", b"a\nb\n", b"0\n1\n", (b"x\ny\nz\nw\n", b"0\n1\n1\n0\n"))
+    platform.nsml("dataset", "push", "comp", str(folder))
+    description, rules = tmp_path / "description.md", tmp_path / "rules.md"
+    description.write_text("# Guess the class\n\nPredict **0** or **1**.\n")
+    rules.write_text("## Rules\n\n- one account per person\n")
+    later = (datetime.now(timezone.utc) + timedelta(days=30)).astimezone(timezone(timedelta(hours=9)))
+    platform.nsml(
+        "dataset", "set", "comp", "--description-file", str(description), "--rules-file", str(rules),
+        "--deadline", later.isoformat(),
+    )  # fmt: skip
+    shown = platform.json("dataset", "show", "comp")
+    assert shown["rules"] == rules.read_text() and shown["description"].startswith("# Guess")
+    assert datetime.fromisoformat(shown["deadline"]) == later and shown["closed"] is False
+    text = platform.nsml("dataset", "show", "comp").stdout
+    assert "one account per person" in text and "**" not in text  # rendered, not raw
+    listed = {d["name"]: d for d in platform.json("dataset", "ls")}
+    assert listed["comp"]["description"].startswith("# Guess")
+    assert "Guess the class" in platform.nsml("dataset", "ls").stdout
+
+    naive = platform.nsml("dataset", "set", "comp", "--deadline", "2030-01-01T00:00:00", check=False)
+    assert naive.returncode == 1 and "time zone" in naive.stderr
+    past = platform.nsml("dataset", "set", "comp", "--deadline", "2020-01-01T00:00:00Z", check=False)
+    assert past.returncode == 1 and "in the past" in past.stderr
+    rules.write_text("x" * (64 * 1024 + 1))
+    huge = platform.nsml("dataset", "set", "comp", "--rules-file", str(rules), check=False)
+    assert huge.returncode == 1 and "65536" in huge.stderr
+    with _api(platform) as api, pytest.raises(ApiError) as too_big:
+        api.configure_dataset("comp", rules="x" * (64 * 1024 + 1))
+    assert too_big.value.status == 422 and "rules" in too_big.value.detail
+    bob = second_user(platform, "carol", tmp_path)
+    denied = bob.nsml("dataset", "set", "comp", "--rules-file", str(description), check=False)
+    assert denied.returncode == 1 and "only the organiser of comp" in denied.stderr
+
+    session = train_rule_session(platform, "comp", "kin")
+    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
+    platform.nsml("dataset", "set", "comp", "--deadline", soon.isoformat())
+    while datetime.now(timezone.utc) < soon + timedelta(seconds=0.2):
+        time.sleep(0.1)
+    assert platform.json("dataset", "show", "comp")["closed"] is True
+    refused = platform.nsml("submit", session, "best", check=False)
+    assert refused.returncode == 1 and "closed" in refused.stderr
+    assert platform.json("board", "comp")["ranked_by"] == "private"
+    reopen = platform.nsml("dataset", "set", "comp", "--deadline", later.isoformat(), check=False)
+    assert reopen.returncode == 1 and "has ended" in reopen.stderr
