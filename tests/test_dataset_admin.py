@@ -4,6 +4,7 @@ deadline."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Platform, second_user, targz
-from helpers.scoring import train_rule_session
+from helpers.scoring import RULE_SCRIPT
 from nsml.client.api import ApiClient, ApiError
 
 # waits until the test drops "go" into its working folder, reading its data before and after
@@ -78,24 +79,24 @@ TRAPS = {
 }
 
 
-@pytest.mark.parametrize("trap", sorted(TRAPS))
 def test_bad_files_are_refused_by_cli_and_server_before_anything_is_stored(
-    platform: Platform, tmp_path: Path, trap: str
+    platform: Platform, tmp_path: Path
 ) -> None:
-    train, labels, test, message = TRAPS[trap]
-    folder = _folder(tmp_path, trap, train, labels, test)
     platform.nsml("dataset", "ls")  # the server is up
     before = _stored_datasets(platform)
-    result = platform.nsml("dataset", "push", trap, str(folder), check=False)
-    assert result.returncode == 1 and message in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    # the server is the authority: the same folder sent past the CLI's check
-    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    with _api(platform) as api, pytest.raises(ApiError) as refused:
-        api.create_dataset(trap, "accuracy", "", targz(files))
-    assert refused.value.status == 400 and message in refused.value.detail
-    assert "caf" not in refused.value.detail and "yes" not in refused.value.detail  # no contents echoed
-    assert trap not in {d["name"] for d in platform.json("dataset", "ls")}
+    with _api(platform) as api:
+        for trap, (train, labels, test, message) in TRAPS.items():
+            folder = _folder(tmp_path, trap, train, labels, test)
+            result = platform.nsml("dataset", "push", trap, str(folder), check=False)
+            assert result.returncode == 1 and message in result.stderr, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1
+            # the server is the authority: the same folder sent past the CLI's check
+            files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+            with pytest.raises(ApiError) as refused:
+                api.create_dataset(trap, "accuracy", "", targz(files))
+            assert refused.value.status == 400 and message in refused.value.detail
+            assert "caf" not in refused.value.detail and "yes" not in refused.value.detail  # no contents
+    assert set(TRAPS).isdisjoint(d["name"] for d in platform.json("dataset", "ls"))
     assert _stored_datasets(platform) == before
     assert "Traceback" not in (platform.home / "server.log").read_text()
 
@@ -133,42 +134,52 @@ def test_replace_makes_a_version_that_running_sessions_never_see(platform: Platf
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
-def test_rm_refuses_while_sessions_run_and_keeps_them_listable(platform: Platform, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def participant(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    return second_user(platform, "bob", tmp_path_factory.mktemp("participant"))
+
+
+def _participant_api(platform: Platform, participant: Platform) -> ApiClient:
+    token = json.loads((participant.home / "client.json").read_text())["token"]
+    return ApiClient(platform.server_info()["url"], token)
+
+
+def test_rm_refuses_while_sessions_run_and_keeps_them_listable(
+    platform: Platform, participant: Platform, tmp_path: Path
+) -> None:
     folder = _folder(tmp_path, "doomed", b"a\n", b"1\n")
     platform.nsml("dataset", "push", "doomed", str(folder))
-    bob = second_user(platform, "bob", tmp_path)
     mine = platform.run(platform.project("hold_mine", READ_TWICE), "doomed", "ready-mine")
-    _ready_marker(platform, "ready-mine")
-    theirs = bob.run(bob.project("hold_theirs", READ_TWICE), "doomed", "ready-theirs")
-
-    denied = bob.nsml("dataset", "rm", "doomed", "--force", check=False)
-    assert denied.returncode == 1 and "only the organiser of doomed" in denied.stderr
+    theirs = participant.run(participant.project("hold_theirs", READ_TWICE), "doomed", "ready-theirs")
+    with _participant_api(platform, participant) as api, pytest.raises(ApiError) as denied:
+        api.remove_dataset("doomed", force=True)
+    assert denied.value.status == 403 and "only the organiser of doomed" in denied.value.detail
     refused = platform.nsml("dataset", "rm", "doomed", check=False)
     assert refused.returncode == 1 and "--force" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert platform.session(mine)["status"] in ("queued", "running")
 
+    _ready_marker(platform, "ready-mine")
     platform.nsml("dataset", "rm", "doomed", "--force")
-    assert "doomed" not in {d["name"] for d in platform.json("dataset", "ls")}
     assert not (platform.home / "datasets" / "doomed").exists()
     assert not (platform.home / "datasets" / ".versions" / "doomed").exists()
-    for client, name in ((platform, mine), (bob, theirs)):
-        session = client.wait(name)
+    for client, name in ((platform, mine), (participant, theirs)):
+        session = client.wait(name)  # `ps -a` still lists it, as the owner left it
         assert session["status"] == "stopped" and "doomed was removed" in (session["reason"] or "")
-        assert name in {s["name"] for s in client.json("ps", "-a")}
-    run_again = platform.nsml("run", "-d", "doomed", cwd=platform.workdir / "hold_mine", check=False)
-    assert run_again.returncode == 1 and "not found" in run_again.stderr
+    with _api(platform) as api:
+        assert "doomed" not in {d.name for d in api.list_datasets()}
+        assert [s.name for s in api.list_sessions(dataset="doomed", all=True)] == [mine]
     reused = platform.nsml("dataset", "push", "doomed", str(folder), check=False)
     assert reused.returncode == 1 and "was removed" in reused.stderr
-    gone = platform.nsml("dataset", "rm", "doomed", check=False)
-    assert gone.returncode == 1 and "not found" in gone.stderr
+    run_again = platform.nsml("run", "-d", "doomed", cwd=platform.workdir / "hold_mine", check=False)
+    assert run_again.returncode == 1 and "not found" in run_again.stderr
 
 
 def test_description_rules_and_a_deadline_that_closes_the_competition(
-    platform: Platform, tmp_path: Path
+    platform: Platform, participant: Platform, tmp_path: Path
 ) -> None:
     folder = _folder(tmp_path, "comp", b"a\nb\n", b"0\n1\n", (b"x\ny\nz\nw\n", b"0\n1\n1\n0\n"))
     platform.nsml("dataset", "push", "comp", str(folder))
+    session = platform.run(platform.project("submit_comp", RULE_SCRIPT), "comp", "--task kin")
     description, rules = tmp_path / "description.md", tmp_path / "rules.md"
     description.write_text("# Guess the class\n\nPredict **0** or **1**.\n")
     rules.write_text("## Rules\n\n- one account per person\n")
@@ -182,32 +193,34 @@ def test_description_rules_and_a_deadline_that_closes_the_competition(
     assert datetime.fromisoformat(shown["deadline"]) == later and shown["closed"] is False
     text = platform.nsml("dataset", "show", "comp").stdout
     assert "one account per person" in text and "**" not in text  # rendered, not raw
-    listed = {d["name"]: d for d in platform.json("dataset", "ls")}
-    assert listed["comp"]["description"].startswith("# Guess")
-    assert "Guess the class" in platform.nsml("dataset", "ls").stdout
+    assert "Guess the class" in platform.nsml("dataset", "ls").stdout  # its first line
 
     naive = platform.nsml("dataset", "set", "comp", "--deadline", "2030-01-01T00:00:00", check=False)
     assert naive.returncode == 1 and "time zone" in naive.stderr
-    past = platform.nsml("dataset", "set", "comp", "--deadline", "2020-01-01T00:00:00Z", check=False)
-    assert past.returncode == 1 and "in the past" in past.stderr
     rules.write_text("x" * (64 * 1024 + 1))
     huge = platform.nsml("dataset", "set", "comp", "--rules-file", str(rules), check=False)
     assert huge.returncode == 1 and "65536" in huge.stderr
-    with _api(platform) as api, pytest.raises(ApiError) as too_big:
-        api.configure_dataset("comp", rules="x" * (64 * 1024 + 1))
-    assert too_big.value.status == 422 and "rules" in too_big.value.detail
-    bob = second_user(platform, "carol", tmp_path)
-    denied = bob.nsml("dataset", "set", "comp", "--rules-file", str(description), check=False)
-    assert denied.returncode == 1 and "only the organiser of comp" in denied.stderr
+    with _api(platform) as api:
+        for options, status, words in (
+            ({"rules": "x" * (64 * 1024 + 1)}, 422, "rules"),
+            ({"deadline": "2020-01-01T00:00:00Z"}, 400, "in the past"),
+        ):
+            with pytest.raises(ApiError) as refused:
+                api.configure_dataset("comp", **options)
+            assert refused.value.status == status and words in refused.value.detail
+    with _participant_api(platform, participant) as api, pytest.raises(ApiError) as denied:
+        api.configure_dataset("comp", rules="mine now")
+    assert denied.value.status == 403 and "only the organiser of comp" in denied.value.detail
 
-    session = train_rule_session(platform, "comp", "kin")
-    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
-    platform.nsml("dataset", "set", "comp", "--deadline", soon.isoformat())
-    while datetime.now(timezone.utc) < soon + timedelta(seconds=0.2):
-        time.sleep(0.1)
-    assert platform.json("dataset", "show", "comp")["closed"] is True
+    assert platform.wait(session)["status"] == "exited"
+    with _api(platform) as api:
+        soon = datetime.now(timezone.utc) + timedelta(seconds=1)
+        api.configure_dataset("comp", deadline=soon.isoformat())
+        while not api.get_dataset("comp").closed:
+            assert datetime.now(timezone.utc) < soon + timedelta(seconds=10), "the deadline did not close it"
+            time.sleep(0.1)
+        assert api.board("comp").ranked_by == "private"
     refused = platform.nsml("submit", session, "best", check=False)
     assert refused.returncode == 1 and "closed" in refused.stderr
-    assert platform.json("board", "comp")["ranked_by"] == "private"
     reopen = platform.nsml("dataset", "set", "comp", "--deadline", later.isoformat(), check=False)
     assert reopen.returncode == 1 and "has ended" in reopen.stderr
