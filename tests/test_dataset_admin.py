@@ -168,6 +168,7 @@ def test_rm_refuses_while_sessions_run_and_keeps_them_listable(
     with _api(platform) as api:
         assert "doomed" not in {d.name for d in api.list_datasets()}
         assert [s.name for s in api.list_sessions(dataset="doomed", all=True)] == [mine]
+    assert platform.nsml("logs", mine).stdout.startswith("before a")
     reused = platform.nsml("dataset", "push", "doomed", str(folder), check=False)
     assert reused.returncode == 1 and "was removed" in reused.stderr
     run_again = platform.nsml("run", "-d", "doomed", cwd=platform.workdir / "hold_mine", check=False)
@@ -179,7 +180,7 @@ def test_description_rules_and_a_deadline_that_closes_the_competition(
 ) -> None:
     folder = _folder(tmp_path, "comp", b"a\nb\n", b"0\n1\n", (b"x\ny\nz\nw\n", b"0\n1\n1\n0\n"))
     platform.nsml("dataset", "push", "comp", str(folder))
-    session = platform.run(platform.project("submit_comp", RULE_SCRIPT), "comp", "--task kin")
+    session = platform.run(platform.project("submit_comp", RULE_SCRIPT), "comp", "--task kin --behave sleep")
     description, rules = tmp_path / "description.md", tmp_path / "rules.md"
     description.write_text("# Guess the class\n\nPredict **0** or **1**.\n")
     rules.write_text("## Rules\n\n- one account per person\n")
@@ -214,6 +215,16 @@ def test_description_rules_and_a_deadline_that_closes_the_competition(
 
     assert platform.wait(session)["status"] == "exited"
     with _api(platform) as api:
+        scoring = api.submit(session, "best", 1)  # its infer sleeps: it is being scored meanwhile
+        archive = targz({"train/train_data": b"a\n", "train/train_label": b"1\n"})
+        for attempt in (
+            lambda: api.remove_dataset("comp", force=True),
+            lambda: api.create_dataset("comp", None, "", archive, replace=True),
+        ):
+            with pytest.raises(ApiError) as busy:
+                attempt()
+            assert busy.value.status == 409 and "being scored" in busy.value.detail
+        api.cancel_submission(scoring.id)
         soon = datetime.now(timezone.utc) + timedelta(seconds=1)
         api.configure_dataset("comp", deadline=soon.isoformat())
         while not api.get_dataset("comp").closed:

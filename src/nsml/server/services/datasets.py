@@ -102,12 +102,23 @@ class DatasetService:
                 f"dataset {name!r} does not exist; push it without --replace to create it"
             ) from None
         check_organiser(who, current)
+        self._refuse_while_scoring(current)
         if metric and metric != current.metric:
             raise BadRequest(
                 f"{name} is scored by {current.metric}; a new version keeps its metric "
                 "(push under a new name to change it)"
             )
         return current
+
+    def _refuse_while_scoring(self, dataset: Dataset) -> None:
+        """A submission is scored on the test set it was sent: not one removed or replaced
+        between sending the inputs and reading the labels."""
+        scoring = [s for s in self.store.list_submissions(dataset.name) if s.status in SCORING]
+        if scoring:
+            raise ConflictError(
+                f"{len(scoring)} submission(s) on {dataset.name} are being scored; try again when they "
+                f"end (within {dataset.eval_timeout_s} s of starting)"
+            )
 
     def _prune_unless_running(self, name: str) -> None:
         """Old versions go once no session could be reading one: a queued session starts
@@ -123,12 +134,7 @@ class DatasetService:
         ``force`` stops those first."""
         dataset = self.get(name)
         check_organiser(who, dataset)
-        scoring = [s for s in self.store.list_submissions(name) if s.status in SCORING]
-        if scoring:
-            raise ConflictError(
-                f"{len(scoring)} submission(s) on {name} are being scored; try again when they end "
-                f"(within {dataset.eval_timeout_s} s of starting)"
-            )
+        self._refuse_while_scoring(dataset)
         active = self.store.list_sessions(dataset=name, statuses=ACTIVE_STATUSES)
         if active and not force:
             raise ConflictError(
