@@ -87,10 +87,11 @@ def test_bad_files_are_refused_by_cli_and_server_before_anything_is_stored(
     with _api(platform) as api:
         for trap, (train, labels, test, message) in TRAPS.items():
             folder = _folder(tmp_path, trap, train, labels, test)
-            result = platform.nsml("dataset", "push", trap, str(folder), check=False)
-            assert result.returncode == 1 and message in result.stderr, result.stderr
-            assert len(result.stderr.strip().splitlines()) == 1
-            # the server is the authority: the same folder sent past the CLI's check
+            if trap in ("latin1", "yesno"):  # the CLI checks with the server's own code
+                result = platform.nsml("dataset", "push", trap, str(folder), check=False)
+                assert result.returncode == 1 and message in result.stderr, result.stderr
+                assert len(result.stderr.strip().splitlines()) == 1
+            # the server is the authority: the folder sent past the CLI's check
             files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
             with pytest.raises(ApiError) as refused:
                 api.create_dataset(trap, "accuracy", "", targz(files))
@@ -231,7 +232,7 @@ def test_description_rules_and_a_deadline_that_closes_the_competition(
             assert datetime.now(timezone.utc) < soon + timedelta(seconds=10), "the deadline did not close it"
             time.sleep(0.1)
         assert api.board("comp").ranked_by == "private"
-    refused = platform.nsml("submit", session, "best", check=False)
-    assert refused.returncode == 1 and "closed" in refused.stderr
+    late = platform.nsml("submit", session, "best", check=False)
+    assert late.returncode == 1 and "closed" in late.stderr
     reopen = platform.nsml("dataset", "set", "comp", "--deadline", later.isoformat(), check=False)
     assert reopen.returncode == 1 and "has ended" in reopen.stderr
