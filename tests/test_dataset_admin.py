@@ -26,6 +26,7 @@ READ_TWICE = """
             break
         time.sleep(0.1)
     print("after", open(path).read().strip(), flush=True)
+    print("cache key", os.environ["NSML_DATASET_VERSION"], flush=True)
 """
 
 
@@ -115,12 +116,18 @@ def test_replace_makes_a_version_that_running_sessions_never_see(platform: Platf
     assert (replaced["version"], replaced["train_size"], replaced["description"]) == (2, 2, "first")
     (work / "go").touch()
     assert platform.wait(running)["status"] == "exited"
-    assert platform.nsml("logs", running).stdout.splitlines()[:2] == ["before old", "after old"]
+    old_log = platform.nsml("logs", running).stdout.splitlines()
+    assert old_log[:2] == ["before old", "after old"]
 
     fresh = platform.run(platform.project("read_fresh", READ_TWICE), "versioned", "ready-fresh")
     (_ready_marker(platform, "ready-fresh") / "go").touch()
     assert platform.wait(fresh)["status"] == "exited"
-    assert platform.nsml("logs", fresh).stdout.splitlines()[:2] == ["before new", "newer"]
+    new_log = platform.nsml("logs", fresh).stdout.splitlines()
+    assert new_log[:2] == ["before new", "newer"]
+    old_key, new_key = (
+        next(line for line in log if line.startswith("cache key")) for log in (old_log, new_log)
+    )
+    assert old_key != new_key  # nsml.cache entries of the old files are not reused
     # no session holds version 2 any more: a third version leaves only itself on disk
     platform.nsml("dataset", "push", "versioned", str(old), "--replace")
     kept = platform.home / "datasets" / ".versions" / "versioned"
@@ -165,7 +172,8 @@ def test_rm_refuses_while_sessions_run_and_keeps_them_listable(
     assert not (platform.home / "datasets" / ".versions" / "doomed").exists()
     for client, name in ((platform, mine), (participant, theirs)):
         session = client.wait(name)  # `ps -a` still lists it, as the owner left it
-        assert session["status"] == "stopped" and "doomed was removed" in (session["reason"] or "")
+        assert session["status"] == "stopped"
+    assert "doomed was removed" in (platform.session(mine)["reason"] or "")  # it was running
     with _api(platform) as api:
         assert "doomed" not in {d.name for d in api.list_datasets()}
         assert [s.name for s in api.list_sessions(dataset="doomed", all=True)] == [mine]
