@@ -80,11 +80,11 @@ class DatasetService:
                         dataset = self.store.bump_dataset_version(
                             name, current.version, summary.train_size, summary.test_size, summary.size_bytes
                         )
-                        if description:
-                            dataset = self.store.update_dataset(name, description=description)
                     except BaseException:
                         self.artifacts.restore_dataset_version(name, current.version)
                         raise
+                if description:
+                    dataset = self.store.update_dataset(name, description=description)
         except (BadArchive, LayoutError) as exc:
             raise BadRequest(str(exc)) from None
         except (Conflict, NotFound, FileExistsError):
