@@ -118,7 +118,7 @@ def board(dataset: str, private: bool, as_json: bool) -> None:
     console.print(f"[bold]{data.dataset}[/bold]  {data.metric} ({arrow}); {state}")
     rows = [
         (
-            r.rank,
+            "baseline" if r.baseline or r.rank is None else r.rank,
             r.owner,
             f"{r.score:.6g}",
             r.session or "",
