@@ -174,23 +174,25 @@ def test_a_participant_cannot_use_the_organisers_tools(platform: Platform, cup: 
 
 def test_baselines_sit_on_the_board_unranked(platform: Platform, cup: Platform) -> None:
     pat = cup
-    organisers = [s for s in platform.json("submission", "ls", "cup") if s["status"] == "scored"]
-    before = platform.json("board", "cup")["rows"]
-    assert [(r["rank"], r["owner"] == "pat") for r in before] == [(1, False), (2, True)]
+    with _api(platform) as organiser:
+        chosen = [s.id for s in organiser.my_submissions("cup").submissions if s.status == "scored"]
+        before = organiser.board("cup").rows
+    assert [(r.rank, r.owner == "pat") for r in before] == [(1, False), (2, True)]
 
-    marked = platform.json("submission", "baseline", "cup", *(str(s["id"]) for s in organisers))
-    assert all(s["baseline"] for s in marked)
-    rows = pat.json("board", "cup")["rows"]
-    assert [(r["rank"], r["baseline"]) for r in rows] == [(None, True), (1, False)]
-    assert rows[0]["score"] == 1.0 > rows[1]["score"]
-    shown = pat.nsml("board", "cup").stdout
-    assert "baseline" in shown
+    marked = platform.json("submission", "baseline", "cup", *map(str, chosen))
+    assert [s["baseline"] for s in marked] == [True] * len(chosen)
+    with _api(pat) as api:
+        rows = api.board("cup").rows
+    assert [(r.rank, r.baseline) for r in rows] == [(None, True), (1, False)]  # pat moved up
+    assert rows[0].score == 1.0 > rows[1].score
+    assert "baseline" in pat.nsml("board", "cup").stdout
 
     bad = platform.nsml("submission", "baseline", "cup", "999999", check=False)
-    assert bad.returncode == 1 and "no submission 999999 on cup" in bad.stderr
-    platform.nsml("submission", "baseline", "cup", str(organisers[0]["id"]), "--unset")
-    assert pat.json("board", "cup")["rows"][0]["rank"] == 1
-    platform.nsml("submission", "baseline", "cup", str(organisers[0]["id"]))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no submission 999999 on cup" in bad.stderr
+    with _api(platform) as organiser:
+        organiser.set_baselines("cup", chosen, False)
+        assert organiser.board("cup").rows[0].rank == 1
+        organiser.set_baselines("cup", chosen, True)
 
 
 def test_results_export_is_complete_and_spreadsheet_safe(

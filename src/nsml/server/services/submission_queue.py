@@ -72,13 +72,26 @@ class QueueOverview:
     entries: list[QueueEntry]
 
 
+ORGANISER_CANCEL = "cancelled by the organiser of the dataset"
+
+
+def cancelled_line(cancelled: Submission, before_start: bool = False) -> str:
+    """The platform's last line in a cancelled evaluation's log: who stopped it."""
+    by = (
+        "the organiser of the dataset"
+        if (cancelled.reason or "").startswith(ORGANISER_CANCEL)
+        else "its owner"
+    )
+    return f"submission cancelled by {by}" + (" before it started" if before_start else "")
+
+
 def cancelled_outcome(submission: Submission, by_owner: bool) -> dict[str, Any]:
     """The record of a cancelled submission. It does not count against the limits, unless
     its owner cancelled it after the test inputs reached the script (as for a failure:
     when a run ends could otherwise carry them out for free). An organiser's cancel never
     counts: stopping a stuck evaluation is not the participant's doing."""
     if not by_owner:
-        reason = "cancelled by the organiser of the dataset; it does not count against the limits"
+        reason = f"{ORGANISER_CANCEL}; it does not count against the limits"
         return {"status": "cancelled", "reason": reason, "inputs_sent_at": None}
     if submission.inputs_sent_at is not None:
         reason = "cancelled after the test inputs reached the script, so it counts against the limits"

@@ -36,7 +36,7 @@ from nsml.server.services.evaluation_launch import EvaluationLauncher
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
-from nsml.server.services.submission_queue import cancelled_outcome
+from nsml.server.services.submission_queue import cancelled_line, cancelled_outcome
 from nsml.server.settings import ServerSettings
 from nsml.store import (
     AbstractStore,
@@ -201,7 +201,7 @@ class SubmissionService:
             self._cancelled.discard(submission_id)
             if not cancelled:
                 updated = self.store.update_submission(submission_id, **values)
-        log.finish("submission cancelled by its owner" if cancelled else line)
+        log.finish(cancelled_line(self.store.get_submission(submission_id)) if cancelled else line)
         return updated
 
     def _evaluation_dir(self, submission_id: int) -> Path:
@@ -326,7 +326,7 @@ class SubmissionService:
         if cancelled:  # while it waited for a slot
             if acquired:
                 self._slots.release(session.owner)
-            log.finish("submission cancelled by its owner before it started")
+            log.finish(cancelled_line(self.store.get_submission(submission.id), before_start=True))
             return
 
         def inputs_going_out() -> None:  # from here on a failure counts against the limits
