@@ -245,7 +245,7 @@ def test_the_line_follows_the_fair_share_rule_and_names_the_slot(tmp_path: Path)
 
     def states(snapshot: SlotsSnapshot) -> dict[int, QueueState]:
         slots = SimpleNamespace(slots=SimpleNamespace(snapshot=lambda: snapshot))
-        queue = SubmissionQueue(None, slots, None, ServerSettings(tmp_path))  # type: ignore[arg-type]
+        queue = SubmissionQueue(None, slots, None, ServerSettings(tmp_path))
         return queue.submission_states()
 
     # ann holds both of her slots; bob and cy wait for the one free slot of three
