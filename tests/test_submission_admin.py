@@ -128,6 +128,8 @@ def test_queue_positions_cancel_and_limits(platform: Platform, cup: Platform) ->
     mine = _mine(pat, waits.id)
     assert mine["status"] == "queued" and mine["queue_position"] == 1
     assert mine["waiting_for"] == "waits for your evaluation slot (1 of 1 in use)"
+    with _api(pat) as api:  # what `nsml submit` shows while it follows
+        assert api.get_submission(waits.id).waiting_for == mine["waiting_for"]
     assert "queued #1" in pat.nsml("submission", "ls", "cup").stdout
 
     with _api(pat) as api, pytest.raises(ApiError, match="2 submissions per day"):

@@ -93,6 +93,8 @@ def _follow(api: ApiClient, submission: SubmissionOut, quiet: bool) -> Submissio
             submission = api.get_submission(submission.id, wait=LONG_POLL_S)
             reason = submission.reason if submission.status == "queued" else None
             description = f"Queued ({reason.split(':')[0]})" if reason else "Inferring"
+            if submission.status == "queued" and submission.waiting_for:
+                description = f"Queued #{submission.queue_position} ({submission.waiting_for})"
             bar.update(task, completed=submission.progress, description=description)
     return submission
 

@@ -70,7 +70,11 @@ async def get_submission(
     ):
         await asyncio.sleep(LONG_POLL_S)
         current = await run_in_threadpool(svc.submissions.get, who, submission_id)
-    return SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
+    out = SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
+    if out.status == "queued":  # where it stands in the evaluation line, and why
+        states = await run_in_threadpool(svc.queue.submission_states)
+        out = out.model_copy(update=states_update(states.get(out.id)))
+    return out
 
 
 @router.post("/submissions/{submission_id}/cancel", response_model=SubmissionOut)
