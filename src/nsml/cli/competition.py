@@ -93,6 +93,8 @@ def _follow(api: ApiClient, submission: SubmissionOut, quiet: bool) -> Submissio
             submission = api.get_submission(submission.id, wait=LONG_POLL_S)
             reason = submission.reason if submission.status == "queued" else None
             description = f"Queued ({reason.split(':')[0]})" if reason else "Inferring"
+            if submission.status == "queued" and submission.waiting_for:
+                description = f"Queued #{submission.queue_position} ({submission.waiting_for})"
             bar.update(task, completed=submission.progress, description=description)
     return submission
 
@@ -118,7 +120,7 @@ def board(dataset: str, private: bool, as_json: bool) -> None:
     console.print(f"[bold]{data.dataset}[/bold]  {data.metric} ({arrow}); {state}")
     rows = [
         (
-            r.rank,
+            "baseline" if r.baseline or r.rank is None else r.rank,
             r.owner,
             f"{r.score:.6g}",
             r.session or "",

@@ -24,6 +24,7 @@ from nsml.schemas.datasets import DatasetOut
 from nsml.schemas.live_exec import ExecOut
 from nsml.schemas.resources import CacheEntryOut, SharedResourceOut
 from nsml.schemas.sessions import CheckpointOut, MetricOut, SessionOut
+from nsml.schemas.submission_admin import ExportOut, QueueOut
 from nsml.schemas.system import Health, LimitsOut, UploadOut
 
 __all__ = ["ApiClient", "ApiError", "login"]
@@ -39,6 +40,7 @@ _PREVIEW = TypeAdapter(list[PreviewRow])
 _PREDICTIONS = TypeAdapter(list[Any])
 _CACHE = TypeAdapter(list[CacheEntryOut])
 _SHARED = TypeAdapter(list[SharedResourceOut])
+_SUBMISSIONS = TypeAdapter(list[SubmissionOut])
 
 
 class ApiClient(RuntimeClient):
@@ -292,8 +294,25 @@ class ApiClient(RuntimeClient):
     def board(self, dataset: str) -> BoardOut:
         return BoardOut.model_validate(self._call("GET", f"/datasets/{dataset}/board").json())
 
-    def my_submissions(self, dataset: str) -> MySubmissions:
-        return MySubmissions.model_validate(self._call("GET", f"/datasets/{dataset}/submissions").json())
+    def my_submissions(self, dataset: str, everyone: bool = False) -> MySubmissions:
+        params = {"all": "true"} if everyone else {}
+        answer = self._call("GET", f"/datasets/{dataset}/submissions", params=params)
+        return MySubmissions.model_validate(answer.json())
+
+    def set_baselines(self, dataset: str, ids: list[int], baseline: bool) -> list[SubmissionOut]:
+        body = {"ids": ids, "baseline": baseline}
+        return _SUBMISSIONS.validate_python(
+            self._call("POST", f"/datasets/{dataset}/baselines", json=body).json()
+        )
+
+    def queue(self) -> QueueOut:
+        return QueueOut.model_validate(self._call("GET", "/queue").json())
+
+    def export_results(self, dataset: str) -> ExportOut:
+        return ExportOut.model_validate(self._call("GET", f"/datasets/{dataset}/export").json())
+
+    def export_results_csv(self, dataset: str) -> str:
+        return self._call("GET", f"/datasets/{dataset}/export", params={"format": "csv"}).text
 
     def close_dataset(self, dataset: str) -> DatasetOut:
         return DatasetOut.model_validate(self._call("POST", f"/datasets/{dataset}/close").json())

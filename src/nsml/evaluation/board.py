@@ -15,7 +15,7 @@ from nsml.store.entities import Dataset, Submission
 
 @dataclass(frozen=True)
 class BoardRow:
-    rank: int
+    rank: int | None  # None on a baseline's row (see ``nsml.evaluation.baselines``)
     owner: str
     score: float
     session: str | None  # None on a row shown to somebody other than its owner
@@ -23,6 +23,8 @@ class BoardRow:
     submitted_at: datetime
     submissions: int
     last_submitted_at: datetime | None = None
+    baseline: bool = False
+    submission_id: int | None = None  # the entry behind the row (results export)
 
 
 def rank_best_per_owner(
@@ -59,6 +61,7 @@ def rank_best_per_owner(
             s.created_at,
             counts[s.owner],
             latest[s.owner],
+            submission_id=s.id,
         )
         for rank, s in enumerate(entries, start=1)
     ]

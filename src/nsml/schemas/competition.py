@@ -43,12 +43,16 @@ class SubmissionOut(Record):
     total: int
     created_at: datetime
     finished_at: datetime | None
+    baseline: bool = False  # the organiser's reference entry: on the board, never ranked
+    queue_position: int | None = None  # 1: the next to get an evaluation slot; None unless queued
+    waiting_for: str | None = None  # e.g. "waits for your evaluation slot (2 of 2 in use)"
 
 
 class BoardRowOut(Record):
-    """A public row: rank, owner, score, time; session and checkpoint only on one's own."""
+    """A public row: rank, owner, score, time; session and checkpoint only on one's own.
+    A baseline row has no rank: it sits where its score places it."""
 
-    rank: int
+    rank: int | None
     owner: str
     score: float
     submitted_at: datetime
@@ -56,6 +60,7 @@ class BoardRowOut(Record):
     last_submitted_at: datetime | None = None
     session: str | None = None
     checkpoint: str | None = None
+    baseline: bool = False
 
 
 class BoardOut(BaseModel):

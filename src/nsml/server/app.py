@@ -45,10 +45,12 @@ from nsml.server.routers import (
     runtime,
     sessions,
     shared,
+    submission_admin,
     system,
 )
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.cache import CacheService
+from nsml.server.services.competition_admin import CompetitionAdmin
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
@@ -57,6 +59,7 @@ from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
+from nsml.server.services.submission_queue import SubmissionQueue
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.server.web import routes as web_routes
@@ -119,6 +122,8 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             notifications=notifications,
             cache=CacheService(store, artifacts),
             shared=SharedService(store, artifacts),
+            queue=SubmissionQueue(store, submission_service, session_service, settings),
+            competition_admin=CompetitionAdmin(store),
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -145,7 +150,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
         system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
-        shared, notify,
+        shared, notify, submission_admin,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -156,6 +156,7 @@ class Submission:
     created_at: datetime
     finished_at: datetime | None
     inputs_sent_at: datetime | None = None  # a failure after this counts against the limits
+    baseline: bool = False  # the organiser's reference entry: on the board, never ranked
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from nsml.schemas.datasets import DatasetOptions, DatasetOut
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.server.path_params import SubmissionId
+from nsml.server.services.submission_queue import states_update
 from nsml.store import Session
 
 router = APIRouter(tags=["competition"])
@@ -69,12 +70,17 @@ async def get_submission(
     ):
         await asyncio.sleep(LONG_POLL_S)
         current = await run_in_threadpool(svc.submissions.get, who, submission_id)
-    return SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
+    out = SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
+    if out.status == "queued":  # where it stands in the evaluation line, and why
+        states = await run_in_threadpool(svc.queue.submission_states)
+        out = out.model_copy(update=states_update(states.get(out.id)))
+    return out
 
 
 @router.post("/submissions/{submission_id}/cancel", response_model=SubmissionOut)
 def cancel_submission(submission_id: SubmissionId, svc: ServicesDep, who: UserDep) -> SubmissionOut:
-    """Stop a queued or running submission of the caller (``nsml submit`` on Ctrl-C)."""
+    """Stop a queued or running submission of the caller (``nsml submit`` on Ctrl-C), or,
+    for the dataset's organiser, anyone's."""
     return SubmissionOut.model_validate(svc.submissions.visible(svc.submissions.cancel(who, submission_id)))
 
 
@@ -124,7 +130,10 @@ def my_submissions(name: str, svc: ServicesDep, who: PrincipalDep, all: bool = F
         metric=dataset.metric,
         closed=dataset.closed,
         limits=Limits(**listing.limits),
-        submissions=[SubmissionOut.model_validate(s) for s in listing.submissions],
+        submissions=[
+            SubmissionOut.model_validate(s).model_copy(update=states_update(state))
+            for s, state in svc.queue.with_states(listing.submissions)
+        ],
     )
 
 

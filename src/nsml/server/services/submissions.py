@@ -22,6 +22,7 @@ from typing import Any
 from nsml.artifacts import ArtifactStore
 from nsml.artifacts.archives import read_log_page
 from nsml.evaluation import driver, scoring
+from nsml.evaluation.baselines import place_baselines
 from nsml.evaluation.board import BoardRow, rank_best_per_owner
 from nsml.evaluation.driver import EvaluationFailed
 from nsml.evaluation.limits import SubmissionUsage, daily_window_start, limit_status
@@ -35,6 +36,7 @@ from nsml.server.services.evaluation_launch import EvaluationLauncher
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.submission_queue import cancelled_line, cancelled_outcome
 from nsml.server.settings import ServerSettings
 from nsml.store import (
     AbstractStore,
@@ -168,10 +170,9 @@ class SubmissionService:
         return submission
 
     def cancel(self, who: Principal, submission_id: int) -> Submission:
-        """Stop a queued or running submission of the caller. It then does not count against
-        the limits, unless the test inputs had already reached the script (as for a failure:
-        when a run ends could otherwise carry them out for free)."""
-        submission = self.get(who, submission_id)
+        """Stop a queued or running submission of the caller, or (organisers) of anyone on
+        the dataset. Whether it counts against the limits: see ``cancelled_outcome``."""
+        submission = self.get(who, submission_id, organisers_too=True)
         with self._lock:
             current = self.store.get_submission(submission.id)
             if current.status not in (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING):
@@ -180,19 +181,17 @@ class SubmissionService:
                     "can be cancelled"
                 )
             self._cancelled.add(submission.id)
-            reason = (
-                "cancelled after the test inputs reached the script, so it counts against the limits"
-                if current.inputs_sent_at is not None
-                else "cancelled before the test inputs reached the script; it does not count "
-                "against the limits"
-            )
-            cancelled = self.store.update_submission(
-                submission.id, status="cancelled", reason=reason, finished_at=_now()
-            )
+            values = cancelled_outcome(current, by_owner=who.owns(current.owner))
+            cancelled = self.store.update_submission(submission.id, finished_at=_now(), **values)
             process = self._processes.get(submission.id)
+        self._slots.wake()  # a queued one leaves the line now
         if process is not None:
             process.kill()
         return cancelled
+
+    @property
+    def slots(self) -> EvaluationSlots:
+        return self._slots
 
     def _settle(self, submission_id: int, log: EvaluationLog, line: str, **values: Any) -> Submission | None:
         """Record how the evaluation ended, unless its owner cancelled it meanwhile (None)."""
@@ -202,7 +201,7 @@ class SubmissionService:
             self._cancelled.discard(submission_id)
             if not cancelled:
                 updated = self.store.update_submission(submission_id, **values)
-        log.finish("submission cancelled by its owner" if cancelled else line)
+        log.finish(cancelled_line(self.store.get_submission(submission_id)) if cancelled else line)
         return updated
 
     def _evaluation_dir(self, submission_id: int) -> Path:
@@ -261,7 +260,9 @@ class SubmissionService:
         scored = [
             self.participant_view(dataset, s) for s in submissions if s.status is SubmissionStatus.SCORED
         ]
-        return rank_best_per_owner(dataset, scored, {s.id: s.private_score for s in submissions})
+        private = {s.id: s.private_score for s in submissions}
+        ranked = rank_best_per_owner(dataset, [s for s in scored if not s.baseline], private)
+        return place_baselines(dataset, ranked, [s for s in scored if s.baseline], private)
 
     def board_for(self, who: Principal, dataset: Dataset) -> Board:
         """The public board: rank, owner, score, time and submission count for everybody;
@@ -310,8 +311,11 @@ class SubmissionService:
                 last[0] = time.monotonic()
                 self.store.update_submission(submission.id, progress=done)
 
-        self._slots.acquire(
-            session.owner, on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason)
+        acquired = self._slots.acquire(
+            session.owner,
+            on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason),
+            key=submission.id,
+            give_up=lambda: submission.id in self._cancelled,
         )
         log = EvaluationLog(folder)
         with self._lock:
@@ -320,8 +324,9 @@ class SubmissionService:
             if not cancelled:
                 self.store.update_submission(submission.id, status="running", reason=None)
         if cancelled:  # while it waited for a slot
-            self._slots.release(session.owner)
-            log.finish("submission cancelled by its owner before it started")
+            if acquired:
+                self._slots.release(session.owner)
+            log.finish(cancelled_line(self.store.get_submission(submission.id), before_start=True))
             return
 
         def inputs_going_out() -> None:  # from here on a failure counts against the limits

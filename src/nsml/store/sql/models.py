@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -195,6 +197,8 @@ class SubmissionRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # when the test inputs went to the participant's code: from then on a failure counts
     inputs_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # an organiser's reference entry: shown on the board where its score places it, unranked
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CacheEntryRow(Base):
