@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nsml._version import __version__
 from nsml.artifacts import FileArtifactStore
@@ -59,7 +60,10 @@ from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
+from nsml.server.web import competition as web_competition
+from nsml.server.web import render as web_render
 from nsml.server.web import routes as web_routes
+from nsml.server.web.errors import error_response
 from nsml.server.web.links import LoginLinks
 from nsml.store import Role, open_store
 
@@ -163,15 +167,21 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app.add_middleware(RequestGuard)  # outermost of ours: it also sees what BodySizeLimit raises
 
     app.include_router(web_routes.router)
-    app.mount("/static", StaticFiles(directory=str(web_routes.HERE / "static")), name="static")
+    app.include_router(web_competition.router)
+    app.mount("/static", StaticFiles(directory=str(web_render.HERE / "static")), name="static")
 
     @app.exception_handler(web_routes.LoginRequired)
     async def _login_required(_: Request, exc: Exception) -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown address: a page for a browser, the usual JSON for clients."""
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
