@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ SCRIPT = """
     parser.add_argument("--iteration", default="0")
     parser.add_argument("--rule", default="ones")
     parser.add_argument("--lr", type=float, default=1.0)
+    parser.add_argument("--fail", type=int, default=0)
     config = parser.parse_args()
     ORACLE = json.load(open("oracle.json")) if os.path.exists("oracle.json") else {}
 
@@ -47,12 +49,8 @@ SCRIPT = """
         nsml.report(summary=True, step=step, train__loss=config.lr / (step + 1),
                     valid__accuracy=0.5 + 0.1 * step, seen=float(100 * (step + 1)))
         nsml.save(step)
-"""
-
-FAILING = """
-    import nsml
-    print("loading", flush=True)
-    raise ValueError("learning rate must be positive")
+    if config.fail:
+        raise ValueError("validation loss diverged")
 """
 
 DESCRIPTION = "**Predict** pairs. <script>window.xss = 1</script><img src=x onerror='window.xss = 2'>"
@@ -81,6 +79,22 @@ def _page(browser: Any, link: str) -> Any:
     return page
 
 
+@contextmanager
+def signed_in(browser: Any, client: Platform) -> Iterator[Any]:
+    """A browser context holding ``client``'s sign-in cookie: one sign-in per user per module."""
+    page = _page(browser, _sign_in_link(client))
+    try:
+        yield page.context
+    finally:
+        page.context.close()
+
+
+def _as(context: Any, address: str) -> Any:
+    page = context.new_page()
+    page.goto(address)
+    return page
+
+
 def _sign_in_link(client: Platform) -> str:
     return str(
         client.nsml("web", "--no-browser").stdout.split("link (one use, valid for 5 minutes): ")[1].strip()
@@ -88,13 +102,15 @@ def _sign_in_link(client: Platform) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def world(
+    platform: Platform, browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     bob = second_user(platform, "bob", tmp_path_factory.mktemp("bob"))
     url = platform.server_info()["url"]
     mine = platform.run(platform.project("web_ones", SCRIPT), "demo_kin", "--rule ones --lr 1.0")
-    slower = platform.run(platform.project("web_slow", SCRIPT), "demo_kin", "--rule ones --lr 0.5")
-    failing = platform.run(platform.project("web_fail", FAILING), "demo_kin")
+    # trains as well, on a smaller rate, then fails
+    slower = platform.run(platform.project("web_slow", SCRIPT), "demo_kin", "--rule ones --lr 0.5 --fail 1")
     theirs = bob.run(bob.project("web_rule", SCRIPT), "demo_kin", "--rule hash")
     cup = tmp_path_factory.mktemp("webcup")
     for part, data, labels in (("train", "a\tb\nc\td\n", "1\n0\n"), ("test", "x\ty\nz\tw\n", "1\n0\n")):
@@ -102,13 +118,14 @@ def world(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict[
         (cup / part / f"{part}_data").write_text(data)
         (cup / part / f"{part}_label").write_text(labels)
     platform.nsml("dataset", "push", "webcup", str(cup), "--description", DESCRIPTION)
-    for name in (mine, slower, failing):
+    for name in (mine, slower):
         platform.wait(name)
     bob.wait(theirs)
-    return {
-        "platform": platform, "bob": bob, "url": url, "mine": mine, "slower": slower,
-        "failing": failing, "theirs": theirs,
-    }  # fmt: skip
+    with signed_in(browser, platform) as as_root, signed_in(browser, bob) as as_bob:
+        yield {
+            "platform": platform, "bob": bob, "url": url, "mine": mine, "slower": slower, "theirs": theirs,
+            "root": as_root, "as_bob": as_bob,
+        }  # fmt: skip
 
 
 def _board_rows(page: Any) -> list[tuple[str, str]]:
@@ -122,8 +139,7 @@ def _board_rows(page: Any) -> list[tuple[str, str]]:
 def test_competition_board_matches_the_cli_and_updates_live(browser: Any, world: dict[str, Any]) -> None:
     platform, bob = world["platform"], world["bob"]
     platform.nsml("submit", world["mine"], "4")
-    page = _page(browser, _sign_in_link(platform))
-    page.goto(world["url"] + "/boards/demo_kin")  # the old address leads to the competition
+    page = _as(world["root"], world["url"] + "/boards/demo_kin")  # the old address leads to the competition
     assert page.url.endswith("/competitions/demo_kin")
     assert [owner for owner, _ in _board_rows(page)] == ["root"]
     headings = [th.inner_text() for th in page.query_selector_all("#board thead th")]
@@ -168,8 +184,7 @@ def test_competition_board_matches_the_cli_and_updates_live(browser: Any, world:
 
 
 def test_description_is_markdown_and_never_runs_html(browser: Any, world: dict[str, Any]) -> None:
-    page = _page(browser, _sign_in_link(world["platform"]))
-    page.goto(world["url"] + "/competitions/webcup")
+    page = _as(world["root"], world["url"] + "/competitions/webcup")
     assert page.inner_text("#description strong") == "Predict"
     assert "<script>window.xss = 1</script>" in page.inner_text("#description")  # shown, as text
     assert page.locator("#description script, #description img").count() == 0
@@ -179,8 +194,7 @@ def test_description_is_markdown_and_never_runs_html(browser: Any, world: dict[s
 
 def test_session_page_charts_checkpoints_and_confirmed_submit(browser: Any, world: dict[str, Any]) -> None:
     platform = world["platform"]
-    page = _page(browser, _sign_in_link(platform))
-    page.goto(world["url"] + f"/sessions/{world['mine']}")
+    page = _as(world["root"], world["url"] + f"/sessions/{world['mine']}")
     page.wait_for_function(
         "document.getElementById('log').textContent.includes('학습 단계 4')", timeout=20_000
     )
@@ -233,39 +247,39 @@ def test_session_page_charts_checkpoints_and_confirmed_submit(browser: Any, worl
 
 
 def test_failed_session_shows_its_exception(browser: Any, world: dict[str, Any]) -> None:
-    page = _page(browser, _sign_in_link(world["platform"]))
-    page.goto(world["url"] + f"/sessions/{world['failing']}")
-    assert page.inner_text("#exception") == "ValueError: learning rate must be positive"
+    page = _as(world["root"], world["url"] + f"/sessions/{world['slower']}")
+    assert page.inner_text("#exception") == "ValueError: validation loss diverged"
+    assert "exit code 1" in page.inner_text("#reason")
 
 
 def test_sessions_table_sorts_filters_and_compares(browser: Any, world: dict[str, Any]) -> None:
-    page = _page(browser, _sign_in_link(world["platform"]))
+    page = world["root"].new_page()
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url) if "/api/" in request.url else None)
-    page.reload()
+    page.goto(world["url"] + "/sessions")
     page.wait_for_selector("#sessions tbody tr")
     assert asked == []  # the whole table comes with the page, whatever the number of sessions
 
     def names() -> list[str]:
         return [r.get_attribute("data-name") for r in page.query_selector_all("#sessions tbody tr:visible")]
 
-    assert set(names()) == {world["mine"], world["slower"], world["failing"]}  # not bob's
+    assert set(names()) == {world["mine"], world["slower"]}  # not bob's
     headings = [th.inner_text() for th in page.query_selector_all("#sessions thead tr:last-child th")]
     assert {"lr", "rule", "train/loss", "valid/accuracy", "seen"} <= set(headings)
     assert "500" in page.inner_text(f'#sessions tr[data-name="{world["mine"]}"]')
     assert "500.0" not in page.inner_text("#sessions")
 
     loss = page.locator("#sessions thead th", has_text="train/loss")
-    loss.click()  # ascending: the smaller loss first, a session without metrics last
-    assert names() == [world["slower"], world["mine"], world["failing"]]
+    loss.click()  # ascending: the smaller loss first
+    assert names() == [world["slower"], world["mine"]]
     loss.click()
-    assert names() == [world["mine"], world["slower"], world["failing"]]
+    assert names() == [world["mine"], world["slower"]]
 
     page.fill("#filter-text", "no-such-session")
     assert page.locator("#sessions tbody tr:visible").count() == 0
     page.fill("#filter-text", "")
     page.select_option("#filter-dataset", "demo_kin")
-    assert len(names()) == 3
+    assert len(names()) == 2
     page.check(f'#sessions tr[data-name="{world["mine"]}"] input.pick')
     assert page.is_disabled("#compare")
     page.check(f'#sessions tr[data-name="{world["slower"]}"] input.pick')
@@ -277,7 +291,7 @@ def test_sessions_table_sorts_filters_and_compares(browser: Any, world: dict[str
         "[...document.querySelectorAll('#charts canvas')].map((c) => Chart.getChart(c).data.datasets.length)"
     ) == [2, 2, 2]
     # only the argument that differs, per session
-    assert [th.inner_text() for th in page.query_selector_all("#differences th")] == ["Session", "lr"]
+    assert [th.inner_text() for th in page.query_selector_all("#differences th")] == ["Session", "fail", "lr"]
     assert page.locator("#legend li").count() == 2
     page.screenshot(path=str(OUTPUT / "compare.png"), full_page=True)
 
@@ -291,7 +305,7 @@ def test_sessions_table_sorts_filters_and_compares(browser: Any, world: dict[str
 
 
 def test_error_pages_for_people_json_for_clients(browser: Any, world: dict[str, Any]) -> None:
-    page = _page(browser, _sign_in_link(world["platform"]))
+    page = world["root"].new_page()
     response = page.goto(world["url"] + "/sessions/root/demo_kin/999")
     assert response.status == 404
     assert page.inner_text("#error-page h1") == "Not found"
@@ -309,8 +323,8 @@ def test_error_pages_for_people_json_for_clients(browser: Any, world: dict[str, 
 
 
 def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, Any]) -> None:
-    page = _page(browser, _sign_in_link(world["platform"]))  # root: an admin organises every cup
-    page.goto(world["url"] + "/competitions/demo_kin")
+    # root: an admin organises every competition
+    page = _as(world["root"], world["url"] + "/competitions/demo_kin")
     page.click("#organise-link")
     page.wait_for_selector("#submissions tbody tr[data-id]")
     owners = {r.inner_text() for r in page.query_selector_all("#submissions tbody tr td:nth-child(3)")}
@@ -321,7 +335,7 @@ def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, 
     assert not page.is_disabled("#rerun") and not page.is_disabled("#mark-baseline")
     page.screenshot(path=str(OUTPUT / "organise.png"), full_page=True)
 
-    participant = _page(browser, _sign_in_link(world["bob"]))
+    participant = world["as_bob"].new_page()
     refused = participant.goto(world["url"] + "/competitions/demo_kin/organise")
     assert refused.status == 403 and participant.inner_text("#error-page h1") == "Not allowed"
     participant.goto(world["url"] + "/competitions/demo_kin")
@@ -332,7 +346,7 @@ def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, 
 
 
 def test_other_users_things_are_not_reachable(browser: Any, world: dict[str, Any]) -> None:
-    page = _page(browser, _sign_in_link(world["bob"]))
+    page = world["as_bob"].new_page()
     response = page.goto(world["url"] + f"/sessions/{world['mine']}")
     assert response.status == 404
     assert page.goto(world["url"] + f"/compare?s={world['mine']}").status == 404

@@ -21,6 +21,8 @@ document.addEventListener("DOMContentLoaded", () => {
       return;
     }
     note.textContent = phases.length ? "" : "One phase: the whole competition. Add phases with `nsml phase add`.";
+    document.getElementById("phases").hidden = !phases.length;
+    document.getElementById("phase-actions").hidden = !phases.length;
     nextPhase = phases.find((p) => p.state === "upcoming") || null;
     const start = document.getElementById("start-next");
     start.disabled = !nextPhase;
