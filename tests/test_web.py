@@ -109,23 +109,27 @@ def world(
     bob = second_user(platform, "bob", tmp_path_factory.mktemp("bob"))
     url = platform.server_info()["url"]
     mine = platform.run(platform.project("web_ones", SCRIPT), "demo_kin", "--rule ones --lr 1.0")
-    # trains as well, on a smaller rate, then fails
-    slower = platform.run(platform.project("web_slow", SCRIPT), "demo_kin", "--rule ones --lr 0.5 --fail 1")
     theirs = bob.run(bob.project("web_rule", SCRIPT), "demo_kin", "--rule hash")
+    # trains too, on a smaller rate, then fails; runs while the first tests do (see `_ended`)
+    slower = platform.run(platform.project("web_slow", SCRIPT), "demo_kin", "--rule ones --lr 0.5 --fail 1")
     cup = tmp_path_factory.mktemp("webcup")
     for part, data, labels in (("train", "a\tb\nc\td\n", "1\n0\n"), ("test", "x\ty\nz\tw\n", "1\n0\n")):
         (cup / part).mkdir()
         (cup / part / f"{part}_data").write_text(data)
         (cup / part / f"{part}_label").write_text(labels)
     platform.nsml("dataset", "push", "webcup", str(cup), "--description", DESCRIPTION)
-    for name in (mine, slower):
-        platform.wait(name)
+    platform.wait(mine)
     bob.wait(theirs)
     with signed_in(browser, platform) as as_root, signed_in(browser, bob) as as_bob:
         yield {
             "platform": platform, "bob": bob, "url": url, "mine": mine, "slower": slower, "theirs": theirs,
             "root": as_root, "as_bob": as_bob,
         }  # fmt: skip
+
+
+def _ended(world: dict[str, Any], name: str) -> str:
+    world["platform"].wait(name)
+    return name
 
 
 def _board_rows(page: Any) -> list[tuple[str, str]]:
@@ -247,12 +251,13 @@ def test_session_page_charts_checkpoints_and_confirmed_submit(browser: Any, worl
 
 
 def test_failed_session_shows_its_exception(browser: Any, world: dict[str, Any]) -> None:
-    page = _as(world["root"], world["url"] + f"/sessions/{world['slower']}")
+    page = _as(world["root"], world["url"] + f"/sessions/{_ended(world, world['slower'])}")
     assert page.inner_text("#exception") == "ValueError: validation loss diverged"
     assert "exit code 1" in page.inner_text("#reason")
 
 
 def test_sessions_table_sorts_filters_and_compares(browser: Any, world: dict[str, Any]) -> None:
+    _ended(world, world["slower"])
     page = world["root"].new_page()
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url) if "/api/" in request.url else None)
