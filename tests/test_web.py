@@ -350,6 +350,93 @@ def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, 
     assert everyone.status == 403  # the desk's data stays the organiser's
 
 
+PHASES = [
+    {"name": "public", "index": 0, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-02-01T00:00:00Z",
+     "blind": False, "daily_limit": 5, "total_limit": None, "test_size": 60, "state": "running"},
+    {"name": "final", "index": 1, "starts_at": "2026-02-01T00:00:00Z", "ends_at": None,
+     "blind": True, "daily_limit": 2, "total_limit": 2, "test_size": 60, "state": "upcoming"},
+]  # fmt: skip
+
+
+def test_pages_speak_the_competition_contract(world: dict[str, Any]) -> None:
+    """Phases, selections, baselines, re-runs and the queue come with other parts of the
+    server; the pages are checked against the agreed requests and answers."""
+    sent: list[tuple[str, str, Any]] = []
+
+    def answer(body: Any) -> Any:
+        def handle(route: Any) -> None:
+            request = route.request
+            if request.method != "GET":
+                sent.append((request.method, request.url.split("/api/v1")[1], request.post_data_json))
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+        return handle
+
+    def amended(change: Any) -> Any:
+        def handle(route: Any) -> None:
+            data = route.fetch().json()
+            change(data)
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(data))
+
+        return handle
+
+    def mark_board(board: dict[str, Any]) -> None:
+        board.update(phase="public", blind=False)
+        for row in board["rows"]:
+            row["baseline"] = row["owner"] == "bob"
+
+    def make_selectable(mine: dict[str, Any]) -> None:
+        for submission in mine["submissions"]:
+            submission["selected"] = False
+
+    page = world["root"].new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.route("**/api/v1/datasets/demo_kin/phases", answer(PHASES))
+    page.route("**/api/v1/datasets/demo_kin/phases/*/start", answer({}))
+    page.route("**/api/v1/datasets/demo_kin/board", amended(mark_board))
+    page.route("**/api/v1/datasets/demo_kin/submissions", amended(make_selectable))
+    page.route("**/api/v1/datasets/demo_kin/selection", answer([]))
+    page.route("**/api/v1/datasets/demo_kin/baselines", answer([]))
+    page.route("**/api/v1/datasets/demo_kin/rerun", answer([]))
+    page.route("**/api/v1/submissions/99/cancel", answer({}))
+    queued = {"id": 99, "owner": "bob", "kind": "submission", "status": "queued", "checkpoint": "4"}
+    page.route("**/api/v1/queue", answer({"submissions": [queued], "sessions": []}))
+
+    page.goto(world["url"] + "/competitions/demo_kin")
+    page.wait_for_selector("#phases-section:not([hidden]) #phases tbody tr")
+    assert page.inner_text("#phases tbody tr:nth-child(2)").split("\t")[0] == "final"
+    page.wait_for_selector('#board tr[data-owner="bob"].baseline')
+    assert "baseline" in page.inner_text('#board tr[data-owner="bob"]')
+    assert page.inner_text("#board-state").startswith("phase public")
+    page.wait_for_selector("#mine input.select")
+    page.check("#mine input.select")
+    page.click("#save-selection")
+    page.wait_for_function("document.getElementById('result').textContent.startsWith('Saved')")
+    chosen = int(page.get_attribute("#mine input.select", "value") or 0)
+    assert sent.pop() == ("POST", "/datasets/demo_kin/selection", {"ids": [chosen]})
+
+    page.goto(world["url"] + "/competitions/demo_kin/organise")
+    page.wait_for_selector('#phases tr[data-phase="final"]')
+    assert page.inner_text("#start-next") == "Start phase final"
+    page.click("#start-next")
+    page.wait_for_function("document.getElementById('result').textContent === 'Phase final started.'")
+    page.check("#submissions tbody tr[data-id] input.pick")
+    first = int(page.get_attribute("#submissions tbody tr[data-id]", "data-id") or 0)
+    page.click("#mark-baseline")
+    page.wait_for_function("document.getElementById('result').textContent.includes('marked')")
+    page.check("#submissions tbody tr[data-id] input.pick")
+    page.click("#rerun")
+    page.wait_for_function("document.getElementById('result').textContent.startsWith('Re-running 1')")
+    page.click("#queue button.cancel")
+    page.wait_for_function("document.getElementById('result').textContent === 'Submission 99 cancelled.'")
+    assert sent == [
+        ("POST", "/datasets/demo_kin/phases/final/start", None),
+        ("POST", "/datasets/demo_kin/baselines", {"ids": [first], "baseline": True}),
+        ("POST", "/datasets/demo_kin/rerun", {"ids": [first], "all": False}),
+        ("POST", "/submissions/99/cancel", None),
+    ]
+
+
 def test_other_users_things_are_not_reachable(browser: Any, world: dict[str, Any]) -> None:
     page = world["as_bob"].new_page()
     response = page.goto(world["url"] + f"/sessions/{world['mine']}")

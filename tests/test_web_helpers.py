@@ -3,10 +3,10 @@ exception of a log, which checkpoint is best, numbers and Markdown."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from nsml.server.services.session_digest import MAX_LINE_CHARS, exception_line
-from nsml.server.web.render import markdown, number
+from nsml.server.web.render import markdown, number, templates
 from nsml.server.web.tables import checkpoint_order, differing, parse_args
 from nsml.store import Checkpoint
 
@@ -70,3 +70,26 @@ def test_numbers_and_markdown_read_well_and_safely() -> None:
     ]
     html = markdown("**rules** <script>alert(1)</script> [x](javascript:alert(1))")
     assert "<strong>rules</strong>" in html and "<script>" not in html and 'href="javascript' not in html
+
+
+def test_competition_page_shows_rules_and_deadline_when_the_server_has_them() -> None:
+    deadline = (datetime.now(timezone.utc) + timedelta(days=2, hours=3, minutes=30)).isoformat()
+    dataset = {
+        "name": "cup", "owner": "olga", "metric": "accuracy", "description": "", "train_size": 10,
+        "test_size": 5, "size_bytes": 15, "closed": False, "rules": "1. one team\n2. <b>no</b> hand labels",
+        "deadline": deadline, "version": 3, "max_selected": 2,
+    }  # fmt: skip
+    page = templates.get_template("competition.html").render(
+        dataset=dataset, higher_is_better=True, my_owner="lena", organiser=False,
+        me={"name": "lena", "team": None}, credits=0.0, credits_enforced=False, version="test",
+    )  # fmt: skip
+    assert "<ol>" in page and "&lt;b&gt;no&lt;/b&gt;" in page
+    assert "2d 3h left" in page and "15 B" in page and 'data-max-selected="2"' in page
+    assert 'id="organise-link"' not in page
+    newer = ("rules", "deadline", "version", "max_selected")
+    older = templates.get_template("competition.html").render(
+        dataset={k: v for k, v in dataset.items() if k not in newer},
+        higher_is_better=True, my_owner="lena", organiser=True,
+        me={"name": "lena", "team": None}, credits=0.0, credits_enforced=False, version="test",
+    )  # fmt: skip
+    assert 'id="rules"' not in older and 'id="deadline"' not in older and 'id="organise-link"' in older
