@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, Platform, second_user
+from helpers.web_contract import PHASES, amended, answering
 from nsml.sizes import human_size
 
 OUTPUT = ROOT / "test-output" / "web"
@@ -350,35 +351,11 @@ def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, 
     assert everyone.status == 403  # the desk's data stays the organiser's
 
 
-PHASES = [
-    {"name": "public", "index": 0, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-02-01T00:00:00Z",
-     "blind": False, "daily_limit": 5, "total_limit": None, "test_size": 60, "state": "running"},
-    {"name": "final", "index": 1, "starts_at": "2026-02-01T00:00:00Z", "ends_at": None,
-     "blind": True, "daily_limit": 2, "total_limit": 2, "test_size": 60, "state": "upcoming"},
-]  # fmt: skip
-
-
 def test_pages_speak_the_competition_contract(world: dict[str, Any]) -> None:
     """Phases, selections, baselines, re-runs and the queue come with other parts of the
     server; the pages are checked against the agreed requests and answers."""
     sent: list[tuple[str, str, Any]] = []
-
-    def answer(body: Any) -> Any:
-        def handle(route: Any) -> None:
-            request = route.request
-            if request.method != "GET":
-                sent.append((request.method, request.url.split("/api/v1")[1], request.post_data_json))
-            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-        return handle
-
-    def amended(change: Any) -> Any:
-        def handle(route: Any) -> None:
-            data = route.fetch().json()
-            change(data)
-            route.fulfill(status=200, content_type="application/json", body=json.dumps(data))
-
-        return handle
+    answer = answering(sent)
 
     def mark_board(board: dict[str, Any]) -> None:
         board.update(phase="public", blind=False)

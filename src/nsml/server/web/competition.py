@@ -13,7 +13,7 @@ from nsml.evaluation.metrics import metric_info
 from nsml.schemas.datasets import DatasetOut
 from nsml.server.deps import ServicesDep
 from nsml.server.web.errors import page_error
-from nsml.server.web.routes import Viewer, page
+from nsml.server.web.routes import Viewer, render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,7 +32,7 @@ def board_page(name: str) -> Response:
 @router.get("/competitions/{name}", response_class=HTMLResponse)
 def competition_page(name: str, request: Request, svc: ServicesDep, who: Viewer) -> HTMLResponse:
     dataset, shown = _dataset(svc, name)
-    return page(
+    return render_page(
         request,
         "competition.html",
         who,
@@ -49,4 +49,4 @@ def organiser_page(name: str, request: Request, svc: ServicesDep, who: Viewer) -
     dataset, shown = _dataset(svc, name)
     if not who.can_organise(dataset):
         return page_error(request, 403, f"only the organiser of {name} ({dataset.owner}) or an admin runs it")
-    return page(request, "organise.html", who, svc, dataset=shown)
+    return render_page(request, "organise.html", who, svc, dataset=shown)

@@ -37,21 +37,13 @@ def error_response(
     """The error page for a browser, ``{"detail": ...}`` for everyone else."""
     if not wants_page(request):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    return page_error(request, status, detail, headers)
+
+
+def page_error(
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
+    """An error page whatever the request asked for (a page's own refusal)."""
     title = TITLES.get(status, "Something went wrong")
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"status": status, "title": title, "detail": detail, "version": __version__},
-        status_code=status,
-        headers=headers,
-    )
-
-
-def page_error(request: Request, status: int, detail: str) -> HTMLResponse:
-    """An error page whatever the request asked for (pages' own refusals)."""
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"status": status, "title": TITLES.get(status, "Error"), "detail": detail, "version": __version__},
-        status_code=status,
-    )
+    context = {"status": status, "title": title, "detail": detail, "version": __version__}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status, headers=headers)

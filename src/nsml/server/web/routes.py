@@ -38,7 +38,7 @@ def web_principal(request: Request, svc: ServicesDep) -> Principal:
 Viewer = Annotated[Principal, Depends(web_principal)]
 
 
-def page(request: Request, name: str, who: Principal, svc: Services, **context: Any) -> HTMLResponse:
+def render_page(request: Request, name: str, who: Principal, svc: Services, **context: Any) -> HTMLResponse:
     owner = owner_account(svc, who)
     return templates.TemplateResponse(
         request,
@@ -77,11 +77,11 @@ def favicon() -> Response:
 
 
 @router.get("/sessions", response_class=HTMLResponse)
-def sessionspage(request: Request, svc: ServicesDep, who: Viewer, dataset: str = "") -> HTMLResponse:
+def sessions_page(request: Request, svc: ServicesDep, who: Viewer, dataset: str = "") -> HTMLResponse:
     sessions = svc.sessions.search(sorted(who.namespaces), None, True, None, None)
     latest = svc.sessions.latest_metrics(sessions)  # one query for the whole page
     rows = [_session_row(svc, s, latest.get(s.id)) for s in sessions]
-    return page(
+    return render_page(
         request,
         "sessions.html",
         who,
@@ -96,14 +96,14 @@ def sessionspage(request: Request, svc: ServicesDep, who: Viewer, dataset: str =
 
 
 @router.get("/sessions/{owner}/{dataset}/{number}", response_class=HTMLResponse)
-def sessionpage(request: Request, who: Viewer, session: ReadableSession, svc: ServicesDep) -> HTMLResponse:
+def session_page(request: Request, who: Viewer, session: ReadableSession, svc: ServicesDep) -> HTMLResponse:
     checkpoints = svc.sessions.list_checkpoints(session)
     try:
         metric = svc.datasets.get(session.dataset).metric
     except ApiError:  # the dataset was removed since; its sessions stay readable
         metric = ""
     ordered, best_by = checkpoint_order(checkpoints, metric)
-    return page(
+    return render_page(
         request,
         "session.html",
         who,
@@ -130,7 +130,7 @@ def compare_page(
     sessions = [_named_session(svc, who, name) for name in names]
     rows = [_session_row(svc, session) for session in sessions]
     shown = differing(rows, "parsed_args") if len(rows) > 1 else columns(rows, "parsed_args")
-    return page(request, "compare.html", who, svc, sessions=rows, arg_keys=shown)
+    return render_page(request, "compare.html", who, svc, sessions=rows, arg_keys=shown)
 
 
 def _named_session(svc: Services, who: Principal, name: str) -> Session:
@@ -142,8 +142,8 @@ def _named_session(svc: Services, who: Principal, name: str) -> Session:
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasetspage(request: Request, svc: ServicesDep, who: Viewer) -> HTMLResponse:
-    return page(request, "datasets.html", who, svc, datasets=svc.datasets.search(None))
+def datasets_page(request: Request, svc: ServicesDep, who: Viewer) -> HTMLResponse:
+    return render_page(request, "datasets.html", who, svc, datasets=svc.datasets.search(None))
 
 
 @router.get("/login", response_class=HTMLResponse)
