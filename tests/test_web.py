@@ -320,6 +320,8 @@ def test_error_pages_for_people_json_for_clients(browser: Any, world: dict[str, 
     assert page.goto(world["url"] + "/no/such/page").status == 404
     assert page.inner_text("#error-page h1") == "Not found"
     page.screenshot(path=str(OUTPUT / "error.png"))
+    assert page.goto(world["url"] + "/sessions/root/demo_kin/first").status == 422
+    assert "number" in page.inner_text("#error-detail")
     api = page.request.get(world["url"] + "/api/v1/sessions/root/demo_kin/999")
     assert api.status == 404 and "not found" in api.json()["detail"]
     bad = page.goto(world["url"] + "/compare?s=../../etc")

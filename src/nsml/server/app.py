@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -184,13 +184,13 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         """One line naming the first problem, never the input (which may be huge)."""
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         message = str(first.get("msg", "invalid")).splitlines()[0] if first.get("msg") else "invalid"
         detail = f"invalid request: {where}: {message}" if where else f"invalid request: {message}"
-        return JSONResponse({"detail": detail}, status_code=422)
+        return error_response(request, 422, detail)
 
     return app
 

@@ -20,6 +20,7 @@ TITLES = {
     405: "Not allowed here",
     409: "Conflict",
     413: "Too large",
+    422: "That address is not right",
     429: "Too many requests",
 }
 
