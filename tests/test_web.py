@@ -318,6 +318,7 @@ def test_error_pages_for_people_json_for_clients(browser: Any, world: dict[str, 
     assert "root/demo_kin/999 not found" in page.inner_text("#error-detail")
     assert page.goto(world["url"] + "/competitions/no_such_cup").status == 404
     assert page.goto(world["url"] + "/no/such/page").status == 404
+    assert page.inner_text("#error-detail") == "There is no page at /no/such/page."
     assert page.inner_text("#error-page h1") == "Not found"
     page.screenshot(path=str(OUTPUT / "error.png"))
     assert page.goto(world["url"] + "/sessions/root/demo_kin/first").status == 422

@@ -38,6 +38,8 @@ def error_response(
     """The error page for a browser, ``{"detail": ...}`` for everyone else."""
     if not wants_page(request):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    if status == 404 and detail == "Not Found":  # the router's own words for an unknown address
+        detail = f"There is no page at {request.url.path}."
     return page_error(request, status, detail, headers)
 
 
