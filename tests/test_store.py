@@ -89,6 +89,29 @@ def test_reports_checkpoints_and_delete(store: SqlStore) -> None:
     assert store.list_metrics(session.id) == []
 
 
+def test_latest_metrics_of_many_sessions_in_one_call(store: SqlStore) -> None:
+    """The sessions page shows each session's last value of every metric as a column."""
+    user = store.get_or_create_user("lena")
+    dataset = store.create_dataset("cols", user.id, "accuracy", "", 10, 5, 100)
+    first, second, quiet = (
+        store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"tok{n}") for n in range(3)
+    )
+    store.add_reports(
+        first.id,
+        [
+            {"step": 0, "metrics": {"loss": 1.0, "acc": 0.1}, "time": NOW},
+            {"step": 1, "metrics": {"loss": 0.5, "note": "text"}, "time": NOW},
+        ],
+    )
+    store.add_reports(second.id, [{"step": 3, "metrics": {"loss": 2.0}, "time": NOW}])
+    assert store.latest_metrics([first.id, second.id, quiet.id]) == {
+        first.id: {"loss": 0.5, "acc": 0.1},
+        second.id: {"loss": 2.0},
+        quiet.id: {},
+    }
+    assert store.latest_metrics([]) == {}
+
+
 def test_tokens_expire_and_datasets_are_unique(store: SqlStore) -> None:
     user = store.get_or_create_user("dave")
     store.add_token(user.id, "h-live", NOW + timedelta(hours=1))

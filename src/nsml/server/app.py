@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nsml._version import __version__
 from nsml.artifacts import FileArtifactStore
@@ -62,7 +63,10 @@ from nsml.server.services.storage import StorageService
 from nsml.server.services.submission_queue import SubmissionQueue
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
+from nsml.server.web import competition as web_competition
+from nsml.server.web import render as web_render
 from nsml.server.web import routes as web_routes
+from nsml.server.web.errors import error_response
 from nsml.server.web.links import LoginLinks
 from nsml.store import Role, open_store
 
@@ -168,24 +172,30 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app.add_middleware(RequestGuard)  # outermost of ours: it also sees what BodySizeLimit raises
 
     app.include_router(web_routes.router)
-    app.mount("/static", StaticFiles(directory=str(web_routes.HERE / "static")), name="static")
+    app.include_router(web_competition.router)
+    app.mount("/static", StaticFiles(directory=str(web_render.HERE / "static")), name="static")
 
     @app.exception_handler(web_routes.LoginRequired)
     async def _login_required(_: Request, exc: Exception) -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown address: a page for a browser, the usual JSON for clients."""
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         """One line naming the first problem, never the input (which may be huge)."""
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         message = str(first.get("msg", "invalid")).splitlines()[0] if first.get("msg") else "invalid"
         detail = f"invalid request: {where}: {message}" if where else f"invalid request: {message}"
-        return JSONResponse({"detail": detail}, status_code=422)
+        return error_response(request, 422, detail)
 
     return app
 

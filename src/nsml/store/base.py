@@ -219,6 +219,11 @@ class MetricStore(ABC):
     def list_metrics(self, session_id: int) -> list[MetricPoint]: ...
 
     @abstractmethod
+    def latest_metrics(self, session_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Each session's last numeric value of every key it reported, in one query
+        (a listing of many sessions shows them as columns)."""
+
+    @abstractmethod
     def put_checkpoint(
         self,
         session_id: int,
