@@ -194,6 +194,7 @@ def test_description_is_markdown_and_never_runs_html(browser: Any, world: dict[s
     assert "<script>window.xss = 1</script>" in page.inner_text("#description")  # shown, as text
     assert page.locator("#description script, #description img").count() == 0
     assert page.evaluate("window.xss") is None
+    page.wait_for_selector("#board tbody tr", timeout=20_000)  # the board is drawn by the page's script
     assert page.inner_text("#board tbody") == "No scored submissions yet."
 
 
