@@ -16,7 +16,15 @@ from nsml.store.sql.models import DatasetRow, UserRow
 
 # what update_dataset may set: the organiser's competition options, never the data's shape
 _COMPETITION_OPTIONS = frozenset(
-    {"public_fraction", "daily_limit", "total_limit", "eval_timeout_s", "closed_at", "round_public"}
+    {
+        "public_fraction",
+        "daily_limit",
+        "total_limit",
+        "eval_timeout_s",
+        "closed_at",
+        "round_public",
+        "max_selected",
+    }
 )
 
 
