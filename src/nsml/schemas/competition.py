@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from nsml.schemas.base import Record, Request
+from nsml.schemas.phases import ScoreHistoryOut
 
 
 class SubmissionCreate(Request):
@@ -43,6 +44,10 @@ class SubmissionOut(Record):
     total: int
     created_at: datetime
     finished_at: datetime | None
+    phase: str | None = None
+    selected: bool = False
+    carried_from: int | None = None  # the previous phase's submission it re-scores
+    score_history: list[ScoreHistoryOut] = []
 
 
 class BoardRowOut(Record):
@@ -50,12 +55,13 @@ class BoardRowOut(Record):
 
     rank: int
     owner: str
-    score: float
+    score: float | None  # None on a blind phase's board until it ends
     submitted_at: datetime
     submissions: int
     last_submitted_at: datetime | None = None
     session: str | None = None
     checkpoint: str | None = None
+    selected: bool = False  # the row's submission counts for the private ranking (own rows)
 
 
 class BoardOut(BaseModel):
@@ -65,6 +71,9 @@ class BoardOut(BaseModel):
     closed: bool
     ranked_by: str  # "public" while open, "private" once closed
     rows: list[BoardRowOut]
+    phase: str | None = None
+    blind: bool = False  # scores withheld until the phase ends (``blind_until``)
+    blind_until: datetime | None = None
 
 
 class Limits(BaseModel):

@@ -24,6 +24,7 @@ class DatasetOut(Record):
     eval_timeout_s: int
     closed: bool
     round_public: int | None = None
+    max_selected: int = 2
 
 
 class DatasetCreate(Request):
@@ -41,5 +42,6 @@ class DatasetOptions(Request):
     public_fraction: FiniteFloat | None = Field(default=None, gt=0, lt=1)
     eval_timeout_s: int | None = Field(default=None, ge=1, le=86_400)
     round_public: int | None = Field(default=None, ge=0, le=12)  # decimals of public scores
+    max_selected: int | None = Field(default=None, ge=1, le=100)  # final picks per participant
     clear_limits: bool = False
     full_precision: bool = False  # public scores no longer rounded
