@@ -22,6 +22,7 @@ from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
+from nsml.server.services.phases import PhaseService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.shared import SharedService
@@ -51,6 +52,7 @@ class Services:
     notifications: NotificationService
     cache: CacheService
     shared: SharedService
+    phases: PhaseService
 
 
 def services(request: Request) -> Services:

@@ -359,6 +359,7 @@ class SubmissionService(SubmissionViews):
         self, session: Session, checkpoint: str, inputs: list[str], timeout_s: float, folder: Path
     ) -> list[Any]:
         """Predictions for a re-score: the same slots, sandbox and driver as a submission."""
+        self._launcher.check(session, checkpoint, RESCORE_BATCH)
         self._slots.acquire(session.owner)
         try:
             return self._evaluate(
