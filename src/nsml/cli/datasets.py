@@ -186,6 +186,12 @@ def dataset_close(name: str) -> None:
     help="Decimals of public scores shown to participants (the final ranking uses full precision).",
 )
 @click.option("--full-precision", is_flag=True, help="Show public scores unrounded again.")
+@click.option(
+    "--max-selected",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Submissions each participant selects for the private ranking (default 2).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def dataset_set(
@@ -197,6 +203,7 @@ def dataset_set(
     eval_timeout: int | None,
     round_public: int | None,
     full_precision: bool,
+    max_selected: int | None,
     as_json: bool,
 ) -> None:
     """Competition settings of a dataset you own."""
@@ -208,6 +215,7 @@ def dataset_set(
         "round_public": round_public,
         "clear_limits": no_limits,
         "full_precision": full_precision,
+        "max_selected": max_selected,
     }
     with server().client() as api:
         updated = api.configure_dataset(name, **{k: v for k, v in options.items() if v is not None})

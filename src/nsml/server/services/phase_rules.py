@@ -85,7 +85,7 @@ def board_scope(store: AbstractStore, dataset: Dataset, phase_name: str | None, 
         phase = current_phase(phases, now)
     if phases:
         submissions = [s for s in submissions if phase is not None and s.phase_id == phase.id]
-    blind = phase is not None and phase.blind and phase_state(phase, phases, now) != ENDED
+    blind = phase is not None and _still_blind(dataset, phase, phases, now)
     final = final_selection(submissions, dataset.max_selected, metric_info(dataset.metric).higher_is_better)
     return BoardScope(phase, submissions, final, blind, phase.ends_at if blind and phase else None)
 
@@ -98,7 +98,12 @@ def hidden_by_blind_phase(
         return False
     phases = store.list_phases(dataset.name)
     phase = next((p for p in phases if p.id == submission.phase_id), None)
-    return phase is not None and phase.blind and phase_state(phase, phases, now) != ENDED
+    return phase is not None and _still_blind(dataset, phase, phases, now)
+
+
+def _still_blind(dataset: Dataset, phase: Phase, phases: list[Phase], now: datetime) -> bool:
+    """A blind phase shows its scores once it ended, or once the competition closed."""
+    return phase.blind and not dataset.closed and phase_state(phase, phases, now) != ENDED
 
 
 def current(store: AbstractStore, dataset: Dataset, now: datetime) -> Phase | None:

@@ -1,0 +1,159 @@
+"""Competition phases, final selection and re-runs, through the real CLI.
+
+One league of three phases, as the 2018 hackathon ran: a preliminary round, a second
+round the organiser starts by hand, and a blind final that starts by itself on its date.
+A participant's selected submissions follow them from phase to phase without their
+doing anything; a re-run keeps the earlier scores; the closed competition ranks each
+participant by their best selected submission.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Platform, rule_prediction, second_user, train_rule_session
+
+INPUTS = [f"질문 {i}\t질문 {i + 1}" for i in range(24)]
+
+
+def _test_folder(base: Path, name: str, right: int) -> Path:
+    """A test folder whose first ``right`` labels are what RULE_SCRIPT predicts."""
+    folder = base / name
+    folder.mkdir(parents=True)
+    (folder / "test_data").write_text("".join(f"{t}\n" for t in INPUTS))
+    labels = [int(rule_prediction(t, "kin")) for t in INPUTS]
+    labels = labels[:right] + [1 - x for x in labels[right:]]
+    (folder / "test_label").write_text("".join(f"{x}\n" for x in labels))
+    return folder
+
+
+def _poll(check: Any, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen in {timeout} s")
+
+
+def _mine(client: Platform) -> list[dict[str, Any]]:
+    return list(client.json("board", "league", "--private")["submissions"])
+
+
+def _refused(client: Platform, *args: str) -> str:
+    result = client.nsml(*args, check=False)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.count("\n") == 1, result.stderr  # one line
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def league(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """The league with its first phase, and bob, a participant."""
+    base = tmp_path_factory.mktemp("league")
+    folder = base / "data"
+    (folder / "train").mkdir(parents=True)
+    (folder / "train" / "train_data").write_text("a\tb\nc\td\n")
+    (folder / "train" / "train_label").write_text("1\n0\n")
+    _test_folder(folder, "test", 24)
+    platform.nsml("dataset", "push", "league", str(folder))
+    platform.nsml("phase", "add", "league", "prelim", "--test", str(_test_folder(base, "prelim", 24)))
+    platform.nsml("phase", "add", "league", "semi", "--test", str(_test_folder(base, "semi", 18)))
+    return second_user(platform, "bob", base)
+
+
+def test_phases_selection_reruns_and_the_final_ranking(
+    platform: Platform, league: Platform, tmp_path: Path
+) -> None:
+    bob = league
+    phases = platform.json("phase", "ls", "league")
+    assert [(p["name"], p["state"], p["test_size"]) for p in phases] == [
+        ("prelim", "running", 24),
+        ("semi", "upcoming", 24),
+    ]
+    bob_session = train_rule_session(bob, "league", "kin")
+    own_session = train_rule_session(platform, "league", "kin")
+    first = bob.json("submit", bob_session, "best")
+    second = bob.json("submit", bob_session, "best")
+    theirs = platform.json("submit", own_session, "best")
+    assert first["phase"] == "prelim" and first["public_score"] == 1.0
+    board = bob.json("board", "league")
+    assert board["phase"] == "prelim" and not board["blind"]
+    assert sorted((r["owner"] == "bob", r["score"]) for r in board["rows"]) == [(False, 1.0), (True, 1.0)]
+
+    # what a participant may not do
+    assert "only the organiser" in _refused(bob, "phase", "start", "league", "semi")
+    assert "only the organiser" in _refused(bob, "submission", "rerun", "league", "--all")
+    bobs_test = str(_test_folder(tmp_path, "bobs", 24))
+    assert "only the organiser" in _refused(bob, "phase", "add", "league", "x", "--test", bobs_test)
+    assert "not one of yours" in _refused(bob, "submission", "select", "league", str(theirs["id"]))
+    too_many = _refused(
+        bob, "submission", "select", "league", str(first["id"]), str(second["id"]), str(theirs["id"])
+    )
+    assert "at most 2" in too_many
+    chosen = bob.json("submission", "select", "league", str(first["id"]))
+    assert {s["id"]: s["selected"] for s in chosen} == {first["id"]: True, second["id"]: False}
+
+    # the organiser starts the second round: bob's one selection is carried and re-scored there
+    platform.nsml("phase", "start", "league", "semi")
+    carried = _poll(
+        lambda: [s for s in _mine(bob) if s["phase"] == "semi" and s["status"] == "scored"], "the carry-over"
+    )
+    assert [(s["carried_from"], s["public_score"] is not None) for s in carried] == [(first["id"], True)]
+    assert "already started" in _refused(platform, "phase", "start", "league", "semi")
+    semi_board = bob.json("board", "league")
+    assert semi_board["phase"] == "semi" and len(semi_board["rows"]) == 2  # bob and the organiser
+    assert bob.json("board", "league", "--phase", "prelim")["rows"][0]["score"] == 1.0
+
+    # a re-run after the organiser fixed the prelim labels: new score, old one kept, no limit used
+    labels = platform.home / "datasets" / "league" / "phases" / "prelim" / "test" / "test_label"
+    labels.write_text((_test_folder(tmp_path, "fixed", 12) / "test_label").read_text())
+    used_before = bob.json("board", "league", "--private")["limits"]
+    platform.nsml("submission", "rerun", "league", str(second["id"]))
+    rerun = _poll(
+        lambda: [s for s in _mine(bob) if s["id"] == second["id"] and s["score_history"]], "the re-run"
+    )[0]
+    assert rerun["public_score"] != 1.0 and rerun["status"] == "scored"
+    [old] = rerun["score_history"]
+    assert old["public_score"] == 1.0 and old["reason"].startswith("re-run by")
+    assert bob.json("board", "league", "--private")["limits"] == used_before
+
+    # the blind final starts by itself on its date
+    starts = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
+    platform.nsml(
+        "phase",
+        "add",
+        "league",
+        "final",
+        "--test",
+        str(_test_folder(tmp_path, "final", 6)),
+        "--blind",
+        "--starts",
+        starts,
+    )
+    _poll(
+        lambda: platform.json("phase", "ls", "league")[2]["state"] == "running",
+        "the final's start",
+        timeout=30,
+    )
+    final = _poll(
+        lambda: [s for s in _mine(bob) if s["phase"] == "final" and s["status"] == "scored"],
+        "the final's carry-over",
+    )
+    assert [s["public_score"] for s in final] == [None]  # blind: bob sees no score of his own
+    blind = bob.json("board", "league")
+    assert blind["blind"] and all(r["score"] is None for r in blind["rows"])
+    assert "blind until" in bob.nsml("board", "league").stdout
+
+    # closing reveals the private ranking of each participant's selection, and freezes it
+    platform.nsml("dataset", "close", "league")
+    closed = bob.json("board", "league")
+    assert closed["ranked_by"] == "private" and not closed["blind"]
+    assert all(r["score"] is not None for r in closed["rows"])
+    assert "frozen" in _refused(bob, "submission", "select", "league", str(final[0]["id"]))
