@@ -12,11 +12,15 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conftest import Platform, rule_prediction, second_user, train_rule_session
+from nsml.store import Conflict
+
+if TYPE_CHECKING:
+    from nsml.store.sql.store import SqlStore
 
 INPUTS = [f"질문 {i}\t질문 {i + 1}" for i in range(24)]
 
@@ -38,7 +42,7 @@ def _poll(check: Any, what: str, timeout: float = 60) -> Any:
         found = check()
         if found:
             return found
-        time.sleep(0.2)
+        time.sleep(0.5)
     raise AssertionError(f"{what} did not happen in {timeout} s")
 
 
@@ -157,3 +161,37 @@ def test_phases_selection_reruns_and_the_final_ranking(
     assert closed["ranked_by"] == "private" and not closed["blind"]
     assert all(r["score"] is not None for r in closed["rows"])
     assert "frozen" in _refused(bob, "submission", "select", "league", str(final[0]["id"]))
+
+
+def test_the_store_keeps_phases_selections_and_score_history(store: SqlStore) -> None:
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    owner = store.get_or_create_user("ann")
+    dataset = store.create_dataset("cup", owner.id, "accuracy", "", 2, 4, 1)
+    prelim = store.create_phase(dataset.id, "prelim", 4, at, daily_limit=1)
+    final = store.create_phase(dataset.id, "final", 6, at, blind=True)
+    assert [(p.name, p.index, p.blind, p.daily_limit) for p in store.list_phases("cup")] == [
+        ("prelim", 0, False, 1),
+        ("final", 1, True, None),
+    ]
+    with pytest.raises(Conflict):
+        store.create_phase(dataset.id, "final", 6, at)
+    session = store.create_session(owner.id, dataset.id, "main.py", [], "", 0, "ann-1")
+    limited = store.get_dataset("cup")
+    first = store.create_submission(limited, owner.id, session, "1", 4, at, prelim.id)
+    second = store.create_submission(limited, owner.id, session, "1", 4, at, prelim.id)
+    assert (first.phase, first.selected, first.score_history) == ("prelim", False, [])
+    store.select_submissions(dataset.id, owner.id, prelim.id, [second.id])
+    store.select_submissions(dataset.id, owner.id, prelim.id, [first.id])  # replaces
+    assert [s.selected for s in store.list_submissions("cup")] == [True, False]
+    carried = store.carry_submission(first.id, final.id, 6, at)
+    assert (carried.phase, carried.carried_from, carried.status.value) == ("final", first.id, "queued")
+    assert store.count_submissions(dataset.id, owner.id, None, final.id) == (0, None)  # free
+    assert store.count_submissions(dataset.id, owner.id, None, prelim.id)[0] == 2
+    store.update_submission(first.id, status="scored", public_score=0.5, private_score=0.25, finished_at=at)
+    rescored = store.record_rescore(first.id, 0.75, 1.0, "re-run by ann", at + timedelta(hours=1))
+    assert (rescored.public_score, rescored.private_score) == (0.75, 1.0)
+    assert rescored.score_history == [
+        {"public_score": 0.5, "private_score": 0.25, "scored_at": at.isoformat(), "reason": "re-run by ann"}
+    ]
+    started = store.mark_phase_started(final.id, at)
+    assert started.started_at == at

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nsml.store.base import Conflict, NotFound
 from nsml.store.entities import Phase, Submission, SubmissionStatus
-from nsml.store.sql.base import SqlStoreBase
+from nsml.store.sql.base import SqlStoreBase, utc
 from nsml.store.sql.mapping import to_entity
 from nsml.store.sql.models import DatasetRow, PhaseRow, SubmissionRow
 
@@ -117,7 +117,7 @@ class PhasesMixin(SqlStoreBase):
                     {
                         "public_score": row.public_score,
                         "private_score": row.private_score,
-                        "scored_at": row.finished_at.isoformat() if row.finished_at else None,
+                        "scored_at": utc(row.finished_at).isoformat() if row.finished_at else None,
                         "reason": reason,
                     }
                 )
