@@ -72,6 +72,8 @@ class Rescorer:
             else:
                 self.store.update_submission(submission.id, status="running", reason=None)
             public, private = self._score(submission, dataset, folder)
+            if self.store.get_submission(submission.id).status is SubmissionStatus.CANCELLED:
+                return  # its owner cancelled the carried copy meanwhile
             self.store.record_rescore(submission.id, public, private, reason, _now())
         except (EvaluationFailed, InvalidPredictions, ApiError, NotFound) as exc:
             message = str(exc) if not isinstance(exc, ApiError) else exc.detail
