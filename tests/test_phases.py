@@ -198,3 +198,34 @@ def test_the_store_keeps_phases_selections_and_score_history(store: SqlStore) ->
     ]
     started = store.mark_phase_started(final.id, at)
     assert started.started_at == at
+
+
+def test_bad_phases_are_refused_in_one_line(platform: Platform, league: Platform, tmp_path: Path) -> None:
+    good = str(_test_folder(tmp_path, "good", 24))
+    uneven = _test_folder(tmp_path, "uneven", 24)
+    (uneven / "test_label").write_text("1\n0\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = {
+        ("phase", "add", "league", "late", "--test", good, "--starts", "next tuesday"): "not an ISO time",
+        (
+            "phase",
+            "add",
+            "league",
+            "late",
+            "--test",
+            good,
+            "--starts",
+            "2027-01-02",
+            "--ends",
+            "2027-01-01",
+        ): ("must end after it starts"),
+        ("phase", "add", "league", "late", "--test", str(uneven)): "they must match",
+        ("phase", "add", "league", "late", "--test", str(empty)): "no test_data and test_label",
+        ("phase", "add", "league", "prelim", "--test", good): "already has a phase prelim",
+        ("phase", "start", "league", "nosuch"): "has no phase 'nosuch'",
+        ("board", "league", "--phase", "nosuch"): "has no phase 'nosuch'",
+    }
+    for args, words in cases.items():
+        assert words in _refused(platform, *args), args
+    assert "late" not in [p["name"] for p in platform.json("phase", "ls", "league")]
