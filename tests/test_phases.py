@@ -229,3 +229,28 @@ def test_bad_phases_are_refused_in_one_line(platform: Platform, league: Platform
     for args, words in cases.items():
         assert words in _refused(platform, *args), args
     assert "late" not in [p["name"] for p in platform.json("phase", "ls", "league")]
+
+
+def test_the_janitor_starts_phases_on_its_schedule_and_survives_a_failure(tmp_path: Path) -> None:
+    """Its tick calls the phase upkeep (``PhaseService.advance_all`` in the server); an
+    upkeep that raises does not end the schedule."""
+    from nsml.artifacts import FileArtifactStore
+    from nsml.server.janitor import Janitor
+    from nsml.server.settings import ServerSettings
+    from nsml.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+    ticks: list[float] = []
+
+    def upkeep() -> None:
+        ticks.append(time.monotonic())
+        raise RuntimeError("a failing upkeep")
+
+    settings = ServerSettings(home=tmp_path, janitor_interval_s=0.05)
+    janitor = Janitor(store, FileArtifactStore(tmp_path), settings, on_tick=upkeep)
+    janitor.start()
+    try:
+        _poll(lambda: len(ticks) >= 3, "three ticks", timeout=20)
+    finally:
+        janitor.stop()
+        store.close()
