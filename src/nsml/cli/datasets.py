@@ -222,6 +222,12 @@ def dataset_close(name: str) -> None:
     "and the board then ranks by private score.",
 )
 @click.option("--no-deadline", is_flag=True, help="Remove the deadline.")
+@click.option(
+    "--max-selected",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Submissions each participant selects for the private ranking (default 2).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def dataset_set(
@@ -237,6 +243,7 @@ def dataset_set(
     rules_file: Path | None,
     deadline: str | None,
     no_deadline: bool,
+    max_selected: int | None,
     as_json: bool,
 ) -> None:
     """Competition settings of a dataset you own."""
@@ -253,6 +260,7 @@ def dataset_set(
         "round_public": round_public,
         "clear_limits": no_limits,
         "full_precision": full_precision,
+        "max_selected": max_selected,
     }
     with server().client() as api:
         updated = api.configure_dataset(name, **{k: v for k, v in options.items() if v is not None})

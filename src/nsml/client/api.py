@@ -15,7 +15,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from nsml.client.http import API, UNBOUNDED, ApiError, raise_for
-from nsml.client.runtime import RuntimeClient
+from nsml.client.phases import PhasesApi
 from nsml.names import SessionRef
 from nsml.schemas.accounts import AccountOut, InviteOut, MeOut, NotifyOut, TeamOut, TokenOut, UserCreated
 from nsml.schemas.competition import BoardOut, MySubmissions, PreviewRow, SubmissionOut
@@ -43,7 +43,7 @@ _SHARED = TypeAdapter(list[SharedResourceOut])
 _SUBMISSIONS = TypeAdapter(list[SubmissionOut])
 
 
-class ApiClient(RuntimeClient):
+class ApiClient(PhasesApi):
     # system ------------------------------------------------------------------------
     def health(self, timeout: float | None = None) -> Health:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
@@ -291,8 +291,9 @@ class ApiClient(RuntimeClient):
         response = self._call("POST", f"/sessions/{ref.path}/infer", json=body, timeout=UNBOUNDED)
         return _PREDICTIONS.validate_python(response.json())
 
-    def board(self, dataset: str) -> BoardOut:
-        return BoardOut.model_validate(self._call("GET", f"/datasets/{dataset}/board").json())
+    def board(self, dataset: str, phase: str | None = None) -> BoardOut:
+        params = {"phase": phase} if phase else {}
+        return BoardOut.model_validate(self._call("GET", f"/datasets/{dataset}/board", params=params).json())
 
     def my_submissions(self, dataset: str, everyone: bool = False) -> MySubmissions:
         params = {"all": "true"} if everyone else {}

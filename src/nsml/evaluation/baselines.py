@@ -32,6 +32,6 @@ def place_baselines(
             baseline=True, submission_id=s.id,
         )  # fmt: skip
         # after every row that scores as well or better (participants first on a tie)
-        at = next((i for i, r in enumerate(rows) if sign * r.score > sign * row.score), len(rows))
+        at = next((i for i, r in enumerate(rows) if sign * (r.score or 0.0) > sign * shown(s)), len(rows))
         rows.insert(at, row)
     return rows

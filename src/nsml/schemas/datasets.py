@@ -28,6 +28,7 @@ class DatasetOut(Record):
     rules: str = ""  # Markdown, like description
     deadline: datetime | None = None  # no submissions from then on
     version: int = 1  # raised by every push --replace
+    max_selected: int = 2  # submissions each participant picks for the private ranking
 
 
 MAX_MARKDOWN = 64 * 1024  # characters of a description or of the rules
@@ -51,6 +52,7 @@ class DatasetOptions(Request):
     public_fraction: FiniteFloat | None = Field(default=None, gt=0, lt=1)
     eval_timeout_s: int | None = Field(default=None, ge=1, le=86_400)
     round_public: int | None = Field(default=None, ge=0, le=12)  # decimals of public scores
+    max_selected: int | None = Field(default=None, ge=1, le=100)  # final picks per participant
     clear_limits: bool = False
     full_precision: bool = False  # public scores no longer rounded
     description: MarkdownText | None = None

@@ -43,6 +43,7 @@ from nsml.server.routers import (
     datasets,
     live_exec,
     notify,
+    phases,
     runtime,
     sessions,
     shared,
@@ -56,6 +57,8 @@ from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
+from nsml.server.services.phases import PhaseService
+from nsml.server.services.rescoring import Rescorer
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.shared import SharedService
@@ -106,7 +109,10 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         session_service.recover()
         submission_service.recover()
         credit_service.start()
-        janitor = Janitor(store, artifacts, settings)
+        phase_service = PhaseService(
+            store, artifacts, submission_service, Rescorer(store, artifacts, submission_service)
+        )
+        janitor = Janitor(store, artifacts, settings, on_tick=phase_service.advance_all)
         janitor.start()  # a first sweep now, then on the schedule
         exec_broker = ExecBroker()
         exec_broker.bind_loop(asyncio.get_running_loop())
@@ -128,6 +134,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             shared=SharedService(store, artifacts),
             queue=SubmissionQueue(store, submission_service, session_service, settings),
             competition_admin=CompetitionAdmin(store),
+            phases=phase_service,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -154,7 +161,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
         system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
-        shared, notify, submission_admin,
+        shared, notify, submission_admin, phases,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

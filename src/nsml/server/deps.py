@@ -23,6 +23,7 @@ from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
+from nsml.server.services.phases import PhaseService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.shared import SharedService
@@ -55,6 +56,7 @@ class Services:
     shared: SharedService
     queue: SubmissionQueue  # where queued sessions and submissions stand
     competition_admin: CompetitionAdmin  # baselines, results export
+    phases: PhaseService
 
 
 def services(request: Request) -> Services:

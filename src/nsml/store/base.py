@@ -24,6 +24,7 @@ from nsml.store.entities import (
     Submission,
     User,
 )
+from nsml.store.phase_base import PhaseStore
 
 
 class NotFound(LookupError):
@@ -250,7 +251,14 @@ class CompetitionStore(ABC):
 
     @abstractmethod
     def create_submission(
-        self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
+        self,
+        dataset: Dataset,
+        owner_id: int,
+        session: Session,
+        checkpoint: str,
+        total: int,
+        at: datetime,
+        phase_id: int | None = None,
     ) -> Submission:
         """Record a queued submission, atomically checking the dataset's limits.
 
@@ -271,7 +279,7 @@ class CompetitionStore(ABC):
 
     @abstractmethod
     def count_submissions(
-        self, dataset_id: int, owner_id: int, since: datetime | None
+        self, dataset_id: int, owner_id: int, since: datetime | None, phase_id: int | None = None
     ) -> tuple[int, datetime | None]:
         """(submissions that count against limits since ``since``, the oldest of them)."""
 
@@ -367,6 +375,7 @@ class CreditStore(ABC):
 
 class AbstractStore(
     AccountStore,
+    PhaseStore,
     DatasetStore,
     SessionStore,
     MetricStore,

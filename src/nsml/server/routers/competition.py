@@ -105,10 +105,12 @@ def infer(body: InferRequest, session: ManagedSession, svc: ServicesDep, who: Us
 
 
 @router.get("/datasets/{name}/board", response_model=BoardOut)
-def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
-    """The public board: rank, owner, score, time and submission count for everybody;
-    the session and checkpoint behind a row only for its owner."""
-    board = svc.submissions.board_for(who, svc.datasets.get(name))
+def board(name: str, svc: ServicesDep, who: PrincipalDep, phase: str | None = None) -> BoardOut:
+    """The public board (of the current phase, or ``phase``): rank, owner, score, time and
+    submission count for everybody; the session and checkpoint behind a row only for its owner."""
+    dataset = svc.datasets.get(name)
+    svc.phases.advance(dataset)  # a phase whose start time passed begins before it is shown
+    board = svc.submissions.board_for(who, dataset, phase)
     return BoardOut(
         dataset=board.dataset.name,
         metric=board.dataset.metric,
@@ -116,6 +118,9 @@ def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
         closed=board.dataset.closed,
         ranked_by=board.ranked_by,
         rows=[BoardRowOut.model_validate(row) for row in board.rows],
+        phase=board.phase.name if board.phase else None,
+        blind=board.blind,
+        blind_until=board.blind_until,
     )
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,21 +22,20 @@ from typing import Any
 from nsml.artifacts import ArtifactStore
 from nsml.artifacts.archives import read_log_page
 from nsml.evaluation import driver, scoring
-from nsml.evaluation.baselines import place_baselines
-from nsml.evaluation.board import BoardRow, rank_best_per_owner
 from nsml.evaluation.driver import EvaluationFailed
-from nsml.evaluation.limits import SubmissionUsage, daily_window_start, limit_status
 from nsml.evaluation.log import EvaluationLog
-from nsml.evaluation.metrics import InvalidPredictions, metric_info
+from nsml.evaluation.metrics import InvalidPredictions
 from nsml.runners import Runner
 from nsml.runners.base import EvaluationProcess
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, Forbidden, NotFoundError, TooManyRequests
+from nsml.server.services import phase_rules
 from nsml.server.services.evaluation_launch import EvaluationLauncher
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submission_queue import cancelled_line, cancelled_outcome
+from nsml.server.services.submission_views import SubmissionViews
 from nsml.server.settings import ServerSettings
 from nsml.store import (
     AbstractStore,
@@ -46,27 +45,17 @@ from nsml.store import (
     Session,
     Submission,
     SubmissionStatus,
-    User,
 )
 
 PREVIEW_SIZE = 10
 SLOT_WAIT_S = 60.0
 PROGRESS_EVERY_S = 0.5
 RESTART_REASON = "the server stopped during the evaluation"
+RESCORE_BATCH = 64  # a submission's batch size is not kept; the default of `nsml submit`
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Board:
-    """A dataset's board as one caller may see it."""
-
-    dataset: Dataset
-    higher_is_better: bool
-    ranked_by: str  # "public" while open, "private" once closed
-    rows: list[BoardRow]
 
 
 @dataclass(frozen=True)
@@ -77,7 +66,7 @@ class SubmissionListing:
     limits: dict[str, Any]
 
 
-class SubmissionService:
+class SubmissionService(SubmissionViews):
     def __init__(
         self,
         store: AbstractStore,
@@ -139,16 +128,18 @@ class SubmissionService:
         self._launcher.check(session, checkpoint, batch_size)
         if dataset.closed:
             raise ConflictError(f"the competition on {dataset.name} is closed; no more submissions")
-        inputs = scoring.read_test_inputs(self.artifacts.local_dataset_dir(dataset.name))
+        target = phase_rules.submission_target(self.store, self.artifacts, dataset, _now())
+        inputs = scoring.read_test_inputs(target.test_root)
+        phase_id = target.phase.id if target.phase else None
         try:
             submission = self.store.create_submission(
-                dataset, user.id, session, checkpoint, len(inputs), _now()
+                target.limits, user.id, session, checkpoint, len(inputs), _now(), phase_id
             )
         except LimitReached as exc:
             raise TooManyRequests(str(exc)) from None
         worker = threading.Thread(
             target=self._run_submission,
-            args=(submission, dataset, session, inputs, batch_size),
+            args=(submission, dataset, session, inputs, batch_size, target.test_root),
             name=f"nsml-submission-{submission.id}",
             daemon=True,
         )
@@ -253,46 +244,6 @@ class SubmissionService:
                 f"only the organiser of {dataset.name} ({dataset.owner}) or an admin may change it"
             )
 
-    # boards ----------------------------------------------------------------------------
-    def board(self, dataset: Dataset) -> list[BoardRow]:
-        """Each owner's best submission, ranked (see ``nsml.evaluation.board``)."""
-        submissions = self.store.list_submissions(dataset.name)
-        scored = [
-            self.participant_view(dataset, s) for s in submissions if s.status is SubmissionStatus.SCORED
-        ]
-        private = {s.id: s.private_score for s in submissions}
-        ranked = rank_best_per_owner(dataset, [s for s in scored if not s.baseline], private)
-        return place_baselines(dataset, ranked, [s for s in scored if s.baseline], private)
-
-    def board_for(self, who: Principal, dataset: Dataset) -> Board:
-        """The public board: rank, owner, score, time and submission count for everybody;
-        the session and checkpoint behind a row only for its owner."""
-        higher_is_better = metric_info(dataset.metric).higher_is_better
-        rows = [
-            row if who.owns(row.owner) else replace(row, session=None, checkpoint=None)
-            for row in self.board(dataset)
-        ]
-        return Board(dataset, higher_is_better, "private" if dataset.closed else "public", rows)
-
-    def participant_view(self, dataset: Dataset, submission: Submission) -> Submission:
-        """What participants see of a submission: the public score rounded to the organiser's
-        decimals (each probe of the public board then tells less about single labels), and
-        the private score only once the competition is closed."""
-        public = submission.public_score
-        if public is not None and dataset.round_public is not None:
-            public = round(public, dataset.round_public)
-        return replace(
-            submission,
-            public_score=public,
-            private_score=submission.private_score if dataset.closed else None,
-        )
-
-    def limits(self, dataset: Dataset, user: User) -> dict[str, Any]:
-        used_total, _ = self.store.count_submissions(dataset.id, user.id, None)
-        used_today, oldest = self.store.count_submissions(dataset.id, user.id, daily_window_start(_now()))
-        usage = SubmissionUsage(used_total, used_today, oldest)
-        return asdict(limit_status(dataset.daily_limit, dataset.total_limit, usage))
-
     # the evaluation itself -------------------------------------------------------------
     def _competition_dataset(self, session: Session) -> Dataset:
         dataset = self.store.get_dataset(session.dataset)
@@ -301,7 +252,13 @@ class SubmissionService:
         return dataset
 
     def _run_submission(
-        self, submission: Submission, dataset: Dataset, session: Session, inputs: list[str], batch_size: int
+        self,
+        submission: Submission,
+        dataset: Dataset,
+        session: Session,
+        inputs: list[str],
+        batch_size: int,
+        test_root: Path,
     ) -> None:
         folder = self._evaluation_dir(submission.id)
         last = [0.0]
@@ -346,9 +303,8 @@ class SubmissionService:
                     inputs_going_out,
                     submission_id=submission.id,
                 )
-                public, private = scoring.score(
-                    dataset, self.artifacts.local_dataset_dir(dataset.name), predictions
-                )
+                folder_of_dataset = self.artifacts.local_dataset_dir(dataset.name)
+                public, private = scoring.score(dataset, folder_of_dataset, predictions, test_root)
             except (EvaluationFailed, InvalidPredictions) as exc:
                 self._notify(
                     dataset,
@@ -400,6 +356,20 @@ class SubmissionService:
         except NotFound:
             current = dataset
         self.notifications.submission_finished(self.participant_view(current, submission))
+
+    def evaluate_in_turn(
+        self, session: Session, checkpoint: str, inputs: list[str], timeout_s: float, folder: Path
+    ) -> list[Any]:
+        """Predictions for a re-score: the same slots, sandbox and driver as a submission."""
+        self._launcher.check(session, checkpoint, RESCORE_BATCH)
+        self._slots.acquire(session.owner)
+        try:
+            return self._evaluate(
+                session, checkpoint, inputs, RESCORE_BATCH, timeout_s, folder, lambda _: None
+            )
+        finally:
+            self._slots.release(session.owner)
+            shutil.rmtree(folder / "work", ignore_errors=True)
 
     def _evaluate(
         self,

@@ -26,6 +26,7 @@ _COMPETITION_OPTIONS = frozenset(
         "description",
         "rules",
         "deadline",
+        "max_selected",
     }
 )
 
