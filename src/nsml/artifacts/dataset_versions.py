@@ -18,6 +18,9 @@ import uuid
 from pathlib import Path
 
 VERSIONS = ".versions"  # not a dataset name: those start with a letter or digit
+# the competition's own folders (a phase's hidden test set), not part of any one version:
+# they move to each new version, so replacing the files never loses a phase's test set
+COMPETITION_FOLDERS = ("phases",)
 
 
 def version_dir(datasets: Path, name: str, version: int) -> Path:
@@ -34,6 +37,8 @@ def install(datasets: Path, staged: Path, name: str, version: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(name)
+    if version > 1 and current.is_dir():
+        _move_competition_folders(current.resolve(), staged)
     staged.rename(target)
     if current.is_dir() and not current.is_symlink():  # registered before versions existed
         current.rename(version_dir(datasets, name, version - 1))
@@ -42,6 +47,7 @@ def install(datasets: Path, staged: Path, name: str, version: int) -> None:
 
 def restore(datasets: Path, name: str, version: int) -> None:
     """Undo :func:`install` of ``version + 1`` (whose record could not be written)."""
+    _move_competition_folders(version_dir(datasets, name, version + 1), version_dir(datasets, name, version))
     _point(datasets, name, version)
     shutil.rmtree(version_dir(datasets, name, version + 1), ignore_errors=True)
 
@@ -62,6 +68,13 @@ def delete(datasets: Path, name: str) -> None:
     else:
         shutil.rmtree(current, ignore_errors=True)
     shutil.rmtree(datasets / VERSIONS / name, ignore_errors=True)
+
+
+def _move_competition_folders(source: Path, target: Path) -> None:
+    for folder in COMPETITION_FOLDERS:
+        if (source / folder).is_dir():
+            shutil.rmtree(target / folder, ignore_errors=True)  # an uploaded folder of that name
+            (source / folder).rename(target / folder)
 
 
 def _versions(datasets: Path, name: str) -> list[Path]:
