@@ -35,6 +35,7 @@ from nsml.server.services.evaluation_launch import EvaluationLauncher
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.submission_changes import SubmissionChanges
 from nsml.server.settings import ServerSettings
 from nsml.store import (
     AbstractStore,
@@ -85,6 +86,7 @@ class SubmissionService:
         sessions: SessionService,
     ) -> None:
         self.store = store
+        self.changes = SubmissionChanges(store)  # every update goes through it, to wake long polls
         self.artifacts = artifacts
         self._launcher = EvaluationLauncher(artifacts, runner, settings, sessions)
         self.notifications: NotificationService | None = None  # webhooks; set by the app
@@ -186,7 +188,7 @@ class SubmissionService:
                 else "cancelled before the test inputs reached the script; it does not count "
                 "against the limits"
             )
-            cancelled = self.store.update_submission(
+            cancelled = self.changes.update(
                 submission.id, status="cancelled", reason=reason, finished_at=_now()
             )
             process = self._processes.get(submission.id)
@@ -201,7 +203,7 @@ class SubmissionService:
             cancelled = submission_id in self._cancelled
             self._cancelled.discard(submission_id)
             if not cancelled:
-                updated = self.store.update_submission(submission_id, **values)
+                updated = self.changes.update(submission_id, **values)
         log.finish("submission cancelled by its owner" if cancelled else line)
         return updated
 
@@ -308,17 +310,17 @@ class SubmissionService:
         def progress(done: int) -> None:
             if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
                 last[0] = time.monotonic()
-                self.store.update_submission(submission.id, progress=done)
+                self.changes.update(submission.id, progress=done)
 
         self._slots.acquire(
-            session.owner, on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason)
+            session.owner, on_wait=lambda reason: self.changes.update(submission.id, reason=reason)
         )
         log = EvaluationLog(folder)
         with self._lock:
             cancelled = submission.id in self._cancelled
             self._cancelled.discard(submission.id)
             if not cancelled:
-                self.store.update_submission(submission.id, status="running", reason=None)
+                self.changes.update(submission.id, status="running", reason=None)
         if cancelled:  # while it waited for a slot
             self._slots.release(session.owner)
             log.finish("submission cancelled by its owner before it started")
@@ -326,7 +328,7 @@ class SubmissionService:
 
         def inputs_going_out() -> None:  # from here on a failure counts against the limits
             log.inputs_going_out()
-            self.store.update_submission(submission.id, inputs_sent_at=_now())
+            self.changes.update(submission.id, inputs_sent_at=_now())
 
         try:
             try:
