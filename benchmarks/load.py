@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +45,7 @@ from _platform import NSML, log
 
 from nsml.client.api import ApiClient, login
 from nsml.client.archive import pack, pack_dir
-from nsml.names import parse_session
+from nsml.names import SessionRef, parse_session
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_KIN = ROOT / "src" / "nsml" / "datasets" / "demo" / "demo_kin"
@@ -152,11 +153,11 @@ class Participant:
                 if now >= next_board:
                     self.rec.call("board", lambda: api.board(DATASET))
                     next_board = now + self.rng.uniform(5, 15)
-                self.rec.call("logs", lambda ref=ref: b"".join(api.read_logs(ref)))
+                self.rec.call("logs", partial(read_all_logs, api, ref))
                 time.sleep(self.rng.uniform(1, 2))
             if status != "exited":
                 continue
-            if not self.rec.call("model ls", lambda ref=ref: api.list_checkpoints(ref)):
+            if not self.rec.call("model ls", partial(api.list_checkpoints, ref)):
                 continue
             self._submit(api, created.name, drain_until)
             if time.monotonic() < until:
@@ -189,6 +190,10 @@ class Participant:
             sent += STEPS * 2
             stored += len(self.api.list_metrics(ref))
         return sent, stored
+
+
+def read_all_logs(api: ApiClient, ref: SessionRef) -> bytes:
+    return b"".join(api.read_logs(ref))
 
 
 def organiser(api: ApiClient, rec: Recorder, start: threading.Event, until: float, seconds: float) -> None:
