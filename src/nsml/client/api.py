@@ -89,6 +89,10 @@ class ApiClient(RuntimeClient):
         body = {"name": name, "role": role, "password": password}
         return UserCreated.model_validate(self._call("POST", "/admin/users", json=body).json())
 
+    def download_backup(self, target: Path) -> None:
+        """The server's backup archive (``nsml admin backup``), written to ``target``."""
+        self._stream_to("/admin/backup", target, method="POST")
+
     def disable_user(self, name: str) -> AccountOut:
         return AccountOut.model_validate(self._call("POST", f"/admin/users/{name}/disable").json())
 
