@@ -29,7 +29,7 @@ from nsml.server.errors import ServiceUnavailable
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 MIN_LENGTH = 8
 HASH_SLOTS = max(1, min(4, os.cpu_count() or 1))
-SLOT_WAIT_S = 10.0  # how long a check waits for a slot before the caller is told to retry
+SLOT_WAIT_S = 30.0  # how long a check waits for a slot before the caller is told to retry
 MAX_WAITING_LOGINS = 256  # logins queued on the event loop beyond this are refused at once
 RETRY_AFTER_S = 2
 
