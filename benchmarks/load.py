@@ -272,6 +272,7 @@ def peak_memory_mb(pid: int) -> float:
 
 def simulate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     rec = Recorder()
+    load_before = os.getloadavg()[0]  # a shared machine's other work skews every figure
     with database(args.database) as db_url, server(work / "home", db_url, args.max_concurrent) as (url, pid):
         admin = ApiClient(url, ADMIN_TOKEN)
         admin.add_user("organiser", "organiser", PASSWORD)
@@ -305,6 +306,7 @@ def simulate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "submissions_sent": sum(len(p.submissions) for p in people),
             "submissions_scored": sum(p.scored for p in people),
             "server_peak_mb": round(peak_memory_mb(pid)),
+            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         }
     figures["kinds"] = {
         kind: {
@@ -352,6 +354,7 @@ def print_table(figures: dict[str, Any]) -> None:
     print(f"metric points: {figures['points_sent']} sent, {figures['points_stored']} stored")
     print(f"submissions: {figures['submissions_sent']} sent, {figures['submissions_scored']} scored")
     print(f"sessions: {figures['sessions']}; server peak memory {figures['server_peak_mb']} MiB")
+    print(f"machine load average (1 min) before and after: {figures['load_average']}")
     for sample in figures["error_samples"]:
         print(f"error: {sample}")
 
