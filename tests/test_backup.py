@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,12 @@ import httpx
 import pytest
 
 from conftest import PASSWORD, Platform, client_platform, second_user, train_rule_session
+from nsml.backups import BackupError, restore
 from nsml.client.api import ApiClient
 from nsml.names import parse_session
+from nsml.server.services.backup import remove_backup, write_backup
+from nsml.server.settings import ServerSettings
+from nsml.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +99,38 @@ def test_only_admins_back_up(platform: Platform, tmp_path: Path) -> None:
     refused = participant.nsml("admin", "backup", str(tmp_path / "stolen.tar"), check=False)
     assert refused.returncode == 1 and "only admins may back up the server" in refused.stderr
     assert not (tmp_path / "stolen.tar").exists() and not (tmp_path / "stolen.tar.part").exists()
+
+
+def test_a_postgresql_database_round_trips_through_pg_dump(postgres_url: str, tmp_path: Path) -> None:
+    """The server's side on PostgreSQL: ``pg_dump`` into the archive, ``pg_restore`` into
+    an empty database, and a database that is not empty is refused in one line."""
+    source, target = _new_database(postgres_url), _new_database(postgres_url)
+    store = open_store(source)
+    store.create_account("alice", "user", "participant", "hash-of-alice")
+    store.close()
+    (tmp_path / "home" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "home" / "checkpoints" / "model.tar.gz").write_bytes(b"weights")
+    archive = write_backup(ServerSettings(home=tmp_path / "home", db_url=source))
+    try:
+        with pytest.raises(BackupError, match="PostgreSQL database; pass --db"):
+            restore(archive, tmp_path / "fresh")
+        restore(archive, tmp_path / "fresh", target)
+        restored = open_store(target)
+        assert restored.get_user("alice").password_hash == "hash-of-alice"
+        restored.close()
+        assert (tmp_path / "fresh" / "checkpoints" / "model.tar.gz").read_bytes() == b"weights"
+        with pytest.raises(BackupError, match="^pg_restore failed: .*; restore into an empty database$"):
+            restore(archive, tmp_path / "again", target)
+    finally:
+        remove_backup(archive)
+
+
+def _new_database(base_url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"b{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base_url.replace("/nsml?", f"/{name}?")

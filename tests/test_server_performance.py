@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -187,3 +189,13 @@ def test_a_login_burst_succeeds_and_old_hashes_are_renewed(platform: Platform) -
         assert passwords.verify_password(renewed, PASSWORD)
     finally:
         store.close()
+
+
+def test_a_scripts_first_use_of_the_sdk_loads_no_http_stack() -> None:
+    """``import nsml; nsml.report`` is what every session pays before its first line; the
+    HTTP client (httpx, pydantic, ~0.3 s) loads only when a report is first sent."""
+    heavy = ("httpx", "pydantic", "anyio", "rich", "click", "sqlalchemy", "numpy")
+    code = f"import sys, nsml; nsml.report; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(heavy)!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
