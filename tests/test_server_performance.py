@@ -195,7 +195,8 @@ def test_a_scripts_first_use_of_the_sdk_loads_no_http_stack() -> None:
     """``import nsml; nsml.report`` is what every session pays before its first line; the
     HTTP client (httpx, pydantic, ~0.3 s) loads only when a report is first sent."""
     heavy = ("httpx", "pydantic", "anyio", "rich", "click", "sqlalchemy", "numpy")
-    code = f"import sys, nsml; nsml.report; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(heavy)!r}))"
+    loaded = "{m.split('.')[0] for m in sys.modules}"
+    code = f"import sys, nsml; nsml.report; print(sorted({loaded} & {set(heavy)!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
