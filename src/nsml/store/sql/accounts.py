@@ -35,6 +35,12 @@ def _team_id(orm: OrmSession, team: str | None) -> int | None:
 
 class AccountsMixin(SqlStoreBase):
     def get_or_create_user(self, name: str) -> User:
+        # every request with a session's token asks for its owner: a read finds them
+        # without taking SQLite's write lock, which only a first appearance needs
+        with self._read() as orm:
+            found = orm.scalar(select(UserRow).where(UserRow.name == name))
+            if found is not None:
+                return _user(orm, found)
         with self._tx() as orm:
             row = orm.scalar(select(UserRow).where(UserRow.name == name))
             if row is None:
