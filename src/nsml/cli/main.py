@@ -9,6 +9,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from nsml._version import __version__
 from nsml.cli.accounts import admin, credit, login, logout, register, whoami
+from nsml.cli.backup import admin_backup, admin_restore  # noqa: F401  (registered on `admin`)
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset

@@ -7,6 +7,7 @@ server sent. Every call raises :class:`ApiError` carrying the server's one-line 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from nsml.schemas.system import Health, LimitsOut, UploadOut
 
 __all__ = ["ApiClient", "ApiError", "login"]
 
+LOGIN_RETRIES = 4  # a 503 at login means "busy hashing other passwords", not "wrong"
 EXEC_TIMEOUT_S = 60.0  # the server waits 30 s for a session's answer, then says so
 
 _ACCOUNTS = TypeAdapter(list[AccountOut])
@@ -90,6 +92,10 @@ class ApiClient(PhasesApi):
     def add_user(self, name: str, role: str, password: str | None) -> UserCreated:
         body = {"name": name, "role": role, "password": password}
         return UserCreated.model_validate(self._call("POST", "/admin/users", json=body).json())
+
+    def download_backup(self, target: Path) -> None:
+        """The server's backup archive (``nsml admin backup``), written to ``target``."""
+        self._stream_to("/admin/backup", target, method="POST")
 
     def disable_user(self, name: str) -> AccountOut:
         return AccountOut.model_validate(self._call("POST", f"/admin/users/{name}/disable").json())
@@ -341,9 +347,22 @@ def login(url: str, name: str, password: str, invite: str | None = None) -> Toke
     path = "/auth/login"
     if invite is not None:
         body["invite"], path = invite, "/auth/register"
-    try:
-        response = httpx.post(url.rstrip("/") + API + path, json=body, timeout=30.0)
-    except httpx.TransportError as exc:
-        raise ApiError(0, f"cannot reach the server at {url}: {exc}") from None
+    for attempt in range(LOGIN_RETRIES + 1):
+        try:
+            response = httpx.post(url.rstrip("/") + API + path, json=body, timeout=60.0)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach the server at {url}: {exc}") from None
+        if response.status_code != 503 or attempt == LOGIN_RETRIES:
+            break
+        # busy checking other passwords (a login burst): wait as told, then try again
+        time.sleep(_retry_after(response))
     raise_for(response)
     return TokenOut.model_validate(response.json())
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The seconds a 503 asks to wait (1 to 10; 2 when it does not say)."""
+    try:
+        return min(10.0, max(1.0, float(response.headers.get("retry-after", "2"))))
+    except ValueError:
+        return 2.0

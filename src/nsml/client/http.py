@@ -52,10 +52,12 @@ class HttpClient:
         raise_for(response)
         return response
 
-    def _open_stream(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    def _open_stream(
+        self, path: str, params: dict[str, Any] | None = None, method: str = "GET"
+    ) -> httpx.Response:
         """A successful GET whose body is still to read, with no read timeout (downloads
         and followed logs take their time); the caller closes it."""
-        request = self._http.build_request("GET", path, params=params, timeout=UNBOUNDED)
+        request = self._http.build_request(method, path, params=params, timeout=UNBOUNDED)
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -68,8 +70,10 @@ class HttpClient:
                 response.close()
         return response
 
-    def _stream_to(self, path: str, target: Path, params: dict[str, Any] | None = None) -> httpx.Response:
-        response = self._open_stream(path, params)
+    def _stream_to(
+        self, path: str, target: Path, params: dict[str, Any] | None = None, method: str = "GET"
+    ) -> httpx.Response:
+        response = self._open_stream(path, params, method)
         try:
             with target.open("wb") as out:
                 for chunk in response.iter_bytes(1 << 20):

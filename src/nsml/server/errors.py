@@ -47,5 +47,15 @@ class TooManyRequests(ApiError):
         self.headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
 
 
+class ServiceUnavailable(ApiError):
+    """Busy for a moment (not broken): the client should retry after ``Retry-After`` s."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class PaymentRequired(ApiError):
     status_code = 402

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nsml.schemas.accounts import AccountOut, LoginRequest, MeOut, RegisterRequest, TokenOut
 from nsml.server.deps import PrincipalDep, ServicesDep, UserDep, bearer_token
+from nsml.server.passwords import login_slot
 from nsml.server.routers.system import owner_account
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
@@ -18,15 +19,17 @@ def _address(request: Request) -> str:
 
 @router.post("/login", response_model=TokenOut)
 async def login(body: LoginRequest, request: Request, svc: ServicesDep) -> TokenOut:
-    user, token, expires = await run_in_threadpool(
-        svc.accounts.login, body.name, body.password, _address(request)
-    )
+    async with login_slot():  # a burst of logins waits here, not in the worker threads
+        user, token, expires = await run_in_threadpool(
+            svc.accounts.login, body.name, body.password, _address(request)
+        )
     return TokenOut(token=token, user=user.name, expires_at=expires)
 
 
 @router.post("/register", response_model=TokenOut, status_code=201)
 async def register(body: RegisterRequest, request: Request, svc: ServicesDep) -> TokenOut:
-    user = await run_in_threadpool(svc.accounts.register, body.name, body.password, body.invite)
+    async with login_slot():
+        user = await run_in_threadpool(svc.accounts.register, body.name, body.password, body.invite)
     token, expires = await run_in_threadpool(svc.accounts.issue_token, user)
     return TokenOut(token=token, user=user.name, expires_at=expires)
 

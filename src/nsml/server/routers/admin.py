@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from nsml.schemas.accounts import (
@@ -19,7 +21,9 @@ from nsml.schemas.accounts import (
     UserCreated,
 )
 from nsml.server.auth import Principal
-from nsml.server.deps import ServicesDep, require_admin
+from nsml.server.deps import PrincipalDep, ServicesDep, require_admin
+from nsml.server.errors import Forbidden
+from nsml.server.services.backup import remove_backup, write_backup
 
 Admin = Annotated[Principal, Depends(require_admin)]
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -64,3 +68,17 @@ def add_to_team(name: str, body: TeamChange, svc: ServicesDep, who: Admin) -> Te
     """Create team NAME if needed and add the members (at most three in all)."""
     team, members = svc.accounts.add_to_team(name, body.members)
     return TeamOut(team=team.name, members=[m.name for m in members])
+
+
+@router.post("/backup", response_class=FileResponse)
+def backup(svc: ServicesDep, who: PrincipalDep) -> FileResponse:
+    """The database and the artifact folders as one archive (``nsml admin backup``)."""
+    if not who.is_admin:
+        raise Forbidden("only admins may back up the server")
+    path = write_backup(svc.settings)
+    return FileResponse(
+        path,
+        media_type="application/x-tar",
+        filename=path.name,
+        background=BackgroundTask(remove_backup, path),
+    )

@@ -23,11 +23,11 @@ from nsml.schemas.datasets import DatasetOptions, DatasetOut
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.server.path_params import SubmissionId
+from nsml.server.services.submission_changes import is_final, wait_for_change
 from nsml.server.services.submission_queue import states_update
 from nsml.store import Session
 
 router = APIRouter(tags=["competition"])
-LONG_POLL_S = 0.05
 
 
 def _own_session(svc: Services, who: PrincipalDep, name: str) -> Session:
@@ -59,17 +59,18 @@ async def get_submission(
     who: PrincipalDep,
     wait: float = Query(default=0, ge=0, le=30),
 ) -> SubmissionOut:
-    """With ``wait``, answer as soon as the status or progress changes (a long poll)."""
+    """With ``wait``, answer as soon as the status or progress changes (a long poll), and
+    at once when the submission is already final."""
     first = await run_in_threadpool(svc.submissions.get, who, submission_id)
     current = first
     deadline = asyncio.get_running_loop().time() + wait
-    while (
-        current.status == first.status
-        and current.progress == first.progress
-        and asyncio.get_running_loop().time() < deadline
-    ):
-        await asyncio.sleep(LONG_POLL_S)
-        current = await run_in_threadpool(svc.submissions.get, who, submission_id)
+    with svc.submissions.changes.listening(submission_id) as changed:
+        while not is_final(current) and (current.status, current.progress) == (first.status, first.progress):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            await wait_for_change(changed, left)
+            current = await run_in_threadpool(svc.submissions.get, who, submission_id)
     out = SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
     if out.status == "queued":  # where it stands in the evaluation line, and why
         states = await run_in_threadpool(svc.queue.submission_states)

@@ -10,7 +10,13 @@ from datetime import datetime, timedelta, timezone
 from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal, authenticate, hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests, Unauthorized
-from nsml.server.passwords import check_strength, hash_password, verify_password
+from nsml.server.passwords import (
+    PasswordCheckBusy,
+    check_strength,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from nsml.server.ratelimit import LoginLimiter
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, Conflict, NotFound, Role, User
@@ -65,11 +71,18 @@ class AccountService:
             user = None
         # checked first, also without an account (against a dummy hash), so that a wrong
         # name takes as long as a wrong password and does not tell which names exist
-        matches = verify_password(user.password_hash if user else None, password)
+        try:
+            matches = verify_password(user.password_hash if user else None, password)
+        except PasswordCheckBusy:
+            self.by_account.forgive([name])  # not checked, so not a failure either
+            self.by_address.forgive([address])
+            raise
         if user is None or user.kind != "user" or user.disabled or not matches:
             self.by_account.settle([name])
             self.by_address.settle([address])
             raise Unauthorized("wrong account name or password")
+        if user.password_hash and needs_rehash(user.password_hash):  # parameters changed since
+            user = self.store.update_user(name, password_hash=hash_password(password))
         self.by_account.succeeded([name])
         self.by_address.forgive([address])
         token, expires = self.issue_token(user)

@@ -34,6 +34,7 @@ from nsml.server.services.evaluation_launch import EvaluationLauncher
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.submission_changes import SubmissionChanges
 from nsml.server.services.submission_queue import cancelled_line, cancelled_outcome
 from nsml.server.services.submission_views import SubmissionViews
 from nsml.server.settings import ServerSettings
@@ -76,6 +77,7 @@ class SubmissionService(SubmissionViews):
         sessions: SessionService,
     ) -> None:
         self.store = store
+        self.changes = SubmissionChanges(store)  # every update goes through it, to wake long polls
         self.artifacts = artifacts
         self._launcher = EvaluationLauncher(artifacts, runner, settings, sessions)
         self.notifications: NotificationService | None = None  # webhooks; set by the app
@@ -173,7 +175,7 @@ class SubmissionService(SubmissionViews):
                 )
             self._cancelled.add(submission.id)
             values = cancelled_outcome(current, by_owner=who.owns(current.owner))
-            cancelled = self.store.update_submission(submission.id, finished_at=_now(), **values)
+            cancelled = self.changes.update(submission.id, finished_at=_now(), **values)
             process = self._processes.get(submission.id)
         self._slots.wake()  # a queued one leaves the line now
         if process is not None:
@@ -191,7 +193,7 @@ class SubmissionService(SubmissionViews):
             cancelled = submission_id in self._cancelled
             self._cancelled.discard(submission_id)
             if not cancelled:
-                updated = self.store.update_submission(submission_id, **values)
+                updated = self.changes.update(submission_id, **values)
         log.finish(cancelled_line(self.store.get_submission(submission_id)) if cancelled else line)
         return updated
 
@@ -266,11 +268,11 @@ class SubmissionService(SubmissionViews):
         def progress(done: int) -> None:
             if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
                 last[0] = time.monotonic()
-                self.store.update_submission(submission.id, progress=done)
+                self.changes.update(submission.id, progress=done)
 
         acquired = self._slots.acquire(
             session.owner,
-            on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason),
+            on_wait=lambda reason: self.changes.update(submission.id, reason=reason),
             key=submission.id,
             give_up=lambda: submission.id in self._cancelled,
         )
@@ -279,7 +281,7 @@ class SubmissionService(SubmissionViews):
             cancelled = submission.id in self._cancelled
             self._cancelled.discard(submission.id)
             if not cancelled:
-                self.store.update_submission(submission.id, status="running", reason=None)
+                self.changes.update(submission.id, status="running", reason=None)
         if cancelled:  # while it waited for a slot
             if acquired:
                 self._slots.release(session.owner)
@@ -288,7 +290,7 @@ class SubmissionService(SubmissionViews):
 
         def inputs_going_out() -> None:  # from here on a failure counts against the limits
             log.inputs_going_out()
-            self.store.update_submission(submission.id, inputs_sent_at=_now())
+            self.changes.update(submission.id, inputs_sent_at=_now())
 
         try:
             try:

@@ -35,6 +35,12 @@ def _team_id(orm: OrmSession, team: str | None) -> int | None:
 
 class AccountsMixin(SqlStoreBase):
     def get_or_create_user(self, name: str) -> User:
+        # every request with a session's token asks for its owner: a read finds them
+        # without taking SQLite's write lock, which only a first appearance needs
+        with self._read() as orm:
+            found = orm.scalar(select(UserRow).where(UserRow.name == name))
+            if found is not None:
+                return _user(orm, found)
         with self._tx() as orm:
             row = orm.scalar(select(UserRow).where(UserRow.name == name))
             if row is None:
@@ -66,14 +72,14 @@ class AccountsMixin(SqlStoreBase):
         return self.get_user(name)
 
     def get_user(self, name: str) -> User:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.scalar(select(UserRow).where(UserRow.name == name))
             if row is None:
                 raise NotFound(f"account {name!r} not found")
             return _user(orm, row)
 
     def list_users(self) -> list[User]:
-        with self._tx() as orm:
+        with self._read() as orm:
             return [_user(orm, row) for row in orm.scalars(select(UserRow).order_by(UserRow.name))]
 
     def update_user(self, name: str, **values: Any) -> User:
@@ -92,7 +98,7 @@ class AccountsMixin(SqlStoreBase):
         return self.get_user(name)
 
     def team_members(self, team: str) -> list[User]:
-        with self._tx() as orm:
+        with self._read() as orm:
             team_id = _team_id(orm, team)
             rows = orm.scalars(select(UserRow).where(UserRow.team_id == team_id).order_by(UserRow.name))
             return [_user(orm, row) for row in rows]
@@ -131,7 +137,7 @@ class AccountsMixin(SqlStoreBase):
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.execute(
                 select(ApiTokenRow, UserRow)
                 .join(UserRow, UserRow.id == ApiTokenRow.user_id)

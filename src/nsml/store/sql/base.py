@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
-from nsml.store.sql.engine import make_engine, migrate
+from nsml.store.sql.engine import READ_ONLY, make_engine, migrate
 from nsml.store.sql.models import DatasetRow, SessionRow, UserRow
 
 
@@ -45,12 +45,15 @@ def account_name(orm: OrmSession, account_id: int) -> str | None:
 
 
 class SqlStoreBase:
-    """Opens (and migrates) the database; each public method of a mixin is one ``_tx()``."""
+    """Opens (and migrates) the database; each public method of a mixin is one ``_tx()`` or ``_read()``."""
 
     def __init__(self, db_url: str) -> None:
         self.engine = make_engine(db_url)
         self._created = migrate(self.engine)
         self._orm_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def created(self) -> bool:
@@ -61,5 +64,16 @@ class SqlStoreBase:
 
     @contextmanager
     def _tx(self) -> Iterator[OrmSession]:
+        """A write transaction: on SQLite it takes the write lock at its start."""
         with self._orm_sessions.begin() as orm:
+            yield orm
+
+    @contextmanager
+    def _read(self) -> Iterator[OrmSession]:
+        """A read transaction: on SQLite a deferred one, which never waits for a writer.
+
+        Only for methods that never write; a deferred transaction that later writes can
+        fail with ``database is locked`` instead of waiting.
+        """
+        with self._read_sessions.begin() as orm:
             yield orm

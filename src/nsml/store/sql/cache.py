@@ -61,7 +61,7 @@ class CacheMixin(SqlStoreBase):
             return existing, False
 
     def list_cache(self, owner_id: int) -> list[CacheEntry]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.scalars(
                 select(CacheEntryRow)
                 .where(CacheEntryRow.owner_id == owner_id)
@@ -77,7 +77,7 @@ class CacheMixin(SqlStoreBase):
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def storage_used(self, owner_id: int) -> int:
-        with self._tx() as orm:
+        with self._read() as orm:
             checkpoints = orm.scalar(
                 select(func.coalesce(func.sum(CheckpointRow.size_bytes), 0))
                 .join(SessionRow, SessionRow.id == CheckpointRow.session_id)

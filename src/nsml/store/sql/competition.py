@@ -105,7 +105,7 @@ class CompetitionMixin(SqlStoreBase):
     def count_submissions(
         self, dataset_id: int, owner_id: int, since: datetime | None, phase_id: int | None = None
     ) -> tuple[int, datetime | None]:
-        with self._tx() as orm:
+        with self._read() as orm:
             return _count(orm, dataset_id, owner_id, since, phase_id)
 
     def update_submission(self, submission_id: int, **values: Any) -> Submission:
@@ -116,7 +116,7 @@ class CompetitionMixin(SqlStoreBase):
         return self.get_submission(submission_id)
 
     def get_submission(self, submission_id: int) -> Submission:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.execute(_submission_query().where(SubmissionRow.id == submission_id)).first()
             if row is None:
                 raise NotFound(f"submission {submission_id} not found")
@@ -128,7 +128,7 @@ class CompetitionMixin(SqlStoreBase):
             query = query.where(UserRow.name == owner)
         elif owner is not None:
             query = query.where(UserRow.name.in_(list(owner)))
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.execute(query.order_by(SubmissionRow.created_at, SubmissionRow.id)).all()
             return [_submission(*row) for row in rows]
 

@@ -94,7 +94,7 @@ class CreditsMixin(SqlStoreBase):
             return _charge(orm, session, owner, dataset, until)
 
     def credit_events(self, account_id: int, limit: int) -> list[CreditEvent]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.scalars(
                 select(CreditEventRow)
                 .where(CreditEventRow.account_id == account_id)

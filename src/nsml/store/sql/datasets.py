@@ -70,7 +70,7 @@ class DatasetsMixin(SqlStoreBase):
         return self.get_dataset(name)
 
     def get_dataset(self, name: str) -> Dataset:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.execute(_dataset_query().where(DatasetRow.name == name)).first()
             if row is None:
                 raise NotFound(f"dataset {name!r} not found")
@@ -78,7 +78,7 @@ class DatasetsMixin(SqlStoreBase):
             return to_entity(Dataset, dataset, owner=owner)
 
     def list_datasets(self) -> list[Dataset]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.execute(_dataset_query().order_by(DatasetRow.name)).all()
             return [to_entity(Dataset, dataset, owner=owner) for dataset, owner in rows]
 
@@ -114,7 +114,7 @@ class DatasetsMixin(SqlStoreBase):
                 raise NotFound(f"dataset {name!r} not found")
 
     def dataset_was_removed(self, name: str) -> bool:
-        with self._tx() as orm:
+        with self._read() as orm:
             removed = orm.execute(
                 select(DatasetRow.id).where(DatasetRow.name == name, DatasetRow.removed_at.is_not(None))
             ).first()

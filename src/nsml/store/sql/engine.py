@@ -1,9 +1,11 @@
 """Engine creation and schema migration.
 
-SQLite is opened in WAL mode with ``BEGIN IMMEDIATE`` transactions: the server runs
-request handlers and the runner's callbacks on several threads, and an immediate write
-lock turns what would be ``database is locked`` errors half-way through a transaction
-into a short wait at its start.
+SQLite is opened in WAL mode. Write transactions start with ``BEGIN IMMEDIATE``: the
+server runs request handlers and the runner's callbacks on several threads, and an
+immediate write lock turns what would be ``database is locked`` errors half-way through a
+transaction into a short wait at its start. Read transactions (an engine carrying the
+:data:`READ_ONLY` execution option) start with a plain deferred ``BEGIN``: under WAL they
+read a snapshot beside a writer, so a board or ``ps`` never queues behind a metric insert.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
+
+READ_ONLY = "nsml_read_only"  # execution option: this transaction only reads
 
 
 def make_engine(db_url: str) -> Engine:
@@ -30,7 +34,8 @@ def make_engine(db_url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            reads_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -64,7 +64,7 @@ class MetricsMixin(SqlStoreBase):
             orm.execute(update(SessionRow).where(SessionRow.id == session_id).values(**values))
 
     def list_metrics(self, session_id: int) -> list[MetricPoint]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.scalars(
                 select(MetricRow)
                 .where(MetricRow.session_id == session_id)
@@ -112,7 +112,7 @@ class MetricsMixin(SqlStoreBase):
             return to_entity(Checkpoint, row)
 
     def list_checkpoints(self, session_id: int) -> list[Checkpoint]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.scalars(
                 select(CheckpointRow)
                 .where(CheckpointRow.session_id == session_id)
@@ -130,8 +130,12 @@ class MetricsMixin(SqlStoreBase):
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def get_checkpoint(self, session_id: int, name: str) -> Checkpoint:
-        with self._tx() as orm:
-            row = _locked_checkpoint(orm, session_id, name)
+        with self._read() as orm:
+            row = orm.scalar(
+                select(CheckpointRow).where(
+                    CheckpointRow.session_id == session_id, CheckpointRow.name == name
+                )
+            )
             if row is None:
                 raise NotFound(f"checkpoint {name!r} not found")
             return to_entity(Checkpoint, row)

@@ -47,14 +47,14 @@ class PhasesMixin(SqlStoreBase):
         return self._get_phase(phase_id)
 
     def _get_phase(self, phase_id: int) -> Phase:
-        with self._tx() as orm:
+        with self._read() as orm:
             found = orm.execute(_phase_query().where(PhaseRow.id == phase_id)).first()
             if found is None:
                 raise NotFound(f"phase {phase_id} not found")
             return to_entity(Phase, found[0], dataset=found[1])
 
     def list_phases(self, dataset: str) -> list[Phase]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.execute(
                 _phase_query().where(DatasetRow.name == dataset).order_by(PhaseRow.index)
             ).all()

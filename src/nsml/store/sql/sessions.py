@@ -83,7 +83,7 @@ class SessionsMixin(SqlStoreBase):
         return self.get_session_by_id(session_id)
 
     def get_session(self, owner: str, dataset: str, number: int) -> Session:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.execute(
                 session_query().where(
                     UserRow.name == owner, DatasetRow.name == dataset, SessionRow.number == number
@@ -94,14 +94,14 @@ class SessionsMixin(SqlStoreBase):
             return _session(*row)
 
     def get_session_by_id(self, session_id: int) -> Session:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.execute(session_query().where(SessionRow.id == session_id)).first()
             if row is None:
                 raise NotFound(f"session #{session_id} not found")
             return _session(*row)
 
     def session_for_token(self, token_hash: str) -> Session | None:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.execute(session_query().where(SessionRow.token_hash == token_hash)).first()
             return None if row is None else _session(*row)
 
@@ -124,7 +124,7 @@ class SessionsMixin(SqlStoreBase):
         query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self._tx() as orm:
+        with self._read() as orm:
             return [_session(*row) for row in orm.execute(query).all()]
 
     def transition_session(

@@ -52,14 +52,14 @@ class SharedResourcesMixin(SqlStoreBase):
             raise Conflict(f"shared resource {name!r} exists") from None
 
     def get_shared(self, name: str) -> SharedResource:
-        with self._tx() as orm:
+        with self._read() as orm:
             row = orm.scalar(select(SharedResourceRow).where(SharedResourceRow.name == name))
             if row is None:
                 raise NotFound(f"shared resource {name!r}")
             return _shared(orm, row)
 
     def list_shared(self) -> list[SharedResource]:
-        with self._tx() as orm:
+        with self._read() as orm:
             rows = orm.scalars(select(SharedResourceRow).order_by(SharedResourceRow.name))
             return [_shared(orm, row) for row in rows]
 
