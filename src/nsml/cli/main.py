@@ -9,6 +9,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from nsml._version import __version__
 from nsml.cli.accounts import admin, credit, login, logout, register, whoami
+from nsml.cli.automl import automl
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
@@ -30,7 +31,7 @@ def cli() -> None:
 
 for command in (
     run, ps, logs, exec_command, model, stop, rm, fork, resume, memo, show_command, pull, download,
-    diff, plot, submit, board, infer, dataset,
+    diff, plot, submit, board, infer, dataset, automl,
     web, cache, shared, credit, notify, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)

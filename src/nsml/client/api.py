@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
+from nsml.client.automl import AutoMLClient
 from nsml.client.http import API, UNBOUNDED, ApiError, raise_for
-from nsml.client.runtime import RuntimeClient
 from nsml.names import SessionRef
 from nsml.schemas.accounts import AccountOut, InviteOut, MeOut, NotifyOut, TeamOut, TokenOut, UserCreated
 from nsml.schemas.competition import BoardOut, MySubmissions, PreviewRow, SubmissionOut
@@ -41,7 +41,7 @@ _CACHE = TypeAdapter(list[CacheEntryOut])
 _SHARED = TypeAdapter(list[SharedResourceOut])
 
 
-class ApiClient(RuntimeClient):
+class ApiClient(AutoMLClient):
     # system ------------------------------------------------------------------------
     def health(self, timeout: float | None = None) -> Health:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}

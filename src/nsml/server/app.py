@@ -27,6 +27,7 @@ from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS
 from nsml.runners import LocalRunner, Runner, cgroups
 from nsml.server.auth import hash_token
+from nsml.server.automl_driver import AutoMLDriver
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
 from nsml.server.guard import RequestGuard
@@ -36,6 +37,7 @@ from nsml.server.limits import BodySizeLimit
 from nsml.server.routers import (
     accounts,
     admin,
+    automl,
     cache,
     competition,
     credits,
@@ -48,13 +50,14 @@ from nsml.server.routers import (
     system,
 )
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.automl import AutoMLService
 from nsml.server.services.cache import CacheService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_files import SessionFiles
-from nsml.server.services.sessions import SessionService
+from nsml.server.services.sessions import SHUTDOWN_REASON, SessionService
 from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
@@ -104,6 +107,10 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         exec_broker = ExecBroker()
         exec_broker.bind_loop(asyncio.get_running_loop())
         idle_watch.start()
+        automl_service = AutoMLService(store, session_service, settings.home / "automl.db")
+        automl_driver = AutoMLDriver(automl_service)
+        automl_service.on_created = automl_driver.wake
+        automl_driver.start()  # after the sessions' recovery: it settles the trials it failed
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -119,6 +126,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             notifications=notifications,
             cache=CacheService(store, artifacts),
             shared=SharedService(store, artifacts),
+            automl=automl_service,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -132,9 +140,10 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             remove_server_file(settings)
             exec_broker.close()
             janitor.stop()
+            automl_driver.stop()
             idle_watch.stop()
             credit_service.shutdown()
-            runner.shutdown("the server shut down while the session ran")
+            runner.shutdown(SHUTDOWN_REASON)
             if settings.runner == "local":
                 cgroups.release()  # every run has ended: remove this server's control groups
             notifications.stop()
@@ -145,7 +154,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
         system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
-        shared, notify,
+        shared, notify, automl,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -17,6 +17,7 @@ from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
 from nsml.server.path_params import SessionNumber
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.automl import AutoMLService
 from nsml.server.services.cache import CacheService
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
@@ -51,6 +52,7 @@ class Services:
     notifications: NotificationService
     cache: CacheService
     shared: SharedService
+    automl: AutoMLService
 
 
 def services(request: Request) -> Services:
