@@ -13,17 +13,17 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import optuna
-from optuna.trial import FrozenTrial, TrialState
+from typing import TYPE_CHECKING, Any
 
 from nsml.schemas.automl import StudyCreate, StudyDetail, StudyOut
 from nsml.schemas.automl_spec import SpecError, StudySpec, parse_spec
 from nsml.server.errors import ApiError, BadRequest, ConflictError, NotFoundError
-from nsml.server.services import automl_optuna as opt
 from nsml.server.services.sessions import RESTART_REASON, SHUTDOWN_REASON, SessionService
 from nsml.store import AbstractStore, NotFound, Session, SessionStatus, User
+
+if TYPE_CHECKING:  # Optuna is imported when a study is first used: servers without any start faster
+    import optuna
+    from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger("nsml.automl")
 STOPPED_REASON = "the study was stopped"
@@ -41,6 +41,8 @@ class AutoMLService:
 
     def _open(self) -> optuna.storages.RDBStorage:
         """Opened on first use, so a server without studies never pays for Optuna's tables."""
+        from nsml.server.services import automl_optuna as opt
+
         if self._storage is None:
             self._storage = opt.open_storage(self.path)
         return self._storage
@@ -53,6 +55,10 @@ class AutoMLService:
     def create(self, owner: User, body: StudyCreate) -> StudyDetail:
         """The study and its first trial, at once: a wrong dataset, entry or source fails
         here, in the request, rather than in a driver nobody watches."""
+        import optuna
+
+        from nsml.server.services import automl_optuna as opt
+
         try:
             spec = parse_spec(body.spec)
         except SpecError as exc:
@@ -109,6 +115,11 @@ class AutoMLService:
     ) -> Session:
         """Ask Optuna for the next values (or run an interrupted trial's again) and start
         the session that tries them."""
+        import optuna
+        from optuna.trial import TrialState
+
+        from nsml.server.services import automl_optuna as opt
+
         if rerun is None:
             trial = study.ask(opt.distributions(spec))
         else:  # not through the sampler: grid search counts the interrupted point as done
@@ -146,6 +157,8 @@ class AutoMLService:
 
     # queries -----------------------------------------------------------------------
     def visible(self, namespaces: Sequence[str]) -> list[StudyOut]:
+        from nsml.server.services import automl_optuna as opt
+
         if not self.has_studies:
             return []
         with self._lock:
@@ -175,16 +188,24 @@ class AutoMLService:
             return self._detail(study)
 
     def _detail(self, study: optuna.Study) -> StudyDetail:
+        from nsml.server.services import automl_optuna as opt
+
         attrs = study.user_attrs
         summary = opt.study_out(study.study_name, attrs, study.get_trials())
         trials = [opt.trial_out(t) for t in study.get_trials()]
         return StudyDetail(**summary.model_dump(), trials=trials, spec=attrs["spec"])
 
     def importances(self, study: optuna.Study) -> dict[str, float]:
+        from nsml.server.services import automl_optuna as opt
+
         with self._lock:
             return opt.importances(study)
 
     def _load(self, name: str) -> optuna.Study:
+        import optuna
+
+        from nsml.server.services import automl_optuna as opt
+
         if name not in self._studies:
             storage = self._open()
             attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
@@ -201,6 +222,8 @@ class AutoMLService:
     # control -----------------------------------------------------------------------
     def stop(self, study: optuna.Study) -> StudyDetail:
         """Stop every trial still running; finished trials and their sessions stay."""
+        from optuna.trial import TrialState
+
         with self._lock:
             if study.user_attrs.get("state") != "running":
                 raise ConflictError(
@@ -228,6 +251,8 @@ class AutoMLService:
     def _end_trial(
         self, study: optuna.Study, trial: FrozenTrial, state: TrialState, reason: str | None
     ) -> None:
+        from optuna.trial import TrialState
+
         if reason:
             study._storage.set_trial_user_attr(trial._trial_id, "reason", reason)
         if trial.state is TrialState.WAITING:
@@ -245,6 +270,10 @@ class AutoMLService:
 
     def tick(self, name: str) -> None:
         """Feed new reports to the pruner, settle ended trials, start trials where there is room."""
+        from optuna.trial import TrialState
+
+        from nsml.server.services import automl_optuna as opt
+
         with self._lock:
             study = self._load(name)
             attrs = study.user_attrs
@@ -256,6 +285,9 @@ class AutoMLService:
             self._fill(study, spec, attrs)
 
     def _follow(self, study: optuna.Study, spec: StudySpec, trial: FrozenTrial) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
         session_id = trial.user_attrs.get("session_id")
         if session_id is None:  # asked, but its session was never made (a crash between)
             self._end_trial(study, trial, TrialState.FAIL, "its session was never started")
@@ -294,6 +326,8 @@ class AutoMLService:
             self._end_trial(study, trial, TrialState.FAIL, why)
 
     def _fill(self, study: optuna.Study, spec: StudySpec, attrs: dict[str, Any]) -> None:
+        from optuna.trial import TrialState
+
         trials = study.get_trials(deepcopy=False)
         active = sum(1 for t in trials if t.state is TrialState.RUNNING)
         rerun = {t.user_attrs.get("rerun_of") for t in trials}
@@ -331,6 +365,9 @@ class AutoMLService:
     def _resume_one(self, study: optuna.Study, spec: StudySpec) -> str:
         """Resume the most promising pruned trial from its session's latest checkpoint
         (CHOPT): "started", "wait" (its session is still stopping) or "none" left."""
+        import optuna
+        from optuna.trial import TrialState
+
         trials = study.get_trials(deepcopy=False)
         resumed = {t.user_attrs.get("resumed_from") for t in trials}
         candidates = [
