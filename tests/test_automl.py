@@ -3,8 +3,10 @@ survives a restart, and nobody else sees or stops it."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ import yaml
 
 from conftest import Platform, second_user
 from nsml.schemas.automl_spec import SpecError, parse_spec
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 # minimizes valid/loss = x * (1 + 1/(step+1)); 2018 resume arguments so pruned trials can resume
 TRIAL = """
@@ -157,12 +162,18 @@ def test_a_bad_spec_is_refused_by_the_cli_and_by_the_server(platform: Platform, 
     assert platform.json("automl", "ls") == []
 
 
-def test_a_study_prunes_the_bad_trial_runs_in_parallel_and_resumes_it(
-    platform: Platform, folder: Path
-) -> None:
+@pytest.fixture(scope="module")
+def pruned_study(platform: Platform, folder: Path) -> dict[str, Any]:
+    """A finished study whose third trial was pruned, then resumed."""
     study = _start(platform, folder, BASE_SPEC, "-a", "--steps 4", "--resume-pruned")
     assert re.fullmatch(r"[\w.-]+-automl-\d+", study), study
-    detail = _wait_study(platform, study, lambda d: d["state"] != "running")
+    return _wait_study(platform, study, lambda d: d["state"] != "running")
+
+
+def test_a_study_prunes_the_bad_trial_runs_trials_at_once_and_resumes_it(
+    platform: Platform, pruned_study: dict[str, Any]
+) -> None:
+    detail, study = pruned_study, pruned_study["name"]
     assert detail["state"] == "finished", detail
     trials = {t["number"]: t for t in detail["trials"]}
     assert [trials[n]["params"]["x"] for n in range(4)] == [1, 1, 9, 1]
@@ -228,3 +239,50 @@ def test_only_the_owner_sees_and_stops_a_study(
     assert {t["state"] for t in detail["trials"]} == {"failed"}
     again = platform.nsml("automl", "stop", study, check=False)
     assert again.returncode == 1 and "is not running (it is stopped)" in again.stderr
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is missing; `make test` installs it")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def test_the_study_page_shows_trials_charts_and_links(
+    platform: Platform, pruned_study: dict[str, Any], browser: Any
+) -> None:
+    url = platform.server_info()["url"]
+    link = (
+        platform.nsml("web", "--no-browser").stdout.split("link (one use, valid for 5 minutes): ")[1].strip()
+    )
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(link)
+    answer = page.goto(f"{url}/automl/{pruned_study['name']}")
+    assert answer.status == 200
+    rows = page.locator("#trials tbody tr")
+    assert rows.count() == len(pruned_study["trials"]) == 5
+    page.locator("#trials th[data-key=value]").click()
+    values = [
+        v for v in page.locator("#trials tbody tr").evaluate_all("rs => rs.map(r => r.dataset.value)") if v
+    ]
+    assert [float(v) for v in values] == sorted(float(v) for v in values)
+    page.locator("#trials th[data-key=state]").click()
+    states = page.locator("#trials tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)")
+    assert states == sorted(states)
+    assert page.locator("#parallel polyline.trial-line").count() == 4  # the completed trials
+    assert page.locator("#history").is_visible()
+    assert page.locator("#importances, #no-importances").count() == 1
+    assert page.locator("#stop-study").is_disabled()  # the study finished
+    bad = next(t for t in pruned_study["trials"] if t["state"] == "pruned")
+    page.locator(f'#trials a[href="/sessions/{bad["session"]}"]').first.click()
+    page.wait_for_url(f"**/sessions/{bad['session']}")
+    assert page.locator("#session").get_attribute("data-name") == bad["session"]

@@ -62,6 +62,7 @@ from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
+from nsml.server.web import automl_routes as automl_web
 from nsml.server.web import routes as web_routes
 from nsml.server.web.links import LoginLinks
 from nsml.store import Role, open_store
@@ -172,6 +173,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app.add_middleware(RequestGuard)  # outermost of ours: it also sees what BodySizeLimit raises
 
     app.include_router(web_routes.router)
+    app.include_router(automl_web.router)
     app.mount("/static", StaticFiles(directory=str(web_routes.HERE / "static")), name="static")
 
     @app.exception_handler(web_routes.LoginRequired)
