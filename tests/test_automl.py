@@ -108,7 +108,7 @@ def folder(platform: Platform) -> Path:
         ({"params": {"n": {"type": "int", "low": 1.5, "high": 4}}}, "params.n.low: must be a whole number"),
         ({"params": {"lr": {"type": "float", "low": 0, "high": 1, "by": 2}}}, "params.lr: unknown key 'by'"),
         ({"params": {"--x": {"type": "int", "low": 0, "high": 1}}}, "is not a usable name"),
-        ({"params": {"m": {"type": "categorical", "choices": []}}}, "params.m.choices: must be a non-empty"),
+        ({"params": {"m": {"type": "categorical", "choices": []}}}, "params.m.choices: must be a list of 1 to"),
         ({"params": {}}, "params: must map each"),
         (
             {"sampler": "grid", "params": {"lr": {"type": "float", "low": 0, "high": 1}}},

@@ -19,6 +19,9 @@ PARAM_TYPES = ("float", "int", "categorical")
 MAX_TRIALS = 10_000
 MAX_PARALLEL = 256
 MAX_GRID = 100_000
+MAX_PARAMS = 64
+MAX_CHOICES = 1000
+MAX_MAGNITUDE = 2**53  # exact as a float: Optuna keeps every value as one
 TOP_KEYS = ("metric", "direction", "trials", "parallel", "sampler", "pruner", "seed", "params")
 PRUNER_KEYS = ("type", "startup_trials", "warmup_steps")
 PARAM_KEYS = {
@@ -44,13 +47,22 @@ class Param:
     step: float | int | None = None
     choices: tuple[Scalar, ...] = ()
 
+    def grid_size(self) -> int:
+        """How many values grid search tries, counted without listing them."""
+        if self.type == "categorical":
+            return len(self.choices)
+        assert self.low is not None and self.high is not None
+        step = self.step if self.step is not None else 1
+        span = (self.high - self.low) / step
+        return int(math.floor(span + 1e-9)) + 1 if math.isfinite(span) and span < MAX_GRID else MAX_GRID + 1
+
     def grid(self) -> list[Scalar]:
         """Every value grid search tries (a float needs a step to have any)."""
         if self.type == "categorical":
             return list(self.choices)
         assert self.low is not None and self.high is not None
         step = self.step if self.step is not None else 1
-        count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
+        count = self.grid_size()
         if self.type == "int":
             return [int(self.low + i * step) for i in range(count)]
         return [round(self.low + i * step, 12) for i in range(count)]
@@ -81,7 +93,7 @@ class StudySpec:
             return self.trials
         size = 1
         for param in self.params:
-            size *= len(param.grid())
+            size = min(size * param.grid_size(), MAX_GRID + 1)
         return min(self.trials, size)
 
     def arguments(self, values: dict[str, Any]) -> list[str]:
@@ -113,6 +125,8 @@ def parse_spec(raw: Any) -> StudySpec:
     params_raw = raw.get("params")
     if not isinstance(params_raw, dict) or not params_raw:
         raise SpecError("params: must map each hyper-parameter name to {type: float|int|categorical, ...}")
+    if len(params_raw) > MAX_PARAMS:
+        raise SpecError(f"params: at most {MAX_PARAMS} hyper-parameters")
     params = tuple(_param(name, value) for name, value in params_raw.items())
     spec = StudySpec(metric, direction, trials, parallel, sampler, pruner, params, startup, warmup, seed, raw)
     if sampler == "grid":
@@ -121,7 +135,7 @@ def parse_spec(raw: Any) -> StudySpec:
                 raise SpecError(f"params.{param.name}: grid search needs a step for a float parameter")
         size = 1
         for param in params:
-            size *= len(param.grid())
+            size = min(size * param.grid_size(), MAX_GRID + 1)
             if size > MAX_GRID:
                 raise SpecError(f"params: the grid has more than {MAX_GRID} points; use larger steps")
     return spec
@@ -166,8 +180,8 @@ def _number(where: str, key: str, value: Any, kind: str) -> float | int:
         raise SpecError(
             f"{where}.{key}: must be a whole number for an int parameter, not {str(value)[:60]!r}"
         )
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise SpecError(f"{where}.{key}: must be a finite number, not {str(value)[:60]!r}")
+    if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise SpecError(f"{where}.{key}: must be a finite number within ±2^53, not {str(value)[:60]!r}")
     return float(value) if kind == "float" else int(value)
 
 
@@ -186,8 +200,8 @@ def _param(name: Any, raw: Any) -> Param:
     _no_unknown(raw, PARAM_KEYS[kind], where)
     if kind == "categorical":
         choices = raw.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{where}.choices: must be a non-empty list of values")
+        if not isinstance(choices, list) or not choices or len(choices) > MAX_CHOICES:
+            raise SpecError(f"{where}.choices: must be a list of 1 to {MAX_CHOICES} values")
         for choice in choices:
             if not isinstance(choice, (str, int, float, bool)) or (
                 isinstance(choice, str) and len(choice) > 200
