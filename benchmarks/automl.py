@@ -149,7 +149,10 @@ def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
     ]
     for row in rows:
         best = "-" if row["best"] is None else f"{row['best']:.4f}"
-        params = json.dumps(row.get("best_params") or {}, sort_keys=True).replace("|", "/")
+        shown = {
+            k: round(v, 4) if isinstance(v, float) else v for k, v in (row.get("best_params") or {}).items()
+        }
+        params = json.dumps(shown, sort_keys=True).replace("|", "/")
         lines.append(
             f"| {row['search']} | {best} | {row['trials']} | {row['pruned']} | {row['wall_s']:.0f} | "
             f"{row['epochs']} | {row['saved']:.0%} | `{params}` |"

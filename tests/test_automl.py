@@ -3,7 +3,6 @@ survives a restart, and nobody else sees or stops it."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -15,12 +14,10 @@ import httpx
 import pytest
 import yaml
 
-from conftest import ROOT, Platform, second_user
+from conftest import ROOT, Platform, chromium, second_user
 from nsml.schemas.automl_spec import SpecError, parse_spec
 
 OUTPUT = ROOT / "test-output" / "web"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 # minimizes valid/loss = x * (1 + 1/(step+1)); 2018 resume arguments so pruned trials can resume
 TRIAL = """
@@ -244,18 +241,8 @@ def test_only_the_owner_sees_and_stops_a_study(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing; `make test` installs it")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium() as instance:
+        yield instance
 
 
 def test_the_study_page_shows_trials_charts_and_links(

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
-from nsml.cli.output import CliError, ago, console, handle_errors, print_json, progress, server, table
-from nsml.client.archive import pack
-from nsml.client.shipping import collect_source
+from nsml.cli.output import CliError, ago, console, handle_errors, print_json, server, table
+from nsml.cli.sessions import packed_source
 from nsml.names import validate_name
 from nsml.schemas.automl import StudyOut
 from nsml.schemas.automl_spec import SpecError, parse_spec
@@ -26,6 +23,8 @@ def automl() -> None:
 
 def read_spec(path: Path) -> dict[str, Any]:
     """The spec file as a mapping, checked here so that a mistake costs no upload."""
+    import yaml  # only here: every other command starts without it
+
     try:
         if path.stat().st_size > MAX_SPEC_BYTES:
             raise CliError(f"{path} is larger than 1 MiB; a spec is a short YAML file")
@@ -74,16 +73,7 @@ def run_study(
     """Ship the current folder and start a study; prints its name."""
     validate_name("dataset", dataset)
     spec = read_spec(spec_path)
-    root = Path.cwd()
-    if not (root / entry).is_file():
-        raise CliError(f"entry file {entry!r} not found in {root}; pass -e PATH relative to it")
-    try:
-        arguments = shlex.split(args)
-    except ValueError as exc:
-        raise CliError(f"cannot parse -a {args!r}: {exc}") from None
-    files = collect_source(root)
-    with progress.status(f"Shipping {len(files)} files from {root}", spinner="dots"):
-        code = pack(files)
+    arguments, code = packed_source(entry, args)
     with server().client() as api:
         upload = api.upload(code)
         study = api.create_study(
