@@ -61,16 +61,17 @@ def _start(platform: Platform, folder: Path, spec: dict[str, Any], *extra: str, 
     return result.stdout.strip()
 
 
-def _show(platform: Platform, study: str) -> dict[str, Any]:
-    """``automl show --json`` over HTTP: polling through the CLI would cost a process a time."""
+def _get(platform: Platform, path: str) -> Any:
+    """A GET of the API as the CLI's user: polling through the CLI would cost a process a time."""
     info = platform.server_info()
-    answer = httpx.get(
-        f"{info['url']}/api/v1/automl/{study}",
-        headers={"Authorization": f"Bearer {info['token']}"},
-        timeout=30,
-    )
+    headers = {"Authorization": f"Bearer {info['token']}"}
+    answer = httpx.get(f"{info['url']}/api/v1{path}", headers=headers, timeout=30)
     assert answer.status_code == 200, answer.text
-    detail: dict[str, Any] = answer.json()
+    return answer.json()
+
+
+def _show(platform: Platform, study: str) -> dict[str, Any]:
+    detail: dict[str, Any] = _get(platform, f"/automl/{study}")
     return detail
 
 
@@ -196,6 +197,7 @@ def test_a_study_prunes_the_bad_trial_runs_trials_at_once_and_resumes_it(
     assert [s["name"] for s in listed] == [study] and listed[0]["state"] == "finished"
     shown = platform.nsml("automl", "show", study).stdout
     assert "pruned at step" in shown and "Best: trial" in shown
+    assert _get(platform, f"/automl/{study}/importances") == {"importances": {"x": pytest.approx(1.0)}}
 
 
 def test_a_study_survives_a_server_restart(platform: Platform, folder: Path) -> None:
