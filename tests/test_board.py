@@ -44,11 +44,12 @@ def test_best_per_user_ties_to_the_earlier_and_private_after_close(tmp_path: Pat
         (3, "carol", 0.70, 1),
     ]
     closed = store.update_dataset("cup", closed_at=T0 + timedelta(days=1))
-    # each user's best-public entry, now ranked by its private score
+    # each user's best private score among their final selection (none chosen: their best
+    # two by public score), alice's 0.70 rather than the 0.60 of her best-public entry
     assert [(r.owner, r.score) for r in service.board(closed)] == [
         ("carol", 0.95),
         ("bob", 0.90),
-        ("alice", 0.60),
+        ("alice", 0.70),
     ]
 
 

@@ -52,6 +52,8 @@ def test_full_loop_on_demo_kin_and_demo_movie(platform: Platform, kin_session: s
             "submitted_at",
             "submissions",
             "last_submitted_at",
+            "baseline",
+            "selected",
         }
         mine = platform.json("board", dataset, "--private")
         assert mine["submissions"][0]["status"] == "scored"

@@ -88,7 +88,7 @@ def test_the_per_user_cap_holds_a_user_at_n_running(capped: Platform, tmp_path: 
     try:
         reason = wait_for_reason(alice, held)
         assert reason.startswith("Per-user limit: you have 2 sessions running"), reason
-        assert "Queued (Per-user limit)" in alice.nsml("ps").stdout
+        assert "Queued #1 (waits for your session slot (2 of 2 in use))" in alice.nsml("ps").stdout
         theirs = bob.run(bob.project("mine", TRAIN_2018), args=LONG)  # the third slot is bob's
         assert bob.wait(theirs, ("running",), timeout=30)["status"] == "running"
         assert alice.session(held)["status"] == "queued"

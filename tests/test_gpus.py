@@ -26,7 +26,7 @@ def test_sessions_get_free_gpus_or_wait_for_them(two_gpus: Platform) -> None:
     assert gpus_seen(two_gpus, big) == ("0,1", "2")
     session = two_gpus.session(waiting)
     assert session["status"] == "queued" and "No machine available" in session["reason"]
-    assert "Queued (No machine available)" in two_gpus.nsml("ps").stdout
+    assert "Queued #1 (waits for a GPU)" in two_gpus.nsml("ps").stdout
 
     two_gpus.nsml("stop", big)
     assert two_gpus.wait(waiting)["status"] == "exited"

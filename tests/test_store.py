@@ -3,6 +3,7 @@ conditional transitions, cascading deletes, exact credit arithmetic under concur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -88,6 +89,29 @@ def test_reports_checkpoints_and_delete(store: SqlStore) -> None:
     assert store.list_metrics(session.id) == []
 
 
+def test_latest_metrics_of_many_sessions_in_one_call(store: SqlStore) -> None:
+    """The sessions page shows each session's last value of every metric as a column."""
+    user = store.get_or_create_user("lena")
+    dataset = store.create_dataset("cols", user.id, "accuracy", "", 10, 5, 100)
+    first, second, quiet = (
+        store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"tok{n}") for n in range(3)
+    )
+    store.add_reports(
+        first.id,
+        [
+            {"step": 0, "metrics": {"loss": 1.0, "acc": 0.1}, "time": NOW},
+            {"step": 1, "metrics": {"loss": 0.5, "note": "text"}, "time": NOW},
+        ],
+    )
+    store.add_reports(second.id, [{"step": 3, "metrics": {"loss": 2.0}, "time": NOW}])
+    assert store.latest_metrics([first.id, second.id, quiet.id]) == {
+        first.id: {"loss": 0.5, "acc": 0.1},
+        second.id: {"loss": 2.0},
+        quiet.id: {},
+    }
+    assert store.latest_metrics([]) == {}
+
+
 def test_tokens_expire_and_datasets_are_unique(store: SqlStore) -> None:
     user = store.get_or_create_user("dave")
     store.add_token(user.id, "h-live", NOW + timedelta(hours=1))
@@ -168,3 +192,42 @@ def test_an_account_keeps_its_webhook_until_removed(store: SqlStore) -> None:
     assert store.get_user("hooked").webhook_url == url
     assert url not in repr(store.get_user("hooked"))  # it may hold a secret
     assert store.update_user("hooked", webhook_url=None).webhook_url is None
+
+
+def test_dataset_versions_race_and_removal_keeps_sessions(store: SqlStore) -> None:
+    user = store.get_or_create_user("fran")
+    dataset = store.create_dataset("versioned", user.id, "accuracy", "", 10, 5, 100)
+    assert (dataset.version, dataset.rules, dataset.deadline) == (1, "", None)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok")
+    with ThreadPoolExecutor(max_workers=4) as pool:  # four pushes of version 2 at once: one wins
+        outcomes = list(
+            pool.map(lambda _: _try(lambda: store.bump_dataset_version("versioned", 1, 20, 6, 200)), range(4))
+        )
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "ok"]
+    bumped = store.get_dataset("versioned")
+    assert (bumped.version, bumped.train_size, bumped.test_size, bumped.size_bytes) == (2, 20, 6, 200)
+    deadline = NOW + timedelta(days=1)
+    updated = store.update_dataset("versioned", rules="# Rules", deadline=deadline)
+    assert updated.rules == "# Rules" and updated.deadline == deadline and not updated.closed
+    assert store.update_dataset("versioned", deadline=NOW - timedelta(seconds=1)).closed
+    store.remove_dataset("versioned", NOW)
+    assert store.dataset_was_removed("versioned")
+    with pytest.raises(NotFound):
+        store.get_dataset("versioned")
+    with pytest.raises(NotFound):
+        store.update_dataset("versioned", rules="")
+    with pytest.raises(NotFound):
+        store.remove_dataset("versioned", NOW)
+    assert "versioned" not in {d.name for d in store.list_datasets()}
+    with pytest.raises(Conflict):  # the name stays with the removed dataset's sessions
+        store.create_dataset("versioned", user.id, "accuracy", "", 1, 0, 1)
+    assert [s.id for s in store.list_sessions(dataset="versioned")] == [session.id]
+    assert store.get_session("fran", "versioned", session.number).id == session.id
+
+
+def _try(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except Conflict:
+        return "conflict"
+    return "ok"

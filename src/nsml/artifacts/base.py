@@ -136,8 +136,18 @@ class ArtifactStore(ABC):
         """Extract an upload into ``target`` (which must not exist), safely."""
 
     @abstractmethod
-    def keep_dataset(self, staged: Path, name: str) -> None:
-        """Register staged files under ``name``; FileExistsError when that name is taken."""
+    def keep_dataset(self, staged: Path, name: str, version: int = 1) -> None:
+        """Register staged files as ``version`` of ``name`` and make them the current
+        files; FileExistsError when that name (version 1) or version is taken. Readers
+        of an older version keep reading it."""
+
+    @abstractmethod
+    def restore_dataset_version(self, name: str, version: int) -> None:
+        """Make ``version`` current again and drop the one kept after it."""
+
+    @abstractmethod
+    def prune_dataset_versions(self, name: str) -> None:
+        """Drop the files of every version but the current one (no session reads them)."""
 
     @abstractmethod
     def delete_dataset(self, name: str) -> None: ...

@@ -1,6 +1,6 @@
 """Artifacts on the local file system, laid out under ``NSML_HOME``::
 
-    datasets/NAME/{train,test}/...     registered datasets
+    datasets/NAME/{train,test}/...     registered datasets (a link to the current version)
     sessions/ID/code.tar.gz            the source as shipped (kept for fork/submit)
     sessions/ID/work/                  the session's working directory
     sessions/ID/data/train -> ...      what the session sees as DATASET_PATH
@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
+from nsml.artifacts import dataset_versions
 from nsml.artifacts.archives import (
     MAX_UNPACKED_BYTES,
     check_archive,
@@ -107,10 +108,12 @@ class FileArtifactStore(ArtifactStore):
         return self.checkpoint_dir(session_id, name)
 
     def local_train_dir(self, dataset: str) -> Path:
-        return self.dataset_dir(dataset) / "train"
+        return self.local_dataset_dir(dataset) / "train"
 
     def local_dataset_dir(self, dataset: str) -> Path:
-        return self.dataset_dir(dataset)
+        """The current version's own folder: what a reader gets stays put when a newer
+        version replaces it (``artifacts.dataset_versions``)."""
+        return self.dataset_dir(dataset).resolve()
 
     def local_evaluation_dir(self, name: str) -> Path:
         return self.layout.evaluations / name
@@ -349,14 +352,17 @@ class FileArtifactStore(ArtifactStore):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def keep_dataset(self, staged: Path, name: str) -> None:
-        target = self.dataset_dir(name)
-        if target.exists():
-            raise FileExistsError(name)
-        staged.rename(target)
+    def keep_dataset(self, staged: Path, name: str, version: int = 1) -> None:
+        dataset_versions.install(self.layout.datasets, staged, name, version)
+
+    def restore_dataset_version(self, name: str, version: int) -> None:
+        dataset_versions.restore(self.layout.datasets, name, version)
+
+    def prune_dataset_versions(self, name: str) -> None:
+        dataset_versions.prune(self.layout.datasets, name)
 
     def delete_dataset(self, name: str) -> None:
-        shutil.rmtree(self.dataset_dir(name), ignore_errors=True)
+        dataset_versions.delete(self.layout.datasets, name)
 
     def read_train_split(self, dataset: str) -> Iterator[bytes]:
         return self.read_dir(self.local_train_dir(dataset))

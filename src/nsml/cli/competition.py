@@ -93,6 +93,8 @@ def _follow(api: ApiClient, submission: SubmissionOut, quiet: bool) -> Submissio
             submission = api.get_submission(submission.id, wait=LONG_POLL_S)
             reason = submission.reason if submission.status == "queued" else None
             description = f"Queued ({reason.split(':')[0]})" if reason else "Inferring"
+            if submission.status == "queued" and submission.waiting_for:
+                description = f"Queued #{submission.queue_position} ({submission.waiting_for})"
             bar.update(task, completed=submission.progress, description=description)
     return submission
 
@@ -100,13 +102,14 @@ def _follow(api: ApiClient, submission: SubmissionOut, quiet: bool) -> Submissio
 @click.command()
 @click.argument("dataset")
 @click.option("--private", "private", is_flag=True, help="All of my own submissions, with limits left.")
+@click.option("--phase", default=None, help="The board of this phase (default: the current one).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def board(dataset: str, private: bool, as_json: bool) -> None:
+def board(dataset: str, private: bool, phase: str | None, as_json: bool) -> None:
     """The leaderboard of DATASET: the best submission per user."""
     validate_name("dataset", dataset)
     with server().client() as api:
-        data = api.my_submissions(dataset) if private else api.board(dataset)
+        data = api.my_submissions(dataset) if private else api.board(dataset, phase)
     if as_json:
         print_json(data)
         return
@@ -115,12 +118,17 @@ def board(dataset: str, private: bool, as_json: bool) -> None:
         return
     arrow = "higher is better" if data.higher_is_better else "lower is better"
     state = "closed, ranked by the private test set" if data.closed else "live, public test set"
+    if data.phase:
+        state += f"; phase {data.phase}"
+    if data.blind:
+        until = f"{data.blind_until:%Y-%m-%d %H:%M} UTC" if data.blind_until else "the phase ends"
+        state += f"; blind until {until}"
     console.print(f"[bold]{data.dataset}[/bold]  {data.metric} ({arrow}); {state}")
     rows = [
         (
-            r.rank,
+            "baseline" if r.baseline or r.rank is None else r.rank,
             r.owner,
-            f"{r.score:.6g}",
+            "" if r.score is None else f"{r.score:.6g}",
             r.session or "",
             r.checkpoint or "",
             r.submissions,

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import click
 
+from nsml.cli.dataset_admin import dataset_rm, dataset_show, parse_deadline, read_markdown, summary_line
 from nsml.cli.output import console, handle_errors, human_size, print_json, progress, server, table
+from nsml.client.api import ApiError
 from nsml.client.archive import pack
 from nsml.config import nsml_home
 from nsml.datasets.builders import BUILDERS, DEFAULT_SEED, BuildContext, get_builder
-from nsml.datasets.layout import LayoutSummary, check_layout
+from nsml.datasets.contents import check_contents
+from nsml.datasets.layout import LayoutSummary
 from nsml.evaluation.metrics import METRICS
 from nsml.names import validate_name
 from nsml.schemas.datasets import DatasetOut
@@ -34,7 +37,7 @@ def _show(datasets: list[DatasetOut], as_json: bool) -> None:
             d.test_size or "-",
             human_size(d.size_bytes),
             d.owner,
-            d.description,
+            summary_line(d),
         )
         for d in datasets
     ]
@@ -63,31 +66,48 @@ def dataset_search(pattern: str, as_json: bool) -> None:
 @dataset.command("push")
 @click.argument("name")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--metric", type=click.Choice(sorted(METRICS)), default="accuracy", show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(sorted(METRICS)),
+    default=None,
+    help="How submissions are scored (default: accuracy; a new version keeps its dataset's).",
+)
 @click.option("--description", default="", help="One line shown in `nsml dataset ls`.")
+@click.option("--replace", is_flag=True, help="Push a new version of your dataset NAME.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def dataset_push(name: str, folder: Path, metric: str, description: str, as_json: bool) -> None:
+def dataset_push(
+    name: str, folder: Path, metric: str | None, description: str, replace: bool, as_json: bool
+) -> None:
     """Register FOLDER (train/train_data, train/train_label, optional test/...) as NAME."""
     validate_name("dataset", name)
     if not folder.is_dir():
         raise click.ClickException(f"{folder} is not a folder")
-    summary = check_layout(folder)
-    created = _register(name, folder, metric, description)
+    if replace and metric is None:  # the labels' check below words its messages by the metric
+        with server().client() as api:
+            try:
+                metric = api.get_dataset(name).metric
+            except ApiError:
+                pass  # the server says what is wrong once the folder arrives
+    summary = check_contents(folder, metric or "accuracy")  # the server checks again
+    created = _register(name, folder, metric, description, replace)
     if as_json:
         print_json(created)
     else:
         console.print(
-            f"Dataset {created.name} pushed: {summary.train_size} train, "
-            f"{summary.test_size} test examples, metric {metric}."
+            f"Dataset {created.name} pushed"
+            + (f" as version {created.version}" if replace else "")
+            + f": {summary.train_size} train, {summary.test_size} test examples, metric {created.metric}."
         )
 
 
-def _register(name: str, folder: Path, metric: str, description: str) -> DatasetOut:
+def _register(
+    name: str, folder: Path, metric: str | None, description: str, replace: bool = False
+) -> DatasetOut:
     """Upload a checked layout folder through the API, as `push` does for a user's folder."""
     files = [(p, str(p.relative_to(folder))) for p in sorted(folder.rglob("*")) if p.is_file()]
     with server().client() as api:
-        return api.create_dataset(name, metric, description, pack(files))
+        return api.create_dataset(name, metric, description, pack(files), replace)
 
 
 @dataset.command("build")
@@ -186,6 +206,28 @@ def dataset_close(name: str) -> None:
     help="Decimals of public scores shown to participants (the final ranking uses full precision).",
 )
 @click.option("--full-precision", is_flag=True, help="Show public scores unrounded again.")
+@click.option(
+    "--description-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Markdown describing the competition (shown by `dataset show` and the web).",
+)
+@click.option(
+    "--rules-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Markdown rules."
+)
+@click.option(
+    "--deadline",
+    default=None,
+    help="ISO 8601 time with its zone (2026-12-31T23:59:00+09:00): no submissions after it, "
+    "and the board then ranks by private score.",
+)
+@click.option("--no-deadline", is_flag=True, help="Remove the deadline.")
+@click.option(
+    "--max-selected",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Submissions each participant selects for the private ranking (default 2).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def dataset_set(
@@ -197,10 +239,20 @@ def dataset_set(
     eval_timeout: int | None,
     round_public: int | None,
     full_precision: bool,
+    description_file: Path | None,
+    rules_file: Path | None,
+    deadline: str | None,
+    no_deadline: bool,
+    max_selected: int | None,
     as_json: bool,
 ) -> None:
     """Competition settings of a dataset you own."""
+    when = parse_deadline(deadline)
     options = {
+        "description": read_markdown(description_file, "description"),
+        "rules": read_markdown(rules_file, "rules"),
+        "deadline": when.isoformat() if when else None,
+        "clear_deadline": no_deadline,
         "daily_limit": daily_limit,
         "total_limit": total_limit,
         "public_fraction": public_fraction,
@@ -208,6 +260,7 @@ def dataset_set(
         "round_public": round_public,
         "clear_limits": no_limits,
         "full_precision": full_precision,
+        "max_selected": max_selected,
     }
     with server().client() as api:
         updated = api.configure_dataset(name, **{k: v for k, v in options.items() if v is not None})
@@ -223,4 +276,9 @@ def dataset_set(
                 if updated.round_public is None
                 else f"public scores rounded to {updated.round_public} decimals"
             )
+            + (f", deadline {updated.deadline.isoformat()}" if updated.deadline else "")
         )
+
+
+dataset.add_command(dataset_rm)
+dataset.add_command(dataset_show)

@@ -15,11 +15,13 @@ from nsml.cli.competition import board, infer, submit
 from nsml.cli.datasets import dataset
 from nsml.cli.live import exec_command
 from nsml.cli.notify import notify
+from nsml.cli.phases import phase
 from nsml.cli.plot import plot
 from nsml.cli.server import server_group
 from nsml.cli.session_files import diff, download, memo, pull, show_command
 from nsml.cli.sessions import fork, logs, model, ps, resume, rm, run, stop
 from nsml.cli.shared import shared
+from nsml.cli.submissions import submission
 from nsml.cli.web import web
 
 
@@ -31,7 +33,7 @@ def cli() -> None:
 
 for command in (
     run, ps, logs, exec_command, model, stop, rm, fork, resume, memo, show_command, pull, download,
-    diff, plot, submit, board, infer, dataset, automl,
+    diff, plot, submit, board, infer, submission, phase, dataset, automl,
     web, cache, shared, credit, notify, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)

@@ -36,6 +36,8 @@ def _status(session: SessionOut) -> str:
     if status == "failed":
         code = session.exit_code
         return f"Failed ({code})" if code is not None else "Failed"
+    if status == "queued" and session.waiting_for:  # where it stands, from the real queue
+        return f"Queued #{session.queue_position or '?'} ({session.waiting_for})"
     if status == "queued" and session.reason:
         return f"Queued ({session.reason.split(':')[0]})"
     if status == "running" and session.idle_since:

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from nsml.client.automl import AutoMLClient
 from nsml.client.http import API, UNBOUNDED, ApiError, raise_for
+from nsml.client.phases import PhasesApi
 from nsml.names import SessionRef
 from nsml.schemas.accounts import AccountOut, InviteOut, MeOut, NotifyOut, TeamOut, TokenOut, UserCreated
 from nsml.schemas.competition import BoardOut, MySubmissions, PreviewRow, SubmissionOut
@@ -24,6 +25,7 @@ from nsml.schemas.datasets import DatasetOut
 from nsml.schemas.live_exec import ExecOut
 from nsml.schemas.resources import CacheEntryOut, SharedResourceOut
 from nsml.schemas.sessions import CheckpointOut, MetricOut, SessionOut
+from nsml.schemas.submission_admin import ExportOut, QueueOut
 from nsml.schemas.system import Health, LimitsOut, UploadOut
 
 __all__ = ["ApiClient", "ApiError", "login"]
@@ -39,9 +41,10 @@ _PREVIEW = TypeAdapter(list[PreviewRow])
 _PREDICTIONS = TypeAdapter(list[Any])
 _CACHE = TypeAdapter(list[CacheEntryOut])
 _SHARED = TypeAdapter(list[SharedResourceOut])
+_SUBMISSIONS = TypeAdapter(list[SubmissionOut])
 
 
-class ApiClient(AutoMLClient):
+class ApiClient(AutoMLClient, PhasesApi):
     # system ------------------------------------------------------------------------
     def health(self, timeout: float | None = None) -> Health:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}
@@ -118,10 +121,25 @@ class ApiClient(AutoMLClient):
         params = {"pattern": pattern} if pattern else {}
         return _DATASETS.validate_python(self._call("GET", "/datasets", params=params).json())
 
-    def create_dataset(self, name: str, metric: str, description: str, archive: bytes) -> DatasetOut:
+    def create_dataset(
+        self, name: str, metric: str | None, description: str, archive: bytes, replace: bool = False
+    ) -> DatasetOut:
         upload_id = self.upload(archive)
-        body = {"name": name, "metric": metric, "description": description, "upload_id": upload_id}
+        body = {
+            "name": name,
+            "metric": metric,
+            "description": description,
+            "upload_id": upload_id,
+            "replace": replace,
+        }
         return DatasetOut.model_validate(self._call("POST", "/datasets", json=body).json())
+
+    def get_dataset(self, name: str) -> DatasetOut:
+        return DatasetOut.model_validate(self._call("GET", f"/datasets/{name}").json())
+
+    def remove_dataset(self, name: str, force: bool = False) -> DatasetOut:
+        response = self._call("DELETE", f"/datasets/{name}", params={"force": force})
+        return DatasetOut.model_validate(response.json())
 
     # sessions ----------------------------------------------------------------------
     def create_session(
@@ -274,11 +292,29 @@ class ApiClient(AutoMLClient):
         response = self._call("POST", f"/sessions/{ref.path}/infer", json=body, timeout=UNBOUNDED)
         return _PREDICTIONS.validate_python(response.json())
 
-    def board(self, dataset: str) -> BoardOut:
-        return BoardOut.model_validate(self._call("GET", f"/datasets/{dataset}/board").json())
+    def board(self, dataset: str, phase: str | None = None) -> BoardOut:
+        params = {"phase": phase} if phase else {}
+        return BoardOut.model_validate(self._call("GET", f"/datasets/{dataset}/board", params=params).json())
 
-    def my_submissions(self, dataset: str) -> MySubmissions:
-        return MySubmissions.model_validate(self._call("GET", f"/datasets/{dataset}/submissions").json())
+    def my_submissions(self, dataset: str, everyone: bool = False) -> MySubmissions:
+        params = {"all": "true"} if everyone else {}
+        answer = self._call("GET", f"/datasets/{dataset}/submissions", params=params)
+        return MySubmissions.model_validate(answer.json())
+
+    def set_baselines(self, dataset: str, ids: list[int], baseline: bool) -> list[SubmissionOut]:
+        body = {"ids": ids, "baseline": baseline}
+        return _SUBMISSIONS.validate_python(
+            self._call("POST", f"/datasets/{dataset}/baselines", json=body).json()
+        )
+
+    def queue(self) -> QueueOut:
+        return QueueOut.model_validate(self._call("GET", "/queue").json())
+
+    def export_results(self, dataset: str) -> ExportOut:
+        return ExportOut.model_validate(self._call("GET", f"/datasets/{dataset}/export").json())
+
+    def export_results_csv(self, dataset: str) -> str:
+        return self._call("GET", f"/datasets/{dataset}/export", params={"format": "csv"}).text
 
     def close_dataset(self, dataset: str) -> DatasetOut:
         return DatasetOut.model_validate(self._call("POST", f"/datasets/{dataset}/close").json())

@@ -15,20 +15,24 @@ from nsml.store.entities import Dataset, Submission
 
 @dataclass(frozen=True)
 class BoardRow:
-    rank: int
+    rank: int | None  # None on a baseline's row (see ``nsml.evaluation.baselines``)
     owner: str
-    score: float
+    score: float | None  # None on a blind phase's board
     session: str | None  # None on a row shown to somebody other than its owner
     checkpoint: str | None
     submitted_at: datetime
     submissions: int
     last_submitted_at: datetime | None = None
+    baseline: bool = False
+    submission_id: int | None = None  # the entry behind the row (results export)
+    selected: bool = False  # its submission is in the owner's final selection
 
 
 def rank_best_per_owner(
     dataset: Dataset, scored: list[Submission], private: dict[int, float | None]
 ) -> list[BoardRow]:
-    """Best submission per owner; once closed, that entry is ranked by its private score.
+    """Best submission per owner; once closed, the best by private score (the caller
+    passes only each owner's final selection then).
 
     ``scored`` are the scored submissions, oldest first, as participants see them: while
     open, the best entry and the ranks go by the public score as shown (rounded when the
@@ -38,15 +42,16 @@ def rank_best_per_owner(
     best: dict[str, Submission] = {}
     counts: dict[str, int] = {}
     latest: dict[str, datetime] = {}
+
+    def shown(s: Submission) -> float:
+        return (private[s.id] if dataset.closed else s.public_score) or 0.0
+
     for submission in scored:  # oldest first: an equal later score does not replace
         counts[submission.owner] = counts.get(submission.owner, 0) + 1
         latest[submission.owner] = submission.created_at
         current = best.get(submission.owner)
-        if current is None or sign * submission.public_score < sign * current.public_score:  # type: ignore[operator]
+        if current is None or sign * shown(submission) < sign * shown(current):
             best[submission.owner] = submission
-
-    def shown(s: Submission) -> float:
-        return (private[s.id] if dataset.closed else s.public_score) or 0.0
 
     entries = sorted(best.values(), key=lambda s: (sign * shown(s), s.created_at, s.id))
     return [
@@ -59,6 +64,8 @@ def rank_best_per_owner(
             s.created_at,
             counts[s.owner],
             latest[s.owner],
+            submission_id=s.id,
+            selected=s.selected,
         )
         for rank, s in enumerate(entries, start=1)
     ]

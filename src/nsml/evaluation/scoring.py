@@ -25,11 +25,11 @@ def read_labels(folder: Path, split: str) -> list[float]:
     return parse_labels((folder / split / f"{split}_label").read_text().splitlines())
 
 
-def known_classes(folder: Path, metric: MetricInfo) -> list[float]:
+def known_classes(folder: Path, metric: MetricInfo, test_root: Path | None = None) -> list[float]:
     """The known classes (classification), or the training label range (regression)."""
     train = read_labels(folder, "train")
     if metric.task == "classification":
-        return sorted(set(train) | set(read_labels(folder, "test")))
+        return sorted(set(train) | set(read_labels(test_root or folder, "test")))
     return [min(train), max(train)]
 
 
@@ -40,12 +40,15 @@ def check_preview(dataset: Dataset, folder: Path, predictions: list[Any], count:
     check_predictions(metric, predictions, count, known_classes(folder, metric))
 
 
-def score(dataset: Dataset, folder: Path, predictions: list[Any]) -> tuple[float, float]:
-    """The (public, private) scores of predictions for the whole test set."""
+def score(
+    dataset: Dataset, folder: Path, predictions: list[Any], test_root: Path | None = None
+) -> tuple[float, float]:
+    """The (public, private) scores of predictions for the whole test set; ``test_root``
+    holds the ``test/`` folder when it is not the dataset's own (a phase's)."""
     metric = metric_info(dataset.metric)
-    labels = read_labels(folder, "test")
+    labels = read_labels(test_root or folder, "test")
     # the values are the participant's, who had the test inputs: a message must not quote them
-    classes = known_classes(folder, metric)
+    classes = known_classes(folder, metric, test_root)
     values = check_predictions(metric, predictions, len(labels), classes, quote=False)
     public, private = split_indices(dataset.name, len(labels), dataset.public_fraction)
 

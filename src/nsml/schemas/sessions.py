@@ -43,7 +43,8 @@ class SessionOut(Record):
     ended_at: datetime | None
     summary: dict[str, Any] | None
     parent: str | None = None
-    queue_position: int | None = None  # set by `run` and a session's own GET while it waits
+    queue_position: int | None = None  # set while it waits (1: the next to start)
+    waiting_for: str | None = None  # while queued, e.g. "waits for a GPU"
     # a running session with no report and no CPU use for NSML_IDLE_AFTER_S: since when
     idle_since: datetime | None = None
 

@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nsml._version import __version__
 from nsml.artifacts import FileArtifactStore
@@ -44,26 +45,35 @@ from nsml.server.routers import (
     datasets,
     live_exec,
     notify,
+    phases,
     runtime,
     sessions,
     shared,
+    submission_admin,
     system,
 )
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.automl import AutoMLService
 from nsml.server.services.cache import CacheService
+from nsml.server.services.competition_admin import CompetitionAdmin
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
+from nsml.server.services.phases import PhaseService
+from nsml.server.services.rescoring import Rescorer
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SHUTDOWN_REASON, SessionService
 from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
+from nsml.server.services.submission_queue import SubmissionQueue
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.server.web import automl_routes as automl_web
+from nsml.server.web import competition as web_competition
+from nsml.server.web import render as web_render
 from nsml.server.web import routes as web_routes
+from nsml.server.web.errors import error_response
 from nsml.server.web.links import LoginLinks
 from nsml.store import Role, open_store
 
@@ -103,7 +113,10 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         session_service.recover()
         submission_service.recover()
         credit_service.start()
-        janitor = Janitor(store, artifacts, settings)
+        phase_service = PhaseService(
+            store, artifacts, submission_service, Rescorer(store, artifacts, submission_service)
+        )
+        janitor = Janitor(store, artifacts, settings, on_tick=phase_service.advance_all)
         janitor.start()  # a first sweep now, then on the schedule
         exec_broker = ExecBroker()
         exec_broker.bind_loop(asyncio.get_running_loop())
@@ -128,6 +141,9 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             cache=CacheService(store, artifacts),
             shared=SharedService(store, artifacts),
             automl=automl_service,
+            queue=SubmissionQueue(store, submission_service, session_service, settings),
+            competition_admin=CompetitionAdmin(store),
+            phases=phase_service,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -155,7 +171,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
         system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
-        shared, notify, automl,
+        shared, notify, submission_admin, phases, automl,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
@@ -174,24 +190,30 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
 
     app.include_router(web_routes.router)
     app.include_router(automl_web.router)
-    app.mount("/static", StaticFiles(directory=str(web_routes.HERE / "static")), name="static")
+    app.include_router(web_competition.router)
+    app.mount("/static", StaticFiles(directory=str(web_render.HERE / "static")), name="static")
 
     @app.exception_handler(web_routes.LoginRequired)
     async def _login_required(_: Request, exc: Exception) -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown address: a page for a browser, the usual JSON for clients."""
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         """One line naming the first problem, never the input (which may be huge)."""
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         message = str(first.get("msg", "invalid")).splitlines()[0] if first.get("msg") else "invalid"
         detail = f"invalid request: {where}: {message}" if where else f"invalid request: {message}"
-        return JSONResponse({"detail": detail}, status_code=422)
+        return error_response(request, 422, detail)
 
     return app
 

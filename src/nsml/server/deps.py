@@ -19,14 +19,17 @@ from nsml.server.path_params import SessionNumber
 from nsml.server.services.accounts import AccountService
 from nsml.server.services.automl import AutoMLService
 from nsml.server.services.cache import CacheService
+from nsml.server.services.competition_admin import CompetitionAdmin
 from nsml.server.services.credits import CreditService
 from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
+from nsml.server.services.phases import PhaseService
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
+from nsml.server.services.submission_queue import SubmissionQueue
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
 from nsml.server.web.links import LoginLinks
@@ -52,6 +55,9 @@ class Services:
     notifications: NotificationService
     cache: CacheService
     shared: SharedService
+    queue: SubmissionQueue  # where queued sessions and submissions stand
+    competition_admin: CompetitionAdmin  # baselines, results export
+    phases: PhaseService
     automl: AutoMLService
 
 

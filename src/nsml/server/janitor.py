@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,8 +87,15 @@ class Janitor:
     """Sweeps the folders of the file store's layout, so it takes that store, not the
     interface: leftovers are files on this disk, whatever backend keeps the artifacts."""
 
-    def __init__(self, store: AbstractStore, artifacts: FileArtifactStore, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        store: AbstractStore,
+        artifacts: FileArtifactStore,
+        settings: ServerSettings,
+        on_tick: Callable[[], object] | None = None,
+    ) -> None:
         self.store = store
+        self.on_tick = on_tick  # other scheduled upkeep (starting competition phases whose time came)
         self.artifacts = artifacts
         self.settings = settings
         self.layout = artifacts.layout
@@ -114,6 +121,11 @@ class Janitor:
                 self.sweep()
             except Exception:  # a failed sweep must not end the schedule
                 log.exception("the janitor's sweep failed")
+            try:
+                if self.on_tick is not None:
+                    self.on_tick()
+            except Exception:
+                log.exception("the janitor's scheduled upkeep failed")
             self._stop.wait(self.settings.janitor_interval_s)
 
     def sweep(self, now: float | None = None) -> Freed:

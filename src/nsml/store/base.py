@@ -24,6 +24,7 @@ from nsml.store.entities import (
     Submission,
     User,
 )
+from nsml.store.phase_base import PhaseStore
 
 
 class NotFound(LookupError):
@@ -113,7 +114,21 @@ class DatasetStore(ABC):
     @abstractmethod
     def update_dataset(self, name: str, **options: Any) -> Dataset:
         """Set competition options: public_fraction, daily_limit, total_limit,
-        eval_timeout_s, closed_at, round_public."""
+        eval_timeout_s, closed_at, round_public, description, rules, deadline."""
+
+    @abstractmethod
+    def bump_dataset_version(
+        self, name: str, version: int, train_size: int, test_size: int, size_bytes: int
+    ) -> Dataset:
+        """Record new files as version ``version + 1``, only if ``version`` is still the
+        current one (else :class:`Conflict`: another push replaced it meanwhile)."""
+
+    @abstractmethod
+    def remove_dataset(self, name: str, at: datetime) -> None:
+        """Hide the dataset from every lookup; its row stays for its sessions' names."""
+
+    @abstractmethod
+    def dataset_was_removed(self, name: str) -> bool: ...
 
 
 class SessionStore(ABC):
@@ -205,6 +220,11 @@ class MetricStore(ABC):
     def list_metrics(self, session_id: int) -> list[MetricPoint]: ...
 
     @abstractmethod
+    def latest_metrics(self, session_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Each session's last numeric value of every key it reported, in one query
+        (a listing of many sessions shows them as columns)."""
+
+    @abstractmethod
     def put_checkpoint(
         self,
         session_id: int,
@@ -231,7 +251,14 @@ class CompetitionStore(ABC):
 
     @abstractmethod
     def create_submission(
-        self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
+        self,
+        dataset: Dataset,
+        owner_id: int,
+        session: Session,
+        checkpoint: str,
+        total: int,
+        at: datetime,
+        phase_id: int | None = None,
     ) -> Submission:
         """Record a queued submission, atomically checking the dataset's limits.
 
@@ -252,7 +279,7 @@ class CompetitionStore(ABC):
 
     @abstractmethod
     def count_submissions(
-        self, dataset_id: int, owner_id: int, since: datetime | None
+        self, dataset_id: int, owner_id: int, since: datetime | None, phase_id: int | None = None
     ) -> tuple[int, datetime | None]:
         """(submissions that count against limits since ``since``, the oldest of them)."""
 
@@ -348,6 +375,7 @@ class CreditStore(ABC):
 
 class AbstractStore(
     AccountStore,
+    PhaseStore,
     DatasetStore,
     SessionStore,
     MetricStore,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -70,10 +70,19 @@ class Dataset:
     eval_timeout_s: int = 600
     closed_at: datetime | None = None
     round_public: int | None = None  # decimals of public scores shown to participants
+    rules: str = ""  # Markdown, like the description
+    deadline: datetime | None = None
+    version: int = 1  # raised by every push --replace
+    removed_at: datetime | None = None
+    max_selected: int = 2  # submissions each participant picks for the private ranking
 
     @property
     def closed(self) -> bool:
-        return self.closed_at is not None
+        """Closed by its organiser, or past its deadline: either way the board then ranks
+        by private score and no submission is taken."""
+        if self.closed_at is not None:
+            return True
+        return self.deadline is not None and datetime.now(timezone.utc) >= self.deadline
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,34 @@ class Submission:
     created_at: datetime
     finished_at: datetime | None
     inputs_sent_at: datetime | None = None  # a failure after this counts against the limits
+    baseline: bool = False  # the organiser's reference entry: on the board, never ranked
+    phase: str | None = None  # the competition phase it was scored in (None: no phases)
+    phase_id: int | None = None
+    selected: bool = False  # picked by its owner for the private ranking
+    carried_from: int | None = None  # re-scores this submission of the previous phase
+    # earlier scores that re-runs replaced: {public_score, private_score, scored_at, reason}
+    score_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A round of a competition: its own hidden test set, limits, dates and board.
+
+    ``started_at`` is set once it became the current phase (by the organiser, or when
+    ``starts_at`` passed); the current phase is the last one started."""
+
+    id: int
+    dataset: str
+    name: str
+    index: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    started_at: datetime | None
+    blind: bool
+    daily_limit: int | None
+    total_limit: int | None
+    test_size: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)

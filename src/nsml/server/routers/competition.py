@@ -23,6 +23,7 @@ from nsml.schemas.datasets import DatasetOptions, DatasetOut
 from nsml.server.deps import ManagedSession, PrincipalDep, Services, ServicesDep, UserDep
 from nsml.server.errors import BadRequest, NotFoundError
 from nsml.server.path_params import SubmissionId
+from nsml.server.services.submission_queue import states_update
 from nsml.store import Session
 
 router = APIRouter(tags=["competition"])
@@ -69,12 +70,17 @@ async def get_submission(
     ):
         await asyncio.sleep(LONG_POLL_S)
         current = await run_in_threadpool(svc.submissions.get, who, submission_id)
-    return SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
+    out = SubmissionOut.model_validate(await run_in_threadpool(svc.submissions.visible, current))
+    if out.status == "queued":  # where it stands in the evaluation line, and why
+        states = await run_in_threadpool(svc.queue.submission_states)
+        out = out.model_copy(update=states_update(states.get(out.id)))
+    return out
 
 
 @router.post("/submissions/{submission_id}/cancel", response_model=SubmissionOut)
 def cancel_submission(submission_id: SubmissionId, svc: ServicesDep, who: UserDep) -> SubmissionOut:
-    """Stop a queued or running submission of the caller (``nsml submit`` on Ctrl-C)."""
+    """Stop a queued or running submission of the caller (``nsml submit`` on Ctrl-C), or,
+    for the dataset's organiser, anyone's."""
     return SubmissionOut.model_validate(svc.submissions.visible(svc.submissions.cancel(who, submission_id)))
 
 
@@ -99,10 +105,12 @@ def infer(body: InferRequest, session: ManagedSession, svc: ServicesDep, who: Us
 
 
 @router.get("/datasets/{name}/board", response_model=BoardOut)
-def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
-    """The public board: rank, owner, score, time and submission count for everybody;
-    the session and checkpoint behind a row only for its owner."""
-    board = svc.submissions.board_for(who, svc.datasets.get(name))
+def board(name: str, svc: ServicesDep, who: PrincipalDep, phase: str | None = None) -> BoardOut:
+    """The public board (of the current phase, or ``phase``): rank, owner, score, time and
+    submission count for everybody; the session and checkpoint behind a row only for its owner."""
+    dataset = svc.datasets.get(name)
+    svc.phases.advance(dataset)  # a phase whose start time passed begins before it is shown
+    board = svc.submissions.board_for(who, dataset, phase)
     return BoardOut(
         dataset=board.dataset.name,
         metric=board.dataset.metric,
@@ -110,6 +118,9 @@ def board(name: str, svc: ServicesDep, who: PrincipalDep) -> BoardOut:
         closed=board.dataset.closed,
         ranked_by=board.ranked_by,
         rows=[BoardRowOut.model_validate(row) for row in board.rows],
+        phase=board.phase.name if board.phase else None,
+        blind=board.blind,
+        blind_until=board.blind_until,
     )
 
 
@@ -124,7 +135,10 @@ def my_submissions(name: str, svc: ServicesDep, who: PrincipalDep, all: bool = F
         metric=dataset.metric,
         closed=dataset.closed,
         limits=Limits(**listing.limits),
-        submissions=[SubmissionOut.model_validate(s) for s in listing.submissions],
+        submissions=[
+            SubmissionOut.model_validate(s).model_copy(update=states_update(state))
+            for s, state in svc.queue.with_states(listing.submissions)
+        ],
     )
 
 
@@ -136,10 +150,13 @@ def close(name: str, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
 
 @router.patch("/datasets/{name}", response_model=DatasetOut)
 def configure(name: str, body: DatasetOptions, svc: ServicesDep, who: PrincipalDep) -> DatasetOut:
-    options = body.model_dump(exclude_none=True, exclude={"clear_limits", "full_precision"})
+    options = body.model_dump(exclude_none=True, exclude={"clear_limits", "full_precision", "clear_deadline"})
     if body.clear_limits:
         options.update(daily_limit=None, total_limit=None)
     if body.full_precision:
         options.update(round_public=None)
+    if body.clear_deadline:
+        options.update(deadline=None)
     dataset = svc.datasets.get(name)
+    svc.datasets.check_settings(who, dataset, options)
     return DatasetOut.model_validate(svc.submissions.configure_competition(who, dataset, options))

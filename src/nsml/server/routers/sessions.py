@@ -18,6 +18,7 @@ from nsml.schemas.sessions import (
     SessionOut,
 )
 from nsml.server.deps import ManagedSession, ReadableSession, Services, ServicesDep, UserDep
+from nsml.server.services.submission_queue import states_update
 from nsml.store import Session
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -50,7 +51,9 @@ def _with_queue(session: Session, svc: Services) -> SessionOut:
     if position is None:
         return out
     reason = out.reason or f"all {svc.settings.max_concurrent} session slots are in use"
-    return out.model_copy(update={"queue_position": position, "reason": reason})
+    state = svc.queue.session_states([session]).get(session.id)
+    waiting_for = state.waiting_for if state is not None else None
+    return out.model_copy(update={"queue_position": position, "reason": reason, "waiting_for": waiting_for})
 
 
 @router.get("", response_model=list[SessionOut])
@@ -63,7 +66,8 @@ def list_sessions(
     pattern: str | None = None,
 ) -> list[SessionOut]:
     sessions = svc.sessions.search(sorted(who.namespaces), dataset, all, limit, pattern)
-    return [session_out(svc, s) for s in sessions]
+    states = svc.queue.session_states(sessions)  # where each queued one stands, and why
+    return [session_out(svc, s).model_copy(update=states_update(states.get(s.id))) for s in sessions]
 
 
 @router.get(SESSION, response_model=SessionOut)

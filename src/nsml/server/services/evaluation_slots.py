@@ -13,6 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from nsml.runners.fairshare import cap_reason, next_turn
 
@@ -20,10 +22,22 @@ log = logging.getLogger("nsml.server")
 
 
 class _Ticket:
-    __slots__ = ("owner",)
+    __slots__ = ("owner", "key", "since")
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: str, key: int | None = None) -> None:
         self.owner = owner
+        self.key = key  # the submission waiting (None: an `nsml infer`)
+        self.since = datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class SlotsSnapshot:
+    """The slots at one moment: who waits (in arrival order) and how many each owner holds."""
+
+    total: int
+    per_owner: int
+    waiting: list[tuple[str, int | None, datetime]]  # (owner, submission id, since)
+    going: dict[str, int]
 
 
 class EvaluationSlots:
@@ -40,13 +54,30 @@ class EvaluationSlots:
         with self._changed:
             return self._going.get(owner, 0)
 
+    def snapshot(self) -> SlotsSnapshot:
+        with self._changed:
+            waiting = [(t.owner, t.key, t.since) for t in self._queue]
+            return SlotsSnapshot(self.total, self.per_owner, waiting, dict(self._going))
+
+    def wake(self) -> None:
+        """Have every waiter look again (one of them may have been cancelled)."""
+        with self._changed:
+            self._changed.notify_all()
+
     def acquire(
-        self, owner: str, timeout: float | None = None, on_wait: Callable[[str], object] | None = None
+        self,
+        owner: str,
+        timeout: float | None = None,
+        on_wait: Callable[[str], object] | None = None,
+        key: int | None = None,
+        give_up: Callable[[], bool] = lambda: False,
     ) -> bool:
-        """Wait for a slot of ``owner``'s turn; False after ``timeout`` seconds.
+        """Wait for a slot of ``owner``'s turn; False after ``timeout`` seconds, or as soon
+        as ``give_up`` says so (after :meth:`wake`), so a cancelled wait leaves the line
+        at once instead of taking a slot in its turn.
 
         ``on_wait`` is told why it waits whenever the reason changes (outside the lock)."""
-        ticket = _Ticket(owner)
+        ticket = _Ticket(owner, key)
         deadline = None if timeout is None else time.monotonic() + timeout
         told: str | None = None
         with self._changed:
@@ -54,6 +85,8 @@ class EvaluationSlots:
         try:
             while True:
                 with self._changed:
+                    if give_up():
+                        return False
                     if self._its_turn(ticket):
                         self._queue.remove(ticket)
                         self._going[owner] = self._going.get(owner, 0) + 1

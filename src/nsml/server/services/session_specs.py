@@ -79,6 +79,7 @@ class SessionSpecs:
         return folder, ["--pause", "1", "--mode", "train", "--iteration", checkpoint]
 
     def _dataset_version(self, name: str) -> str:
-        """Changes whenever a dataset of that name is registered anew (part of cache keys)."""
+        """Changes whenever a dataset of that name is registered or replaced (part of cache keys)."""
         dataset = self.store.get_dataset(name)
-        return f"{dataset.id}:{dataset.created_at.isoformat()}:{dataset.size_bytes}"
+        version = f":v{dataset.version}" if dataset.version > 1 else ""  # older keys stay valid
+        return f"{dataset.id}:{dataset.created_at.isoformat()}:{dataset.size_bytes}{version}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nsml.artifacts import ArtifactStore, BadArchive, BadUploadId, UnpackTooLarge
+from nsml.artifacts.safe_io import read_tail
 from nsml.runners import Outcome, Runner
 from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
@@ -23,6 +24,7 @@ from nsml.server.idle import IdleWatch
 from nsml.server.services.limits import LimitPolicy
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_checkpoints import SessionCheckpoints, continuation, now
+from nsml.server.services.session_digest import LOG_TAIL_BYTES, exception_line
 from nsml.server.services.session_specs import SessionSpecs
 from nsml.server.services.storage import MIB, StorageService
 from nsml.server.settings import ServerSettings
@@ -390,6 +392,16 @@ class SessionService(SessionCheckpoints):
 
     def list_metrics(self, session: Session) -> list[MetricPoint]:
         return self.store.list_metrics(session.id)
+
+    def latest_metrics(self, sessions: Sequence[Session]) -> dict[int, dict[str, float]]:
+        """Every session's last value of each metric, by session id, in one store query."""
+        return self.store.latest_metrics([s.id for s in sessions])
+
+    def failure_line(self, session: Session) -> str | None:
+        """The exception a failed session's log ends with, for its page."""
+        if session.status is not SessionStatus.FAILED:
+            return None
+        return exception_line(read_tail(self.artifacts.local_log_path(session.id), LOG_TAIL_BYTES))
 
 
 def _check_entry(work: Path, entry: str) -> None:

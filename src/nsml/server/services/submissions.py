@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,19 +22,20 @@ from typing import Any
 from nsml.artifacts import ArtifactStore
 from nsml.artifacts.archives import read_log_page
 from nsml.evaluation import driver, scoring
-from nsml.evaluation.board import BoardRow, rank_best_per_owner
 from nsml.evaluation.driver import EvaluationFailed
-from nsml.evaluation.limits import SubmissionUsage, daily_window_start, limit_status
 from nsml.evaluation.log import EvaluationLog
-from nsml.evaluation.metrics import InvalidPredictions, metric_info
+from nsml.evaluation.metrics import InvalidPredictions
 from nsml.runners import Runner
 from nsml.runners.base import EvaluationProcess
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, Forbidden, NotFoundError, TooManyRequests
+from nsml.server.services import phase_rules
 from nsml.server.services.evaluation_launch import EvaluationLauncher
 from nsml.server.services.evaluation_slots import EvaluationSlots
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
+from nsml.server.services.submission_queue import cancelled_line, cancelled_outcome
+from nsml.server.services.submission_views import SubmissionViews
 from nsml.server.settings import ServerSettings
 from nsml.store import (
     AbstractStore,
@@ -44,27 +45,17 @@ from nsml.store import (
     Session,
     Submission,
     SubmissionStatus,
-    User,
 )
 
 PREVIEW_SIZE = 10
 SLOT_WAIT_S = 60.0
 PROGRESS_EVERY_S = 0.5
 RESTART_REASON = "the server stopped during the evaluation"
+RESCORE_BATCH = 64  # a submission's batch size is not kept; the default of `nsml submit`
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Board:
-    """A dataset's board as one caller may see it."""
-
-    dataset: Dataset
-    higher_is_better: bool
-    ranked_by: str  # "public" while open, "private" once closed
-    rows: list[BoardRow]
 
 
 @dataclass(frozen=True)
@@ -75,7 +66,7 @@ class SubmissionListing:
     limits: dict[str, Any]
 
 
-class SubmissionService:
+class SubmissionService(SubmissionViews):
     def __init__(
         self,
         store: AbstractStore,
@@ -137,16 +128,18 @@ class SubmissionService:
         self._launcher.check(session, checkpoint, batch_size)
         if dataset.closed:
             raise ConflictError(f"the competition on {dataset.name} is closed; no more submissions")
-        inputs = scoring.read_test_inputs(self.artifacts.local_dataset_dir(dataset.name))
+        target = phase_rules.submission_target(self.store, self.artifacts, dataset, _now())
+        inputs = scoring.read_test_inputs(target.test_root)
+        phase_id = target.phase.id if target.phase else None
         try:
             submission = self.store.create_submission(
-                dataset, user.id, session, checkpoint, len(inputs), _now()
+                target.limits, user.id, session, checkpoint, len(inputs), _now(), phase_id
             )
         except LimitReached as exc:
             raise TooManyRequests(str(exc)) from None
         worker = threading.Thread(
             target=self._run_submission,
-            args=(submission, dataset, session, inputs, batch_size),
+            args=(submission, dataset, session, inputs, batch_size, target.test_root),
             name=f"nsml-submission-{submission.id}",
             daemon=True,
         )
@@ -168,10 +161,9 @@ class SubmissionService:
         return submission
 
     def cancel(self, who: Principal, submission_id: int) -> Submission:
-        """Stop a queued or running submission of the caller. It then does not count against
-        the limits, unless the test inputs had already reached the script (as for a failure:
-        when a run ends could otherwise carry them out for free)."""
-        submission = self.get(who, submission_id)
+        """Stop a queued or running submission of the caller, or (organisers) of anyone on
+        the dataset. Whether it counts against the limits: see ``cancelled_outcome``."""
+        submission = self.get(who, submission_id, organisers_too=True)
         with self._lock:
             current = self.store.get_submission(submission.id)
             if current.status not in (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING):
@@ -180,19 +172,17 @@ class SubmissionService:
                     "can be cancelled"
                 )
             self._cancelled.add(submission.id)
-            reason = (
-                "cancelled after the test inputs reached the script, so it counts against the limits"
-                if current.inputs_sent_at is not None
-                else "cancelled before the test inputs reached the script; it does not count "
-                "against the limits"
-            )
-            cancelled = self.store.update_submission(
-                submission.id, status="cancelled", reason=reason, finished_at=_now()
-            )
+            values = cancelled_outcome(current, by_owner=who.owns(current.owner))
+            cancelled = self.store.update_submission(submission.id, finished_at=_now(), **values)
             process = self._processes.get(submission.id)
+        self._slots.wake()  # a queued one leaves the line now
         if process is not None:
             process.kill()
         return cancelled
+
+    @property
+    def slots(self) -> EvaluationSlots:
+        return self._slots
 
     def _settle(self, submission_id: int, log: EvaluationLog, line: str, **values: Any) -> Submission | None:
         """Record how the evaluation ended, unless its owner cancelled it meanwhile (None)."""
@@ -202,7 +192,7 @@ class SubmissionService:
             self._cancelled.discard(submission_id)
             if not cancelled:
                 updated = self.store.update_submission(submission_id, **values)
-        log.finish("submission cancelled by its owner" if cancelled else line)
+        log.finish(cancelled_line(self.store.get_submission(submission_id)) if cancelled else line)
         return updated
 
     def _evaluation_dir(self, submission_id: int) -> Path:
@@ -254,44 +244,6 @@ class SubmissionService:
                 f"only the organiser of {dataset.name} ({dataset.owner}) or an admin may change it"
             )
 
-    # boards ----------------------------------------------------------------------------
-    def board(self, dataset: Dataset) -> list[BoardRow]:
-        """Each owner's best submission, ranked (see ``nsml.evaluation.board``)."""
-        submissions = self.store.list_submissions(dataset.name)
-        scored = [
-            self.participant_view(dataset, s) for s in submissions if s.status is SubmissionStatus.SCORED
-        ]
-        return rank_best_per_owner(dataset, scored, {s.id: s.private_score for s in submissions})
-
-    def board_for(self, who: Principal, dataset: Dataset) -> Board:
-        """The public board: rank, owner, score, time and submission count for everybody;
-        the session and checkpoint behind a row only for its owner."""
-        higher_is_better = metric_info(dataset.metric).higher_is_better
-        rows = [
-            row if who.owns(row.owner) else replace(row, session=None, checkpoint=None)
-            for row in self.board(dataset)
-        ]
-        return Board(dataset, higher_is_better, "private" if dataset.closed else "public", rows)
-
-    def participant_view(self, dataset: Dataset, submission: Submission) -> Submission:
-        """What participants see of a submission: the public score rounded to the organiser's
-        decimals (each probe of the public board then tells less about single labels), and
-        the private score only once the competition is closed."""
-        public = submission.public_score
-        if public is not None and dataset.round_public is not None:
-            public = round(public, dataset.round_public)
-        return replace(
-            submission,
-            public_score=public,
-            private_score=submission.private_score if dataset.closed else None,
-        )
-
-    def limits(self, dataset: Dataset, user: User) -> dict[str, Any]:
-        used_total, _ = self.store.count_submissions(dataset.id, user.id, None)
-        used_today, oldest = self.store.count_submissions(dataset.id, user.id, daily_window_start(_now()))
-        usage = SubmissionUsage(used_total, used_today, oldest)
-        return asdict(limit_status(dataset.daily_limit, dataset.total_limit, usage))
-
     # the evaluation itself -------------------------------------------------------------
     def _competition_dataset(self, session: Session) -> Dataset:
         dataset = self.store.get_dataset(session.dataset)
@@ -300,7 +252,13 @@ class SubmissionService:
         return dataset
 
     def _run_submission(
-        self, submission: Submission, dataset: Dataset, session: Session, inputs: list[str], batch_size: int
+        self,
+        submission: Submission,
+        dataset: Dataset,
+        session: Session,
+        inputs: list[str],
+        batch_size: int,
+        test_root: Path,
     ) -> None:
         folder = self._evaluation_dir(submission.id)
         last = [0.0]
@@ -310,8 +268,11 @@ class SubmissionService:
                 last[0] = time.monotonic()
                 self.store.update_submission(submission.id, progress=done)
 
-        self._slots.acquire(
-            session.owner, on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason)
+        acquired = self._slots.acquire(
+            session.owner,
+            on_wait=lambda reason: self.store.update_submission(submission.id, reason=reason),
+            key=submission.id,
+            give_up=lambda: submission.id in self._cancelled,
         )
         log = EvaluationLog(folder)
         with self._lock:
@@ -320,8 +281,9 @@ class SubmissionService:
             if not cancelled:
                 self.store.update_submission(submission.id, status="running", reason=None)
         if cancelled:  # while it waited for a slot
-            self._slots.release(session.owner)
-            log.finish("submission cancelled by its owner before it started")
+            if acquired:
+                self._slots.release(session.owner)
+            log.finish(cancelled_line(self.store.get_submission(submission.id), before_start=True))
             return
 
         def inputs_going_out() -> None:  # from here on a failure counts against the limits
@@ -341,9 +303,8 @@ class SubmissionService:
                     inputs_going_out,
                     submission_id=submission.id,
                 )
-                public, private = scoring.score(
-                    dataset, self.artifacts.local_dataset_dir(dataset.name), predictions
-                )
+                folder_of_dataset = self.artifacts.local_dataset_dir(dataset.name)
+                public, private = scoring.score(dataset, folder_of_dataset, predictions, test_root)
             except (EvaluationFailed, InvalidPredictions) as exc:
                 self._notify(
                     dataset,
@@ -395,6 +356,20 @@ class SubmissionService:
         except NotFound:
             current = dataset
         self.notifications.submission_finished(self.participant_view(current, submission))
+
+    def evaluate_in_turn(
+        self, session: Session, checkpoint: str, inputs: list[str], timeout_s: float, folder: Path
+    ) -> list[Any]:
+        """Predictions for a re-score: the same slots, sandbox and driver as a submission."""
+        self._launcher.check(session, checkpoint, RESCORE_BATCH)
+        self._slots.acquire(session.owner)
+        try:
+            return self._evaluate(
+                session, checkpoint, inputs, RESCORE_BATCH, timeout_s, folder, lambda _: None
+            )
+        finally:
+            self._slots.release(session.owner)
+            shutil.rmtree(folder / "work", ignore_errors=True)
 
     def _evaluate(
         self,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
 from nsml.server.deps import ServicesDep
-from nsml.server.web.routes import Viewer, _page
+from nsml.server.web.routes import Viewer, render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,7 +22,7 @@ def study_page(
     found = svc.automl.get(study, sorted(who.namespaces))
     detail = svc.automl.detail(found)
     names = [str(name) for name in detail.spec.get("params", {})]
-    return _page(
+    return render_page(
         request,
         "automl.html",
         who,

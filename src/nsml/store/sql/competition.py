@@ -13,23 +13,24 @@ from nsml.store.base import LimitReached, NotFound
 from nsml.store.entities import Dataset, Session, Submission, SubmissionStatus
 from nsml.store.sql.base import SqlStoreBase, utc
 from nsml.store.sql.mapping import to_entity
-from nsml.store.sql.models import DatasetRow, SubmissionRow, UserRow
+from nsml.store.sql.models import DatasetRow, PhaseRow, SubmissionRow, UserRow
 
 
 def _submission_query() -> Any:
     return (
-        select(SubmissionRow, DatasetRow.name, UserRow.name)
+        select(SubmissionRow, DatasetRow.name, UserRow.name, PhaseRow.name)
         .join(DatasetRow, DatasetRow.id == SubmissionRow.dataset_id)
         .join(UserRow, UserRow.id == SubmissionRow.owner_id)
+        .outerjoin(PhaseRow, PhaseRow.id == SubmissionRow.phase_id)
     )
 
 
-def _submission(row: SubmissionRow, dataset: str, owner: str) -> Submission:
-    return to_entity(Submission, row, dataset=dataset, owner=owner)
+def _submission(row: SubmissionRow, dataset: str, owner: str, phase: str | None = None) -> Submission:
+    return to_entity(Submission, row, dataset=dataset, owner=owner, phase=phase)
 
 
 def _count(
-    orm: OrmSession, dataset_id: int, owner_id: int, since: datetime | None
+    orm: OrmSession, dataset_id: int, owner_id: int, since: datetime | None, phase_id: int | None = None
 ) -> tuple[int, datetime | None]:
     query = select(func.count(), func.min(SubmissionRow.created_at)).where(
         SubmissionRow.dataset_id == dataset_id,
@@ -41,23 +42,28 @@ def _count(
             SubmissionRow.status.not_in([SubmissionStatus.FAILED.value, SubmissionStatus.CANCELLED.value]),
             SubmissionRow.inputs_sent_at.is_not(None),
         ),
+        SubmissionRow.carried_from.is_(None),  # carried into a new phase by the platform: free
     )
+    if phase_id is not None:  # each phase has its own limits
+        query = query.where(SubmissionRow.phase_id == phase_id)
     if since is not None:
         query = query.where(SubmissionRow.created_at > since)
     count, oldest = orm.execute(query).one()
     return int(count), utc(oldest)
 
 
-def _check_limits(orm: OrmSession, dataset: Dataset, owner_id: int, at: datetime) -> None:
+def _check_limits(
+    orm: OrmSession, dataset: Dataset, owner_id: int, at: datetime, phase_id: int | None
+) -> None:
     """Raise :class:`LimitReached` if the owner's next submission is over the dataset's limits.
 
     Only the counts a set limit needs are queried.
     """
     used_total, used_today, oldest = 0, 0, None
     if dataset.total_limit is not None:
-        used_total, _ = _count(orm, dataset.id, owner_id, None)
+        used_total, _ = _count(orm, dataset.id, owner_id, None, phase_id)
     if dataset.daily_limit is not None:
-        used_today, oldest = _count(orm, dataset.id, owner_id, daily_window_start(at))
+        used_today, oldest = _count(orm, dataset.id, owner_id, daily_window_start(at), phase_id)
     usage = SubmissionUsage(used_total, used_today, oldest)
     refused = limit_refusal(dataset.name, dataset.daily_limit, dataset.total_limit, usage, at)
     if refused is not None:
@@ -66,12 +72,19 @@ def _check_limits(orm: OrmSession, dataset: Dataset, owner_id: int, at: datetime
 
 class CompetitionMixin(SqlStoreBase):
     def create_submission(
-        self, dataset: Dataset, owner_id: int, session: Session, checkpoint: str, total: int, at: datetime
+        self,
+        dataset: Dataset,
+        owner_id: int,
+        session: Session,
+        checkpoint: str,
+        total: int,
+        at: datetime,
+        phase_id: int | None = None,
     ) -> Submission:
         with self._tx() as orm:
             # serialise one owner's submissions on PostgreSQL (SQLite already holds the write lock)
             orm.execute(select(UserRow.id).where(UserRow.id == owner_id).with_for_update())
-            _check_limits(orm, dataset, owner_id, at)
+            _check_limits(orm, dataset, owner_id, at, phase_id)
             row = SubmissionRow(
                 dataset_id=dataset.id,
                 owner_id=owner_id,
@@ -82,6 +95,7 @@ class CompetitionMixin(SqlStoreBase):
                 progress=0,
                 total=total,
                 created_at=at,
+                phase_id=phase_id,
             )
             orm.add(row)
             orm.flush()
@@ -89,10 +103,10 @@ class CompetitionMixin(SqlStoreBase):
         return self.get_submission(submission_id)
 
     def count_submissions(
-        self, dataset_id: int, owner_id: int, since: datetime | None
+        self, dataset_id: int, owner_id: int, since: datetime | None, phase_id: int | None = None
     ) -> tuple[int, datetime | None]:
         with self._tx() as orm:
-            return _count(orm, dataset_id, owner_id, since)
+            return _count(orm, dataset_id, owner_id, since, phase_id)
 
     def update_submission(self, submission_id: int, **values: Any) -> Submission:
         if "status" in values:

@@ -16,12 +16,28 @@ from nsml.store.sql.models import DatasetRow, UserRow
 
 # what update_dataset may set: the organiser's competition options, never the data's shape
 _COMPETITION_OPTIONS = frozenset(
-    {"public_fraction", "daily_limit", "total_limit", "eval_timeout_s", "closed_at", "round_public"}
+    {
+        "public_fraction",
+        "daily_limit",
+        "total_limit",
+        "eval_timeout_s",
+        "closed_at",
+        "round_public",
+        "description",
+        "rules",
+        "deadline",
+        "max_selected",
+    }
 )
 
 
 def _dataset_query() -> Any:
-    return select(DatasetRow, UserRow.name).join(UserRow, UserRow.id == DatasetRow.owner_id)
+    """Datasets not removed, with their owner's name."""
+    return (
+        select(DatasetRow, UserRow.name)
+        .join(UserRow, UserRow.id == DatasetRow.owner_id)
+        .where(DatasetRow.removed_at.is_(None))
+    )
 
 
 class DatasetsMixin(SqlStoreBase):
@@ -71,7 +87,40 @@ class DatasetsMixin(SqlStoreBase):
         if unknown:
             raise ValueError(f"unknown dataset options: {', '.join(sorted(unknown))}")
         with self._tx() as orm:
-            result = orm.execute(update(DatasetRow).where(DatasetRow.name == name).values(**options))
+            result = orm.execute(_live(name).values(**options))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise NotFound(f"dataset {name!r} not found")
         return self.get_dataset(name)
+
+    def bump_dataset_version(
+        self, name: str, version: int, train_size: int, test_size: int, size_bytes: int
+    ) -> Dataset:
+        with self._tx() as orm:
+            result = orm.execute(
+                _live(name)
+                .where(DatasetRow.version == version)
+                .values(
+                    version=version + 1, train_size=train_size, test_size=test_size, size_bytes=size_bytes
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"dataset {name!r} is no longer at version {version}")
+        return self.get_dataset(name)
+
+    def remove_dataset(self, name: str, at: datetime) -> None:
+        with self._tx() as orm:
+            result = orm.execute(_live(name).values(removed_at=at))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFound(f"dataset {name!r} not found")
+
+    def dataset_was_removed(self, name: str) -> bool:
+        with self._tx() as orm:
+            removed = orm.execute(
+                select(DatasetRow.id).where(DatasetRow.name == name, DatasetRow.removed_at.is_not(None))
+            ).first()
+            return removed is not None
+
+
+def _live(name: str) -> Any:
+    """An UPDATE of the dataset ``name`` unless it was removed."""
+    return update(DatasetRow).where(DatasetRow.name == name, DatasetRow.removed_at.is_(None))

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar, get_type_hints
 
-from nsml.store.entities import Session, User
+from nsml.store.entities import Session, Submission, User
 from nsml.store.sql.base import utc
 
 Entity = TypeVar("Entity")
@@ -24,6 +24,7 @@ Entity = TypeVar("Entity")
 DERIVED: dict[type, dict[str, Callable[[Any], Any]]] = {
     User: {"disabled": lambda row: row.disabled_at is not None},
     Session: {"args": lambda row: list(row.args or [])},
+    Submission: {"score_history": lambda row: list(row.score_history or [])},
 }
 
 

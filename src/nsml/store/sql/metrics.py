@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from nsml.store.base import NotFound
@@ -71,6 +71,24 @@ class MetricsMixin(SqlStoreBase):
                 .order_by(MetricRow.key, MetricRow.step, MetricRow.id)
             ).all()
             return [to_entity(MetricPoint, row) for row in rows]
+
+    def latest_metrics(self, session_ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        found: dict[int, dict[str, float]] = {session_id: {} for session_id in session_ids}
+        with self._tx() as orm:
+            for start in range(0, len(session_ids), 500):  # stay under the databases' bind limits
+                chunk = list(session_ids[start : start + 500])
+                last = (
+                    select(func.max(MetricRow.id))
+                    .where(MetricRow.session_id.in_(chunk), MetricRow.value.is_not(None))
+                    .group_by(MetricRow.session_id, MetricRow.key)
+                )
+                rows = orm.execute(
+                    select(MetricRow.session_id, MetricRow.key, MetricRow.value).where(MetricRow.id.in_(last))
+                )
+                for session_id, key, value in rows:
+                    if value is not None:  # never: only numeric points were chosen
+                        found[session_id][key] = value
+        return found
 
     def put_checkpoint(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -93,6 +95,12 @@ class DatasetRow(Base):
     eval_timeout_s: Mapped[int] = mapped_column(Integer, default=600, server_default="600")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     round_public: Mapped[int | None] = mapped_column(Integer, nullable=True)  # decimals shown
+    rules: Mapped[str] = mapped_column(Text, default="", server_default="")  # Markdown
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # a removed dataset keeps its row (and name) so its sessions stay listable
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    max_selected: Mapped[int] = mapped_column(Integer, default=2, server_default="2")  # final picks
 
 
 class SessionCounterRow(Base):
@@ -190,6 +198,36 @@ class SubmissionRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # when the test inputs went to the participant's code: from then on a failure counts
     inputs_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # an organiser's reference entry: shown on the board where its score places it, unranked
+    baseline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    phase_id: Mapped[int | None] = mapped_column(
+        ForeignKey("phases.id", ondelete="SET NULL", name="fk_submissions_phase_id"), nullable=True
+    )
+    selected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the submission of the previous phase this one re-scores (free: not counted in limits)
+    carried_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # earlier scores, replaced by re-runs: [{public_score, private_score, scored_at, reason}]
+    score_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+
+
+class PhaseRow(Base):
+    """A round of a competition, with its own hidden test set, limits, dates and board."""
+
+    __tablename__ = "phases"
+    __table_args__ = (UniqueConstraint("dataset_id", "name", name="uq_phase_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    index: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    daily_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    test_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CacheEntryRow(Base):

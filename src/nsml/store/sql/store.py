@@ -9,6 +9,7 @@ from nsml.store.sql.competition import CompetitionMixin
 from nsml.store.sql.credits import CreditsMixin
 from nsml.store.sql.datasets import DatasetsMixin
 from nsml.store.sql.metrics import MetricsMixin
+from nsml.store.sql.phases import PhasesMixin
 from nsml.store.sql.sessions import SessionsMixin
 from nsml.store.sql.shared import SharedResourcesMixin
 
@@ -19,6 +20,7 @@ class SqlStore(
     SessionsMixin,
     MetricsMixin,
     CompetitionMixin,
+    PhasesMixin,
     CacheMixin,
     SharedResourcesMixin,
     CreditsMixin,
