@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from helpers.browser import chromium
 from helpers.scoring import (
     DEMO,
     RULE_SCRIPT,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # what test modules import from here; some of it defined in helpers
     "ADMIN_TOKEN", "DEMO", "HOLD", "LONG", "NSML", "PASSWORD", "ROOT", "RULE_SCRIPT", "TRAIN_2018",
-    "ForegroundServer", "Platform", "admin_platform", "assert_test_labels_out_of_reach",
+    "ForegroundServer", "Platform", "admin_platform", "chromium", "assert_test_labels_out_of_reach",
     "client_platform", "free_port", "gpus_seen", "login", "require_shared_data", "rule_prediction",
     "rule_scores", "running_platform", "second_user", "session_minutes", "targz", "train_rule_session",
     "wait_until_healthy",

@@ -96,6 +96,25 @@ def test_session_runs_on_a_worker_and_its_checkpoints_reach_the_server(ray_platf
     assert ray_platform.session(name)["summary"]["epoch"] == 2  # reports came back over HTTP
 
 
+def test_an_automl_trial_is_a_ray_session(ray_platform: Platform) -> None:
+    folder = ray_platform.project("ray_automl", TRAIN_2018)
+    spec = (
+        "{metric: train/loss, direction: minimize, trials: 1, params: {epochs: {type: int, low: 2, high: 3}}}"
+    )
+    (folder / "sweep.yaml").write_text(spec)
+    study = ray_platform.nsml(
+        "automl", "run", "-d", "demo_kin", "--spec", "sweep.yaml", cwd=folder
+    ).stdout.strip()
+    deadline = time.monotonic() + 120
+    while (detail := ray_platform.json("automl", "show", study))["state"] == "running":
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.5)
+    (trial,) = detail["trials"]
+    assert trial["state"] == "complete" and detail["state"] == "finished", detail
+    assert NODE_LINE.search(_log(ray_platform, trial["session"]))
+    assert trial["step"] == trial["params"]["epochs"] - 1
+
+
 def test_logs_follow_and_stop_end_the_ray_actor(ray_platform: Platform) -> None:
     folder = ray_platform.project("ray_long", TRAIN_2018)
     name = ray_platform.run(folder, "demo_kin", "--epochs 200 --sleep 0.5")

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from conftest import ROOT, Platform, second_user
+from conftest import ROOT, Platform, chromium, second_user
 from helpers.web_contract import PHASES, amended, answering
 from nsml.sizes import human_size
 
 OUTPUT = ROOT / "test-output" / "web"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 SCRIPT = """
     import argparse, hashlib, json, os, time, nsml
@@ -59,18 +53,8 @@ DESCRIPTION = "**Predict** pairs. <script>window.xss = 1</script><img src=x oner
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing; `make test` installs it")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium() as instance:
+        yield instance
 
 
 def _page(browser: Any, link: str) -> Any:

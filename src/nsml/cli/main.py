@@ -9,6 +9,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from nsml._version import __version__
 from nsml.cli.accounts import admin, credit, login, logout, register, whoami
+from nsml.cli.automl import automl
 from nsml.cli.backup import admin_backup, admin_restore  # noqa: F401  (registered on `admin`)
 from nsml.cli.cache import cache
 from nsml.cli.competition import board, infer, submit
@@ -33,7 +34,7 @@ def cli() -> None:
 
 for command in (
     run, ps, logs, exec_command, model, stop, rm, fork, resume, memo, show_command, pull, download,
-    diff, plot, submit, board, infer, submission, phase, dataset,
+    diff, plot, submit, board, infer, submission, phase, dataset, automl,
     web, cache, shared, credit, notify, login, logout, register, whoami, admin, server_group,
 ):  # fmt: skip
     cli.add_command(command)

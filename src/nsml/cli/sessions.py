@@ -84,16 +84,7 @@ def run(
                 parse_size(value, flag)
             except BadSize as exc:
                 raise CliError(str(exc)) from None
-    root = Path.cwd()
-    if not (root / entry).is_file():
-        raise CliError(f"entry file {entry!r} not found in {root}; pass -e PATH relative to it")
-    try:
-        arguments = shlex.split(args)
-    except ValueError as exc:
-        raise CliError(f"cannot parse -a {args!r}: {exc}") from None
-    files = collect_source(root)
-    with progress.status(f"Shipping {len(files)} files from {root}", spinner="dots"):
-        code = pack(files)
+    arguments, code = packed_source(entry, args)
     conn = server()
     with conn.client() as api:
         session = api.create_session(
@@ -105,6 +96,21 @@ def run(
         console.print(f"Session {session.name} {_queued(session)}.", markup=False)
     else:
         console.print(f"Session {session.name} started.")
+
+
+def packed_source(entry: str, args: str) -> tuple[list[str], bytes]:
+    """The script's arguments and the current folder packed to ship (``run``, ``automl run``),
+    both checked before anything reaches the server."""
+    root = Path.cwd()
+    if not (root / entry).is_file():
+        raise CliError(f"entry file {entry!r} not found in {root}; pass -e PATH relative to it")
+    try:
+        arguments = shlex.split(args)
+    except ValueError as exc:
+        raise CliError(f"cannot parse -a {args!r}: {exc}") from None
+    files = collect_source(root)
+    with progress.status(f"Shipping {len(files)} files from {root}", spinner="dots"):
+        return arguments, pack(files)
 
 
 def _queued(session: SessionOut) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
+from nsml.client.automl import AutoMLClient
 from nsml.client.http import API, UNBOUNDED, ApiError, raise_for
 from nsml.client.phases import PhasesApi
 from nsml.names import SessionRef
@@ -45,7 +46,7 @@ _SHARED = TypeAdapter(list[SharedResourceOut])
 _SUBMISSIONS = TypeAdapter(list[SubmissionOut])
 
 
-class ApiClient(PhasesApi):
+class ApiClient(AutoMLClient, PhasesApi):
     # system ------------------------------------------------------------------------
     def health(self, timeout: float | None = None) -> Health:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}

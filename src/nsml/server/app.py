@@ -28,6 +28,7 @@ from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS
 from nsml.runners import LocalRunner, Runner, cgroups
 from nsml.server.auth import hash_token
+from nsml.server.automl_driver import AutoMLDriver
 from nsml.server.deps import Services
 from nsml.server.errors import ApiError
 from nsml.server.guard import RequestGuard
@@ -37,6 +38,7 @@ from nsml.server.limits import BodySizeLimit
 from nsml.server.routers import (
     accounts,
     admin,
+    automl,
     cache,
     competition,
     credits,
@@ -51,6 +53,7 @@ from nsml.server.routers import (
     system,
 )
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.automl import AutoMLService
 from nsml.server.services.cache import CacheService
 from nsml.server.services.competition_admin import CompetitionAdmin
 from nsml.server.services.credits import CreditService
@@ -60,12 +63,13 @@ from nsml.server.services.notifications import NotificationService
 from nsml.server.services.phases import PhaseService
 from nsml.server.services.rescoring import Rescorer
 from nsml.server.services.session_files import SessionFiles
-from nsml.server.services.sessions import SessionService
+from nsml.server.services.sessions import SHUTDOWN_REASON, SessionService
 from nsml.server.services.shared import SharedService
 from nsml.server.services.storage import StorageService
 from nsml.server.services.submission_queue import SubmissionQueue
 from nsml.server.services.submissions import SubmissionService
 from nsml.server.settings import ServerSettings
+from nsml.server.web import automl_routes as automl_web
 from nsml.server.web import competition as web_competition
 from nsml.server.web import render as web_render
 from nsml.server.web import routes as web_routes
@@ -117,6 +121,10 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         exec_broker = ExecBroker()
         exec_broker.bind_loop(asyncio.get_running_loop())
         idle_watch.start()
+        automl_service = AutoMLService(store, session_service, settings.home / "automl.db")
+        automl_driver = AutoMLDriver(automl_service)
+        automl_service.on_created = automl_driver.wake
+        automl_driver.start()  # after the sessions' recovery: it settles the trials it failed
         app.state.services = Services(
             settings=settings,
             store=store,
@@ -132,6 +140,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             notifications=notifications,
             cache=CacheService(store, artifacts),
             shared=SharedService(store, artifacts),
+            automl=automl_service,
             queue=SubmissionQueue(store, submission_service, session_service, settings),
             competition_admin=CompetitionAdmin(store),
             phases=phase_service,
@@ -148,9 +157,10 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             remove_server_file(settings)
             exec_broker.close()
             janitor.stop()
+            automl_driver.stop()
             idle_watch.stop()
             credit_service.shutdown()
-            runner.shutdown("the server shut down while the session ran")
+            runner.shutdown(SHUTDOWN_REASON)
             if settings.runner == "local":
                 cgroups.release()  # every run has ended: remove this server's control groups
             notifications.stop()
@@ -161,7 +171,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
         system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
-        shared, notify, submission_admin, phases,
+        shared, notify, submission_admin, phases, automl,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
@@ -179,6 +189,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app.add_middleware(RequestGuard)  # outermost of ours: it also sees what BodySizeLimit raises
 
     app.include_router(web_routes.router)
+    app.include_router(automl_web.router)
     app.include_router(web_competition.router)
     app.mount("/static", StaticFiles(directory=str(web_render.HERE / "static")), name="static")
 

@@ -17,6 +17,7 @@ from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, Forbidden, NotFoundError, Unauthorized
 from nsml.server.path_params import SessionNumber
 from nsml.server.services.accounts import AccountService
+from nsml.server.services.automl import AutoMLService
 from nsml.server.services.cache import CacheService
 from nsml.server.services.competition_admin import CompetitionAdmin
 from nsml.server.services.credits import CreditService
@@ -57,6 +58,7 @@ class Services:
     queue: SubmissionQueue  # where queued sessions and submissions stand
     competition_admin: CompetitionAdmin  # baselines, results export
     phases: PhaseService
+    automl: AutoMLService
 
 
 def services(request: Request) -> Services:

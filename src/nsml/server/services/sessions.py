@@ -32,6 +32,7 @@ from nsml.store import AbstractStore, MetricPoint, NotFound, Session, SessionSta
 from nsml.store.entities import ACTIVE_STATUSES
 
 RESTART_REASON = "the server stopped while the session was running"
+SHUTDOWN_REASON = "the server shut down while the session ran"
 
 
 class SessionService(SessionCheckpoints):
@@ -111,15 +112,18 @@ class SessionService(SessionCheckpoints):
         memory: str = "",
         shm_size: str = "",
         sizes_mb: tuple[int, int] | None = None,
+        source_of: Session | None = None,
     ) -> Session:
-        """A new session from uploaded source, or from a parent's source and checkpoint.
+        """A new session from uploaded source, or from a parent's source and checkpoint, or
+        from another session's source alone (``source_of``: the trials of a study).
 
         The upload is discarded however this ends, a refusal included."""
         try:
             sizes = sizes_mb if sizes_mb is not None else self.resources.requested(memory, shm_size)
             return self._create(
-                owner, dataset_name, entry, args, description, gpus, code_upload, fork_of, cpus, sizes
-            )
+                owner, dataset_name, entry, args, description, gpus, code_upload, fork_of, cpus, sizes,
+                source_of,
+            )  # fmt: skip
         finally:
             if code_upload is not None:
                 self.artifacts.discard_upload(code_upload)
@@ -136,6 +140,7 @@ class SessionService(SessionCheckpoints):
         fork_of: tuple[Session, str] | None,
         cpus: int,
         sizes_mb: tuple[int, int],
+        source_of: Session | None = None,
     ) -> Session:
         try:
             dataset = self.store.get_dataset(dataset_name)
@@ -150,11 +155,12 @@ class SessionService(SessionCheckpoints):
         origin = None
         if fork_of is not None:
             origin = continuation(*fork_of)
-        elif code_upload is None:
+        elif code_upload is None and source_of is None:
             raise BadRequest("a session needs source code: an upload or a session to fork")
         try:
             cap = self._source_cap(owner, code_upload)
-            from_session = fork_of[0].id if fork_of is not None else None
+            source = fork_of[0] if fork_of is not None else source_of
+            from_session = source.id if source is not None else None
             with self.artifacts.staged_source(cap, code_upload, from_session) as work:
                 _check_entry(work, entry)
                 token = new_token()
