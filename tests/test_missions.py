@@ -83,6 +83,8 @@ def test_a_mission_runs_off_the_platform_on_the_2018_sample(tmp_path: Path, shar
     sample = (shared_data / "hackathon2018_sample" / "kin" / "train" / "train_data").read_text()
     assert f"training tfidf on {len(sample.splitlines())} examples" in result.stdout
     assert re.search(r"validation accuracy [01]\.\d{4}", result.stdout), result.stdout
+    assert re.search(r"validation accuracy [01]\.\d{4} on held-out topics", result.stdout), result.stdout
+    assert re.search(r"same-topic different questions in validation: accuracy [01]\.\d{4}", result.stdout)
     assert (tmp_path / "nsml_local" / "checkpoints" / "best" / "pipeline.json").is_file()
 
 

@@ -170,9 +170,9 @@ class Mission:
         result = state["pipeline"].fit(lines, labels, report=report)
         seconds = time.perf_counter() - started
         split = getattr(config, "valid_split", "random")
-        shown_split = " (held-out topics)" if split == "topic" else ""
+        shown_split = " on held-out topics" if split == "topic" else ""
         print(
-            f"validation{shown_split} {metric} {result['valid_score']:.4f} after {seconds:.1f} s", flush=True
+            f"validation {metric} {result['valid_score']:.4f}{shown_split} after {seconds:.1f} s", flush=True
         )
         same_topic = {k: v for k, v in result.items() if k.startswith("same_topic_")}
         if same_topic:
