@@ -105,5 +105,6 @@ def test_make_demo_builds_kin_trains_two_models_and_shows_the_board(
     scores = [float(s) for s in re.findall(r"best: score ([0-9.]+)", result.stdout)]
     assert len(scores) == 2 and max(scores) > 0.6, result.stdout
     assert "$ nsml board kin" in result.stdout
+    assert "Warning" not in result.stdout  # a newcomer's first log holds no library noise
     [row] = platform.json("board", "kin")["rows"]
     assert row["score"] == pytest.approx(max(scores), rel=1e-4)

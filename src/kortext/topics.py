@@ -10,6 +10,7 @@ teaches it that sharing a topic is not asking the same thing.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +41,9 @@ def cluster_texts(texts: Sequence[str], seed: int = 1) -> dict[str, int]:
         return {text: number for number, text in enumerate(unique)}
     clusters = max(2, len(unique) // QUESTIONS_PER_TOPIC)
     kmeans = MiniBatchKMeans(clusters, random_state=seed, n_init=3, batch_size=2048)
-    with threadpool_limits(1):  # small matrices: threads only contend (seconds on a busy machine)
+    with threadpool_limits(1), warnings.catch_warnings():  # small matrices: threads only contend
+        # in a sandbox /proc hides the physical cores; loky's warning about it is noise in the log
+        warnings.filterwarnings("ignore", message="Could not find the number of physical cores")
         labels = kmeans.fit_predict(_vectors(unique, seed))
     return dict(zip(unique, (int(label) for label in labels), strict=True))
 
