@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Platform
+from conftest import NSML, Platform
 
 MISSIONS = Path(__file__).resolve().parent.parent / "missions"
 
@@ -83,4 +83,28 @@ def test_a_mission_runs_off_the_platform_on_the_2018_sample(tmp_path: Path, shar
     sample = (shared_data / "hackathon2018_sample" / "kin" / "train" / "train_data").read_text()
     assert f"training tfidf on {len(sample.splitlines())} examples" in result.stdout
     assert re.search(r"validation accuracy [01]\.\d{4}", result.stdout), result.stdout
+    assert re.search(r"validation accuracy [01]\.\d{4} on held-out topics", result.stdout), result.stdout
+    assert re.search(r"same-topic different questions in validation: accuracy [01]\.\d{4}", result.stdout)
     assert (tmp_path / "nsml_local" / "checkpoints" / "best" / "pipeline.json").is_file()
+
+
+def test_make_demo_builds_kin_trains_two_models_and_shows_the_board(
+    platform: Platform, shared_data: Path
+) -> None:
+    """``make demo``'s script, on a few hundred training pairs so it stays cheap."""
+    import subprocess
+
+    script = MISSIONS.parent / "examples" / "demo.sh"
+    env = {**platform.env, "NSML": NSML, "DEMO_MAX_TRAIN": "300"}
+    result = subprocess.run(
+        ["bash", str(script)], cwd=platform.workdir, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Dataset kin built from" in result.stdout and "6815 train, 758 test" in result.stdout
+    assert "valid/accuracy" in result.stdout and "train/rows=300" in result.stdout
+    scores = [float(s) for s in re.findall(r"best: score ([0-9.]+)", result.stdout)]
+    assert len(scores) == 2 and max(scores) > 0.6, result.stdout
+    assert "$ nsml board kin" in result.stdout
+    assert "Warning" not in result.stdout  # a newcomer's first log holds no library noise
+    [row] = platform.json("board", "kin")["rows"]
+    assert row["score"] == pytest.approx(max(scores), rel=1e-4)

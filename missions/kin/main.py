@@ -21,6 +21,7 @@ MISSION = Mission(
     model="ensemble",
     members="tfidf,siamese",
     max_length=60,
+    valid_split="topic",
 )
 
 

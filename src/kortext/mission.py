@@ -37,6 +37,7 @@ class Mission:
     max_length: int  # default --max-length
     task_help: str | None = None  # help of --task
     clean: Callable[[str], str] | None = None  # applied to every text, in training and infer
+    valid_split: str = "random"  # default --valid-split ("topic" holds out whole topics of pairs)
 
     def arguments(self, argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser = argparse.ArgumentParser(description=self.doc.splitlines()[0])
@@ -62,6 +63,18 @@ class Mission:
             help="textcnn-static/-nonstatic: published word vectors (kortext pretrain --publish NAME)",
         )  # fmt: skip
         parser.add_argument("--seed", type=int, default=1)
+        if self.pair:
+            parser.add_argument(
+                "--valid-split", default=self.valid_split, choices=("topic", "random"),
+                help="topic: validate on whole held-out topics (clusters of questions)",
+            )  # fmt: skip
+            parser.add_argument(
+                "--hard-negatives", type=float, default=0.0,
+                help="add this share of training rows of same-topic different-question pairs (label 0)",
+            )  # fmt: skip
+            parser.add_argument(
+                "--cong", action="store_true", help="tfidf: Kiwi CoNG word-alignment features"
+            )
         parser.add_argument(
             "--max-train", type=int, default=0, help="train on a sample of this many rows (0: all)"
         )
@@ -156,7 +169,19 @@ class Mission:
         started = time.perf_counter()
         result = state["pipeline"].fit(lines, labels, report=report)
         seconds = time.perf_counter() - started
-        print(f"validation {metric} {result['valid_score']:.4f} after {seconds:.1f} s", flush=True)
+        split = getattr(config, "valid_split", "random")
+        shown_split = " on held-out topics" if split == "topic" else ""
+        print(
+            f"validation {metric} {result['valid_score']:.4f}{shown_split} after {seconds:.1f} s", flush=True
+        )
+        same_topic = {k: v for k, v in result.items() if k.startswith("same_topic_")}
+        if same_topic:
+            accuracy, p_same = same_topic["same_topic_accuracy"], same_topic["same_topic_p_same"]
+            print(
+                f"same-topic different questions in validation: accuracy {accuracy:.4f}, "
+                f"mean P(same) {p_same:.4f}",
+                flush=True,
+            )
         nsml.report(
             summary=True,
             scope=locals(),
@@ -165,6 +190,7 @@ class Mission:
                 f"valid__{metric}": result["valid_score"],
                 "train__seconds": seconds,
                 "train__rows": result["train_rows"],
+                **{f"valid__{k}": v for k, v in same_topic.items()},
             },
         )
         nsml.save("best")
@@ -185,6 +211,9 @@ def options(config: argparse.Namespace) -> Options:
         embeddings=config.embeddings,
         seed=config.seed,
         max_train=config.max_train,
+        valid_split=getattr(config, "valid_split", "random"),
+        hard_negatives=getattr(config, "hard_negatives", 0.0),
+        cong_features=getattr(config, "cong", False),
         members=config.members,
         progress=True,  # a bar on a terminal, else a line per epoch and every 10 s (logs -f)
     )

@@ -24,6 +24,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
 
+from kortext.cong import CongPairFeatures
+
 Task = Literal["binary", "regression"]
 _PUNCT = re.compile(r"[^\w]+")
 
@@ -151,7 +153,8 @@ def similarity_features(first: Sequence[str], second: Sequence[str]) -> np.ndarr
 class PairVectorizer:
     """TF-IDF on both questions (one vocabulary) plus similarities, as one sparse matrix."""
 
-    def __init__(self) -> None:
+    def __init__(self, cong: bool = False) -> None:
+        self.cong = CongPairFeatures() if cong else None  # pretrained word knowledge (kortext.cong)
         self.word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True)
         self.jamo = TfidfVectorizer(analyzer="char", ngram_range=(2, 4), sublinear_tf=True, preprocessor=jamo)
@@ -161,7 +164,9 @@ class PairVectorizer:
         cosines = [
             _cosine_rows(v.transform(first), v.transform(second)) for v in (self.word, self.char, self.jamo)
         ]
-        return np.column_stack([similarity_features(first, second), *cosines])
+        cong = getattr(self, "cong", None)  # checkpoints saved before it existed
+        extra = [cong.transform(first, second)] if cong is not None else []
+        return np.column_stack([similarity_features(first, second), *cosines, *extra])
 
     def fit(self, first: Sequence[str], second: Sequence[str]) -> PairVectorizer:
         both = list(first) + list(second)
@@ -184,8 +189,8 @@ class PairVectorizer:
 class TfidfPairClassifier:
     """Kin baseline: logistic regression over :class:`PairVectorizer` features."""
 
-    def __init__(self, C: float = 4.0) -> None:
-        self.vectorizer = PairVectorizer()
+    def __init__(self, C: float = 4.0, cong: bool = False) -> None:
+        self.vectorizer = PairVectorizer(cong)
         self.model = LogisticRegression(C=C, max_iter=3000)
 
     def fit(self, first: Sequence[str], second: Sequence[str], labels: Sequence[int]) -> TfidfPairClassifier:

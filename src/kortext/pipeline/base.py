@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kortext.topics import mine_hard_negatives, topic_split
 from kortext.training import ReportFn, set_seed, split_indices
 
 Task = Literal["binary", "regression"]
@@ -42,6 +43,9 @@ class Options:
     embeddings: str = ""  # textcnn-static/-nonstatic: a published shared resource of word vectors
     seed: int = 1
     valid_fraction: float = 0.1
+    valid_split: str = "random"  # "topic": pairs hold out whole topics (kortext.topics)
+    cong_features: bool = False  # tfidf pairs: Kiwi CoNG word alignment features (kortext.cong)
+    hard_negatives: float = 0.0  # pairs: add this fraction of training rows of same-topic negatives
     max_train: int = 0  # 0: all rows; else a seeded sample of this many (bounded runs)
     max_steps: int = 0  # 0: no cap on optimizer steps
     pair_features: bool = True  # siamese/esim also see the hand-made pair similarities
@@ -100,10 +104,23 @@ class Pipeline(ABC):
     def _load(self, folder: Path, meta: dict[str, Any]) -> None: ...
 
     # ----- shared behaviour -----
-    def split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, inputs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The one seeded train/validation split every model of a run shares (ensembles rely on it)."""
-        train, valid = split_indices(n, self.options.valid_fraction, self.options.seed)
+        if self.options.valid_split == "topic" and self.pair:
+            return topic_split(*split_pairs(inputs), self.options.valid_fraction, self.options.seed)
+        train, valid = split_indices(len(inputs), self.options.valid_fraction, self.options.seed)
         return train.numpy(), valid.numpy()
+
+    def _with_hard_negatives(
+        self, inputs: list[str], y: np.ndarray, train: np.ndarray
+    ) -> tuple[list[str], np.ndarray]:
+        """Training rows plus mined same-topic negatives, appended so validation indices hold."""
+        if not (self.pair and self.task == "binary" and self.options.hard_negatives > 0):
+            return inputs, y
+        first, second = split_pairs([inputs[i] for i in train])
+        count = int(len(train) * self.options.hard_negatives)
+        extra = mine_hard_negatives(first, second, y[train], count, self.options.seed)
+        return inputs + extra, np.concatenate([y, np.zeros(len(extra))])
 
     def fit(
         self, inputs: Sequence[str], labels: Sequence[float], report: ReportFn | None = None
@@ -119,10 +136,29 @@ class Pipeline(ABC):
             inputs, y = [inputs[i] for i in sorted(keep)], y[sorted(keep)]
         self.label_range = (float(y.min()), float(y.max()))
         set_seed(self.options.seed)
-        _, valid = self.split(len(inputs))
-        self._fit(inputs, y, valid, report)
+        train, valid = self.split(inputs)
+        rows = len(inputs)
+        self._fit(*self._with_hard_negatives(inputs, y, train), valid, report)
         self.valid_predictions = self._predict([inputs[i] for i in valid])
-        return {"valid_score": self.score(self.valid_predictions, y[valid]), "train_rows": float(len(inputs))}
+        result = {"valid_score": self.score(self.valid_predictions, y[valid]), "train_rows": float(rows)}
+        if self.pair and self.task == "binary":
+            result.update(self.same_topic_scores([inputs[i] for i in valid], y[valid]))
+        return result
+
+    def same_topic_scores(self, inputs: list[str], labels: np.ndarray) -> dict[str, float]:
+        """How the model does on two different questions of one topic, mined from ``inputs``.
+
+        The validation rows' own negatives are mostly off-topic; these probe whether the
+        model tells a same-topic question apart from a paraphrase (all are labelled 0).
+        """
+        probes = mine_hard_negatives(*split_pairs(inputs), labels, len(inputs), self.options.seed + 1)
+        if not probes:
+            return {}
+        p_same = self._predict(probes)
+        return {
+            "same_topic_accuracy": float((p_same <= 0.5).mean()),
+            "same_topic_p_same": float(p_same.mean()),
+        }
 
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
         if self.task == "binary":

@@ -118,7 +118,7 @@ class EnsemblePipeline(Pipeline):
                 np.random.default_rng(self.options.seed).permutation(len(inputs))[: self.options.max_train]
             )
             inputs, y = [inputs[i] for i in keep], y[keep]
-        _, valid = self.split(len(inputs))
+        _, valid = self.split(inputs)
         predictions = self.member_predictions([inputs[i] for i in valid])
         out = np.zeros(len(valid))
         for fit_rows, held in KFold(5, shuffle=True, random_state=self.options.seed).split(valid):

@@ -22,7 +22,7 @@ class LinearPipeline(Pipeline):
         train = np.setdiff1d(np.arange(len(inputs)), valid)
         rows = [inputs[i] for i in train]
         if self.pair:
-            estimator = TfidfPairClassifier()
+            estimator = TfidfPairClassifier(cong=self.options.cong_features)
             estimator.fit(*split_pairs(rows), labels[train].astype(int))
             self.estimator = estimator
         else:
