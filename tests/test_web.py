@@ -465,8 +465,22 @@ def test_organiser_runs_phases_reruns_baselines_and_the_queue(browser: Any, worl
 
 
 def test_automl_lists_the_users_studies(browser: Any, world: dict[str, Any]) -> None:
-    page = _as(world["as_bob"], world["url"] + "/sessions")
+    platform = world["platform"]
+    spec: dict[str, Any] = {"metric": "valid/accuracy", "direction": "maximize", "trials": 1, "parallel": 1}
+    spec |= {"sampler": "random", "pruner": "none", "params": {"lr": {"type": "categorical", "choices": [1]}}}
+    folder = platform.workdir / "cup_ones"
+    (folder / "sweep.yaml").write_text(json.dumps(spec))  # YAML reads JSON
+    study = platform.nsml("automl", "run", "-d", "webcup", "--spec", "sweep.yaml", cwd=folder).stdout.strip()
+
+    page = _as(world["root"], world["url"] + "/sessions")
     page.click("header nav a[href='/automl']")
     page.wait_for_url("**/automl")
-    assert page.inner_text("h1") == "AutoML studies"
-    assert "nsml automl run" in page.inner_text("#no-studies")
+    assert [r.get_attribute("data-name") for r in page.query_selector_all("#studies tbody tr")] == [study]
+    assert "webcup" in page.inner_text(f'#studies tr[data-name="{study}"]')
+    page.click(f'#studies tr[data-name="{study}"] a')
+    page.wait_for_url(f"**/automl/{study}")
+    assert page.inner_text("#study h1").startswith(study)
+
+    theirs = _as(world["as_bob"], world["url"] + "/automl")  # somebody else's study is not listed
+    assert theirs.locator("#studies").count() == 0
+    assert "nsml automl run" in theirs.inner_text("#no-studies")
