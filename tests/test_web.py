@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from conftest import ROOT, Platform, chromium, second_user
-from helpers.web_contract import PHASES, amended, answering
+from conftest import ROOT, Platform, chromium, running_platform, second_user
+from nsml.client.api import ApiClient
 from nsml.sizes import human_size
 
 OUTPUT = ROOT / "test-output" / "web"
@@ -24,6 +25,7 @@ SCRIPT = """
     parser.add_argument("--rule", default="ones")
     parser.add_argument("--lr", type=float, default=1.0)
     parser.add_argument("--fail", type=int, default=0)
+    parser.add_argument("--slow", type=float, default=0)  # seconds infer takes: a submission that waits
     config = parser.parse_args()
     ORACLE = json.load(open("oracle.json")) if os.path.exists("oracle.json") else {}
 
@@ -36,7 +38,7 @@ SCRIPT = """
 
     nsml.bind(save=lambda d, **k: open(os.path.join(d, "m"), "w").write("1"),
               load=lambda d, **k: None,
-              infer=lambda data, **k: [(0.5, predict(t)) for t in data])
+              infer=lambda data, **k: time.sleep(config.slow) or [(0.5, predict(t)) for t in data])
     if config.pause:
         nsml.paused(scope=locals())
     for step in range(5):
@@ -49,6 +51,13 @@ SCRIPT = """
 """
 
 DESCRIPTION = "**Predict** pairs. <script>window.xss = 1</script><img src=x onerror='window.xss = 2'>"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One evaluation at a time per user, so a second submission waits in the queue."""
+    with running_platform(tmp_path_factory, "web", NSML_MAX_EVALUATIONS_PER_USER="1") as instance:
+        yield instance
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +112,25 @@ def world(
         (cup / part / f"{part}_data").write_text(data)
         (cup / part / f"{part}_label").write_text(labels)
     platform.nsml("dataset", "push", "webcup", str(cup), "--description", DESCRIPTION)
+    # two rounds: a live one running from now on, a blind final the organiser starts
+    for phase, labels in (("prelim", "0\n" * 4), ("final", "0\n1\n0\n1\n")):
+        (cup / phase / "test").mkdir(parents=True)
+        (cup / phase / "test" / "test_data").write_text("".join(f"{phase} {i}\tq{i}\n" for i in range(4)))
+        (cup / phase / "test" / "test_label").write_text(labels)
+    platform.nsml("phase", "add", "webcup", "prelim", "--test", str(cup / "prelim"))
+    ends = ("--ends", "2099-01-01T00:00")
+    platform.nsml("phase", "add", "webcup", "final", "--test", str(cup / "final"), "--blind", *ends)
+    cup_runs = {
+        "cup_mine": platform.run(platform.project("cup_ones", SCRIPT), "webcup", "--rule ones"),
+        "cup_theirs": bob.run(bob.project("cup_hash", SCRIPT), "webcup", "--rule hash"),
+        "cup_slow": platform.run(platform.project("cup_slow", SCRIPT), "webcup", "--rule ones --slow 60"),
+    }
     platform.wait(mine)
     bob.wait(theirs)
     with signed_in(browser, platform) as as_root, signed_in(browser, bob) as as_bob:
         yield {
             "platform": platform, "bob": bob, "url": url, "mine": mine, "slower": slower, "theirs": theirs,
-            "root": as_root, "as_bob": as_bob,
+            "root": as_root, "as_bob": as_bob, **cup_runs,
         }  # fmt: skip
 
 
@@ -148,7 +170,6 @@ def test_competition_board_matches_the_cli_and_updates_live(browser: Any, world:
     assert page.inner_text("#mine tbody").count("scored") == 1  # only my own history
     assert "bob" not in page.inner_text("#mine")
     assert "left today" in page.inner_text("#limits") or "no daily limit" in page.inner_text("#limits")
-    page.screenshot(path=str(OUTPUT / "competition.png"), full_page=True)
 
     # bob jumps to the top: the rows that moved since the last view are highlighted
     demo = ROOT / "src" / "nsml" / "datasets" / "demo" / "demo_kin" / "test"
@@ -254,7 +275,9 @@ def test_sessions_table_sorts_filters_and_compares(browser: Any, world: dict[str
     def names() -> list[str]:
         return [r.get_attribute("data-name") for r in page.query_selector_all("#sessions tbody tr:visible")]
 
-    assert set(names()) == {world["mine"], world["slower"]}  # not bob's
+    assert not [name for name in names() if name.startswith("bob/")]  # not bob's
+    page.select_option("#filter-dataset", "demo_kin")
+    assert set(names()) == {world["mine"], world["slower"]}
     headings = [th.inner_text() for th in page.query_selector_all("#sessions thead tr:last-child th")]
     assert {"lr", "rule", "train/loss", "valid/accuracy", "seen"} <= set(headings)
     assert "500" in page.inner_text(f'#sessions tr[data-name="{world["mine"]}"]')
@@ -327,7 +350,6 @@ def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, 
     assert page.is_disabled("#rerun")
     page.check("#submissions tbody tr[data-id] input.pick")
     assert not page.is_disabled("#rerun") and not page.is_disabled("#mark-baseline")
-    page.screenshot(path=str(OUTPUT / "organise.png"), full_page=True)
 
     participant = world["as_bob"].new_page()
     refused = participant.goto(world["url"] + "/competitions/demo_kin/organise")
@@ -337,69 +359,6 @@ def test_organiser_desk_and_participants_refused(browser: Any, world: dict[str, 
     assert participant.locator("#organise-link").count() == 0
     everyone = participant.request.get(world["url"] + "/api/v1/datasets/demo_kin/submissions?all=true")
     assert everyone.status == 403  # the desk's data stays the organiser's
-
-
-def test_pages_speak_the_competition_contract(world: dict[str, Any]) -> None:
-    """Phases, selections, baselines, re-runs and the queue come with other parts of the
-    server; the pages are checked against the agreed requests and answers."""
-    sent: list[tuple[str, str, Any]] = []
-    answer = answering(sent)
-
-    def mark_board(board: dict[str, Any]) -> None:
-        board.update(phase="public", blind=False)
-        for row in board["rows"]:
-            row["baseline"] = row["owner"] == "bob"
-
-    def make_selectable(mine: dict[str, Any]) -> None:
-        for submission in mine["submissions"]:
-            submission["selected"] = False
-
-    page = world["root"].new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.route("**/api/v1/datasets/demo_kin/phases", answer(PHASES))
-    page.route("**/api/v1/datasets/demo_kin/phases/*/start", answer({}))
-    page.route("**/api/v1/datasets/demo_kin/board", amended(mark_board))
-    page.route("**/api/v1/datasets/demo_kin/submissions", amended(make_selectable))
-    page.route("**/api/v1/datasets/demo_kin/selection", answer([]))
-    page.route("**/api/v1/datasets/demo_kin/baselines", answer([]))
-    page.route("**/api/v1/datasets/demo_kin/rerun", answer([]))
-    page.route("**/api/v1/submissions/99/cancel", answer({}))
-    queued = {"id": 99, "owner": "bob", "kind": "submission", "status": "queued", "checkpoint": "4"}
-    page.route("**/api/v1/queue", answer({"submissions": [queued], "sessions": []}))
-
-    page.goto(world["url"] + "/competitions/demo_kin")
-    page.wait_for_selector("#phases-section:not([hidden]) #phases tbody tr")
-    assert page.inner_text("#phases tbody tr:nth-child(2)").split("\t")[0] == "final"
-    page.wait_for_selector('#board tr[data-owner="bob"].baseline')
-    assert "baseline" in page.inner_text('#board tr[data-owner="bob"]')
-    assert page.inner_text("#board-state").startswith("phase public")
-    page.wait_for_selector("#mine input.select")
-    page.check("#mine input.select")
-    page.click("#save-selection")
-    page.wait_for_function("document.getElementById('result').textContent.startsWith('Saved')")
-    chosen = int(page.get_attribute("#mine input.select", "value") or 0)
-    assert sent.pop() == ("POST", "/datasets/demo_kin/selection", {"ids": [chosen]})
-
-    page.goto(world["url"] + "/competitions/demo_kin/organise")
-    page.wait_for_selector('#phases tr[data-phase="final"]')
-    assert page.inner_text("#start-next") == "Start phase final"
-    page.click("#start-next")
-    page.wait_for_function("document.getElementById('result').textContent === 'Phase final started.'")
-    page.check("#submissions tbody tr[data-id] input.pick")
-    first = int(page.get_attribute("#submissions tbody tr[data-id]", "data-id") or 0)
-    page.click("#mark-baseline")
-    page.wait_for_function("document.getElementById('result').textContent.includes('marked')")
-    page.check("#submissions tbody tr[data-id] input.pick")
-    page.click("#rerun")
-    page.wait_for_function("document.getElementById('result').textContent.startsWith('Re-running 1')")
-    page.click("#queue button.cancel")
-    page.wait_for_function("document.getElementById('result').textContent === 'Submission 99 cancelled.'")
-    assert sent == [
-        ("POST", "/datasets/demo_kin/phases/final/start", None),
-        ("POST", "/datasets/demo_kin/baselines", {"ids": [first], "baseline": True}),
-        ("POST", "/datasets/demo_kin/rerun", {"ids": [first], "all": False}),
-        ("POST", "/submissions/99/cancel", None),
-    ]
 
 
 def test_other_users_things_are_not_reachable(browser: Any, world: dict[str, Any]) -> None:
@@ -419,3 +378,109 @@ def test_other_users_things_are_not_reachable(browser: Any, world: dict[str, Any
     second = browser.new_context().new_page()
     second.goto(link)  # a link works once
     assert "/login" in second.url and "used or expired" in second.inner_text("#error")
+
+
+def _until(what: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := what():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def test_organiser_runs_phases_reruns_baselines_and_the_queue(browser: Any, world: dict[str, Any]) -> None:
+    platform, bob, url = world["platform"], world["bob"], world["url"]
+    platform.wait(world["cup_mine"])
+    bob.wait(world["cup_theirs"])
+    mine = platform.json("submit", world["cup_mine"], "4")
+    theirs = bob.json("submit", world["cup_theirs"], "4")
+    assert mine["phase"] == "prelim" and mine["public_score"] == 0.0  # ones, on labels all 0
+
+    # bob's final selection, ticked on the competition page, is what the server keeps
+    participant = _as(world["as_bob"], url + "/competitions/webcup")
+    participant.wait_for_selector(f'#mine input.select[value="{theirs["id"]}"]')
+    participant.check(f'#mine input.select[value="{theirs["id"]}"]')
+    participant.click("#save-selection")
+    participant.wait_for_function("document.getElementById('result').textContent.startsWith('Saved')")
+    stored = {s["id"]: s["selected"] for s in bob.json("submission", "ls", "webcup")}
+    assert stored == {theirs["id"]: True}
+
+    # the organiser fixes the round's labels on the server and re-runs root's submission
+    labels = (platform.home / "datasets" / "webcup").resolve() / "phases" / "prelim" / "test" / "test_label"
+    assert labels.read_text() == "0\n" * 4
+    labels.write_text("1\n" * 4)
+    page = _as(world["root"], url + "/competitions/webcup/organise")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row = f'#submissions tr[data-id="{mine["id"]}"]'
+    page.check(f"{row} input.pick")
+    page.click("#rerun")
+    page.wait_for_function("document.getElementById('result').textContent.includes('queued')")
+    page.wait_for_selector(f"{row} td.score .was", timeout=30_000)
+    assert page.inner_text(f"{row} td.score").split("\n") == ["1", "was 0"]
+    everyone = platform.json("submission", "ls", "webcup", "--all")
+    history = next(s for s in everyone if s["id"] == mine["id"])
+    assert history["public_score"] == 1.0 and history["score_history"][0]["public_score"] == 0.0
+
+    # a baseline sits on the board tagged and unranked; bob ranks first
+    page.check(f"{row} input.pick")
+    page.click("#mark-baseline")
+    page.wait_for_function("document.getElementById('result').textContent.includes('marked as baseline')")
+    participant.reload()
+    participant.wait_for_selector('#board tr[data-owner="root"].baseline')
+    cells = participant.inner_text('#board tr[data-owner="root"]').split("\t")
+    assert cells[0].strip() == "–" and "baseline" in cells[1]
+    assert participant.inner_text('#board tr[data-owner="bob"] td').startswith("1")
+    participant.wait_for_selector("#phases tr.phase-upcoming")
+    participant.screenshot(path=str(OUTPUT / "competition.png"), full_page=True)
+
+    # the next phase starts from the desk; its board is blind until it ends
+    page.wait_for_selector('#phases tr[data-phase="final"]')
+    assert page.inner_text("#start-next") == "Start phase final"
+    page.click("#start-next")
+    page.wait_for_function("document.getElementById('result').textContent === 'Phase final started.'")
+    page.wait_for_selector('#phases tr[data-phase="final"] td:nth-child(5):text-is("running")')
+    assert page.is_disabled("#start-next")
+    participant.reload()
+    participant.wait_for_selector("#board-state:has-text('blind until ')")
+
+    # one evaluation per user: the second slow submission waits, and Cancel takes it out
+    info = platform.server_info()
+    platform.wait(world["cup_slow"])
+    with ApiClient(info["url"], info["token"]) as api:
+        running = api.submit(world["cup_slow"], "4", 64)
+        _until(lambda: api.get_submission(running.id).status == "running")
+        waiting = api.submit(world["cup_slow"], "3", 64)
+    queued = f'#queue tr[data-kind="submission"][data-id="{waiting.id}"]'
+    page.wait_for_selector(queued, timeout=10_000)
+    assert "#1" in page.inner_text(queued) and "evaluation slot" in page.inner_text(queued)
+    assert "held by root (1)" in page.inner_text('#slots li[data-kind="evaluation"]')
+    page.screenshot(path=str(OUTPUT / "organise.png"), full_page=True)
+    page.click(f"{queued} button.cancel")
+    page.wait_for_selector(f"#result:has-text('Submission {waiting.id} cancelled.')")
+    page.wait_for_selector(queued, state="detached", timeout=10_000)
+    statuses = {s["id"]: s["status"] for s in platform.json("submission", "ls", "webcup")}
+    assert statuses[waiting.id] == "cancelled"
+    platform.nsml("submission", "cancel", str(running.id))  # frees the slot for the rest of the module
+
+
+def test_automl_lists_the_users_studies(browser: Any, world: dict[str, Any]) -> None:
+    platform = world["platform"]
+    spec: dict[str, Any] = {"metric": "valid/accuracy", "direction": "maximize", "trials": 1, "parallel": 1}
+    spec |= {"sampler": "random", "pruner": "none", "params": {"lr": {"type": "categorical", "choices": [1]}}}
+    folder = platform.workdir / "cup_ones"
+    (folder / "sweep.yaml").write_text(json.dumps(spec))  # YAML reads JSON
+    study = platform.nsml("automl", "run", "-d", "webcup", "--spec", "sweep.yaml", cwd=folder).stdout.strip()
+
+    page = _as(world["root"], world["url"] + "/sessions")
+    page.click("header nav a[href='/automl']")
+    page.wait_for_url("**/automl")
+    assert [r.get_attribute("data-name") for r in page.query_selector_all("#studies tbody tr")] == [study]
+    assert "webcup" in page.inner_text(f'#studies tr[data-name="{study}"]')
+    page.click(f'#studies tr[data-name="{study}"] a')
+    page.wait_for_url(f"**/automl/{study}")
+    assert page.inner_text("#study h1").startswith(study)
+
+    theirs = _as(world["as_bob"], world["url"] + "/automl")  # somebody else's study is not listed
+    assert theirs.locator("#studies").count() == 0
+    assert "nsml automl run" in theirs.inner_text("#no-studies")

@@ -1,5 +1,6 @@
-"""The AutoML study page (``/automl/{study}``): trials, history, parallel coordinates,
-parameter importances and a stop button, for the study's owner only."""
+"""The AutoML pages: the list of one's studies (``/automl``), and a study's page
+(``/automl/{study}``): trials, history, parallel coordinates, parameter importances and
+a stop button, for the study's owner only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from nsml.server.deps import ServicesDep
 from nsml.server.web.routes import Viewer, render_page
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/automl", response_class=HTMLResponse)
+def studies_page(request: Request, svc: ServicesDep, who: Viewer) -> HTMLResponse:
+    """Studies of the signed-in user and their teams, newest first, as `nsml automl ls` has them."""
+    studies = svc.automl.visible(sorted(who.namespaces))
+    return render_page(
+        request, "automl_list.html", who, svc, studies=[s.model_dump(mode="json") for s in studies]
+    )
 
 
 @router.get("/automl/{study}", response_class=HTMLResponse)

@@ -19,18 +19,19 @@ document.addEventListener("DOMContentLoaded", () => {
     const board = await api(`/datasets/${dataset}/board`);
     const phase = board.phase ? `phase ${board.phase}; ` : "";
     document.getElementById("board-state").textContent = board.blind
-      ? `${phase}blind: scores are revealed when the phase ends`
+      ? `${phase}blind until ${board.blind_until ? `${when(board.blind_until)}` : "the phase ends"}: scores are revealed then`
       : board.closed ? `${phase}closed, ranked by the private test set` : `${phase}live, public test set; updates by itself`;
-    const ranks = Object.fromEntries(board.rows.map((row) => [row.owner, row.rank]));
+    // a baseline has no rank and never moves: only the ranked rows are compared
+    const ranks = Object.fromEntries(board.rows.filter((row) => !row.baseline).map((row) => [row.owner, row.rank]));
     if (current !== null && JSON.stringify(ranks) !== JSON.stringify(current)) previous = current;
     current = ranks;
     const rows = board.rows.map((row) => {
       const before = previous[row.owner];
-      const move = before === undefined ? "new" : before > row.rank ? "up" : before < row.rank ? "down" : "";
+      const move = row.baseline ? "" : before === undefined ? "new" : before > row.rank ? "up" : before < row.rank ? "down" : "";
       const marker = move === "up" ? ` ▲${before - row.rank}` : move === "down" ? ` ▼${row.rank - before}` : move === "new" ? " new" : "";
       const classes = [`moved-${move || "none"}`, row.owner === me ? "mine" : "", row.baseline ? "baseline" : ""].filter(Boolean).join(" ");
       return el("tr", { class: classes, "data-owner": row.owner },
-        el("td", {}, row.rank, el("span", { class: "move" }, marker)),
+        el("td", {}, row.rank ?? "–", el("span", { class: "move" }, marker)),
         el("td", {}, row.owner, row.owner === me ? el("span", { class: "tag you" }, "you") : "", row.baseline ? el("span", { class: "tag baseline" }, "baseline") : ""),
         el("td", { class: "score" }, fmt(row.score)), el("td", {}, row.session || ""), el("td", {}, row.checkpoint || ""),
         el("td", {}, row.submissions), el("td", { title: row.submitted_at }, when(row.submitted_at)));

@@ -42,16 +42,24 @@ document.addEventListener("DOMContentLoaded", () => {
   const chosen = () => [...table.querySelectorAll("tbody input.pick:checked")].map((box) => Number(box.value));
   const buttons = ["rerun", "mark-baseline", "unmark-baseline"].map((id) => document.getElementById(id));
   const updateButtons = () => { const none = chosen().length === 0; buttons.forEach((b) => { b.disabled = none; }); };
+  // a re-scored submission shows its latest earlier score under the new one
+  const scoreCell = (s, key) => {
+    const earlier = (s.score_history || []).filter((h) => h[key] !== null && h[key] !== undefined).at(-1);
+    const was = earlier && earlier[key] !== s[key]
+      ? el("div", { class: "was muted", title: earlier.reason || "" }, `was ${fmt(earlier[key])}`) : "";
+    return el("td", { class: "score" }, fmt(s[key]), was);
+  };
   async function drawSubmissions() {
     const listing = await api(`/datasets/${dataset}/submissions?all=true`);
     document.getElementById("submissions-count").textContent = `${listing.submissions.length} in all`;
     const kept = new Set(chosen());
     table.tBodies[0].replaceChildren(...(listing.submissions.length ? listing.submissions.map((s) => el("tr", { class: s.baseline ? "baseline" : "", "data-id": s.id },
       el("td", { class: "pick" }, el("input", { type: "checkbox", class: "pick", value: s.id, checked: kept.has(s.id), "aria-label": `choose ${s.id}` })),
-      el("td", {}, s.id), el("td", {}, s.owner, s.baseline ? el("span", { class: "tag baseline" }, "baseline") : ""),
+      el("td", {}, s.id, s.carried_from ? el("div", { class: "muted" }, `from #${s.carried_from}`) : "", s.selected ? el("span", { class: "tag selected" }, "selected") : ""),
+      el("td", {}, s.owner, s.baseline ? el("span", { class: "tag baseline" }, "baseline") : ""),
       el("td", {}, s.session_name), el("td", {}, s.checkpoint),
-      el("td", {}, s.status, s.waiting_for ? ` (waiting for ${s.waiting_for})` : ""),
-      el("td", { class: "score" }, fmt(s.public_score)), el("td", { class: "score" }, fmt(s.private_score)), el("td", {}, when(s.created_at)),
+      el("td", {}, s.status, s.queue_position ? ` #${s.queue_position}` : "", s.waiting_for ? el("div", { class: "muted" }, s.waiting_for) : ""),
+      scoreCell(s, "public_score"), scoreCell(s, "private_score"), el("td", {}, when(s.created_at)),
       el("td", {}, s.status === "queued" || s.status === "running" ? el("button", { class: "cancel", "data-id": s.id }, "Cancel") : "")))
       : [el("tr", { class: "empty" }, el("td", { colspan: 10 }, "No submissions yet."))]));
     updateButtons();
@@ -62,13 +70,20 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   const cancel = (id) => act(`Submission ${id} cancelled.`, () => api(`/submissions/${id}/cancel`, { method: "POST" }));
   table.addEventListener("click", (event) => { const b = event.target.closest("button.cancel"); if (b) cancel(b.dataset.id); });
+  const rerun = async (what, body) => {
+    try {
+      const answer = await api(`/datasets/${dataset}/rerun`, { method: "POST", body });
+      show(`${what}: ${answer.queued.map((id) => `#${id}`).join(", ") || "none"} queued.`);
+      await Promise.all([drawSubmissions(), drawQueue()]);
+    } catch (e) { show(e.message, true); }
+  };
   document.getElementById("rerun").addEventListener("click", () => {
     const ids = chosen();
-    act(`Re-running ${ids.length} submission(s).`, () => api(`/datasets/${dataset}/rerun`, { method: "POST", body: { ids, all: false } }));
+    rerun(`Re-running ${ids.length} submission(s)`, { ids, all: false });
   });
   document.getElementById("rerun-all").addEventListener("click", () => {
     if (!confirm(`Re-run every submission of ${dataset}?`)) return;
-    act("Re-running every submission.", () => api(`/datasets/${dataset}/rerun`, { method: "POST", body: { ids: [], all: true } }));
+    rerun("Re-running every submission", { ids: [], all: true });
   });
   const baseline = (flag) => {
     const ids = chosen();
@@ -78,7 +93,13 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("mark-baseline").addEventListener("click", () => baseline(true));
   document.getElementById("unmark-baseline").addEventListener("click", () => baseline(false));
 
-  // ---- queue: whatever the server lists, as a table ------------------------------
+  // ---- queue: the slots each kind has and who holds them, then every entry in line --
+  const slotLine = (slot) => {
+    const holders = Object.entries(slot.holders).map(([owner, held]) => `${owner} (${held})`).join(", ");
+    const cap = slot.per_user ? `, at most ${slot.per_user} per user` : "";
+    return el("li", { "data-kind": slot.kind }, el("strong", {}, `${slot.kind} slots`),
+      `: ${slot.in_use} of ${slot.total} in use${cap}`, holders ? `; held by ${holders}` : "");
+  };
   async function drawQueue() {
     const note = document.getElementById("queue-note");
     const queue = document.getElementById("queue");
@@ -88,16 +109,19 @@ document.addEventListener("DOMContentLoaded", () => {
       queue.hidden = true;
       return;
     }
-    const rows = Array.isArray(data) ? data : Object.entries(data).flatMap(([kind, items]) => Array.isArray(items) ? items.map((item) => ({ kind, ...item })) : []);
-    const keys = [...new Set(rows.flatMap((row) => Object.keys(row)))].filter((key) => typeof rows.find((r) => key in r)[key] !== "object" || rows.find((r) => key in r)[key] === null);
-    note.textContent = rows.length ? "" : "Nothing is queued or running.";
-    queue.hidden = !rows.length;
-    queue.tHead.rows[0].replaceChildren(...keys.map((key) => el("th", {}, key)), el("th", {}));
-    queue.tBodies[0].replaceChildren(...rows.map((row) => {
-      const isSubmission = (row.kind || "").startsWith("submission") || "checkpoint" in row;
-      const stuck = isSubmission && (row.status === "queued" || row.status === "running") && row.id !== undefined;
-      return el("tr", {}, ...keys.map((key) => el("td", {}, typeof row[key] === "number" ? fmt(row[key]) : row[key] ?? "")),
-        el("td", {}, stuck ? el("button", { class: "cancel", "data-id": row.id }, "Cancel") : ""));
+    document.getElementById("slots").replaceChildren(...data.slots.map(slotLine));
+    note.textContent = data.entries.length ? "" : "Nothing is queued or running.";
+    queue.hidden = !data.entries.length;
+    queue.tBodies[0].replaceChildren(...data.entries.map((entry) => {
+      const isSubmission = entry.kind === "submission";
+      const place = entry.status === "running" ? "running" : entry.queue_position ? `#${entry.queue_position}` : "queued";
+      return el("tr", { "data-kind": entry.kind, "data-id": entry.id, class: entry.status },
+        el("td", {}, entry.kind), el("td", {}, isSubmission ? `#${entry.id}` : entry.name),
+        el("td", {}, entry.owner), el("td", {}, entry.dataset),
+        el("td", {}, isSubmission ? entry.checkpoint ?? "" : entry.gpus ? `${entry.gpus} GPU` : ""),
+        el("td", {}, el("span", { class: `status ${entry.status}` }, place)),
+        el("td", { class: "reason" }, entry.waiting_for || ""), el("td", { title: entry.since }, when(entry.since)),
+        el("td", {}, isSubmission ? el("button", { class: "cancel", "data-id": entry.id }, "Cancel") : ""));
     }));
   }
   document.getElementById("queue").addEventListener("click", (event) => { const b = event.target.closest("button.cancel"); if (b) cancel(b.dataset.id); });
@@ -105,5 +129,6 @@ document.addEventListener("DOMContentLoaded", () => {
   drawPhases();
   drawSubmissions();
   drawQueue();
-  setInterval(() => { drawQueue(); }, 3000);
+  // the queue and re-scored submissions move by themselves; ticked boxes are kept
+  setInterval(() => { drawQueue(); drawSubmissions(); }, 2000);
 });
