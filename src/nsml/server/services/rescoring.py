@@ -68,26 +68,27 @@ class Rescorer:
         folder = self.artifacts.local_evaluation_dir(f"rescore-{submission.id}-{uuid.uuid4().hex}")
         try:
             if had_scores:
-                self.store.update_submission(submission.id, reason=f"being re-scored: {reason}")
+                self.submissions.changes.update(submission.id, reason=f"being re-scored: {reason}")
             else:
-                self.store.update_submission(submission.id, status="running", reason=None)
+                self.submissions.changes.update(submission.id, status="running", reason=None)
             public, private = self._score(submission, dataset, folder)
             if self.store.get_submission(submission.id).status is SubmissionStatus.CANCELLED:
                 return  # its owner cancelled the carried copy meanwhile
             self.store.record_rescore(submission.id, public, private, reason, _now())
+            self.submissions.changes.touched(submission.id)  # wakes a long poll of it now
         except (EvaluationFailed, InvalidPredictions, ApiError, NotFound) as exc:
             message = str(exc) if not isinstance(exc, ApiError) else exc.detail
             if had_scores:
-                self.store.update_submission(
+                self.submissions.changes.update(
                     submission.id, reason=f"re-run failed: {message}; the earlier scores stand"
                 )
             else:
-                self.store.update_submission(
+                self.submissions.changes.update(
                     submission.id, status="failed", reason=message, finished_at=_now()
                 )
         except Exception:  # a platform error: the record must not stay running
             log.exception("re-scoring submission %s", submission.id)
-            self.store.update_submission(
+            self.submissions.changes.update(
                 submission.id,
                 **({} if had_scores else {"status": "failed", "finished_at": _now()}),
                 reason="re-scoring failed: a platform error; the operator can see server.log",
