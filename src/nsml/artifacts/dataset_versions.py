@@ -42,13 +42,13 @@ def install(datasets: Path, staged: Path, name: str, version: int) -> None:
     staged.rename(target)
     if current.is_dir() and not current.is_symlink():  # registered before versions existed
         current.rename(version_dir(datasets, name, version - 1))
-    _point(datasets, name, version)
+    point(datasets, name, version)
 
 
 def restore(datasets: Path, name: str, version: int) -> None:
     """Undo :func:`install` of ``version + 1`` (whose record could not be written)."""
     _move_competition_folders(version_dir(datasets, name, version + 1), version_dir(datasets, name, version))
-    _point(datasets, name, version)
+    point(datasets, name, version)
     shutil.rmtree(version_dir(datasets, name, version + 1), ignore_errors=True)
 
 
@@ -84,7 +84,8 @@ def _versions(datasets: Path, name: str) -> list[Path]:
         return []
 
 
-def _point(datasets: Path, name: str, version: int) -> None:
+def point(datasets: Path, name: str, version: int) -> None:
+    """Make ``version`` the current one, in one rename of the link."""
     link = datasets / f".tmp-{uuid.uuid4().hex}"
     link.symlink_to(Path(VERSIONS) / name / str(version))
     os.replace(link, datasets / name)

@@ -85,6 +85,9 @@ class FileArtifactStore(ArtifactStore):
         for folder in (layout.datasets, layout.sessions, layout.checkpoints, layout.uploads):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def close(self) -> None:
+        """Nothing is held open on a local disk (an object store flushes here)."""
+
     # well-known places -------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:
         return self.layout.datasets / name

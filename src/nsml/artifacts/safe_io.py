@@ -93,7 +93,13 @@ def pack_tree(folder: Path) -> bytes:
     and the read is caught by ``O_NOFOLLOW``.
     """
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+    pack_tree_into(folder, buffer)
+    return buffer.getvalue()
+
+
+def pack_tree_into(folder: Path, out: BinaryIO) -> None:
+    """:func:`pack_tree` written to ``out`` (a file, for folders too big for memory)."""
+    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as tar:
         for root, dirs, files in os.walk(folder, followlinks=False):
             base = Path(root)
             for name in sorted(dirs):
@@ -114,4 +120,3 @@ def pack_tree(folder: Path) -> bytes:
                         tar.addfile(info, handle)
                 except (OSError, UnsafeFile):
                     continue
-    return buffer.getvalue()

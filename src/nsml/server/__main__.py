@@ -90,6 +90,7 @@ def serve(
     settings.max_evaluations_per_user = _count_setting("NSML_MAX_EVALUATIONS_PER_USER", 0)
     settings.default_daily_limit = _count_setting("NSML_DEFAULT_DAILY_LIMIT", settings.default_daily_limit)
     read_storage_settings(settings)
+    read_artifact_settings(settings)
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:
         settings.max_concurrent = max_concurrent
@@ -210,6 +211,19 @@ def read_storage_settings(settings: ServerSettings) -> None:
             "error: NSML_MAX_UNPACKED_MB, NSML_MAX_SOURCE_MB, NSML_MAX_DOWNLOAD_MB and "
             "NSML_MAX_EVAL_REPLY_MB must be more than 0"
         )
+
+
+def read_artifact_settings(settings: ServerSettings) -> None:
+    """NSML_ARTIFACTS and NSML_S3_ENDPOINT_URL; the bucket must answer before we serve."""
+    settings.artifacts_url = os.environ.get("NSML_ARTIFACTS", "").strip()
+    settings.s3_endpoint_url = os.environ.get("NSML_S3_ENDPOINT_URL", "").strip()
+    if settings.artifacts_url:
+        from nsml.artifacts.object_store import open_bucket
+
+        try:
+            open_bucket(settings.artifacts_url, settings.s3_endpoint_url)
+        except (ValueError, OSError) as exc:
+            raise SystemExit(f"error: {exc}") from None
 
 
 class _Server(uvicorn.Server):

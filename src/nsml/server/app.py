@@ -23,7 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nsml._version import __version__
-from nsml.artifacts import FileArtifactStore
+from nsml.artifacts.bucket import ObjectStoreError
+from nsml.artifacts.object_store import open_artifact_store
 from nsml.config import SERVER_FILE
 from nsml.datasets.demo_catalog import DEMO_DATASETS
 from nsml.runners import LocalRunner, Runner, cgroups
@@ -86,7 +87,9 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.home.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.db_url)
-        artifacts = FileArtifactStore(settings.home, settings.max_unpacked_bytes)
+        artifacts = open_artifact_store(
+            settings.home, settings.max_unpacked_bytes, settings.artifacts_url, settings.s3_endpoint_url
+        )
         user = store.get_or_create_user(settings.local_user)
         if user.role is not Role.ADMIN:  # whoever runs the server administers it
             user = store.update_user(user.name, role=Role.ADMIN)
@@ -164,6 +167,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             if settings.runner == "local":
                 cgroups.release()  # every run has ended: remove this server's control groups
             notifications.stop()
+            artifacts.close()  # after the runner: the last log lines are mirrored
             store.close()
             if settings.api_socket is not None:  # here: uvicorn may re-raise SIGTERM after us
                 shutil.rmtree(settings.api_socket.parent, ignore_errors=True)
@@ -200,6 +204,11 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return error_response(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(ObjectStoreError)
+    async def _object_store_down(request: Request, exc: ObjectStoreError) -> Response:
+        """The shared bucket did not answer: retry later, nothing was recorded."""
+        return error_response(request, 503, f"{exc}; try again later")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

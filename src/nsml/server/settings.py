@@ -71,6 +71,10 @@ class ServerSettings:
     # a running session with no report and no CPU use this long is flagged idle and its
     # owner notified (NSML_IDLE_AFTER_S); 0: never
     idle_after_s: float = 1800.0
+    # artifacts in an S3-protocol bucket shared by servers (NSML_ARTIFACTS=s3://BUCKET/PREFIX,
+    # NSML_S3_ENDPOINT_URL for MinIO, Ceph or moto); "": files under ``home`` only
+    artifacts_url: str = ""
+    s3_endpoint_url: str = ""
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
