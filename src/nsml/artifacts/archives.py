@@ -29,6 +29,20 @@ def exchange(first: Path, second: Path) -> bool:
     return bool(done == 0)
 
 
+def replace_folder(staging: Path, final: Path) -> None:
+    """Move ``staging`` to ``final``, replacing a folder there: readers see the old or the
+    new one, never none (where the system cannot swap, for the moment of two renames)."""
+    if not final.exists():
+        staging.rename(final)
+    elif exchange(staging, final):
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        trash = final.parent / f".old-{uuid.uuid4().hex}"
+        final.rename(trash)
+        staging.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
 def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 

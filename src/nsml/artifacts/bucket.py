@@ -75,7 +75,7 @@ def check_key_part(part: str) -> str:
 class Bucket:
     """The bucket and prefix all of this platform's objects live under."""
 
-    def __init__(self, location: BucketLocation, endpoint_url: str | None = None) -> None:
+    def __init__(self, location: BucketLocation, endpoint_url: str | None = None, attempts: int = 3) -> None:
         try:
             import boto3
             from boto3.s3.transfer import TransferConfig
@@ -86,7 +86,9 @@ class Bucket:
             ) from None
         self.location = location
         self.endpoint_url = endpoint_url or None
-        config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+        config = Config(
+            connect_timeout=5, read_timeout=60, retries={"max_attempts": attempts, "mode": "standard"}
+        )
         self.client: Any = boto3.client("s3", endpoint_url=self.endpoint_url, config=config)
         self.transfer = TransferConfig(
             multipart_threshold=MULTIPART_BYTES, multipart_chunksize=MULTIPART_BYTES
@@ -161,6 +163,16 @@ class Bucket:
         except _Missing:
             return None
         return int(head["ContentLength"])
+
+    def etag(self, key: str) -> str | None:
+        """What changes whenever the object is written again; None when there is none."""
+        try:
+            head = self._call(
+                f"read {key}", lambda: self.client.head_object(Bucket=self.location.bucket, Key=key)
+            )
+        except _Missing:
+            return None
+        return str(head["ETag"])
 
     def get(self, key: str) -> bytes | None:
         """A small object's bytes (a pointer), None when there is none."""

@@ -40,6 +40,7 @@ from nsml.artifacts.archives import (
     exchange,
     extract,
     read_log_page,
+    replace_folder,
 )
 from nsml.artifacts.base import ArtifactStore, BadArchive, BadUploadId, UploadTooLarge
 from nsml.artifacts.safe_io import UnsafeFile, open_regular
@@ -218,16 +219,7 @@ class FileArtifactStore(ArtifactStore):
             with self.upload_path(upload_id).open("rb") as stream:
                 extract(stream, staging, self.cap(max_bytes))
             size = dir_size(staging)
-            if final.exists():  # the same iteration saved again: replace it whole
-                if exchange(staging, final):  # readers see the old or the new folder, never none
-                    shutil.rmtree(staging, ignore_errors=True)
-                else:
-                    trash = final.parent / f".old-{uuid.uuid4().hex}"
-                    final.rename(trash)
-                    staging.rename(final)
-                    shutil.rmtree(trash, ignore_errors=True)
-            else:
-                staging.rename(final)
+            replace_folder(staging, final)  # the same iteration saved again: replaced whole
             return size
         finally:
             self.discard_upload(upload_id)

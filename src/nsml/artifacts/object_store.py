@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
+import shutil
 import tempfile
 import threading
 import uuid
@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nsml.artifacts import dataset_versions
-from nsml.artifacts.archives import LOG_PAGE_BYTES, extract
-from nsml.artifacts.bucket import BadObjectKey, Bucket, BucketLocation, ObjectStoreError
+from nsml.artifacts.archives import LOG_PAGE_BYTES, extract, replace_folder
+from nsml.artifacts.bucket import Bucket, BucketLocation, ObjectStoreError
 from nsml.artifacts.filesystem import SOURCE_ARCHIVE, FileArtifactStore
+from nsml.artifacts.log_mirror import Mirror
 from nsml.artifacts.safe_io import open_regular, pack_tree_into
 
 log = logging.getLogger("nsml.artifacts")
@@ -56,7 +57,9 @@ class ObjectStoreArtifacts(FileArtifactStore):
         self.bucket = bucket
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._mirror = _Mirror(self, mirror_interval_s)
+        self._mirror = Mirror(
+            bucket, super().local_log_path, lambda id: self.session_dir(id) / "tensorboard", mirror_interval_s
+        )
 
     def close(self) -> None:
         """Stop mirroring, after a last pass: every log is in the bucket as it ended."""
@@ -73,19 +76,23 @@ class ObjectStoreArtifacts(FileArtifactStore):
             return target.is_file() or self.bucket.download(key, target)
 
     def _fetch_folder(self, key: str, target: Path) -> bool:
-        """A folder unpacked from its archive (links and escapes refused as for uploads)."""
+        """``target`` unpacked from its archive unless already here; False when neither
+        has it."""
         with self._key_lock(key):
-            if target.is_dir():
-                return True
-            with tempfile.TemporaryDirectory(dir=self.home, prefix=".fetch-") as scratch:
-                archive = Path(scratch) / "object.tar.gz"
-                if not self.bucket.download(key, archive):
-                    return False
-                extract(open_regular(archive), target, self.max_unpacked_bytes)
-            return True
+            return target.is_dir() or self._unpack_object(key, target)
+
+    def _unpack_object(self, key: str, target: Path) -> bool:
+        """Into the new folder ``target``, links and escapes refused as for uploads. The
+        download lies in ``uploads/`` meanwhile, where the janitor finds it after a crash."""
+        with tempfile.TemporaryDirectory(dir=self.layout.uploads, prefix=".fetch-") as scratch:
+            archive = Path(scratch) / "object.tar.gz"
+            if not self.bucket.download(key, archive):
+                return False
+            extract(open_regular(archive), target, self.max_unpacked_bytes)
+        return True
 
     def _upload_folder(self, folder: Path, key: str) -> None:
-        with tempfile.TemporaryDirectory(dir=self.home, prefix=".pack-") as scratch:
+        with tempfile.TemporaryDirectory(dir=self.layout.uploads, prefix=".pack-") as scratch:
             archive = Path(scratch) / "folder.tar.gz"
             with archive.open("wb") as out:
                 pack_tree_into(folder, out)
@@ -94,9 +101,6 @@ class ObjectStoreArtifacts(FileArtifactStore):
     # sessions ---------------------------------------------------------------------------
     def _source_key(self, session_id: int) -> str:
         return self.bucket.key("sessions", str(session_id), SOURCE_ARCHIVE)
-
-    def _log_key(self, session_id: int) -> str:
-        return self.bucket.key("sessions", str(session_id), "log.txt")
 
     def keep_source(self, staged: Path, session_id: int) -> None:
         """Uploaded before the session is handed to a runner, so any server can fork it."""
@@ -127,7 +131,7 @@ class ObjectStoreArtifacts(FileArtifactStore):
         """This server's own log of a session it ran; another's, a range of the mirror."""
         if super().local_log_path(session_id).exists():
             return super().read_log(session_id, offset)
-        return self.bucket.get_range(self._log_key(session_id), offset, LOG_PAGE_BYTES)
+        return self.bucket.get_range(self._mirror.log_key(session_id), offset, LOG_PAGE_BYTES)
 
     def append_log(self, session_id: int, line: str) -> None:
         """Platform lines mark a start or an end: mirrored at once (or at the next pass,
@@ -161,20 +165,39 @@ class ObjectStoreArtifacts(FileArtifactStore):
         kept = upload.with_name(f".tmp-{upload.name}")
         os.link(upload, kept)  # the local store discards the upload once unpacked
         try:
-            size = super().put_checkpoint(session_id, name, upload_id, max_bytes)
-            try:
-                self.bucket.upload(kept, key)
-            except ObjectStoreError:
-                super().delete_checkpoint(session_id, name)
-                raise
+            with self._key_lock(key):
+                size = super().put_checkpoint(session_id, name, upload_id, max_bytes)
+                try:
+                    self.bucket.upload(kept, key)
+                    self._stamp(session_id, name).write_text(self.bucket.etag(key) or "")
+                except ObjectStoreError:
+                    super().delete_checkpoint(session_id, name)
+                    raise
             return size
         finally:
             kept.unlink(missing_ok=True)
 
+    def _stamp(self, session_id: int, name: str) -> Path:
+        """The ETag of the object the local folder was unpacked from."""
+        return self.layout.checkpoints / str(session_id) / f".{name}.etag"
+
     def local_checkpoint_dir(self, session_id: int, name: str) -> Path:
+        """Fetched when missing here, or when the same name was saved again since (the
+        object's ETag differs from the one the local folder came from)."""
+        key = self._checkpoint_key(session_id, name)
         folder = super().local_checkpoint_dir(session_id, name)
-        if not folder.is_dir():
-            self._fetch_folder(self._checkpoint_key(session_id, name), folder)
+        with self._key_lock(key):
+            etag = self.bucket.etag(key)
+            stamp = self._stamp(session_id, name)
+            if etag is None or (folder.is_dir() and stamp.is_file() and stamp.read_text() == etag):
+                return folder
+            staging = folder.parent / f".tmp-{uuid.uuid4().hex}"
+            try:
+                if self._unpack_object(key, staging):
+                    replace_folder(staging, folder)
+                    stamp.write_text(etag)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return folder
 
     def read_checkpoint(self, session_id: int, name: str) -> Iterator[bytes]:
@@ -182,6 +205,7 @@ class ObjectStoreArtifacts(FileArtifactStore):
 
     def delete_checkpoint(self, session_id: int, name: str) -> None:
         self.bucket.delete(self._checkpoint_key(session_id, name))
+        self._stamp(session_id, name).unlink(missing_ok=True)
         super().delete_checkpoint(session_id, name)
 
     # datasets -----------------------------------------------------------------------------
@@ -312,89 +336,10 @@ class ObjectStoreArtifacts(FileArtifactStore):
         super().delete_shared(name, version)
 
 
-class _Mirror:
-    """Uploads the logs of the sessions this server runs, and their metric files, when
-    they changed: the runner writes them, so they are polled rather than told about."""
-
-    def __init__(self, store: ObjectStoreArtifacts, interval_s: float) -> None:
-        self.store = store
-        self.interval_s = interval_s
-        self._sent: dict[int, tuple[int, int]] = {}  # session id -> (size, mtime ns) uploaded
-        self._scalars: set[int] = set()
-        self._guard = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="nsml-artifact-mirror", daemon=True)
-        self._thread.start()
-
-    def watch(self, session_id: int) -> None:
-        with self._guard:
-            self._sent.setdefault(session_id, (-1, -1))
-
-    def forget(self, session_id: int) -> None:
-        with self._guard:
-            self._sent.pop(session_id, None)
-            self._scalars.discard(session_id)
-
-    def mark_scalars(self, session_id: int) -> None:
-        with self._guard:
-            self._scalars.add(session_id)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        self._pass()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self._pass()
-            except Exception:  # the next pass tries again; the store's error names no content
-                log.exception("mirroring logs to the object store failed")
-
-    def _pass(self) -> None:
-        with self._guard:
-            logs, scalars = list(self._sent), set(self._scalars)
-            self._scalars.clear()
-        for session_id in logs:
-            self.flush_log(session_id)
-        for session_id in scalars:
-            self._flush_scalars(session_id)
-
-    def flush_log(self, session_id: int) -> None:
-        """The log if it changed since the last upload; never through a link."""
-        path = self.store.local_log_path(session_id)
-        try:
-            status = path.lstat()
-        except FileNotFoundError:
-            return
-        if not stat.S_ISREG(status.st_mode):
-            return
-        seen = (status.st_size, status.st_mtime_ns)
-        with self._guard:
-            if self._sent.get(session_id) == seen:
-                return
-        self.store.bucket.upload(path, self.store._log_key(session_id))
-        with self._guard:
-            self._sent[session_id] = seen
-
-    def _flush_scalars(self, session_id: int) -> None:
-        folder = self.store.session_dir(session_id) / "tensorboard"
-        try:
-            files = [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()]
-        except OSError:
-            return
-        for path in files:
-            try:
-                key = self.store.bucket.key("sessions", str(session_id), "tensorboard", path.name)
-            except BadObjectKey:
-                continue  # not a file the platform wrote
-            self.store.bucket.upload(path, key)
-
-
-def open_bucket(url: str, endpoint_url: str = "") -> Bucket:
+def open_bucket(url: str, endpoint_url: str = "", attempts: int = 3) -> Bucket:
     """The bucket of ``NSML_ARTIFACTS``, checked to answer: ValueError for a URL that
     names none, ObjectStoreError (one line) when it cannot be reached."""
-    bucket = Bucket(BucketLocation.parse(url), endpoint_url or None)
+    bucket = Bucket(BucketLocation.parse(url), endpoint_url or None, attempts)
     bucket.check()
     return bucket
 

@@ -221,9 +221,13 @@ def read_artifact_settings(settings: ServerSettings) -> None:
         from nsml.artifacts.object_store import open_bucket
 
         try:
-            open_bucket(settings.artifacts_url, settings.s3_endpoint_url)
-        except (ValueError, OSError) as exc:
+            open_bucket(settings.artifacts_url, settings.s3_endpoint_url, attempts=1)  # fails fast
+        except ValueError as exc:
             raise SystemExit(f"error: {exc}") from None
+        except OSError as exc:
+            raise SystemExit(
+                f"error: {exc}; check NSML_ARTIFACTS, NSML_S3_ENDPOINT_URL and the AWS credentials"
+            ) from None
 
 
 class _Server(uvicorn.Server):
