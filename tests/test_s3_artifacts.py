@@ -313,3 +313,22 @@ def test_a_dataset_pushed_through_one_server_is_read_by_a_session_of_the_other(
     name = b.run(b.project("reader", READS_DATASET), "shared_cup")
     assert b.wait(name)["status"] == "exited"
     assert "read: from server a" in a.nsml("logs", name).stdout  # b's log, read through a
+
+
+def test_a_bucket_gone_away_is_a_one_line_error_and_nothing_is_recorded(
+    servers: tuple[Platform, Platform], endpoint: str, tmp_path: Path
+) -> None:
+    a, _ = servers  # the module's last test: the bucket is emptied and removed
+    bucket = boto3.resource("s3", endpoint_url=endpoint).Bucket(BUCKET)
+    bucket.objects.all().delete()
+    bucket.delete()
+    folder = tmp_path / "lost_cup"
+    for split in ("train", "test"):
+        (folder / split).mkdir(parents=True)
+        (folder / split / f"{split}_data").write_text("q\n")
+        (folder / split / f"{split}_label").write_text("1\n")
+    refused = a.nsml("dataset", "push", "lost_cup", str(folder), "--metric", "accuracy", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().count("\n") == 0 and "NoSuchBucket" in refused.stderr
+    assert "Internal" not in refused.stderr
+    assert "lost_cup" not in [d["name"] for d in a.json("dataset", "ls")]

@@ -64,14 +64,17 @@ class Mirror:
         """A last pass after the thread ended: every log as it is now."""
         self._stop.set()
         self._thread.join(timeout=30)
-        self._pass(final=True)
+        self._try_pass(final=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
-            try:
-                self._pass(final=False)
-            except Exception:  # the next pass tries again; the store's errors name no content
-                log.exception("mirroring logs to the object store failed")
+            self._try_pass(final=False)
+
+    def _try_pass(self, final: bool) -> None:
+        try:
+            self._pass(final)
+        except OSError as exc:  # the next pass tries again; the store's errors name no content
+            log.warning("mirroring logs to the object store failed: %s", exc)
 
     def _pass(self, final: bool) -> None:
         with self._guard:

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -238,7 +238,8 @@ class ObjectStoreArtifacts(FileArtifactStore):
                 super().restore_dataset_version(name, version - 1)
             else:
                 super().delete_dataset(name)
-            self.bucket.delete(self._dataset_key(name, version))
+            with suppress(ObjectStoreError):  # the bucket's first error is the one to tell
+                self.bucket.delete(self._dataset_key(name, version))
             raise
 
     def restore_dataset_version(self, name: str, version: int) -> None:
