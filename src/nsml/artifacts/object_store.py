@@ -103,9 +103,10 @@ class ObjectStoreArtifacts(FileArtifactStore):
         return self.bucket.key("sessions", str(session_id), SOURCE_ARCHIVE)
 
     def keep_source(self, staged: Path, session_id: int) -> None:
-        """Uploaded before the session is handed to a runner, so any server can fork it."""
+        """Uploaded before the files move into place (and before a runner gets the
+        session), so any server can fork or evaluate it."""
+        self.bucket.upload(staged.parent / SOURCE_ARCHIVE, self._source_key(session_id))
         super().keep_source(staged, session_id)
-        self.bucket.upload(super().local_source_archive(session_id), self._source_key(session_id))
         self._mirror.watch(session_id)
 
     def local_source_archive(self, session_id: int) -> Path:
@@ -123,9 +124,6 @@ class ObjectStoreArtifacts(FileArtifactStore):
             self.local_source_archive(from_session)
         with super().staged_source(max_bytes, upload_id, from_session) as staged:
             yield staged
-
-    def open_source(self, session_id: int) -> BinaryIO:
-        return open_regular(self.local_source_archive(session_id))
 
     def read_log(self, session_id: int, offset: int) -> bytes:
         """This server's own log of a session it ran; another's, a range of the mirror."""
@@ -274,12 +272,6 @@ class ObjectStoreArtifacts(FileArtifactStore):
                 with self._key_lock(f"point:{dataset}"):
                     dataset_versions.point(datasets, dataset, version)
         return super().local_dataset_dir(dataset)
-
-    def read_train_split(self, dataset: str) -> Iterator[bytes]:
-        return self.read_dir(self.local_train_dir(dataset))
-
-    def unpack_source(self, session_id: int, target: Path, max_bytes: int | None = None) -> None:
-        self.unpack_archive(self.local_source_archive(session_id), target, max_bytes)
 
     # nsml.cache ---------------------------------------------------------------------------
     def _cache_key(self, owner: str, key: str) -> str:
