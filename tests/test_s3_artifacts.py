@@ -40,6 +40,8 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
 
 from nsml.artifacts.bucket import BadObjectKey, Bucket, BucketLocation, ObjectStoreError
 from nsml.artifacts.object_store import ObjectStoreArtifacts, open_bucket
+from nsml.runners.base import RunSpec
+from nsml.runners.process import ProcessLauncher
 
 BUCKET = "nsml-artifacts"
 CREDENTIALS = {
@@ -228,6 +230,15 @@ def test_names_cannot_leave_the_prefix(pair: Any, name: str) -> None:
         a.cache_archive(name, "ab" * 32)
     with pytest.raises(BadObjectKey):
         a.delete_checkpoint(1, name)
+
+
+def test_an_unsandboxed_session_is_not_handed_the_bucket_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "server-secret")
+    spec = RunSpec(1, "alice/cup/1", ["python", "main.py"], tmp_path, {}, tmp_path / "log.txt")
+    _, env, _ = ProcessLauncher(sandboxed=False).command(spec, {})
+    assert not any(key.startswith("AWS_") for key in env) and "server-secret" not in env.values()
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ class ProcessLauncher:
         # (a worker on another machine does not: its sessions fetch entries over HTTP)
         shared_cache = spec.cache_dir if spec.cache_dir is not None and spec.cache_dir.is_dir() else None
         if not self.sandboxed:
-            host_env = {k: v for k, v in os.environ.items() if not k.startswith("NSML_")}
+            # never the platform's settings nor the object store's credentials
+            host_env = {k: v for k, v in os.environ.items() if not k.startswith(("NSML_", "AWS_"))}
             if spec.train_dir is not None:
                 data = spec.work_dir.parent / "data"
                 data.mkdir(exist_ok=True)
