@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -42,6 +43,7 @@ from nsml.artifacts.log_mirror import Mirror
 from nsml.artifacts.safe_io import open_regular, pack_tree_into
 
 log = logging.getLogger("nsml.artifacts")
+LOCK_STRIPES = 64
 MIRROR_INTERVAL_S = 5.0  # how stale another server's view of a running session's log may be
 
 
@@ -55,8 +57,8 @@ class ObjectStoreArtifacts(FileArtifactStore):
     ) -> None:
         super().__init__(home, max_unpacked_bytes)
         self.bucket = bucket
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # one fetch of an object at a time (a fixed set of locks, so memory stays bounded)
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._mirror = Mirror(
             bucket, super().local_log_path, lambda id: self.session_dir(id) / "tensorboard", mirror_interval_s
         )
@@ -67,8 +69,7 @@ class ObjectStoreArtifacts(FileArtifactStore):
 
     # materialising -----------------------------------------------------------------------
     def _key_lock(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
+        return self._locks[zlib.crc32(key.encode()) % LOCK_STRIPES]
 
     def _fetch_file(self, key: str, target: Path) -> bool:
         """``target`` from the bucket unless already here; False when neither has it."""
