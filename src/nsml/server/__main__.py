@@ -22,6 +22,7 @@ from nsml.runners.sandbox import sandbox_works
 from nsml.server.app import create_app
 from nsml.server.auth import new_token
 from nsml.server.services.limits import load_limit_settings
+from nsml.server.services.server_leases import read_lease_settings
 from nsml.server.settings import ServerSettings
 
 
@@ -198,6 +199,7 @@ def read_storage_settings(settings: ServerSettings) -> None:
     settings.max_eval_reply_mb = _count_setting("NSML_MAX_EVAL_REPLY_MB", settings.max_eval_reply_mb)
     settings.janitor_interval_s = _seconds_setting("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s)
     settings.stale_upload_s = _seconds_setting("NSML_STALE_UPLOAD_S", settings.stale_upload_s)
+    read_lease_settings(settings, os.environ)
     settings.stale_env_s = _seconds_setting("NSML_STALE_ENV_S", settings.stale_env_s)
     settings.idle_after_s = _seconds_setting("NSML_IDLE_AFTER_S", settings.idle_after_s)
     if (

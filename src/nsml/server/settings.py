@@ -71,6 +71,10 @@ class ServerSettings:
     # a running session with no report and no CPU use this long is flagged idle and its
     # owner notified (NSML_IDLE_AFTER_S); 0: never
     idle_after_s: float = 1800.0
+    # several servers on one database (NSML_SERVER_ID, NSML_LEASE_S): this server's id
+    # ("" picks one fixed per host and home) and how long its lease lasts unrenewed
+    server_id: str = ""
+    lease_s: float = 20.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

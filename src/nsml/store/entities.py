@@ -243,9 +243,10 @@ class Server:
     taken_over_at: datetime | None = None
 
     def state(self, now: datetime) -> str:
-        """live, stopped, expired (nobody took over yet) or taken over."""
-        if self.taken_over_by is not None:
-            return "taken over"
+        """live; stopped (it shut down cleanly); taken over (it stopped answering and a
+        live server took its work); expired (stopped answering, not yet taken over)."""
         if self.stopped_at is not None:
             return "stopped"
+        if self.taken_over_by is not None:
+            return "taken over"
         return "live" if self.lease_expires_at > now else "expired"
