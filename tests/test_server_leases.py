@@ -9,12 +9,16 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import NSML, PASSWORD, ForegroundServer, Platform, client_platform, login
+from nsml.store import SessionStatus
+from nsml.store.sql.store import SqlStore
 
 LEASE_S = 4.0
 TAKEOVER_S = LEASE_S + 6  # the lease, a tick, and a loaded machine's slack
@@ -197,11 +201,10 @@ def test_only_admins_list_the_servers(pair: Pair) -> None:
     assert pair.b is not None and pair.via_b is not None
     pair.via_b.nsml("admin", "user", "add", "lease-bob", "--password-stdin", input=PASSWORD + "\n")
     bob = client_platform(pair.base, "lease-bob")
-    login(bob, pair.b.url, "lease-bob")
+    assert pair.b.get("/admin/servers", login(bob, pair.b.url, "lease-bob")).status_code == 403
     refused = bob.nsml("admin", "servers", "--json", check=False)
     assert refused.returncode != 0
     assert "only admins may list the servers" in refused.stderr + refused.stdout
-    assert pair.b.get("/admin/servers", login(bob, pair.b.url, "lease-bob")).status_code == 403
 
 
 def test_a_server_cannot_start_with_the_id_of_a_live_one(pair: Pair) -> None:
@@ -210,3 +213,64 @@ def test_a_server_cannot_start_with_the_id_of_a_live_one(pair: Pair) -> None:
         ForegroundServer(pair.home, "token-of-c", env=_env("srv-b"), log=pair.base / "c.log")
     assert "the server id srv-b is held by a live server" in str(refused.value)
     assert _servers(pair.via_b)["srv-b"]["state"] == "live"  # type: ignore[arg-type]
+
+
+def test_of_racing_survivors_one_takes_over_and_the_lost_server_learns_it(store: SqlStore) -> None:
+    now = datetime.now(timezone.utc)
+    store.register_server("lost", "http://lost", "host", 1, now - timedelta(seconds=30), 10)
+    for server_id in ("s1", "s2", "s3", "s4"):
+        store.register_server(server_id, f"http://{server_id}", "host", 1, now, 10)
+    user = store.get_or_create_user("lease-alice")
+    dataset = store.create_dataset("lease-kin", user.id, "accuracy", "", 10, 5, 100)
+    running, queued, ended, other = (
+        store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"t{i}", driver=driver)
+        for i, driver in enumerate(("lost", "lost", "lost", "s1"))
+    )
+    store.transition_session(running.id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=now)
+    store.transition_session(ended.id, SessionStatus.EXITED, from_statuses=[SessionStatus.QUEUED], at=now)
+    evaluated = store.create_submission(dataset, user.id, running, "0", 5, now, driver="lost")
+    elsewhere = store.create_submission(dataset, user.id, other, "0", 5, now, driver="s1")
+    active = (SessionStatus.QUEUED, SessionStatus.RUNNING)
+
+    # a claim before the takeover gets nothing; then of four racing survivors one wins
+    assert store.claim_sessions("lost", "s2", active) == []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        won = list(pool.map(lambda s: store.take_over_server("lost", s, now), ("s1", "s2", "s3", "s4")))
+    assert won.count(True) == 1
+    winner = ("s1", "s2", "s3", "s4")[won.index(True)]
+    loser = next(s for s in ("s1", "s2", "s3", "s4") if s != winner)
+    assert store.claim_sessions("lost", loser, active) == []
+    claimed = store.claim_sessions("lost", winner, active)
+    assert sorted(s.id for s in claimed) == sorted((running.id, queued.id))
+    assert all(s.driver == winner for s in claimed)
+    assert store.fail_driven_submissions("lost", winner, "lost", now) == 1
+    assert store.get_submission(evaluated.id).status == "failed"
+    assert store.get_submission(evaluated.id).inputs_sent_at is None
+    assert store.get_submission(elsewhere.id).status == "queued"
+    assert store.get_session_by_id(other.id).driver == "s1"
+
+    # the lost server (it only stalled) cannot renew, nor end what the winner now drives
+    assert store.renew_lease("lost", now, 10) is False
+    late = store.transition_session(
+        running.id, SessionStatus.EXITED, from_statuses=active, at=now, driver="lost"
+    )
+    assert late is None and store.get_session_by_id(running.id).status is SessionStatus.RUNNING
+    # a live lease is not taken over; a restart under the same id clears the takeover
+    assert store.take_over_server(winner, loser, now) is False
+    store.register_server("lost", "http://lost", "host", 2, now, 10)
+    assert store.get_server("lost").state(now) == "live"  # type: ignore[union-attr]
+    assert store.renew_lease("lost", now, 10) is True
+    assert store.claim_sessions("lost", winner, active) == []
+
+
+def test_a_stop_asked_anywhere_reaches_the_driver_once(store: SqlStore) -> None:
+    now = datetime.now(timezone.utc)
+    user = store.get_or_create_user("lease-carol")
+    dataset = store.create_dataset("lease-movie", user.id, "mse", "", 10, 5, 100)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok", driver="a")
+    assert store.request_session_stop(session.id, now) is True
+    assert store.take_stop_requests("b") == []
+    assert store.take_stop_requests("a") == [session.id]
+    assert store.take_stop_requests("a") == []
+    store.transition_session(session.id, SessionStatus.STOPPED, from_statuses=[SessionStatus.QUEUED], at=now)
+    assert store.request_session_stop(session.id, now) is False  # ended: nothing to ask

@@ -81,6 +81,18 @@ def read_lease_settings(settings: ServerSettings, environ: Mapping[str, str]) ->
         settings.lease_s = lease
 
 
+def _id_problem(store: AbstractStore, server_id: str) -> str | None:
+    held = store.get_server(server_id)
+    if held is None or held.state(_now()) != "live" or held.pid == os.getpid():
+        return None
+    if held.host == socket.gethostname() and not _alive(held.pid):
+        return None  # a restart after a crash: the old process is gone
+    return (
+        f"the server id {server_id} is held by a live server (pid {held.pid} on "
+        f"{held.host or 'an unknown host'}); give each server its own NSML_SERVER_ID"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -124,15 +136,12 @@ class ServerLeases:
     def register(self) -> None:
         """Take this server's row and a fresh lease; refused while another live server
         holds the id (a restart after a crash finds its old process gone)."""
-        now, host, pid = _now(), socket.gethostname(), os.getpid()
-        held = self.store.get_server(self.server_id)
-        if held is not None and held.state(now) == "live" and held.pid != pid:
-            if held.host != host or _alive(held.pid):
-                raise ServerIdInUse(
-                    f"the server id {self.server_id} is held by a live server (pid {held.pid} on "
-                    f"{held.host or 'an unknown host'}); give each server its own NSML_SERVER_ID"
-                )
-        self.store.register_server(self.server_id, self.settings.public_url, host, pid, now, self.lease_s)
+        problem = _id_problem(self.store, self.server_id)
+        if problem:
+            raise ServerIdInUse(problem)
+        self.store.register_server(
+            self.server_id, self.settings.public_url, socket.gethostname(), os.getpid(), _now(), self.lease_s
+        )
         self._renewed = time.monotonic()
 
     def recover_own(self) -> None:
