@@ -5,6 +5,7 @@ evaluations fail with a reason naming the lost server, queued sessions run on it
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from conftest import NSML, PASSWORD, ForegroundServer, Platform, client_platform, login
+from nsml.server.services.server_leases import read_lease_settings
+from nsml.server.settings import ServerSettings
 from nsml.store import SessionStatus
 from nsml.store.sql.store import SqlStore
 
@@ -274,3 +277,24 @@ def test_a_stop_asked_anywhere_reaches_the_driver_once(store: SqlStore) -> None:
     assert store.take_stop_requests("a") == []
     store.transition_session(session.id, SessionStatus.STOPPED, from_statuses=[SessionStatus.QUEUED], at=now)
     assert store.request_session_stop(session.id, now) is False  # ended: nothing to ask
+
+
+def test_a_bad_lease_setting_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "NSML_HOME": str(tmp_path / "home"), "NSML_LEASE_S": "1"}
+    result = subprocess.run(
+        [NSML, "server", "start", "--host", "127.0.0.1", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: NSML_LEASE_S must be a number of seconds from 2 to 3600, not '1'"
+    )
+    settings = ServerSettings(home=tmp_path)
+    for bad in ("a b", "-lead", "x" * 129, "../up"):
+        with pytest.raises(SystemExit, match="NSML_SERVER_ID must be 1-128 letters, digits"):
+            read_lease_settings(settings, {"NSML_SERVER_ID": bad})
+    read_lease_settings(settings, {"NSML_SERVER_ID": "api-1.eu:8000", "NSML_LEASE_S": "7.5"})
+    assert (settings.server_id, settings.lease_s) == ("api-1.eu:8000", 7.5)

@@ -87,6 +87,7 @@ def serve(
     settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))
     settings.token_ttl_hours = float(os.environ.get("NSML_TOKEN_TTL_HOURS", settings.token_ttl_hours))
     load_limit_settings(settings, os.environ)
+    read_lease_settings(settings, os.environ)
     settings.max_sessions_per_user = _count_setting("NSML_MAX_SESSIONS_PER_USER", 0)
     settings.max_evaluations_per_user = _count_setting("NSML_MAX_EVALUATIONS_PER_USER", 0)
     settings.default_daily_limit = _count_setting("NSML_DEFAULT_DAILY_LIMIT", settings.default_daily_limit)
@@ -199,7 +200,6 @@ def read_storage_settings(settings: ServerSettings) -> None:
     settings.max_eval_reply_mb = _count_setting("NSML_MAX_EVAL_REPLY_MB", settings.max_eval_reply_mb)
     settings.janitor_interval_s = _seconds_setting("NSML_JANITOR_INTERVAL_S", settings.janitor_interval_s)
     settings.stale_upload_s = _seconds_setting("NSML_STALE_UPLOAD_S", settings.stale_upload_s)
-    read_lease_settings(settings, os.environ)
     settings.stale_env_s = _seconds_setting("NSML_STALE_ENV_S", settings.stale_env_s)
     settings.idle_after_s = _seconds_setting("NSML_IDLE_AFTER_S", settings.idle_after_s)
     if (
