@@ -298,7 +298,7 @@ def test_a_killed_servers_ray_sessions_fail_on_the_survivor_and_their_actors_end
     try:
         for server_id in ("ray-a", "ray-b"):
             env = {"NSML_RUNNER": "ray", "NSML_RAY_ADDRESS": cluster.address, "NSML_SERVER_ID": server_id}
-            server = ForegroundServer(base / "home", f"token-{server_id}", env={**env, "NSML_LEASE_S": "4"},
+            server = ForegroundServer(base / "home", f"token-{server_id}", env={**env, "NSML_LEASE_S": "6"},
                                       log=base / f"{server_id}.log")  # fmt: skip
             servers.append(server)
             client = client_platform(base, server_id)
@@ -311,7 +311,7 @@ def test_a_killed_servers_ray_sessions_fail_on_the_survivor_and_their_actors_end
         assert _processes_with(tag)
         servers[0].process.send_signal(signal.SIGKILL)
         servers[0].process.wait(timeout=10)
-        failed = via_b.wait(name, ("failed",), timeout=20)
+        failed = via_b.wait(name, ("failed",), timeout=30)
         assert "its server ray-a stopped answering" in failed["reason"]
         deadline = time.monotonic() + 30
         while _processes_with(tag) and time.monotonic() < deadline:

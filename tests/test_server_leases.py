@@ -23,7 +23,7 @@ from nsml.server.settings import ServerSettings
 from nsml.store import SessionStatus
 from nsml.store.sql.store import SqlStore
 
-LEASE_S = 4.0
+LEASE_S = 6.0
 TAKEOVER_S = LEASE_S + 6  # the lease, a tick, and a loaded machine's slack
 
 # saves checkpoint 0, then prints a line every 0.1 s for --hold seconds; served for a

@@ -122,9 +122,9 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             log.error("%s", exc)
             store.close()
             raise SystemExit(f"error: {exc}") from None
+        leases.start()  # renews the lease from now on; takes over lost servers once recovered
         runner.start(session_service)
         leases.recover_own()
-        leases.start()  # renews the lease, takes over servers that stopped answering
         credit_service.start()
         phase_service = PhaseService(
             store, artifacts, submission_service, Rescorer(store, artifacts, submission_service)

@@ -126,6 +126,7 @@ class ServerLeases:
         self.submissions = submissions
         self.on_lost = on_lost  # this server was taken over: it must stop serving
         self._stop = threading.Event()
+        self._serving = threading.Event()  # set once this server recovered its own work
         self._thread: threading.Thread | None = None
         self._renewed = 0.0
 
@@ -151,8 +152,11 @@ class ServerLeases:
             claimed = self.store.claim_sessions(driver, self.server_id, ACTIVE_STATUSES)
             self.sessions.recover(claimed, RESTART_REASON)
             self.submissions.recover(driver, EVALUATION_RESTART_REASON)
+        self._serving.set()
 
     def start(self) -> None:
+        """Renew the lease from now on (start-up may take longer than a lease); lost
+        servers are taken over once :meth:`recover_own` ran."""
         self._thread = threading.Thread(target=self._loop, name="nsml-leases", daemon=True)
         self._thread.start()
 
@@ -186,8 +190,9 @@ class ServerLeases:
                 self.on_lost()
                 return False
             self._renewed = time.monotonic()
-        self.take_over_lost()
-        self.carry_out_stops()
+        if self._serving.is_set():
+            self.take_over_lost()
+            self.carry_out_stops()
         return True
 
     def take_over_lost(self) -> list[str]:
