@@ -31,6 +31,7 @@ from conftest import (
     assert_test_labels_out_of_reach,
     client_platform,
     gpus_seen,
+    processes_with,
     rule_scores,
     running_platform,
     second_user,
@@ -308,29 +309,15 @@ def test_a_killed_servers_ray_sessions_fail_on_the_survivor_and_their_actors_end
         tag = f"ray-lease-{time.time_ns()}"
         name = via_a.run(via_a.project("ray_lease", TRAIN_2018), "demo_kin", f"{LONG} --tag {tag}")
         _wait_for_log(via_a, name, "epoch 0 done")
-        assert _processes_with(tag)
+        assert processes_with(tag)
         servers[0].process.send_signal(signal.SIGKILL)
         servers[0].process.wait(timeout=10)
         failed = via_b.wait(name, ("failed",), timeout=30)
         assert "its server ray-a stopped answering" in failed["reason"]
         deadline = time.monotonic() + 30
-        while _processes_with(tag) and time.monotonic() < deadline:
+        while processes_with(tag) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _processes_with(tag) == [], "the actor outlived the server that drove it"
+        assert processes_with(tag) == [], "the actor outlived the server that drove it"
     finally:
         for server in servers:
             server.stop()
-
-
-def _processes_with(tag: str) -> list[int]:
-    """Live processes of this host whose command line mentions ``tag``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if tag.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found

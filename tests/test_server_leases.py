@@ -261,7 +261,7 @@ def test_of_racing_survivors_one_takes_over_and_the_lost_server_learns_it(store:
     # a live lease is not taken over; a restart under the same id clears the takeover
     assert store.take_over_server(winner, loser, now) is False
     store.register_server("lost", "http://lost", "host", 2, now, 10)
-    assert store.get_server("lost").state(now) == "live"  # type: ignore[union-attr]
+    assert store.get_server("lost").state(now) == "live"
     assert store.renew_lease("lost", now, 10) is True
     assert store.claim_sessions("lost", winner, active) == []
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
+from nsml.config import pid_alive
 from nsml.server.services.sessions import RESTART_REASON, SessionService
 from nsml.server.services.submissions import RESTART_REASON as EVALUATION_RESTART_REASON
 from nsml.server.services.submissions import SubmissionService
@@ -85,7 +86,7 @@ def _id_problem(store: AbstractStore, server_id: str) -> str | None:
     held = store.get_server(server_id)
     if held is None or held.state(_now()) != "live" or held.pid == os.getpid():
         return None
-    if held.host == socket.gethostname() and not _alive(held.pid):
+    if held.host == socket.gethostname() and not pid_alive(held.pid):
         return None  # a restart after a crash: the old process is gone
     return (
         f"the server id {server_id} is held by a live server (pid {held.pid} on "
@@ -95,16 +96,6 @@ def _id_problem(store: AbstractStore, server_id: str) -> str | None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ServerLeases:
