@@ -129,7 +129,7 @@ def _servers(client: Platform) -> dict[str, dict[str, Any]]:
 def test_two_servers_share_the_work_and_the_survivor_takes_over_a_killed_one(pair: Pair) -> None:
     via_a = pair.via_a
     folder = via_a.project("leases", SCRIPT)
-    first = via_a.run(folder, args="--hold 60")
+    first = via_a.run(folder, args="--hold 600")
     via_a.wait(first, ("running",))
 
     # starting B recovers only B's own work: A's running session goes on
@@ -149,7 +149,7 @@ def test_two_servers_share_the_work_and_the_survivor_takes_over_a_killed_one(pai
 
     # A runs one session and queues another (one slot), and evaluates a submission of the
     # stopped one's checkpoint
-    running = via_a.run(folder, args="--hold 60")
+    running = via_a.run(folder, args="--hold 600")
     via_a.wait(running, ("running",))
     queued = via_a.run(folder, args="--hold 0.5")
     assert via_a.session(queued)["status"] == "queued"
