@@ -33,7 +33,7 @@ from helpers.scoring import (
     train_rule_session,
 )
 from helpers.scripts import HOLD, LONG, TRAIN_2018, gpus_seen
-from helpers.servers import ADMIN_TOKEN, NSML, ForegroundServer, free_port, wait_until_healthy
+from helpers.servers import ADMIN_TOKEN, NSML, ForegroundServer, free_port, processes_with, wait_until_healthy
 
 if TYPE_CHECKING:
     from nsml.store.sql.store import SqlStore
@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 __all__ = [  # what test modules import from here; some of it defined in helpers
     "ADMIN_TOKEN", "DEMO", "HOLD", "LONG", "NSML", "PASSWORD", "ROOT", "RULE_SCRIPT", "TRAIN_2018",
     "ForegroundServer", "Platform", "admin_platform", "chromium", "assert_test_labels_out_of_reach",
-    "client_platform", "free_port", "gpus_seen", "login", "require_shared_data", "rule_prediction",
-    "rule_scores", "running_platform", "second_user", "session_minutes", "targz", "train_rule_session",
-    "wait_until_healthy",
+    "client_platform", "free_port", "gpus_seen", "login", "processes_with", "require_shared_data",
+    "rule_prediction", "rule_scores", "running_platform", "second_user", "session_minutes", "targz",
+    "train_rule_session", "wait_until_healthy",
 ]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parent.parent

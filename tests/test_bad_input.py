@@ -7,13 +7,12 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import TRAIN_2018, Platform
+from conftest import TRAIN_2018, Platform, processes_with
 from nsml.names import InvalidName, parse_session, validate_name
 from nsml.server.guard import RequestGuard
 
@@ -342,7 +341,7 @@ def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform
     while not platform.json("model", "ls", running) and time.monotonic() < deadline:
         time.sleep(0.1)
 
-    assert _processes_with(tag), "the training process runs before the kill"
+    assert processes_with(tag), "the training process runs before the kill"
     pid = platform.server_info()["pid"]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -355,9 +354,9 @@ def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform
 
     # the training process died with the server: no orphan keeps burning the machine
     deadline = time.monotonic() + 10
-    while _processes_with(tag) and time.monotonic() < deadline:
+    while processes_with(tag) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_with(tag) == []
+    assert processes_with(tag) == []
 
     # the next command started a new server, which recovered
     session = platform.session(running)
@@ -368,22 +367,6 @@ def test_killed_server_marks_running_sessions_failed_and_keeps_the_rest(platform
     assert kept["status"] == "exited" and len(platform.json("model", "ls", done)) == 2
     assert "server stopped" in platform.nsml("logs", running).stdout
     assert platform.server_info()["pid"] != pid
-
-
-def _processes_with(tag: str) -> list[int]:
-    """Live processes of this host whose command line mentions ``tag``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if tag.encode() in (entry / "cmdline").read_bytes():
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_continuing_from_names_too_long_to_keep_is_refused() -> None:

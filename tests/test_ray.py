@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,9 +26,12 @@ from conftest import (
     NSML,
     RULE_SCRIPT,
     TRAIN_2018,
+    ForegroundServer,
     Platform,
     assert_test_labels_out_of_reach,
+    client_platform,
     gpus_seen,
+    processes_with,
     rule_scores,
     running_platform,
     second_user,
@@ -282,3 +286,38 @@ def test_a_ray_server_without_a_cluster_says_so(tmp_path_factory: pytest.TempPat
         missing = platform.nsml("server", "start", "--runner", "ray", check=False)
         assert missing.returncode == 1 and "--runner ray needs --ray-address" in missing.stderr
         assert not (platform.home / "server.json").exists()
+
+
+def test_a_killed_servers_ray_sessions_fail_on_the_survivor_and_their_actors_end(
+    tmp_path_factory: pytest.TempPathFactory, cluster: Any
+) -> None:
+    """Two servers on one database and one cluster; A is SIGKILLed mid-run. Its actors
+    belong to its Ray driver and end with it; B fails the session with the reason."""
+    base = tmp_path_factory.mktemp("ray-leases")
+    clients = []
+    servers = []
+    try:
+        for server_id in ("ray-a", "ray-b"):
+            env = {"NSML_RUNNER": "ray", "NSML_RAY_ADDRESS": cluster.address, "NSML_SERVER_ID": server_id}
+            server = ForegroundServer(base / "home", f"token-{server_id}", env={**env, "NSML_LEASE_S": "6"},
+                                      log=base / f"{server_id}.log")  # fmt: skip
+            servers.append(server)
+            client = client_platform(base, server_id)
+            client.env.update(NSML_SERVER_URL=server.url, NSML_TOKEN=server.token)
+            clients.append(client)
+        via_a, via_b = clients
+        tag = f"ray-lease-{time.time_ns()}"
+        name = via_a.run(via_a.project("ray_lease", TRAIN_2018), "demo_kin", f"{LONG} --tag {tag}")
+        _wait_for_log(via_a, name, "epoch 0 done")
+        assert processes_with(tag)
+        servers[0].process.send_signal(signal.SIGKILL)
+        servers[0].process.wait(timeout=10)
+        failed = via_b.wait(name, ("failed",), timeout=30)
+        assert "its server ray-a stopped answering" in failed["reason"]
+        deadline = time.monotonic() + 30
+        while processes_with(tag) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert processes_with(tag) == [], "the actor outlived the server that drove it"
+    finally:
+        for server in servers:
+            server.stop()

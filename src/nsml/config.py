@@ -32,3 +32,14 @@ def local_user_name() -> str:
         name = "user"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
     return safe or "user"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host has ``pid`` (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,6 +19,7 @@ from nsml.cli.notify import notify
 from nsml.cli.phases import phase
 from nsml.cli.plot import plot
 from nsml.cli.server import server_group
+from nsml.cli.servers import admin_servers  # noqa: F401  (registered on `admin`)
 from nsml.cli.session_files import diff, download, memo, pull, show_command
 from nsml.cli.sessions import fork, logs, model, ps, resume, rm, run, stop
 from nsml.cli.shared import shared

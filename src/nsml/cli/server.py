@@ -51,8 +51,11 @@ def server_start(
     if runner == "ray" and not ray_address:
         raise click.ClickException("--runner ray needs --ray-address HOST:PORT (the Ray head node)")
     if foreground or host or port is not None or db or runner or ray_address:
-        if running_server(home):
-            raise click.ClickException(f"a server already runs on {home}; `nsml server stop` it first")
+        if running_server(home) and not os.environ.get("NSML_SERVER_ID"):  # several need an id each
+            raise click.ClickException(
+                f"a server already runs on {home}; `nsml server stop` it first, or give each of "
+                "several servers on one home its own NSML_SERVER_ID"
+            )
         console.print(f"Serving {home} on {host or '127.0.0.1'}:{port or 0} (Ctrl-C stops)")
         argv = [sys.executable, "-m", "nsml.server", "--home", str(home), "--host", host or "127.0.0.1"]
         argv += ["--port", str(port or 0), "--max-concurrent", str(max_concurrent)]

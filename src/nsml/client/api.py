@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from nsml.client.automl import AutoMLClient
 from nsml.client.http import API, UNBOUNDED, ApiError, raise_for
 from nsml.client.phases import PhasesApi
+from nsml.client.servers import ServersApi
 from nsml.names import SessionRef
 from nsml.schemas.accounts import AccountOut, InviteOut, MeOut, NotifyOut, TeamOut, TokenOut, UserCreated
 from nsml.schemas.competition import BoardOut, MySubmissions, PreviewRow, SubmissionOut
@@ -46,7 +47,7 @@ _SHARED = TypeAdapter(list[SharedResourceOut])
 _SUBMISSIONS = TypeAdapter(list[SubmissionOut])
 
 
-class ApiClient(AutoMLClient, PhasesApi):
+class ApiClient(AutoMLClient, PhasesApi, ServersApi):
     # system ------------------------------------------------------------------------
     def health(self, timeout: float | None = None) -> Health:
         kwargs: dict[str, Any] = {"timeout": timeout} if timeout else {}

@@ -22,6 +22,7 @@ from typing import Any
 
 from nsml.client.api import ApiClient, ApiError
 from nsml.config import CLIENT_FILE, SERVER_FILE, SERVER_LOCK, SERVER_LOG, nsml_home
+from nsml.config import pid_alive as _pid_alive
 from nsml.schemas.system import Health
 
 START_TIMEOUT_S = 60.0
@@ -61,16 +62,6 @@ def read_server_file(home: Path) -> dict[str, Any] | None:
         return info
     except (OSError, ValueError):
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _probe(url: str, token: str) -> Health | None:

@@ -22,6 +22,7 @@ from nsml.runners.sandbox import sandbox_works
 from nsml.server.app import create_app
 from nsml.server.auth import new_token
 from nsml.server.services.limits import load_limit_settings
+from nsml.server.services.server_leases import read_lease_settings
 from nsml.server.settings import ServerSettings
 
 
@@ -86,6 +87,7 @@ def serve(
     settings.max_upload_mb = int(os.environ.get("NSML_MAX_UPLOAD_MB", settings.max_upload_mb))
     settings.token_ttl_hours = float(os.environ.get("NSML_TOKEN_TTL_HOURS", settings.token_ttl_hours))
     load_limit_settings(settings, os.environ)
+    read_lease_settings(settings, os.environ)
     settings.max_sessions_per_user = _count_setting("NSML_MAX_SESSIONS_PER_USER", 0)
     settings.max_evaluations_per_user = _count_setting("NSML_MAX_EVALUATIONS_PER_USER", 0)
     settings.default_daily_limit = _count_setting("NSML_DEFAULT_DAILY_LIMIT", settings.default_daily_limit)

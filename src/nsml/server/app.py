@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -48,6 +49,7 @@ from nsml.server.routers import (
     notify,
     phases,
     runtime,
+    servers,
     sessions,
     shared,
     submission_admin,
@@ -63,6 +65,7 @@ from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.phases import PhaseService
 from nsml.server.services.rescoring import Rescorer
+from nsml.server.services.server_leases import ServerIdInUse, ServerLeases, default_server_id
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SHUTDOWN_REASON, SessionService
 from nsml.server.services.shared import SharedService
@@ -86,6 +89,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.home.mkdir(parents=True, exist_ok=True)
+        settings.server_id = settings.server_id or default_server_id(settings.home)
         store = open_store(settings.db_url)
         artifacts = open_artifact_store(
             settings.home, settings.max_unpacked_bytes, settings.artifacts_url, settings.s3_endpoint_url
@@ -112,9 +116,18 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
         submission_service.notifications = notifications
         idle_watch = IdleWatch(store, runner, settings.idle_after_s, notifications.session_idle)
         session_service.idle = idle_watch
+        leases = ServerLeases(
+            store, settings, session_service, submission_service, lambda: os.kill(os.getpid(), signal.SIGTERM)
+        )
+        try:
+            leases.register()
+        except ServerIdInUse as exc:  # two servers with one id would take over each other's work
+            log.error("%s", exc)
+            store.close()
+            raise SystemExit(f"error: {exc}") from None
+        leases.start()  # renews the lease from now on; takes over lost servers once recovered
         runner.start(session_service)
-        session_service.recover()
-        submission_service.recover()
+        leases.recover_own()
         credit_service.start()
         phase_service = PhaseService(
             store, artifacts, submission_service, Rescorer(store, artifacts, submission_service)
@@ -147,6 +160,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             queue=SubmissionQueue(store, submission_service, session_service, settings),
             competition_admin=CompetitionAdmin(store),
             phases=phase_service,
+            leases=leases,
         )
         write_server_file(settings, token)
         log.info("OpenNSML %s serving %s at %s", __version__, settings.home, settings.public_url)
@@ -164,6 +178,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
             idle_watch.stop()
             credit_service.shutdown()
             runner.shutdown(SHUTDOWN_REASON)
+            leases.stop()  # after the runner: its last events are recorded before a takeover
             if settings.runner == "local":
                 cgroups.release()  # every run has ended: remove this server's control groups
             notifications.stop()
@@ -175,7 +190,7 @@ def create_app(settings: ServerSettings, token: str) -> FastAPI:
     app = FastAPI(title="OpenNSML", version=__version__, lifespan=lifespan)
     routers = (
         system, accounts, admin, datasets, sessions, runtime, live_exec, competition, cache, credits,
-        shared, notify, submission_admin, phases, automl,
+        shared, notify, submission_admin, phases, automl, servers,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

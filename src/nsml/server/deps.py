@@ -25,6 +25,7 @@ from nsml.server.services.datasets import DatasetService
 from nsml.server.services.live_exec import ExecBroker
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.phases import PhaseService
+from nsml.server.services.server_leases import ServerLeases
 from nsml.server.services.session_files import SessionFiles
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.shared import SharedService
@@ -59,6 +60,7 @@ class Services:
     competition_admin: CompetitionAdmin  # baselines, results export
     phases: PhaseService
     automl: AutoMLService
+    leases: ServerLeases | None = None  # this server's lease; the servers on the database
 
 
 def services(request: Request) -> Services:

@@ -75,6 +75,10 @@ class ServerSettings:
     # NSML_S3_ENDPOINT_URL for MinIO, Ceph or moto); "": files under ``home`` only
     artifacts_url: str = ""
     s3_endpoint_url: str = ""
+    # several servers on one database (NSML_SERVER_ID, NSML_LEASE_S): this server's id
+    # ("" picks one fixed per host and home) and how long its lease lasts unrenewed
+    server_id: str = ""
+    lease_s: float = 20.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -24,6 +24,7 @@ from nsml.store.entities import (
     Submission,
     User,
 )
+from nsml.store.lease_base import ServerLeaseStore
 from nsml.store.phase_base import PhaseStore
 
 
@@ -149,12 +150,16 @@ class SessionStore(ABC):
         cpus: int = 0,
         memory_mb: int = 0,
         shm_mb: int = 0,
+        driver: str | None = None,
     ) -> Session:
-        """Create a queued session with the next number for (owner, dataset), atomically."""
+        """Create a queued session with the next number for (owner, dataset), atomically;
+        ``driver``: the id of the server that runs it."""
 
     @abstractmethod
-    def requeue_session(self, session_id: int, token_hash: str, resume_checkpoint: str) -> Session | None:
-        """Queue an ended session again (``resume``); None if it is not ended."""
+    def requeue_session(
+        self, session_id: int, token_hash: str, resume_checkpoint: str, driver: str | None = None
+    ) -> Session | None:
+        """Queue an ended session again (``resume``), driven by ``driver``; None if it is not ended."""
 
     @abstractmethod
     def get_session(self, owner: str, dataset: str, number: int) -> Session: ...
@@ -185,8 +190,11 @@ class SessionStore(ABC):
         exit_code: int | None = None,
         reason: str | None = None,
         at: datetime,
+        driver: str | None = None,
     ) -> Session | None:
-        """Move a session to ``to`` only if it is in one of ``from_statuses``.
+        """Move a session to ``to`` only if it is in one of ``from_statuses`` (and, with
+        ``driver``, only while that server drives it: one that was taken over cannot
+        end the session a survivor re-queued).
 
         Returns the updated session, or None when the session was no longer in one of
         those statuses (someone else's transition won), so races between a stop and a
@@ -259,6 +267,7 @@ class CompetitionStore(ABC):
         total: int,
         at: datetime,
         phase_id: int | None = None,
+        driver: str | None = None,
     ) -> Submission:
         """Record a queued submission, atomically checking the dataset's limits.
 
@@ -383,6 +392,7 @@ class AbstractStore(
     CacheStore,
     SharedResourceStore,
     CreditStore,
+    ServerLeaseStore,
 ):
     """Every domain together, plus the store's own life cycle."""
 

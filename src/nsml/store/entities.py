@@ -108,6 +108,7 @@ class Session:
     cpus: int = 0  # CPUs asked for; 0: the runner's default
     memory_mb: int = 0  # memory asked for (nsml run --memory); 0: the server's default
     shm_mb: int = 0  # /dev/shm asked for (nsml run --shm-size); 0: the server's default
+    driver: str | None = None  # the id of the server running it (None: from before leases)
 
     @property
     def name(self) -> str:
@@ -164,6 +165,7 @@ class Submission:
     carried_from: int | None = None  # re-scores this submission of the previous phase
     # earlier scores that re-runs replaced: {public_score, private_score, scored_at, reason}
     score_history: list[dict[str, Any]] = field(default_factory=list)
+    driver: str | None = None  # the id of the server evaluating it
 
 
 @dataclass(frozen=True)
@@ -222,3 +224,29 @@ class CreditEvent:
     delta: float
     reason: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Server:
+    """An API server on the shared database. Its lease says it is alive: a server whose
+    lease ran out is taken over by a live one, which ends or re-queues its work."""
+
+    id: str
+    url: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    lease_expires_at: datetime
+    stopped_at: datetime | None = None  # it shut down and let go of its lease
+    taken_over_by: str | None = None  # the server that took over its work
+    taken_over_at: datetime | None = None
+
+    def state(self, now: datetime) -> str:
+        """live; stopped (it shut down cleanly); taken over (it stopped answering and a
+        live server took its work); expired (stopped answering, not yet taken over)."""
+        if self.stopped_at is not None:
+            return "stopped"
+        if self.taken_over_by is not None:
+            return "taken over"
+        return "live" if self.lease_expires_at > now else "expired"

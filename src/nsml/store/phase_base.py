@@ -36,7 +36,9 @@ class PhaseStore(ABC):
         """Make ``ids`` the owner's whole selection in that phase (None: no phases), at once."""
 
     @abstractmethod
-    def carry_submission(self, submission_id: int, phase_id: int, total: int, at: datetime) -> Submission:
+    def carry_submission(
+        self, submission_id: int, phase_id: int, total: int, at: datetime, driver: str | None = None
+    ) -> Submission:
         """A queued copy of a submission in another phase; it does not count against limits."""
 
     @abstractmethod

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from nsml.schemas.automl import StudyCreate, StudyDetail, StudyOut
 from nsml.schemas.automl_spec import SpecError, StudySpec, parse_spec
 from nsml.server.errors import ApiError, BadRequest, ConflictError, NotFoundError
-from nsml.server.services.sessions import RESTART_REASON, SHUTDOWN_REASON, SessionService
+from nsml.server.services.server_leases import lost_with_its_server
+from nsml.server.services.sessions import SHUTDOWN_REASON, SessionService
 from nsml.store import AbstractStore, NotFound, Session, SessionStatus, User
 
 if TYPE_CHECKING:  # Optuna is imported when a study is first used: servers without any start faster
@@ -316,7 +317,9 @@ class AutoMLService:
             return
         if session.status is SessionStatus.EXITED and last is not None:
             study.tell(trial.number, reported[last])
-        elif session.status is SessionStatus.FAILED and session.reason in (RESTART_REASON, SHUTDOWN_REASON):
+        elif session.status is SessionStatus.FAILED and (
+            session.reason == SHUTDOWN_REASON or lost_with_its_server(session.reason)
+        ):
             study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)  # before it ends
             self._end_trial(study, trial, TrialState.FAIL, "interrupted by a server restart; run again")
         else:

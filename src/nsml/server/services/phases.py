@@ -155,7 +155,9 @@ class PhaseService:
         submissions = [s for s in self.store.list_submissions(dataset.name) if s.phase_id == previous.id]
         higher_is_better = metric_info(dataset.metric).higher_is_better
         for submission_id in sorted(final_selection(submissions, dataset.max_selected, higher_is_better)):
-            carried = self.store.carry_submission(submission_id, phase.id, phase.test_size, now)
+            carried = self.store.carry_submission(
+                submission_id, phase.id, phase.test_size, now, self.submissions.driver
+            )
             self.rescorer.queue(carried, dataset, f"carried from phase {previous.name} into {phase.name}")
 
     # final selection ---------------------------------------------------------------------

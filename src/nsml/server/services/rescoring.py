@@ -70,7 +70,8 @@ class Rescorer:
             if had_scores:
                 self.submissions.changes.update(submission.id, reason=f"being re-scored: {reason}")
             else:
-                self.submissions.changes.update(submission.id, status="running", reason=None)
+                driver = self.submissions.driver  # this server evaluates it (see server_leases)
+                self.submissions.changes.update(submission.id, status="running", reason=None, driver=driver)
             public, private = self._score(submission, dataset, folder)
             if self.store.get_submission(submission.id).status is SubmissionStatus.CANCELLED:
                 return  # its owner cancelled the carried copy meanwhile

@@ -33,6 +33,7 @@ from nsml.store.entities import ACTIVE_STATUSES
 
 RESTART_REASON = "the server stopped while the session was running"
 SHUTDOWN_REASON = "the server shut down while the session ran"
+STOP_WAIT_S = 10.0
 
 
 class SessionService(SessionCheckpoints):
@@ -58,6 +59,7 @@ class SessionService(SessionCheckpoints):
         self.storage: StorageService | None = None  # the quota; set by the app
         self.notifications: NotificationService | None = None  # webhooks; set by the app
         self.idle: IdleWatch | None = None  # idle detection; set by the app
+        self.driver = settings.server_id or None  # recorded on every session this server runs
 
     # queries ---------------------------------------------------------------------
     def get(self, owner: str, dataset: str, number: int) -> Session:
@@ -177,6 +179,7 @@ class SessionService(SessionCheckpoints):
                     cpus=cpus,
                     memory_mb=memory_mb,
                     shm_mb=shm_mb,
+                    driver=self.driver,
                 )
                 self.artifacts.keep_source(work, session.id)
         except BadUploadId as exc:
@@ -245,7 +248,9 @@ class SessionService(SessionCheckpoints):
         chosen = self._checkpoint_or_latest(session, None)
         self.admission(self.store.get_user(session.owner), session.gpus)
         token = new_token()
-        resumed = self.store.requeue_session(session.id, hash_token(token), continuation(session, chosen))
+        resumed = self.store.requeue_session(
+            session.id, hash_token(token), continuation(session, chosen), self.driver
+        )
         if resumed is None:
             raise ConflictError(f"session {session.name} changed meanwhile; try again")
         self._log(session.id, f"[nsml] session resumed from checkpoint {chosen}")
@@ -258,7 +263,11 @@ class SessionService(SessionCheckpoints):
 
     def on_started(self, session_id: int) -> None:
         self.store.transition_session(
-            session_id, SessionStatus.RUNNING, from_statuses=[SessionStatus.QUEUED], at=now()
+            session_id,
+            SessionStatus.RUNNING,
+            from_statuses=[SessionStatus.QUEUED],
+            at=now(),
+            driver=self.driver,
         )
 
     def on_finished(self, session_id: int, outcome: Outcome) -> None:
@@ -272,6 +281,7 @@ class SessionService(SessionCheckpoints):
             exit_code=outcome.exit_code,
             reason=outcome.reason,
             at=now(),
+            driver=self.driver,  # a server that was taken over does not end the survivor's run
         )
         if ended is not None:
             self._log(
@@ -301,8 +311,11 @@ class SessionService(SessionCheckpoints):
     def stop(self, session: Session) -> Session:
         if session.status.is_terminal:
             raise ConflictError(f"session {session.name} is not running (it is {session.status.value})")
+        if self.driven_elsewhere(session):  # its server's lease loop carries the stop out
+            self.store.request_session_stop(session.id, now())
+            return self.wait_ended(session.id, timeout=STOP_WAIT_S)
         if self.runner.stop(session.id):  # it is starting or running: its run reports the end
-            return self.wait_ended(session.id, timeout=10.0)
+            return self.wait_ended(session.id, timeout=STOP_WAIT_S)
         stopped = self.store.transition_session(
             session.id,
             SessionStatus.STOPPED,
@@ -314,10 +327,18 @@ class SessionService(SessionCheckpoints):
             self._log(session.id, "[nsml] session stopped before it started")
             self._notify_ended(stopped)
             return stopped
-        return self.wait_ended(session.id, timeout=10.0)
+        return self.wait_ended(session.id, timeout=STOP_WAIT_S)
+
+    def driven_elsewhere(self, session: Session) -> bool:
+        """Whether another server on this database runs the session (see ``server_leases``)."""
+        return session.driver is not None and session.driver != self.driver
 
     def stop_for(self, session_id: int, reason: str) -> None:
-        """Stop a session on the platform's initiative (credits), with the reason recorded."""
+        """Stop a session on the platform's initiative (credits), with the reason recorded
+        (here; another server driving it is asked to stop it, and records its own)."""
+        if self.driven_elsewhere(self.store.get_session_by_id(session_id)):
+            self.store.request_session_stop(session_id, now())
+            return
         self._stop_reasons[session_id] = reason
         self.runner.stop(session_id)
 
@@ -339,31 +360,35 @@ class SessionService(SessionCheckpoints):
         self.store.delete_session(session.id)
         self.artifacts.delete_session(session.id)
 
-    def recover(self) -> None:
-        """After a restart: running sessions lost their process; queued ones run now."""
-        for session in self.store.list_sessions(statuses=[SessionStatus.RUNNING]):
+    def recover(self, claimed: Sequence[Session], reason: str = RESTART_REASON) -> None:
+        """Sessions this server now drives, claimed from its own life before a restart or
+        from a server that stopped answering (``server_leases``): the running ones lost
+        their process with that server, so they fail with ``reason``; the queued ones,
+        oldest first, run here now."""
+        for session in (s for s in claimed if s.status is SessionStatus.RUNNING):
             failed = self.store.transition_session(
                 session.id,
                 SessionStatus.FAILED,
                 from_statuses=[SessionStatus.RUNNING],
-                reason=RESTART_REASON,
+                reason=reason,
                 at=now(),
+                driver=self.driver,
             )
             if failed is not None:
-                self._log(session.id, f"[nsml] session failed: {RESTART_REASON}")
+                self._log(session.id, f"[nsml] session failed: {reason}")
                 self._notify_ended(failed)
-        for session in reversed(self.store.list_sessions(statuses=[SessionStatus.QUEUED])):
+        for session in (s for s in claimed if s.status is SessionStatus.QUEUED):
             token = new_token()
             self.store.set_session_token(session.id, hash_token(token))
             try:
                 spec = self.specs.build(session, token)
             except (NotFound, ValueError) as exc:  # e.g. the forked-from session was removed
-                reason = f"cannot start again after a restart: {exc}"
+                why = f"cannot start again after a restart: {exc}"
                 self.store.transition_session(
                     session.id,
                     SessionStatus.FAILED,
                     from_statuses=[SessionStatus.QUEUED],
-                    reason=reason,
+                    reason=why,
                     at=now(),
                 )
                 continue

@@ -86,9 +86,13 @@ class SubmissionService(SubmissionViews):
         self._lock = threading.Lock()
         self._cancelled: set[int] = set()
         self._processes: dict[int, EvaluationProcess] = {}
+        self.driver = settings.server_id or None  # recorded on every submission evaluated here
 
-    def recover(self) -> None:
-        self.store.fail_running_submissions(RESTART_REASON, _now())
+    def recover(self, driver: str | None, reason: str = RESTART_REASON) -> int:
+        """Fail the queued and running submissions of ``driver`` (this server before a
+        restart, or one that stopped answering): their evaluation ran in that server and
+        died with it. They do not count against the limits and keep no score; how many."""
+        return self.store.fail_driven_submissions(driver, self.driver or "", reason, _now())
 
     # requests ------------------------------------------------------------------------
     def preview(self, session: Session, checkpoint: str, batch_size: int) -> list[dict[str, Any]]:
@@ -135,7 +139,7 @@ class SubmissionService(SubmissionViews):
         phase_id = target.phase.id if target.phase else None
         try:
             submission = self.store.create_submission(
-                target.limits, user.id, session, checkpoint, len(inputs), _now(), phase_id
+                target.limits, user.id, session, checkpoint, len(inputs), _now(), phase_id, self.driver
             )
         except LimitReached as exc:
             raise TooManyRequests(str(exc)) from None

@@ -80,6 +80,7 @@ class CompetitionMixin(SqlStoreBase):
         total: int,
         at: datetime,
         phase_id: int | None = None,
+        driver: str | None = None,
     ) -> Submission:
         with self._tx() as orm:
             # serialise one owner's submissions on PostgreSQL (SQLite already holds the write lock)
@@ -96,6 +97,7 @@ class CompetitionMixin(SqlStoreBase):
                 total=total,
                 created_at=at,
                 phase_id=phase_id,
+                driver=driver,
             )
             orm.add(row)
             orm.flush()

@@ -118,6 +118,7 @@ class SessionRow(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "dataset_id", "number", name="uq_session_number"),
         Index("ix_sessions_status", "status"),
+        Index("ix_sessions_driver", "driver"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -143,6 +144,9 @@ class SessionRow(Base):
     parent: Mapped[str | None] = mapped_column(String(200), nullable=True)  # "OWNER/DATASET/N:CKPT"
     resume_checkpoint: Mapped[str | None] = mapped_column(String(128), nullable=True)
     charged_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    driver: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the server running it
+    # a stop asked through another server, for the driver's lease loop to carry out
+    stop_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class MetricRow(Base):
@@ -208,6 +212,24 @@ class SubmissionRow(Base):
     carried_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # earlier scores, replaced by re-runs: [{public_score, private_score, scored_at, reason}]
     score_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    driver: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the server evaluating it
+
+
+class ServerRow(Base):
+    """An API server on this database and its lease; see ``services/server_leases.py``."""
+
+    __tablename__ = "servers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    host: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    taken_over_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    taken_over_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class PhaseRow(Base):

@@ -80,7 +80,9 @@ class PhasesMixin(SqlStoreBase):
                     update(SubmissionRow).where(*mine, SubmissionRow.id.in_(list(ids))).values(selected=True)
                 )
 
-    def carry_submission(self, submission_id: int, phase_id: int, total: int, at: datetime) -> Submission:
+    def carry_submission(
+        self, submission_id: int, phase_id: int, total: int, at: datetime, driver: str | None = None
+    ) -> Submission:
         with self._tx() as orm:
             source = orm.get(SubmissionRow, submission_id)
             if source is None:
@@ -98,6 +100,7 @@ class PhasesMixin(SqlStoreBase):
                 phase_id=phase_id,
                 carried_from=source.id,
                 selected=source.selected,
+                driver=driver,  # the server whose re-scorer evaluates it
             )
             orm.add(row)
             orm.flush()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
@@ -57,6 +57,7 @@ class SessionsMixin(SqlStoreBase):
         cpus: int = 0,
         memory_mb: int = 0,
         shm_mb: int = 0,
+        driver: str | None = None,
     ) -> Session:
         with self._tx() as orm:
             number = _next_number(orm, owner_id, dataset_id)
@@ -76,6 +77,7 @@ class SessionsMixin(SqlStoreBase):
                 created_at=datetime.now(timezone.utc),
                 parent=parent,
                 resume_checkpoint=resume_checkpoint,
+                driver=driver,
             )
             orm.add(row)
             orm.flush()
@@ -136,6 +138,7 @@ class SessionsMixin(SqlStoreBase):
         exit_code: int | None = None,
         reason: str | None = None,
         at: datetime,
+        driver: str | None = None,
     ) -> Session | None:
         values: dict[str, Any] = {"status": to.value}
         if to is SessionStatus.RUNNING:
@@ -151,10 +154,12 @@ class SessionsMixin(SqlStoreBase):
                 ).scalar_one_or_none()
                 if charged is not None and utc(charged) > at:
                     values["ended_at"] = utc(charged)
-            changed = _update_if_status(orm, session_id, from_statuses, values)
+            changed = _update_if_status(orm, session_id, from_statuses, values, driver)
         return self.get_session_by_id(session_id) if changed else None
 
-    def requeue_session(self, session_id: int, token_hash: str, resume_checkpoint: str) -> Session | None:
+    def requeue_session(
+        self, session_id: int, token_hash: str, resume_checkpoint: str, driver: str | None = None
+    ) -> Session | None:
         terminal = [s for s in SessionStatus if s.is_terminal]
         with self._tx() as orm:
             changed = _update_if_status(
@@ -169,6 +174,8 @@ class SessionsMixin(SqlStoreBase):
                     "reason": None,
                     "ended_at": None,
                     "charged_until": None,  # charging restarts when it runs again
+                    "driver": driver,
+                    "stop_requested_at": None,
                 },
             )
         return self.get_session_by_id(session_id) if changed else None
@@ -194,15 +201,21 @@ class SessionsMixin(SqlStoreBase):
 
 
 def _update_if_status(
-    orm: OrmSession, session_id: int, from_statuses: Iterable[SessionStatus], values: dict[str, Any]
+    orm: OrmSession,
+    session_id: int,
+    from_statuses: Iterable[SessionStatus],
+    values: dict[str, Any],
+    driver: str | None = None,
 ) -> bool:
-    """Set ``values`` only while the session is in one of ``from_statuses``; whether it was.
+    """Set ``values`` only while the session is in one of ``from_statuses`` (and driven by
+    ``driver``, or by no server, when given); whether it was.
 
-    The status test sits in the UPDATE itself, so of two racing transitions exactly one wins.
+    The test sits in the UPDATE itself, so of two racing transitions exactly one wins.
     """
-    result = orm.execute(
-        update(SessionRow)
-        .where(SessionRow.id == session_id, SessionRow.status.in_([s.value for s in from_statuses]))
-        .values(**values)
+    query = update(SessionRow).where(
+        SessionRow.id == session_id, SessionRow.status.in_([s.value for s in from_statuses])
     )
+    if driver is not None:
+        query = query.where(or_(SessionRow.driver == driver, SessionRow.driver.is_(None)))
+    result = orm.execute(query.values(**values))
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

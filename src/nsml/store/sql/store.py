@@ -10,6 +10,7 @@ from nsml.store.sql.credits import CreditsMixin
 from nsml.store.sql.datasets import DatasetsMixin
 from nsml.store.sql.metrics import MetricsMixin
 from nsml.store.sql.phases import PhasesMixin
+from nsml.store.sql.server_leases import ServerLeasesMixin
 from nsml.store.sql.sessions import SessionsMixin
 from nsml.store.sql.shared import SharedResourcesMixin
 
@@ -24,6 +25,7 @@ class SqlStore(
     CacheMixin,
     SharedResourcesMixin,
     CreditsMixin,
+    ServerLeasesMixin,
     AbstractStore,
 ):
     """SQLite or PostgreSQL, by the URL it is opened with."""
