@@ -215,6 +215,7 @@ def test_a_server_cannot_start_with_the_id_of_a_live_one(pair: Pair) -> None:
     with pytest.raises(AssertionError) as refused:
         ForegroundServer(pair.home, "token-of-c", env=_env("srv-b"), log=pair.base / "c.log")
     assert "the server id srv-b is held by a live server" in str(refused.value)
+    assert "Traceback" not in (pair.base / "c.log").read_text()  # one line, before serving
     assert _servers(pair.via_b)["srv-b"]["state"] == "live"  # type: ignore[arg-type]
 
 

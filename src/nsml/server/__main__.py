@@ -22,7 +22,7 @@ from nsml.runners.sandbox import sandbox_works
 from nsml.server.app import create_app
 from nsml.server.auth import new_token
 from nsml.server.services.limits import load_limit_settings
-from nsml.server.services.server_leases import read_lease_settings
+from nsml.server.services.server_leases import check_server_id, read_lease_settings
 from nsml.server.settings import ServerSettings
 
 
@@ -93,6 +93,7 @@ def serve(
     settings.default_daily_limit = _count_setting("NSML_DEFAULT_DAILY_LIMIT", settings.default_daily_limit)
     read_storage_settings(settings)
     read_artifact_settings(settings)
+    check_server_id(settings)
     max_concurrent = max_concurrent or int(os.environ.get("NSML_MAX_CONCURRENT", "0") or 0)
     if max_concurrent > 0:
         settings.max_concurrent = max_concurrent

@@ -82,6 +82,21 @@ def read_lease_settings(settings: ServerSettings, environ: Mapping[str, str]) ->
         settings.lease_s = lease
 
 
+def check_server_id(settings: ServerSettings) -> None:
+    """Refuse, in one line and before serving, an id another live server holds; the same
+    check at registration still settles two servers starting at once."""
+    from nsml.store import open_store
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.db_url)
+    try:
+        problem = _id_problem(store, settings.server_id or default_server_id(settings.home))
+    finally:
+        store.close()
+    if problem:
+        raise SystemExit(f"error: {problem}")
+
+
 def _id_problem(store: AbstractStore, server_id: str) -> str | None:
     held = store.get_server(server_id)
     if held is None or held.state(_now()) != "live" or held.pid == os.getpid():
