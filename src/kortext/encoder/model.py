@@ -70,7 +70,7 @@ class TransformerEncoder(nn.Module):
         if segments is not None:
             x = x + self.segments(segments[:, : ids.shape[1]])
         hidden = self.layers(self.dropout(x), src_key_padding_mask=ids == PAD_ID)
-        return self.norm(hidden)  # type: ignore[no-any-return]
+        return self.norm(hidden)
 
 
 class MaskedLMHead(nn.Module):
@@ -84,7 +84,7 @@ class MaskedLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(encoder.config.vocab_size))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.transform(hidden) @ self.embeddings.weight.T + self.bias  # type: ignore[no-any-return]
+        return self.transform(hidden) @ self.embeddings.weight.T + self.bias
 
 
 class MaskedLanguageModel(nn.Module):
@@ -94,7 +94,7 @@ class MaskedLanguageModel(nn.Module):
         self.head = MaskedLMHead(self.encoder)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encoder(ids, segments))  # type: ignore[no-any-return]
+        return self.head(self.encoder(ids, segments))
 
 
 def with_cls(ids: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,16 @@ class PretrainSettings:
 
 
 @dataclass
+class RunState:
+    """What a checkpoint must carry besides the weights, for a resumed run to go on."""
+
+    step: int = 0
+    elapsed: float = 0.0
+    tokens: int = 0
+    losses: list[float] = field(default_factory=list)  # the mean of every 50 steps
+
+
+@dataclass
 class Corpus:
     """Every example as ids (``[CLS] text`` or ``[CLS] a [SEP] b``) in one flat array."""
 
@@ -112,8 +122,8 @@ def encode_corpus(
         raise ValueError("no text to pretrain on: every text was empty")
     lengths = np.array([len(rows[i]) for i in kept], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    tokens = np.fromiter((t for i in kept for t in rows[i]), dtype=np.int32, count=int(lengths.sum()))
-    return Corpus(tokens, starts, lengths, np.array([second[i] for i in kept], dtype=np.int64))
+    flat = np.fromiter((t for i in kept for t in rows[i]), dtype=np.int32, count=int(lengths.sum()))
+    return Corpus(flat, starts, lengths, np.array([second[i] for i in kept], dtype=np.int64))
 
 
 def batches(corpus: Corpus, batch_size: int, rng: np.random.Generator) -> Any:
@@ -189,20 +199,20 @@ def pretrain(
         "config": config.to_dict(),
         "examples": len(corpus),
     }
-    state = {"step": 0, "elapsed": 0.0, "tokens": 0, "losses": []}
+    state = RunState()
     resumed = _resume(folder / RESUME_FILE, spec, model, optimizer, rng, generator, state, say)
     budget_s = settings.minutes * 60
     stream = batches(corpus, settings.batch_size, rng)
     lines = ProgressLines(30.0)
-    bar = _bar(settings.steps, int(state["step"]), progress)
+    bar = _bar(settings.steps, state.step, progress)
     loss_fn = nn.CrossEntropyLoss()
-    started, last_checkpoint = time.monotonic() - float(state["elapsed"]), time.monotonic()
+    started, last_checkpoint = time.monotonic() - state.elapsed, time.monotonic()
     window: list[float] = []
     model.train()
     while True:
         elapsed = time.monotonic() - started
-        scale = learning_rate_scale(int(state["step"]), settings.steps, elapsed, budget_s)
-        if state["step"] >= settings.steps or scale <= 0.0:
+        scale = learning_rate_scale(state.step, settings.steps, elapsed, budget_s)
+        if state.step >= settings.steps or scale <= 0.0:
             break
         for group in optimizer.param_groups:
             group["lr"] = settings.lr * scale
@@ -215,37 +225,37 @@ def pretrain(
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        state["step"] += 1
-        state["tokens"] += int((ids != PAD_ID).sum())
+        state.step += 1
+        state.tokens += int((ids != PAD_ID).sum())
         window.append(loss.item())
-        if len(window) == 50 or state["step"] == settings.steps:
-            state["losses"].append(sum(window) / len(window))
+        if len(window) == 50 or state.step == settings.steps:
+            state.losses.append(sum(window) / len(window))
             window = []
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{window[-1] if window else 0:.3f}")
         elif progress and lines.due():
-            rate = state["tokens"] / max(elapsed, 1e-9)
-            recent = (window or state["losses"])[-1]
-            lines.say(f"mlm step {state['step']}/{settings.steps} loss {recent:.3f} {rate:.0f} tokens/s")
+            rate = state.tokens / max(elapsed, 1e-9)
+            recent = (window or state.losses)[-1]
+            lines.say(f"mlm step {state.step}/{settings.steps} loss {recent:.3f} {rate:.0f} tokens/s")
         if time.monotonic() - last_checkpoint >= settings.checkpoint_minutes * 60:
-            state["elapsed"] = time.monotonic() - started
+            state.elapsed = time.monotonic() - started
             _checkpoint(folder / RESUME_FILE, spec, model, optimizer, rng, generator, state)
             last_checkpoint = time.monotonic()
     if window:
-        state["losses"].append(sum(window) / len(window))
+        state.losses.append(sum(window) / len(window))
     if bar is not None:
         bar.close()
     seconds = time.monotonic() - started
     summary = {
         **(info or {}), "kind": "mlm", "size": settings.size, "config": config.to_dict(),
-        "steps": state["step"],
+        "steps": state.step,
         "planned_steps": settings.steps, "batch_size": settings.batch_size, "examples": len(corpus),
-        "tokens_seen": state["tokens"], "minutes": round(seconds / 60, 2),
-        "tokens_per_s": round(state["tokens"] / max(seconds, 1e-9)), "device": settings.device,
-        "first_loss": state["losses"][0] if state["losses"] else math.nan,
-        "last_loss": state["losses"][-1] if state["losses"] else math.nan,
-        "losses": [round(x, 4) for x in state["losses"]], "resumed": resumed,
+        "tokens_seen": state.tokens, "minutes": round(seconds / 60, 2),
+        "tokens_per_s": round(state.tokens / max(seconds, 1e-9)), "device": settings.device,
+        "first_loss": state.losses[0] if state.losses else math.nan,
+        "last_loss": state.losses[-1] if state.losses else math.nan,
+        "losses": [round(x, 4) for x in state.losses], "resumed": resumed,
     }  # fmt: skip
     save_encoder(folder, model.encoder.cpu().state_dict(), vocab, summary)
     (folder / RESUME_FILE).unlink(missing_ok=True)
@@ -262,19 +272,19 @@ def _bar(steps: int, done: int, progress: bool) -> Any:
 
 def _checkpoint(
     path: Path, spec: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-    rng: np.random.Generator, generator: torch.Generator, state: dict[str, Any],
+    rng: np.random.Generator, generator: torch.Generator, state: RunState,
 ) -> None:  # fmt: skip
     scratch = path.with_suffix(".tmp")
     torch.save({
         "spec": spec, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "rng": rng.bit_generator.state, "generator": generator.get_state(),
-        "state": state,
+        "state": asdict(state),
     }, scratch)  # fmt: skip
     scratch.replace(path)  # a run killed mid-write keeps the previous checkpoint
 
 
 def _resume(path: Path, spec: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-            rng: np.random.Generator, generator: torch.Generator, state: dict[str, Any],
+            rng: np.random.Generator, generator: torch.Generator, state: RunState,
             say: Callable[[str], None]) -> bool:  # fmt: skip
     if not path.is_file():
         return False
@@ -285,9 +295,10 @@ def _resume(path: Path, spec: dict[str, Any], model: nn.Module, optimizer: torch
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     generator.set_state(saved["generator"])
-    state.update(saved["state"])
+    for key, value in saved["state"].items():
+        setattr(state, key, value)
     rng.bit_generator.state = saved["rng"]  # a new batch order from here: the samples differ, not the run
-    say(f"mlm: resuming at step {state['step']} from {path}")
+    say(f"mlm: resuming at step {state.step} from {path}")
     return True
 
 
