@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from kortext.encoder.model import EncoderClassifier, EncoderConfig, MaskedLanguageModel, TransformerEncoder
-from kortext.encoder.pretrain import ENCODER_FILE, INFO_FILE, VOCAB_FILE, PretrainSettings, pretrain
+from kortext.encoder.pretrain import ENCODER_FILE, INFO_FILE, VOCAB_FILE, PretrainSettings
 from kortext.vocab import Vocab
 
 DEFAULT_NAME = "kortext-encoder"  # the shared resource `--model encoder` looks for by default
@@ -66,6 +66,5 @@ __all__ = [
     "PretrainedEncoder",
     "TransformerEncoder",
     "load_encoder",
-    "pretrain",
     "pretrained_encoder",
 ]
