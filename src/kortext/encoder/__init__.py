@@ -4,7 +4,7 @@ missions fine-tune it with ``--model encoder`` (``kortext.pipeline.encoder``).
 
 Tokens are characters (``kortext.tokenizers.CharTokenizer``, spaces kept as ``▁``): Korean
 syllables carry most of a morpheme, nothing is out of vocabulary in noisy reviews, the
-vocabulary (about 3,000 syllables) keeps the embedding table small, and it needs no model
+vocabulary (a few thousand syllables, at most 6,000) keeps the embedding table small, and it needs no model
 of its own that a submission would have to ship; the missions' default tokenizer is the same.
 """
 
