@@ -49,7 +49,7 @@ SIZES: dict[str, dict[str, int]] = {
     "small": {"dim": 256, "layers": 4, "heads": 4, "ff": 1024},
     "base": {"dim": 512, "layers": 8, "heads": 8, "ff": 2048},
 }
-DEFAULT_STEPS = {"tiny": 200, "small": 7_000, "base": 60_000}
+DEFAULT_STEPS = {"tiny": 200, "small": 5_000, "base": 60_000}
 DEFAULT_BATCH = {"tiny": 32, "small": 64, "base": 256}
 
 
