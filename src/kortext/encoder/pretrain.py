@@ -41,6 +41,7 @@ ENCODER_FILE = "encoder.pt"
 VOCAB_FILE = "vocab.json"
 INFO_FILE = "info.json"
 RESUME_FILE = "resume.pt"
+RESUMABLE_CHANGES = ("device", "minutes", "checkpoint_minutes")
 FIRST_TOKEN = len(SPECIALS) + 2  # ids below are <pad>, <unk> and the specials
 
 # tiny: tests. small: the CPU default (BERT-mini's shape). base: a GPU.
@@ -195,7 +196,8 @@ def pretrain(
     rng = np.random.default_rng(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     spec = {
-        "settings": {**asdict(settings), "device": None},
+        # what changes the run; a resumed run may get another device or more minutes
+        "settings": {k: v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES},
         "config": config.to_dict(),
         "examples": len(corpus),
     }
