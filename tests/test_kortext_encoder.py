@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gzip
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,14 +177,14 @@ def test_a_mission_fine_tunes_the_published_encoder_on_the_platform(
         "question1\tquestion2\tis_duplicate\n" + "\n".join(f"{q}\t0" for q in questions[:50])
     )
     platform.nsml("ps")  # the embedded server is up before publishing to it
-    command = [
-        sys.executable, "-m", "kortext", "pretrain", "--kind", "mlm", "--size", "tiny", "--steps", "20",
-        "--corpus-path", str(reviews), "--kin-path", str(kin), "--output", str(tmp_path / "encoder"),
-        "--publish", "kortext-encoder",
+    args = [
+        "pretrain", "--kind", "mlm", "--size", "tiny", "--steps", "20", "--corpus-path", str(reviews),
+        "--kin-path", str(kin), "--output", str(tmp_path / "encoder"), "--publish", "kortext-encoder",
     ]  # fmt: skip
-    done = subprocess.run(command, env=platform.env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "published as shared resource kortext-encoder" in done.stdout
+    env = {"NSML_HOME": str(platform.home), "NSML_SERVER_URL": None, "NSML_TOKEN": None}
+    done = CliRunner().invoke(main, args, env=env)  # in this process: no second torch start-up
+    assert done.exit_code == 0, done.output
+    assert "published as shared resource kortext-encoder" in done.output
     listed = {r["name"]: r for r in platform.json("shared", "ls")}["kortext-encoder"]
     assert "mlm encoder tiny (char): 20 steps" in listed["description"]
 
