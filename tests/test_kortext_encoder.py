@@ -14,6 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import kortext.encoder.pretrain as pretraining
+import kortext.pipeline.encoder as encoder_pipeline
 from conftest import Platform
 from kortext.cli import ENCODER_SIZES, main
 from kortext.encoder import load_encoder
@@ -21,6 +22,7 @@ from kortext.encoder.model import CLS_ID, SEP_ID, join_pair
 from kortext.encoder.pretrain import SIZES, PretrainSettings, pretrain_texts
 from kortext.pipeline import Options, Pipeline, make_pipeline
 from kortext.tokenizers import get_tokenizer
+from nsml.client.http import ApiError
 
 torch.set_num_threads(1)  # tiny models: one thread avoids contention on small CPUs
 MISSIONS = Path(__file__).resolve().parent.parent / "missions"
@@ -103,6 +105,19 @@ def test_a_missing_pretrained_encoder_is_random_init_by_default_and_an_error_whe
     named = make_pipeline("encoder", "binary", False, Options(**{**vars(options), "pretrained": "mine"}))
     with pytest.raises(ValueError, match="cannot load pretrained encoder 'mine': .*nsml shared pull mine"):
         named.fit(lines, labels)
+
+    def on_the_platform(status: int) -> Any:  # nsml.shared in a session: the server's answer
+        def fetch(name: str) -> Any:
+            raise ApiError(status, f"shared resource {name!r} answered {status}")
+
+        return fetch
+
+    monkeypatch.setattr(encoder_pipeline, "pretrained_encoder", on_the_platform(404))
+    make_pipeline("encoder", "binary", False, options).fit(lines, labels)
+    assert "training from random initialisation" in capsys.readouterr().out
+    monkeypatch.setattr(encoder_pipeline, "pretrained_encoder", on_the_platform(503))
+    with pytest.raises(ValueError, match="cannot load pretrained encoder 'kortext-encoder': .* answered 503"):
+        make_pipeline("encoder", "binary", False, options).fit(lines, labels)
 
 
 def test_a_stopped_pretraining_resumes_from_its_checkpoint(
