@@ -192,21 +192,20 @@ def test_a_mission_fine_tunes_the_published_encoder_on_the_platform(
         "question1\tquestion2\tis_duplicate\n" + "\n".join(f"{q}\t0" for q in questions[:50])
     )
     platform.nsml("ps")  # the embedded server is up before publishing to it
-    args = [
+    command = [
         "pretrain", "--kind", "mlm", "--size", "tiny", "--steps", "20", "--corpus-path", str(reviews),
         "--kin-path", str(kin), "--output", str(tmp_path / "encoder"), "--publish", "kortext-encoder",
     ]  # fmt: skip
     env = {"NSML_HOME": str(platform.home), "NSML_SERVER_URL": None, "NSML_TOKEN": None}
-    done = CliRunner().invoke(main, args, env=env)  # in this process: no second torch start-up
+    done = CliRunner().invoke(main, command, env=env)  # in this process: no second torch start-up
     assert done.exit_code == 0, done.output
     assert "published as shared resource kortext-encoder" in done.output
     listed = {r["name"]: r for r in platform.json("shared", "ls")}["kortext-encoder"]
     assert "mlm encoder tiny (char): 20 steps" in listed["description"]
 
     args = "--model encoder --epochs 1 --max-length 30 --max-train 60"
-    session = platform.json("run", "-d", "demo_kin", "-e", "main.py", "-a", args, cwd=MISSIONS / "kin")[
-        "name"
-    ]
+    started = platform.json("run", "-d", "demo_kin", "-e", "main.py", "-a", args, cwd=MISSIONS / "kin")
+    session = started["name"]
     ended = platform.wait(session, timeout=120)
     log = platform.nsml("logs", session).stdout
     assert ended["status"] == "exited", log
