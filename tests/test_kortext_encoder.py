@@ -163,6 +163,7 @@ def test_the_command_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     cases = [
         (["--device", "cuda"] if not torch.cuda.is_available() else [], "no CUDA GPU is visible"),
         (["--corpus-path", str(tmp_path / "missing.tsv.gz")], "NSMC reviews not found"),
+        (["--corpus", "wiki"], "--kind mlm pretrains on NSMC reviews and kin questions"),
     ]
     for extra, message in cases:
         if not extra:
@@ -201,7 +202,7 @@ def test_a_mission_fine_tunes_the_published_encoder_on_the_platform(
     assert done.exit_code == 0, done.output
     assert "published as shared resource kortext-encoder" in done.output
     listed = {r["name"]: r for r in platform.json("shared", "ls")}["kortext-encoder"]
-    assert "mlm encoder tiny (char): 20 steps" in listed["description"]
+    assert "mlm encoder tiny (char): 20 steps" in listed["description"] and listed["files"] == 3
 
     args = "--model encoder --epochs 1 --max-length 30 --max-train 60"
     started = platform.json("run", "-d", "demo_kin", "-e", "main.py", "-a", args, cwd=MISSIONS / "kin")

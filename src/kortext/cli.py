@@ -6,6 +6,7 @@ Kept apart from the ``nsml`` command on purpose: kortext works without the platf
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -91,6 +92,9 @@ def pretrain(
     if kind == "mlm":
         from kortext.encoder.pretrain import PretrainSettings
 
+        if corpus != "nsmc":
+            _fail(f"--kind mlm pretrains on NSMC reviews and kin questions; --corpus {corpus} is not one")
+
         settings = PretrainSettings(size=size, steps=steps or 0, minutes=minutes, batch_size=batch or 0,
                                     device=device)  # fmt: skip
         pretrain_encoder(settings, tokenizer or "char", corpus_path, kin_path, limit, output, publish_as,
@@ -137,8 +141,13 @@ def pretrain_encoder(
     shown = (f"mlm encoder {entry['size']} ({tokenizer}): {entry['steps']} steps in {entry['minutes']} min, "
              f"loss {entry['first_loss']:.3f} -> {entry['last_loss']:.3f}")  # fmt: skip
     if publish_as:
+        from kortext.encoder.pretrain import PUBLISHED_FILES
+
         text = description or f"{shown}, {entry['texts']} reviews + {entry['pairs']} kin pairs"
-        entry["published"] = _publish(folder, publish_as, text, replace)
+        with tempfile.TemporaryDirectory(prefix="kortext-publish-") as scratch:  # only the encoder's files
+            for name in PUBLISHED_FILES:
+                shutil.copyfile(folder / name, Path(scratch) / name)
+            entry["published"] = _publish(Path(scratch), publish_as, text, replace)
     if as_json:
         _print_json(entry)
     else:

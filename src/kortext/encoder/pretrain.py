@@ -41,6 +41,7 @@ ENCODER_FILE = "encoder.pt"
 VOCAB_FILE = "vocab.json"
 INFO_FILE = "info.json"
 RESUME_FILE = "resume.pt"
+PUBLISHED_FILES = (ENCODER_FILE, VOCAB_FILE, INFO_FILE)
 RESUMABLE_CHANGES = ("device", "minutes", "checkpoint_minutes")
 FIRST_TOKEN = len(SPECIALS) + 2  # ids below are <pad>, <unk> and the specials
 
