@@ -171,7 +171,15 @@ def test_every_pipeline_trains_saves_and_loads(model: str, tmp_path: Path) -> No
     pair = model in ("siamese", "esim", "ensemble")
     lines, labels = KIN if pair else MOVIE
     task = "binary" if pair else "regression"
-    options = Options(epochs=2, embed_dim=16, hidden=16, max_length=40, progress=False, members="tfidf,mlp")
+    options = Options(
+        epochs=2,
+        embed_dim=16,
+        hidden=16,
+        max_length=40,
+        progress=False,
+        members="tfidf,mlp",
+        encoder_size="tiny",
+    )
     pipeline = make_pipeline(model, task, pair, options)
     result = pipeline.fit(lines, labels)
     assert result["train_rows"] == len(lines)

@@ -6,6 +6,7 @@ Kept apart from the ``nsml`` command on purpose: kortext works without the platf
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +16,8 @@ import click
 
 from kortext.embeddings import INFO_FILE, KINDS, cached_embeddings, home, save_for_mmap
 from kortext.tokenizers import NAMES, TokenizerUnavailable, get_tokenizer
+
+ENCODER_SIZES = ("tiny", "small", "base")  # kortext.encoder.pretrain.SIZES, named without importing torch
 
 
 def _fail(message: str) -> NoReturn:
@@ -33,14 +36,26 @@ def main() -> None:
 @main.command()
 @click.option("--corpus", default="nsmc", show_default=True, help="Built-in corpus to train on.")
 @click.option("--corpus-path", type=click.Path(dir_okay=False, path_type=Path), help="reviews.tsv.gz")
-@click.option("--tokenizer", type=click.Choice([n for n in NAMES if n != "sentencepiece"]), default="kiwi")
-@click.option("--kind", type=click.Choice(KINDS), default="word2vec", show_default=True)
+@click.option("--tokenizer", type=click.Choice([n for n in NAMES if n != "sentencepiece"]),
+              help="Default: kiwi for word vectors, char for mlm.")  # fmt: skip
+@click.option("--kind", type=click.Choice((*KINDS, "mlm")), default="word2vec", show_default=True,
+              help="mlm: a transformer encoder (masked language model) for --model encoder.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N reviews (default: all).")
 @click.option("--vector-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--window", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Default: $KORTEXT_HOME.")
+@click.option("--kin-path", type=click.Path(file_okay=False, path_type=Path), help="mlm: question_pair dir")
+@click.option("--size", type=click.Choice(ENCODER_SIZES), default="small", show_default=True,
+              help="mlm: small for a CPU, base for a GPU, tiny for tests.")  # fmt: skip
+@click.option("--steps", type=click.IntRange(min=1), help="mlm: optimizer steps (default: the size's).")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=90.0, show_default=True,
+              help="mlm: stop, annealed, after this much training time.")  # fmt: skip
+@click.option("--batch", type=click.IntRange(min=1), help="mlm: texts per step (default: the size's).")
+@click.option("--device", default="cpu", show_default=True, help="mlm: cpu, cuda or cuda:N.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="mlm: folder to train into and resume from (default: under $KORTEXT_HOME).")  # fmt: skip
 @click.option("--publish", "publish_as", metavar="NAME", help="Also publish them as shared resource NAME.")
 @click.option("--replace", is_flag=True, help="With --publish: replace an existing NAME.")
 @click.option("--description", default="", help="With --publish: one line for `nsml shared ls`.")
@@ -56,6 +71,13 @@ def pretrain(
     min_count: int,
     epochs: int,
     cache_dir: Path | None,
+    kin_path: Path | None,
+    size: str,
+    steps: int | None,
+    minutes: float,
+    batch: int | None,
+    device: str,
+    output: Path | None,
     publish_as: str | None,
     replace: bool,
     description: str,
@@ -64,8 +86,21 @@ def pretrain(
     """Train embeddings once; later cached_embeddings(...) calls with the same settings load them.
 
     With --publish NAME they also become a platform shared resource that every session
-    loads with kortext.embeddings.pretrained(NAME).
+    loads with kortext.embeddings.pretrained(NAME). --kind mlm pretrains a transformer encoder
+    instead, which the missions fine-tune with --model encoder.
     """
+    if kind == "mlm":
+        from kortext.encoder.pretrain import PretrainSettings
+
+        if corpus != "nsmc":
+            _fail(f"--kind mlm pretrains on NSMC reviews and kin questions; --corpus {corpus} is not one")
+
+        settings = PretrainSettings(size=size, steps=steps or 0, minutes=minutes, batch_size=batch or 0,
+                                    device=device)  # fmt: skip
+        pretrain_encoder(settings, tokenizer or "char", corpus_path, kin_path, limit, output, publish_as,
+                         replace, description, as_json)  # fmt: skip
+        return
+    tokenizer = tokenizer or "kiwi"
     try:
         vectors = cached_embeddings(
             corpus, tokenizer, kind, corpus_path=corpus_path, limit=limit, cache_dir=cache_dir,
@@ -91,8 +126,47 @@ def pretrain(
         click.echo(f"{kind} vectors for {corpus} ({tokenizer}): {entry['vocabulary']} words, cached.")
 
 
+def pretrain_encoder(
+    settings: Any, tokenizer: str, corpus_path: Path | None, kin_path: Path | None,
+    limit: int | None, output: Path | None, publish_as: str | None, replace: bool, description: str,
+    as_json: bool,
+) -> None:  # fmt: skip
+    from kortext.encoder.command import default_folder, run_mlm
+
+    folder = output or default_folder(home(), settings, tokenizer)
+    try:
+        entry = run_mlm(settings, tokenizer, corpus_path, kin_path, limit, folder)
+    except (FileNotFoundError, ValueError, TokenizerUnavailable) as error:
+        _fail(str(error))
+    shown = (f"mlm encoder {entry['size']} ({tokenizer}): {entry['steps']} steps in {entry['minutes']} min, "
+             f"loss {entry['first_loss']:.3f} -> {entry['last_loss']:.3f}")  # fmt: skip
+    if publish_as:
+        from kortext.encoder.pretrain import PUBLISHED_FILES
+
+        text = description or f"{shown}, {entry['texts']} reviews + {entry['pairs']} kin pairs"
+        with tempfile.TemporaryDirectory(prefix="kortext-publish-") as scratch:  # only the encoder's files
+            for name in PUBLISHED_FILES:
+                shutil.copyfile(folder / name, Path(scratch) / name)
+            entry["published"] = _publish(Path(scratch), publish_as, text, replace)
+    if as_json:
+        _print_json(entry)
+    else:
+        where = f"published as shared resource {publish_as}" if publish_as else f"saved in {folder}"
+        click.echo(f"{shown}; {where}.")
+
+
 def publish_vectors(vectors: Any, name: str, description: str, replace: bool, info: dict[str, Any]) -> Any:
-    """Save the vectors for memory-mapping and publish them through the platform's client.
+    """Save the vectors for memory-mapping and publish them."""
+    with tempfile.TemporaryDirectory(prefix="kortext-publish-") as scratch:
+        save_for_mmap(vectors, scratch)
+        (Path(scratch) / INFO_FILE).write_text(
+            json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        return _publish(Path(scratch), name, description, replace)
+
+
+def _publish(folder: Path, name: str, description: str, replace: bool) -> Any:
+    """Publish a folder through the platform's client.
 
     The platform is imported here, only when publishing: the rest of kortext runs without it.
     """
@@ -103,15 +177,10 @@ def publish_vectors(vectors: Any, name: str, description: str, replace: bool, in
     from rich.console import Console
 
     spinner = Console(stderr=True).status  # the spinners of `nsml shared push`, off stdout
-    with tempfile.TemporaryDirectory(prefix="kortext-publish-") as scratch:
-        save_for_mmap(vectors, scratch)
-        (Path(scratch) / INFO_FILE).write_text(
-            json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-        try:
-            return publish_folder(name, Path(scratch), description, replace, status=spinner)
-        except PublishFailed as error:
-            _fail(str(error))
+    try:
+        return publish_folder(name, folder, description, replace, status=spinner)
+    except PublishFailed as error:
+        _fail(str(error))
 
 
 @main.command("ls")

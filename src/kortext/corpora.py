@@ -42,3 +42,39 @@ def iter_nsmc(path: str | Path | None = None, limit: int | None = None) -> Itera
 
 def nsmc_reviews(path: str | Path | None = None, limit: int | None = None) -> list[str]:
     return [review for review, _ in iter_nsmc(path, limit)]
+
+
+KIN_ENV = "KORTEXT_KIN"
+KIN_RELATIVE = Path("shared") / "data" / "question_pair"
+KIN_SPLITS = ("train.txt", "validation.txt")  # never test.txt: the missions' hidden test split
+
+
+def find_kin(path: str | Path | None = None) -> Path:
+    """The question_pair folder (``train.txt``...): ``path``, $KORTEXT_KIN, or ``../shared/data``."""
+    candidates = [Path(path)] if path else []
+    if not candidates and os.environ.get(KIN_ENV):
+        candidates = [Path(os.environ[KIN_ENV])]
+    if not candidates:
+        here = Path.cwd().resolve()
+        candidates = [parent / KIN_RELATIVE for parent in [here, *here.parents]]
+        candidates += [Path(__file__).resolve().parents[3] / KIN_RELATIVE]
+    for candidate in candidates:
+        if (candidate / KIN_SPLITS[0]).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"kin question pairs not found (looked at {candidates[0]}); pass --kin-path or set {KIN_ENV} "
+        "to the question_pair folder (train.txt: question1, question2, is_duplicate)"
+    )
+
+
+def kin_question_pairs(path: str | Path | None = None) -> list[tuple[str, str]]:
+    """The (question1, question2) pairs of the train and validation files, labels dropped."""
+    folder = find_kin(path)
+    pairs: list[tuple[str, str]] = []
+    for split in KIN_SPLITS:
+        if not (folder / split).is_file():
+            continue
+        with open(folder / split, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            pairs += [(row["question1"], row["question2"]) for row in reader]
+    return pairs

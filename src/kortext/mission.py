@@ -51,7 +51,7 @@ class Mission:
         parser.add_argument("--members", default=self.members, help="ensemble members, comma-separated")
         parser.add_argument("--epochs", type=int, default=10)
         parser.add_argument("--batch", type=int, default=64)
-        parser.add_argument("--lr", type=float, default=1e-3)
+        parser.add_argument("--lr", type=float, help="default: 1e-3; 2e-4 for --model encoder")
         parser.add_argument("--patience", type=int, default=3)
         parser.add_argument("--max-length", type=int, default=self.max_length)
         parser.add_argument("--embed-dim", type=int, default=128)
@@ -61,6 +61,11 @@ class Mission:
         parser.add_argument(
             "--embeddings", default="",
             help="textcnn-static/-nonstatic: published word vectors (kortext pretrain --publish NAME)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--pretrained", default="",
+            help="encoder: shared resource (or folder) of pretrained weights; default kortext-encoder "
+            "when published; none: random initialisation",
         )  # fmt: skip
         parser.add_argument("--seed", type=int, default=1)
         if self.pair:
@@ -201,7 +206,7 @@ def options(config: argparse.Namespace) -> Options:
     return Options(
         epochs=config.epochs,
         batch_size=config.batch,
-        lr=config.lr,
+        lr=config.lr or (2e-4 if config.model == "encoder" else 1e-3),  # fine-tuning wants a gentle step
         patience=config.patience,
         max_length=config.max_length,
         embed_dim=config.embed_dim,
@@ -209,6 +214,7 @@ def options(config: argparse.Namespace) -> Options:
         dropout=config.dropout,
         tokenizer=config.tokenizer,
         embeddings=config.embeddings,
+        pretrained=config.pretrained,
         seed=config.seed,
         max_train=config.max_train,
         valid_split=getattr(config, "valid_split", "random"),

@@ -20,7 +20,17 @@ from kortext.topics import mine_hard_negatives, topic_split
 from kortext.training import ReportFn, set_seed, split_indices
 
 Task = Literal["binary", "regression"]
-NEURAL = ("mlp", "textcnn", "textcnn-static", "textcnn-nonstatic", "bigru", "bilstm", "siamese", "esim")
+NEURAL = (
+    "mlp",
+    "textcnn",
+    "textcnn-static",
+    "textcnn-nonstatic",
+    "bigru",
+    "bilstm",
+    "siamese",
+    "esim",
+    "encoder",
+)
 PAIR_ONLY = ("siamese", "esim")
 MODELS = ("tfidf", *NEURAL, "ensemble")
 META = "pipeline.json"
@@ -41,6 +51,8 @@ class Options:
     tokenizer: str = "char"
     subword_vocab: int = 8000  # sentencepiece: pieces to learn from the training split
     embeddings: str = ""  # textcnn-static/-nonstatic: a published shared resource of word vectors
+    pretrained: str = ""  # encoder: shared resource or folder ("": the default one if published; "none")
+    encoder_size: str = "small"  # encoder without pretrained weights: kortext.encoder.pretrain.SIZES
     seed: int = 1
     valid_fraction: float = 0.1
     valid_split: str = "random"  # "topic": pairs hold out whole topics (kortext.topics)
@@ -208,6 +220,7 @@ class Pipeline(ABC):
 
 def make_pipeline(model: str, task: Task, pair: bool, options: Options | None = None) -> Pipeline:
     """The pipeline of ``model``; its modules are imported here because each subclasses Pipeline."""
+    from kortext.pipeline.encoder import EncoderPipeline
     from kortext.pipeline.ensemble import EnsemblePipeline
     from kortext.pipeline.linear import LinearPipeline
     from kortext.pipeline.neural import NeuralPipeline
@@ -218,4 +231,6 @@ def make_pipeline(model: str, task: Task, pair: bool, options: Options | None = 
         return LinearPipeline(model, task, pair, options)
     if model == "ensemble":
         return EnsemblePipeline(model, task, pair, options)
+    if model == "encoder":
+        return EncoderPipeline(model, task, pair, options)
     return NeuralPipeline(model, task, pair, options)

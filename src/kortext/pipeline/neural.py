@@ -144,6 +144,11 @@ class NeuralPipeline(Pipeline):
             return SiameseClassifier(encoder, hidden=o.hidden * 2, dropout=o.dropout, extra_features=extra)
         return RNNClassifier(vocab_size, dropout=o.dropout, embed_dim=o.embed_dim, hidden=o.hidden, cell=cell)
 
+    def _vocabulary(self, corpus: list[list[str]]) -> Vocab:
+        """The training texts' tokens (a pretrained model brings its own instead)."""
+        min_freq = 1 if self.options.tokenizer in ("char", "jamo") else 2
+        return Vocab.build(corpus, min_freq=min_freq, max_size=50_000)
+
     def _fit(self, inputs: list[str], labels: np.ndarray, valid: np.ndarray, report: ReportFn | None) -> None:
         o = self.options
         train = np.setdiff1d(np.arange(len(inputs)), valid)
@@ -154,8 +159,7 @@ class NeuralPipeline(Pipeline):
             if o.tokenizer == SUBWORD:
                 self._tokenizer = _train_subwords(pieces, o.subword_vocab)
             corpus = self._tokens(pieces)
-            min_freq = 1 if o.tokenizer in ("char", "jamo") else 2
-            self.vocab = Vocab.build(corpus, min_freq=min_freq, max_size=50_000)
+            self.vocab = self._vocabulary(corpus)
         if self.uses_pair_features:
             self.pair_vectorizer = PairVectorizer().fit(*split_pairs(texts))
         y = labels.astype(np.float64)
