@@ -22,6 +22,20 @@ from nsml.store.entities import (
 )
 
 
+def store_exists(db_url: str) -> bool:
+    """Whether ``db_url`` holds a store already; looking creates and migrates nothing."""
+    from sqlalchemy import inspect
+
+    from nsml.store.sql.engine import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return inspect(connection).has_table("alembic_version")
+    finally:
+        engine.dispose()
+
+
 def open_store(db_url: str) -> AbstractStore:
     """Open (and migrate to the latest schema) the store at ``db_url``."""
     from nsml.store.sql.store import SqlStore
@@ -30,6 +44,7 @@ def open_store(db_url: str) -> AbstractStore:
 
 
 __all__ = [
+    "store_exists",
     "AbstractStore",
     "CacheEntry",
     "Checkpoint",

@@ -85,9 +85,11 @@ def read_lease_settings(settings: ServerSettings, environ: Mapping[str, str]) ->
 def check_server_id(settings: ServerSettings) -> None:
     """Refuse, in one line and before serving, an id another live server holds; the same
     check at registration still settles two servers starting at once."""
-    from nsml.store import open_store
+    from nsml.store import open_store, store_exists
 
     settings.home.mkdir(parents=True, exist_ok=True)
+    if not store_exists(settings.db_url):  # a new store: no server holds anything, and the
+        return  # app must still see it as new (it registers the demo datasets then)
     store = open_store(settings.db_url)
     try:
         problem = _id_problem(store, settings.server_id or default_server_id(settings.home))
