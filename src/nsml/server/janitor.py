@@ -201,7 +201,19 @@ class Janitor:
         for path in staged:
             if (_is_staging(path.name) or path.name.startswith("run-")) and _age(path, now) >= grace:
                 freed.add("interrupted writes", _remove(path))
+        self._unrecorded_checkpoints(now, grace, known, freed)
         self._cache_orphans(now, grace, freed)
+
+    def _unrecorded_checkpoints(self, now: float, grace: float, known: set[str], freed: Freed) -> None:
+        """Checkpoint folders renamed into place whose record a crash kept from being
+        written: never listed, so nobody could remove them but this."""
+        for folder in _children(self.layout.checkpoints):
+            if folder.name not in known:
+                continue
+            recorded = {checkpoint.name for checkpoint in self.store.list_checkpoints(int(folder.name))}
+            for path in _children(folder):
+                if not _is_staging(path.name) and path.name not in recorded and _age(path, now) >= grace:
+                    freed.add("unrecorded checkpoints", _remove(path))
 
     def _cache_orphans(self, now: float, grace: float, freed: Freed) -> None:
         """Cache archives whose entry was removed from the store (or never recorded)."""

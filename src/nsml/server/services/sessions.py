@@ -16,6 +16,7 @@ from typing import Any
 
 from nsml.artifacts import ArtifactStore, BadArchive, BadUploadId, UnpackTooLarge
 from nsml.artifacts.safe_io import read_tail
+from nsml.fault_points import pause_point
 from nsml.runners import Outcome, Runner
 from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
@@ -374,6 +375,7 @@ class SessionService(SessionCheckpoints):
         return self.artifacts.read_log(session.id, offset)
 
     def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
+        pause_point("reports_commit")
         self.store.add_reports(session.id, reports)
         if self.idle is not None:
             self.idle.alive(session.id)

@@ -1,0 +1,110 @@
+"""Crashes the platform survives, each run for real: the server SIGKILLed half-way through
+a checkpoint save, a report batch, a submission's scoring and a dataset push, then started
+again on the same home; PostgreSQL restarted under load; the disk filling during a save.
+
+The kill lands at a named point of the operation (``nsml.fault_points``): the server
+writes a marker file there and waits, and the test kills it once the file appears.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import NSML, Platform, client_platform
+from helpers.faults import CrashableServer
+
+# saves one checkpoint (argv[2]) of argv[1] random bytes, then exits
+SAVER = """
+    import os, sys, nsml
+
+    def save(dir_name, **kwargs):
+        os.makedirs(dir_name, exist_ok=True)
+        with open(os.path.join(dir_name, "weights.bin"), "wb") as handle:
+            handle.write(os.urandom(int(sys.argv[1])))
+
+    nsml.bind(save=save, load=lambda dir_name, **kwargs: None)
+    nsml.save(sys.argv[2])
+    print("saved", sys.argv[2], flush=True)
+"""
+SESSION_RESTART_REASON = "the server stopped while the session was running"
+# the restarted server sweeps at once what a crash left (and nothing is written meanwhile)
+AFTER_CRASH = {"NSML_STALE_UPLOAD_S": "0"}
+
+
+@pytest.fixture(scope="module")
+def crash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashableServer]:
+    base = tmp_path_factory.mktemp("faults")
+    server = CrashableServer(base / "home", env={"NSML_DEFAULT_DAILY_LIMIT": "0"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def user(crash: CrashableServer, tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """The server's operator, driving it with the CLI across its restarts."""
+    client = client_platform(tmp_path_factory.mktemp("faults-client"), "admin")
+    client.env.update(NSML_SERVER_URL=crash.url, NSML_TOKEN=crash.token)
+    return client
+
+
+def start_cli(user: Platform, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """A command that will meet the paused server; the test kills the server under it."""
+    return subprocess.Popen(
+        [NSML, *args], cwd=cwd or user.workdir, env=user.env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def finish(command: subprocess.Popen[str]) -> tuple[int, str]:
+    """Its exit status and last error line, once the server under it died (bounded)."""
+    try:
+        _, err = command.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        command.kill()
+        _, err = command.communicate()
+    lines = err.strip().splitlines()
+    return command.returncode, lines[-1] if lines else ""
+
+
+def checkpoints(user: Platform, name: str) -> list[str]:
+    return [c["name"] for c in user.json("model", "ls", name)]
+
+
+def wait_until(condition: Any, what: str, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:g} s")
+        time.sleep(0.1)
+
+
+def test_a_checkpoint_save_killed_half_way_is_never_listed(crash: CrashableServer, user: Platform) -> None:
+    folder = user.project("saver", SAVER)
+    kept = user.run(folder, "demo_kin", "1000 early")
+    assert user.wait(kept)["status"] == "exited", user.nsml("logs", kept).stdout
+
+    crash.start(pause="checkpoint_commit")  # the next checkpoint stops once in place, unlisted
+    doomed = user.run(folder, "demo_kin", "300000 doomed")
+    crash.kill_when_paused()
+    crash.start(**AFTER_CRASH)
+
+    session = user.wait(doomed)
+    assert session["status"] == "failed" and session["reason"] == SESSION_RESTART_REASON, session
+    assert checkpoints(user, doomed) == []
+    assert checkpoints(user, kept) == ["early"]
+    # what the crash left on disk goes at once, never to be listed or counted later
+    stored = crash.home / "checkpoints"
+    wait_until(lambda: not list(stored.glob("*/doomed")), "the unlisted checkpoint's folder removed")
+    [early] = stored.glob("*/early/weights.bin")
+    assert early.stat().st_size == 1000
