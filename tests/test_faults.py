@@ -9,8 +9,8 @@ writes a marker file there and waits, and the test kills it once the file appear
 from __future__ import annotations
 
 import subprocess
-import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,7 @@ def checkpoints(user: Platform, name: str) -> list[str]:
     return [c["name"] for c in user.json("model", "ls", name)]
 
 
-def wait_until(condition: Any, what: str, timeout: float = 30) -> None:
-    import time
-
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -108,3 +106,50 @@ def test_a_checkpoint_save_killed_half_way_is_never_listed(crash: CrashableServe
     wait_until(lambda: not list(stored.glob("*/doomed")), "the unlisted checkpoint's folder removed")
     [early] = stored.glob("*/early/weights.bin")
     assert early.stat().st_size == 1000
+
+
+def dataset_folder(base: Path, examples: int) -> Path:
+    """A small MSE competition folder with ``examples`` training lines."""
+    folder = base / f"data-{examples}"
+    (folder / "train").mkdir(parents=True, exist_ok=True)
+    (folder / "test").mkdir(exist_ok=True)
+    (folder / "train" / "train_data").write_text("".join(f"좋다 {i}\n" for i in range(examples)))
+    (folder / "train" / "train_label").write_text("".join(f"{1 + i % 10}\n" for i in range(examples)))
+    (folder / "test" / "test_data").write_text("".join(f"리뷰 {i}\n" for i in range(20)))
+    (folder / "test" / "test_label").write_text("".join(f"{1 + i % 10}\n" for i in range(20)))
+    return folder
+
+
+def datasets(user: Platform) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in user.json("dataset", "ls")}
+
+
+def test_a_dataset_push_killed_half_way_leaves_no_half_dataset(
+    crash: CrashableServer, user: Platform, tmp_path: Path
+) -> None:
+    old, new = dataset_folder(tmp_path, 4), dataset_folder(tmp_path, 9)
+    user.nsml("dataset", "push", "crash_kept", str(old), "--metric", "mse")
+
+    crash.start(pause="dataset_commit")  # a new dataset: files in place, not registered
+    pushing = start_cli(user, "dataset", "push", "crash_fresh", str(new), "--metric", "mse")
+    crash.kill_when_paused()
+    assert finish(pushing)[0] != 0
+    crash.start(pause="dataset_commit")  # a new version: current on disk, not recorded
+    pushing = start_cli(user, "dataset", "push", "crash_kept", str(new), "--replace")
+    crash.kill_when_paused()
+    assert finish(pushing)[0] != 0
+    crash.start(**AFTER_CRASH)
+
+    listed = datasets(user)
+    assert "crash_fresh" not in listed
+    assert (listed["crash_kept"]["version"], listed["crash_kept"]["train_size"]) == (1, 4)
+    kept = crash.home / "datasets" / "crash_kept"
+    wait_until(
+        lambda: (kept / "train" / "train_data").read_text().count("\n") == 4, "the old version current"
+    )
+    # the name is free again and the dataset takes new versions: nothing half-done blocks them
+    user.nsml("dataset", "push", "crash_fresh", str(new), "--metric", "mse")
+    user.nsml("dataset", "push", "crash_kept", str(new), "--replace")
+    listed = datasets(user)
+    assert listed["crash_fresh"]["train_size"] == 9
+    assert (listed["crash_kept"]["version"], listed["crash_kept"]["train_size"]) == (2, 9)
