@@ -8,15 +8,18 @@ writes a marker file there and waits, and the test kills it once the file appear
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from conftest import NSML, Platform, client_platform
+from conftest import NSML, ForegroundServer, Platform, client_platform
 from helpers.faults import CrashableServer
 
 # saves one checkpoint (argv[2]) of argv[1] random bytes, then exits
@@ -153,3 +156,59 @@ def test_a_dataset_push_killed_half_way_leaves_no_half_dataset(
     listed = datasets(user)
     assert listed["crash_fresh"]["train_size"] == 9
     assert (listed["crash_kept"]["version"], listed["crash_kept"]["train_size"]) == (2, 9)
+
+
+def requests_while(
+    server: ForegroundServer, until: Callable[[list[httpx.Response]], bool]
+) -> list[httpx.Response]:
+    """Answers to reads that touch the database, four at a time, until ``until`` holds (bounded)."""
+    answers: list[httpx.Response] = []
+    deadline = time.monotonic() + 60
+    with ThreadPoolExecutor(4) as pool:
+        while not until(answers):
+            assert time.monotonic() < deadline, [a.status_code for a in answers[-20:]]
+            batch = [
+                pool.submit(server.get, path, server.token, timeout=30)
+                for path in ("/datasets", "/sessions") * 2
+            ]
+            answers += [future.result() for future in batch]
+    return answers
+
+
+def test_postgres_restarted_under_load_answers_503_with_a_retry_hint_then_serves_again(
+    tmp_path: Path,
+) -> None:
+    from postgres import binaries, postgres_instance
+
+    if binaries() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but PostgreSQL is not installed; `make test` installs it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with (
+        postgres_instance() as database,
+        ForegroundServer(tmp_path / "home", "pg-token", "--db", database.url) as server,
+    ):
+        assert requests_while(server, lambda answers: len(answers) >= 8)[-1].status_code == 200
+        database.stop()
+        down = requests_while(server, lambda answers: sum(a.status_code == 503 for a in answers) >= 8)
+        remote = {**os.environ, "NSML_SERVER_URL": server.url, "NSML_TOKEN": server.token}
+        during = subprocess.run(
+            [NSML, "ps", "--json"], env=remote, capture_output=True, text=True, timeout=60
+        )
+        database.start()
+        up = requests_while(server, lambda answers: any(a.status_code == 200 for a in answers[-4:]))
+        pid = server.process.pid
+        assert server.process.poll() is None  # the same process served throughout
+
+    assert {a.status_code for a in down + up} <= {200, 503}, [
+        a.text for a in down + up if a.status_code not in (200, 503)
+    ]
+    refused = [a for a in down if a.status_code == 503]
+    for answer in refused:
+        assert answer.headers["Retry-After"] == "5"
+        assert (
+            "the database is not answering" in answer.json()["detail"] and "retry" in answer.json()["detail"]
+        )
+    assert during.returncode != 0 and "the database is not answering" in during.stderr
+    assert len(during.stderr.strip().splitlines()) == 1, during.stderr
+    assert "internal server error" not in server.output() and pid

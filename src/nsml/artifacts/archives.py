@@ -5,6 +5,7 @@ leave their folder, since what they read may come from a session or an upload.""
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import tarfile
@@ -89,7 +90,11 @@ def extract(stream: BinaryIO, target: Path, max_bytes: int | None = None) -> Non
                     )
             tar.extractall(partial, filter="data")
         os.replace(partial, target)
-    except (tarfile.TarError, EOFError, OSError) as exc:  # the message may name a member, no content
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the disk, not the archive: say so upstream
+            raise
+        raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
+    except (tarfile.TarError, EOFError) as exc:  # the message may name a member, no content
         raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
     finally:
         if partial.exists():
