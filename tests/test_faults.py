@@ -8,11 +8,14 @@ writes a marker file there and waits, and the test kills it once the file appear
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +215,64 @@ def test_postgres_restarted_under_load_answers_503_with_a_retry_hint_then_serves
     assert during.returncode != 0 and "the database is not answering" in during.stderr
     assert len(during.stderr.strip().splitlines()) == 1, during.stderr
     assert "internal server error" not in server.output() and pid
+
+
+# saves a small checkpoint, then one larger than the disk has room for, and says how that went
+FILLER = """
+    import os, sys, nsml
+
+    size = {"small": 1000, "big": 3 * 1024 * 1024}
+
+    def save(dir_name, iteration=None, **kwargs):
+        os.makedirs(dir_name, exist_ok=True)
+        with open(os.path.join(dir_name, "weights.bin"), "wb") as handle:
+            handle.write(os.urandom(size[current]))
+
+    nsml.bind(save=save, load=lambda dir_name, **kwargs: None)
+    for current in ("small", "big"):
+        try:
+            nsml.save(current)
+            print("saved", current, flush=True)
+        except Exception as exc:
+            print("refused", current, type(exc).__name__, exc, flush=True)
+"""
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root (CI runs the tests as root)")
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30)
+
+
+def test_a_checkpoint_larger_than_the_free_disk_is_refused_clearly_and_nothing_breaks(
+    crash: CrashableServer, user: Platform
+) -> None:
+    folder = user.project("filler", FILLER)
+    with small_disk(crash.home / "checkpoints", "2m") as disk:
+        name = user.run(folder)
+        assert user.wait(name)["status"] == "exited", user.nsml("logs", name).stdout
+        log = user.nsml("logs", name).stdout
+        assert "saved small" in log, log
+        [refusal] = [line for line in log.splitlines() if line.startswith("refused big")]
+        assert "the server's disk is full; nothing of this request was stored" in refusal
+        assert checkpoints(user, name) == ["small"]
+        [stored] = [p.relative_to(disk) for p in disk.rglob("*") if p.is_file()]  # nothing half-written
+        assert stored.parts[1:] == ("small", "weights.bin")
+        small = crash.server.get(f"/sessions/{name}/checkpoints/small", crash.token)  # type: ignore[union-attr]
+        assert small.status_code == 200
+        with tarfile.open(fileobj=io.BytesIO(small.content)) as tar:
+            assert tar.getmember("weights.bin").size == 1000
+    assert "internal server error" not in crash.server.output()  # type: ignore[union-attr]
