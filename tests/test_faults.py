@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import NSML, ForegroundServer, Platform, client_platform
+from conftest import NSML, ForegroundServer, Platform, client_platform, train_rule_session
 from helpers.faults import CrashableServer
 
 # saves one checkpoint (argv[2]) of argv[1] random bytes, then exits
@@ -276,3 +276,23 @@ def test_a_checkpoint_larger_than_the_free_disk_is_refused_clearly_and_nothing_b
         with tarfile.open(fileobj=io.BytesIO(small.content)) as tar:
             assert tar.getmember("weights.bin").size == 1000
     assert "internal server error" not in crash.server.output()  # type: ignore[union-attr]
+
+
+def test_a_submission_scored_when_the_server_died_fails_with_the_reason_and_is_never_scored_twice(
+    crash: CrashableServer, user: Platform
+) -> None:
+    session = train_rule_session(user, "demo_movie", "movie")
+    crash.start(pause="scoring_commit")  # scored, the score not yet recorded
+    submitting = start_cli(user, "submit", session, "best")
+    crash.kill_when_paused()
+    assert finish(submitting)[0] != 0
+    crash.start(**AFTER_CRASH)
+
+    [lost] = user.json("board", "demo_movie", "--private")["submissions"]
+    assert (lost["status"], lost["reason"]) == ("failed", "the server stopped during the evaluation"), lost
+    assert lost["public_score"] is None
+    # it did not count: scored again, once, the board holds both and one score
+    user.nsml("submit", session, "best")
+    records = user.json("board", "demo_movie", "--private")["submissions"]
+    assert sorted(r["status"] for r in records) == ["failed", "scored"], records
+    assert [r["id"] for r in records].count(lost["id"]) == 1
