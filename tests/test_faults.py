@@ -296,3 +296,50 @@ def test_a_submission_scored_when_the_server_died_fails_with_the_reason_and_is_n
     records = user.json("board", "demo_movie", "--private")["submissions"]
     assert sorted(r["status"] for r in records) == ["failed", "scored"], records
     assert [r["id"] for r in records].count(lost["id"]) == 1
+
+
+# one report sent alone, then three reported together: the second batch meets the crash
+REPORTER = """
+    import time, nsml
+
+    nsml.report(step=0, train__loss=1.0)
+    time.sleep(1.5)  # the SDK sends what was reported every 0.25 s
+    for step in (1, 2, 3):
+        nsml.report(step=step, train__loss=1.0 / (step + 1))
+    time.sleep(60)
+"""
+
+
+def test_a_report_batch_cut_by_a_crash_is_stored_whole_or_not_at_all(
+    crash: CrashableServer, user: Platform
+) -> None:
+    crash.start(pause="reports_commit:2")
+    name = user.run(user.project("reporter", REPORTER))
+    crash.kill_when_paused()
+    crash.start(**AFTER_CRASH)
+
+    session = user.wait(name)
+    assert session["status"] == "failed" and session["reason"] == SESSION_RESTART_REASON, session
+    assert crash.server is not None
+    metrics = crash.server.get(f"/sessions/{name}/metrics", crash.token).json()
+    # the first batch once; of the cut one, nothing (the session died with the server: no re-send)
+    assert [(m["step"], m["key"]) for m in metrics] == [(0, "train/loss")], metrics
+
+
+def test_the_sdk_sends_a_batch_again_when_the_server_did_not_answer() -> None:
+    from nsml.sdk.reporting import Reporter
+
+    received: list[list[dict[str, Any]]] = []
+    failures = iter([ConnectionError("restarting"), ConnectionError("restarting")])
+
+    def send(batch: list[dict[str, Any]]) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        received.append(batch)
+
+    reporter = Reporter(send)
+    for step in range(3):
+        reporter.add({"step": step, "metrics": {"loss": 1.0}})
+    assert reporter.flush(timeout=10)
+    assert [r["step"] for batch in received for r in batch] == [0, 1, 2]  # all of it, once
