@@ -39,14 +39,14 @@ SAVER = """
     print("saved", sys.argv[2], flush=True)
 """
 SESSION_RESTART_REASON = "the server stopped while the session was running"
-# the restarted server sweeps at once what a crash left (and nothing is written meanwhile)
-AFTER_CRASH = {"NSML_STALE_UPLOAD_S": "0"}
+# a restarted server sweeps at once what a crash left (no sweep while a test writes)
+SWEEP_AT_START = {"NSML_STALE_UPLOAD_S": "0", "NSML_JANITOR_INTERVAL_S": "3600"}
 
 
 @pytest.fixture(scope="module")
 def crash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashableServer]:
     base = tmp_path_factory.mktemp("faults")
-    server = CrashableServer(base / "home", env={"NSML_DEFAULT_DAILY_LIMIT": "0"})
+    server = CrashableServer(base / "home", env={"NSML_DEFAULT_DAILY_LIMIT": "0", **SWEEP_AT_START})
     server.start()
     try:
         yield server
@@ -98,10 +98,10 @@ def test_a_checkpoint_save_killed_half_way_is_never_listed(crash: CrashableServe
     kept = user.run(folder, "demo_kin", "1000 early")
     assert user.wait(kept)["status"] == "exited", user.nsml("logs", kept).stdout
 
-    crash.start(pause="checkpoint_commit")  # the next checkpoint stops once in place, unlisted
+    crash.arm("checkpoint_commit")  # the next checkpoint stops once in place, unlisted
     doomed = user.run(folder, "demo_kin", "300000 doomed")
     crash.kill_when_paused()
-    crash.start(**AFTER_CRASH)
+    crash.start()
 
     session = user.wait(doomed)
     assert session["status"] == "failed" and session["reason"] == SESSION_RESTART_REASON, session
@@ -136,15 +136,18 @@ def test_a_dataset_push_killed_half_way_leaves_no_half_dataset(
     old, new = dataset_folder(tmp_path, 4), dataset_folder(tmp_path, 9)
     user.nsml("dataset", "push", "crash_kept", str(old), "--metric", "mse")
 
-    crash.start(pause="dataset_commit")  # a new dataset: files in place, not registered
+    crash.arm("dataset_commit")  # a new dataset: files in place, not registered
     pushing = start_cli(user, "dataset", "push", "crash_fresh", str(new), "--metric", "mse")
     crash.kill_when_paused()
     assert finish(pushing)[0] != 0
-    crash.start(pause="dataset_commit")  # a new version: current on disk, not recorded
+    crash.start()
+    fresh = crash.home / "datasets" / "crash_fresh"
+    wait_until(lambda: not (fresh.is_symlink() or fresh.exists()), "the unregistered dataset's files removed")
+    crash.arm("dataset_commit")  # a new version: current on disk, not recorded
     pushing = start_cli(user, "dataset", "push", "crash_kept", str(new), "--replace")
     crash.kill_when_paused()
     assert finish(pushing)[0] != 0
-    crash.start(**AFTER_CRASH)
+    crash.start()
 
     listed = datasets(user)
     assert "crash_fresh" not in listed
@@ -271,22 +274,22 @@ def test_a_checkpoint_larger_than_the_free_disk_is_refused_clearly_and_nothing_b
         assert checkpoints(user, name) == ["small"]
         [stored] = [p.relative_to(disk) for p in disk.rglob("*") if p.is_file()]  # nothing half-written
         assert stored.parts[1:] == ("small", "weights.bin")
-        small = crash.server.get(f"/sessions/{name}/checkpoints/small", crash.token)  # type: ignore[union-attr]
+        small = crash.running.get(f"/sessions/{name}/checkpoints/small", crash.token)
         assert small.status_code == 200
         with tarfile.open(fileobj=io.BytesIO(small.content)) as tar:
             assert tar.getmember("weights.bin").size == 1000
-    assert "internal server error" not in crash.server.output()  # type: ignore[union-attr]
+    assert "internal server error" not in crash.running.output()
 
 
 def test_a_submission_scored_when_the_server_died_fails_with_the_reason_and_is_never_scored_twice(
     crash: CrashableServer, user: Platform
 ) -> None:
     session = train_rule_session(user, "demo_movie", "movie")
-    crash.start(pause="scoring_commit")  # scored, the score not yet recorded
+    crash.arm("scoring_commit")  # scored, the score not yet recorded
     submitting = start_cli(user, "submit", session, "best")
     crash.kill_when_paused()
     assert finish(submitting)[0] != 0
-    crash.start(**AFTER_CRASH)
+    crash.start()
 
     [lost] = user.json("board", "demo_movie", "--private")["submissions"]
     assert (lost["status"], lost["reason"]) == ("failed", "the server stopped during the evaluation"), lost
@@ -313,15 +316,14 @@ REPORTER = """
 def test_a_report_batch_cut_by_a_crash_is_stored_whole_or_not_at_all(
     crash: CrashableServer, user: Platform
 ) -> None:
-    crash.start(pause="reports_commit:2")
+    crash.arm("reports_commit:2")
     name = user.run(user.project("reporter", REPORTER))
     crash.kill_when_paused()
-    crash.start(**AFTER_CRASH)
+    crash.start()
 
     session = user.wait(name)
     assert session["status"] == "failed" and session["reason"] == SESSION_RESTART_REASON, session
-    assert crash.server is not None
-    metrics = crash.server.get(f"/sessions/{name}/metrics", crash.token).json()
+    metrics = crash.running.get(f"/sessions/{name}/metrics", crash.token).json()
     # the first batch once; of the cut one, nothing (the session died with the server: no re-send)
     assert [(m["step"], m["key"]) for m in metrics] == [(0, "train/loss")], metrics
 

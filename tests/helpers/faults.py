@@ -19,38 +19,47 @@ class CrashableServer:
     def __init__(self, home: Path, *options: str, env: dict[str, str] | None = None) -> None:
         self.home = home
         self.options = options
-        self.env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = ADMIN_TOKEN
-        self.marker = home.with_name(home.name + ".paused")
+        self.control = home.with_name(home.name + ".fault")
+        self.paused = Path(f"{self.control}.paused")
+        self.env = {**(env or {}), "NSML_FAULT_CONTROL": str(self.control)}
         self.starts = 0
         self.server: ForegroundServer | None = None
 
-    def start(self, pause: str | None = None, **env: str) -> ForegroundServer:
-        """Up and healthy; with ``pause``, it waits at that point once an operation gets there."""
+    def start(self) -> ForegroundServer:
+        """Up and healthy, with no pause point armed."""
         self.stop()
-        self.marker.unlink(missing_ok=True)
+        self.control.write_text("")
+        self.paused.unlink(missing_ok=True)
         self.starts += 1
-        environment = {**self.env, **env}
-        if pause is not None:
-            environment.update(NSML_FAULT_PAUSE=pause, NSML_FAULT_MARKER=str(self.marker))
         log = self.home.with_name(f"{self.home.name}-{self.starts}.log")
         self.server = ForegroundServer(
-            self.home, self.token, *self.options, env=environment, log=log, port=self.port
+            self.home, self.token, *self.options, env=self.env, log=log, port=self.port
         )
         return self.server
 
+    @property
+    def running(self) -> ForegroundServer:
+        """The server started last (a test reads its API and log through it)."""
+        assert self.server is not None, "the server is not running"
+        return self.server
+
+    def arm(self, point: str) -> None:
+        """The next operation through ``point`` (``NAME`` or ``NAME:N``) stops there."""
+        self.control.write_text(point)
+
     def kill_when_paused(self, timeout: float = PAUSE_TIMEOUT_S) -> None:
         """SIGKILL the server as soon as it waits at its pause point: nothing of it runs on."""
-        assert self.server is not None
+        server = self.running
         deadline = time.monotonic() + timeout
-        while not self.marker.exists():
-            if time.monotonic() > deadline or self.server.process.poll() is not None:
-                raise AssertionError(f"the server never reached its pause point\n{self.server.output()}")
+        while not self.paused.exists():
+            if time.monotonic() > deadline or server.process.poll() is not None:
+                raise AssertionError(f"the server never reached its pause point\n{server.output()}")
             time.sleep(0.05)
-        self.server.process.send_signal(signal.SIGKILL)
-        self.server.process.wait(timeout=30)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=30)
         self.server = None
 
     def stop(self) -> None:
