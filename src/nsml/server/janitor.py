@@ -27,6 +27,9 @@ from nsml.store import AbstractStore, NotFound
 from nsml.store.entities import ACTIVE_STATUSES
 
 log = logging.getLogger("nsml.server.janitor")
+# a push records its installed files within a database write: unrecorded ones this old
+# were left by a crash, and a dataset's users see them, so they wait less than uploads
+DATASET_GRACE_S = 300.0
 
 
 @dataclass
@@ -202,7 +205,7 @@ class Janitor:
             if (_is_staging(path.name) or path.name.startswith("run-")) and _age(path, now) >= grace:
                 freed.add("interrupted writes", _remove(path))
         self._unrecorded_checkpoints(now, grace, known, freed)
-        self._unrecorded_datasets(now, grace, freed)
+        self._unrecorded_datasets(now, min(grace, DATASET_GRACE_S), freed)
         self._cache_orphans(now, grace, freed)
 
     def _unrecorded_checkpoints(self, now: float, grace: float, known: set[str], freed: Freed) -> None:
