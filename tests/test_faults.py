@@ -345,3 +345,35 @@ def test_the_sdk_sends_a_batch_again_when_the_server_did_not_answer() -> None:
         reporter.add({"step": step, "metrics": {"loss": 1.0}})
     assert reporter.flush(timeout=10)
     assert [r["step"] for batch in received for r in batch] == [0, 1, 2]  # all of it, once
+
+
+def test_the_janitor_leaves_a_push_still_being_recorded_alone(tmp_path: Path) -> None:
+    """What a crash left is judged by age: files a live push installed a moment ago stay."""
+    from nsml.artifacts import FileArtifactStore, dataset_versions
+    from nsml.server.janitor import DATASET_GRACE_S, Janitor
+    from nsml.server.settings import ServerSettings
+    from nsml.store import open_store
+
+    home = tmp_path / "home"
+    store = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+    try:
+        artifacts = FileArtifactStore(home)
+        janitor = Janitor(store, artifacts, ServerSettings(home=home))
+        owner = store.get_or_create_user("organiser")
+        for version, examples in ((1, 4), (2, 9)):
+            staged = dataset_folder(tmp_path / str(version), examples)
+            artifacts.keep_dataset(staged, "cut", version)
+        store.create_dataset("cut", owner.id, "mse", "", 4, 20, 100)  # version 2: not recorded
+        artifacts.keep_dataset(dataset_folder(tmp_path / "new", 3), "unrecorded")
+
+        janitor.sweep()  # both a moment old: a push may still be recording them
+        assert dataset_versions.current_version(home / "datasets", "cut") == 2
+        assert (home / "datasets" / "unrecorded").is_symlink()
+
+        janitor.sweep(now=time.time() + DATASET_GRACE_S + 1)  # as a crash left them
+        assert dataset_versions.current_version(home / "datasets", "cut") == 1
+        assert not (home / "datasets" / ".versions" / "cut" / "2").exists()
+        assert not (home / "datasets" / "unrecorded").is_symlink()
+        assert dataset_versions.stored_names(home / "datasets") == {"cut"}
+    finally:
+        store.close()
