@@ -8,6 +8,8 @@ writes a marker file there and waits, and the test kills it once the file appear
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import io
 import os
 import subprocess
@@ -21,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from conftest import NSML, ForegroundServer, Platform, client_platform, train_rule_session
 from helpers.faults import CrashableServer
@@ -377,3 +380,32 @@ def test_the_janitor_leaves_a_push_still_being_recorded_alone(tmp_path: Path) ->
         assert dataset_versions.stored_names(home / "datasets") == {"cut"}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "detail"),
+    [
+        (OperationalError("SELECT 1", {}, Exception("server closed the connection")), 503, "retry in 5 s"),
+        (OSError(errno.ENOSPC, "No space left on device"), 507, "the server's disk is full"),
+        (OSError(errno.EACCES, "Permission denied"), 500, "internal server error"),
+    ],
+)
+def test_what_a_failed_resource_answers(failure: Exception, status: int, detail: str) -> None:
+    """Wrapped as a service wraps it (``raise ... from``), the cause still decides."""
+    from nsml.server.guard import RequestGuard
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            raise failure
+        except Exception as exc:
+            raise RuntimeError("while saving") from exc
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=RequestGuard(broken))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/api/v1/datasets")
+
+    response = asyncio.run(call())
+    assert response.status_code == status and detail in response.json()["detail"]
+    assert "\n" not in response.json()["detail"]
+    assert response.headers.get("Retry-After") == ("5" if status == 503 else None)

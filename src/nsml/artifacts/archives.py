@@ -90,11 +90,9 @@ def extract(stream: BinaryIO, target: Path, max_bytes: int | None = None) -> Non
                     )
             tar.extractall(partial, filter="data")
         os.replace(partial, target)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the disk, not the archive: say so upstream
-            raise
-        raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
-    except (tarfile.TarError, EOFError) as exc:  # the message may name a member, no content
+    except (tarfile.TarError, EOFError, OSError) as exc:  # the message may name a member, no content
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the disk is full, not the archive bad: the server says so (a 507)
         raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
     finally:
         if partial.exists():
