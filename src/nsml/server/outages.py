@@ -8,12 +8,18 @@ and what to do, in one line:
   engine pings a pooled connection before use and replaces a dead one);
 * the disk (or the account's file system quota) full: 507; whatever was being written was
   staged and is removed, so nothing half-written is kept or listed.
+
+A write no client waits for (a session's end, reported by its runner) cannot answer 503:
+:func:`until_the_database_answers` retries it while the database restarts.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -27,6 +33,8 @@ DISK_FULL = (
     "free space (remove old checkpoints with `nsml model rm`) or ask the operator, then retry"
 )
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+WRITE_PATIENCE_S = 300.0  # how long a write nobody waits for is retried before it is given up
+T = TypeVar("T")
 
 
 def outage_answer(exc: BaseException) -> tuple[int, str, dict[str, str]] | None:
@@ -52,3 +60,20 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
+
+
+def until_the_database_answers(write: Callable[[], T], patience_s: float = WRITE_PATIENCE_S) -> T:
+    """``write()``, tried again while the database does not answer (for ``patience_s``)."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.5
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "the database did not answer (%s); trying again in %g s", type(exc.orig).__name__, delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

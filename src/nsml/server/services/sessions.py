@@ -22,6 +22,7 @@ from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.server.idle import IdleWatch
+from nsml.server.outages import until_the_database_answers
 from nsml.server.services.limits import LimitPolicy
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_checkpoints import SessionCheckpoints, continuation, now
@@ -266,13 +267,16 @@ class SessionService(SessionCheckpoints):
         reason = self._stop_reasons.pop(session_id, None)
         if reason and outcome.status is SessionStatus.STOPPED:
             outcome = Outcome(SessionStatus.STOPPED, outcome.exit_code, reason)
-        ended = self.store.transition_session(
-            session_id,
-            outcome.status,
-            from_statuses=ACTIVE_STATUSES,
-            exit_code=outcome.exit_code,
-            reason=outcome.reason,
-            at=now(),
+        at = now()
+        ended = until_the_database_answers(  # the run is over: its end must not be lost
+            lambda: self.store.transition_session(
+                session_id,
+                outcome.status,
+                from_statuses=ACTIVE_STATUSES,
+                exit_code=outcome.exit_code,
+                reason=outcome.reason,
+                at=at,
+            )
         )
         if ended is not None:
             self._log(
