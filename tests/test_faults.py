@@ -352,11 +352,26 @@ def test_a_report_batch_cut_by_a_crash_is_stored_whole_or_not_at_all(
     assert [(m["step"], m["key"]) for m in metrics] == [(0, "train/loss")], metrics
 
 
-def test_the_sdk_sends_a_batch_again_when_the_server_did_not_answer() -> None:
+class Unanswered(Exception):
+    """What the SDK's client raises when the server does not answer (``ApiError``'s shape)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"status {status}")
+        self.status = status
+
+
+def test_the_sdk_sends_a_batch_again_while_the_server_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a restart (no answer, then 503s while its database comes back): more tries
+    than a refused batch gets, and each report arrives once."""
+    from nsml.sdk import reporting
     from nsml.sdk.reporting import Reporter
 
+    monkeypatch.setattr(reporting, "FIRST_RETRY_S", 0.01)
+    monkeypatch.setattr(reporting, "MAX_RETRY_S", 0.01)
     received: list[list[dict[str, Any]]] = []
-    failures = iter([ConnectionError("restarting"), ConnectionError("restarting")])
+    failures = iter([ConnectionError("restarting"), *(Unanswered(0) for _ in range(5)), Unanswered(503)])
 
     def send(batch: list[dict[str, Any]]) -> None:
         failure = next(failures, None)
@@ -369,6 +384,26 @@ def test_the_sdk_sends_a_batch_again_when_the_server_did_not_answer() -> None:
         reporter.add({"step": step, "metrics": {"loss": 1.0}})
     assert reporter.flush(timeout=10)
     assert [r["step"] for batch in received for r in batch] == [0, 1, 2]  # all of it, once
+
+
+def test_the_sdk_gives_up_on_a_batch_the_server_refuses(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nsml.sdk import reporting
+    from nsml.sdk.reporting import Reporter
+
+    monkeypatch.setattr(reporting, "FIRST_RETRY_S", 0.01)
+    tries: list[int] = []
+
+    def refuse(batch: list[dict[str, Any]]) -> None:
+        tries.append(len(batch))
+        raise Unanswered(400)
+
+    reporter = Reporter(refuse)
+    reporter.add({"step": 0, "metrics": {"loss": 1.0}})
+    assert reporter.flush(timeout=10)
+    assert len(tries) == reporting.RETRIES
+    assert "could not send 1 metric reports: status 400" in capsys.readouterr().err
 
 
 def test_the_janitor_leaves_a_push_still_being_recorded_alone(tmp_path: Path) -> None:
