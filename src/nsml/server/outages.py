@@ -25,9 +25,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 log = logging.getLogger("nsml.server")
 DATABASE_RETRY_S = 5
-DATABASE_DOWN = (
-    f"the database is not answering (restarting?); nothing was changed: retry in {DATABASE_RETRY_S} s"
-)
+DATABASE_DOWN = f"the database is not answering (restarting?); retry in {DATABASE_RETRY_S} s"
 DISK_FULL = (
     "the server's disk is full; nothing of this request was stored: "
     "free space (remove old checkpoints with `nsml model rm`) or ask the operator, then retry"
