@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+RUN: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 120}
+
 
 def binaries() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -24,44 +26,56 @@ def _as_owner(command: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *command] if owner else command
 
 
+class PostgresServer:
+    """One server on its data folder: ``url`` reaches its database ``nsml``; ``stop`` and
+    ``start`` restart it on the same data, as an operator's restart would."""
+
+    def __init__(self, bin_dir: Path, root: Path, owner: str | None) -> None:
+        self.bin_dir, self.root, self.owner = bin_dir, root, owner
+        self.data, self.sockets = root / "data", root / "run"
+        self.url = f"postgresql+psycopg://nsml@/nsml?host={self.sockets}"
+
+    def _pg_ctl(self, *args: str) -> list[str]:
+        return _as_owner([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args], self.owner)
+
+    def start(self) -> None:
+        options = f"-k {self.sockets} -c listen_addresses='' -c fsync=off"
+        subprocess.run(self._pg_ctl("-o", options, "-l", str(self.root / "log"), "-w", "start"), **RUN)
+
+    def stop(self) -> None:
+        subprocess.run(self._pg_ctl("-m", "fast", "-w", "stop"), capture_output=True, timeout=120)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a SQLAlchemy URL of a fresh database on a private server."""
+def postgres_instance() -> Iterator[PostgresServer]:
+    """A fresh server with an empty database ``nsml``, removed afterwards."""
     bin_dir = binaries()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
     owner = "postgres" if os.geteuid() == 0 else None
-    root = Path(tempfile.mkdtemp(prefix="nsml-pg-"))
-    data, sockets = root / "data", root / "run"
-    sockets.mkdir()
+    server = PostgresServer(bin_dir, Path(tempfile.mkdtemp(prefix="nsml-pg-")), owner)
+    server.sockets.mkdir()
     if owner:
-        shutil.chown(root, owner)
-        shutil.chown(sockets, owner)
-    run: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 120}
+        shutil.chown(server.root, owner)
+        shutil.chown(server.sockets, owner)
     try:
         subprocess.run(
-            _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", "nsml", "-A", "trust"], owner), **run
+            _as_owner([str(bin_dir / "initdb"), "-D", str(server.data), "-U", "nsml", "-A", "trust"], owner),
+            **RUN,
         )
-        options = f"-k {sockets} -c listen_addresses='' -c fsync=off"
-        start = [
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(root / "log"),
-            "-w",
-            "start",
-        ]
-        subprocess.run(_as_owner(start, owner), **run)
+        server.start()
         try:
-            subprocess.run(
-                _as_owner([str(bin_dir / "createdb"), "-h", str(sockets), "-U", "nsml", "nsml"], owner), **run
-            )
-            yield f"postgresql+psycopg://nsml@/nsml?host={sockets}"
+            createdb = [str(bin_dir / "createdb"), "-h", str(server.sockets), "-U", "nsml", "nsml"]
+            subprocess.run(_as_owner(createdb, owner), **RUN)
+            yield server
         finally:
-            stop = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
-            subprocess.run(_as_owner(stop, owner), capture_output=True, timeout=120)
+            server.stop()
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a SQLAlchemy URL of a fresh database on a private server."""
+    with postgres_instance() as server:
+        yield server.url

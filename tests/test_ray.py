@@ -188,6 +188,41 @@ def test_a_session_reserves_the_cpus_it_asks_for(ray_platform: Platform) -> None
     assert ray_platform.wait(waiting, timeout=60)["status"] == "exited", _log(ray_platform, waiting)
 
 
+def _ray_worker_running(marker: str) -> int:
+    """The pid of the Ray worker (``ray::...``) whose descendants include the process
+    with ``marker`` on its command line: the actor hosting that session."""
+
+    def cmdline(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return ""
+
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    pid = next((pid for pid in pids if marker in cmdline(pid)), None)
+    assert pid is not None, f"no process has {marker} on its command line"
+    while not cmdline(pid).startswith("ray::"):
+        status = Path(f"/proc/{pid}/status").read_text()
+        pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        assert pid > 1, f"no Ray worker above the process of {marker}"
+    return pid
+
+
+def test_a_killed_ray_worker_fails_its_session_with_the_reason_and_frees_its_cpus(
+    ray_platform: Platform,
+) -> None:
+    folder = ray_platform.project("ray_victim", HOLD)
+    victim = ray_platform.json("run", "-d", "demo_kin", "-c", "2", "-a", "600 ray-victim", cwd=folder)["name"]
+    _wait_for_log(ray_platform, victim, "GPUS")
+    os.kill(_ray_worker_running("ray-victim"), signal.SIGKILL)
+    session = ray_platform.wait(victim, timeout=90)
+    assert session["status"] == "failed", _log(ray_platform, victim)
+    assert "the Ray worker running the session was lost" in (session["reason"] or ""), session
+    # the only node's two CPUs are free again: a session that needs both of them runs
+    after = ray_platform.json("run", "-d", "demo_kin", "-c", "2", "-a", "1", cwd=folder)["name"]
+    assert ray_platform.wait(after, timeout=90)["status"] == "exited", _log(ray_platform, after)
+
+
 def test_a_freed_ray_node_goes_to_the_user_with_fewest_sessions(
     ray_platform: Platform, tmp_path: Path
 ) -> None:

@@ -67,10 +67,11 @@ class ForegroundServer:
         *options: str,
         env: dict[str, str] | None = None,
         log: Path | None = None,
+        port: int | None = None,
     ) -> None:
         self.home = home
         self.token = token
-        self.port = free_port()
+        self.port = port or free_port()  # a given one: the same address across a restart
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or home.with_name(home.name + ".log")
         environment = {**os.environ, "NSML_HOME": str(home), "NSML_SERVER_TOKEN": token, **(env or {})}

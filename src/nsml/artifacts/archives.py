@@ -5,6 +5,7 @@ leave their folder, since what they read may come from a session or an upload.""
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import tarfile
@@ -104,6 +105,8 @@ def extract(stream: BinaryIO, target: Path, max_bytes: int | None = None) -> Non
             tar.extractall(partial, filter="data")
         os.replace(partial, target)
     except (tarfile.TarError, EOFError, OSError) as exc:  # the message may name a member, no content
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the disk is full, not the archive bad: the server says so (a 507)
         raise BadArchive(f"the uploaded archive could not be unpacked: {exc}") from exc
     finally:
         if partial.exists():

@@ -52,6 +52,21 @@ def restore(datasets: Path, name: str, version: int) -> None:
     shutil.rmtree(version_dir(datasets, name, version + 1), ignore_errors=True)
 
 
+def stored_names(datasets: Path) -> set[str]:
+    """Every dataset with files here: a current link or folder, or versions only."""
+    names = {p.name for p in _children(datasets) if not p.name.startswith(".")}
+    return names | {p.name for p in _children(datasets / VERSIONS)}
+
+
+def current_version(datasets: Path, name: str) -> int | None:
+    """The version ``name`` links to (1 for a folder from before versions); None if none."""
+    current = datasets / name
+    if current.is_symlink():
+        target = os.readlink(current)
+        return int(Path(target).name) if Path(target).name.isdigit() else None
+    return 1 if current.is_dir() else None
+
+
 def prune(datasets: Path, name: str) -> None:
     """Remove every version but the current one."""
     current = (datasets / name).resolve()
@@ -75,6 +90,13 @@ def _move_competition_folders(source: Path, target: Path) -> None:
         if (source / folder).is_dir():
             shutil.rmtree(target / folder, ignore_errors=True)  # an uploaded folder of that name
             (source / folder).rename(target / folder)
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
 
 
 def _versions(datasets: Path, name: str) -> list[Path]:

@@ -102,9 +102,15 @@ def write_client_file(home: Path, url: str, token: str, user: str) -> Path:
 
 
 def _remote(url: str, token: str, how: str) -> Connection:
-    health = _probe(url, token)
-    if health is None:
-        raise ConnectionFailed(f"the server at {url} does not answer or refuses the token {how}")
+    try:
+        with ApiClient(url, token, timeout=5.0) as api:
+            health = api.health()
+    except ApiError as exc:
+        if exc.status in (0, 401, 403):
+            raise ConnectionFailed(
+                f"the server at {url} does not answer or refuses the token {how}"
+            ) from None
+        raise ConnectionFailed(f"the server at {url}: {exc.detail}") from None  # e.g. its database is down
     return Connection(url, token, health.user, embedded=False, owner=health.owner)
 
 

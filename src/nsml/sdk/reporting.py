@@ -16,7 +16,12 @@ from typing import Any
 
 SEND_INTERVAL_S = 0.25
 MAX_BATCH = 20_000
-RETRIES = 5
+RETRIES = 5  # for a batch the server refused
+# while the server does not answer (restarting, its database restarting: no status, or
+# 502/503/504) a batch is sent again for this long, every FIRST_RETRY_S doubling to MAX_RETRY_S
+RETRY_FOR_S = 60.0
+FIRST_RETRY_S, MAX_RETRY_S = 0.2, 2.0
+UNANSWERED = (0, 502, 503, 504)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_STEP = 2**31 - 1  # steps are INTEGER columns on the server
 
@@ -106,13 +111,16 @@ class Reporter:
                     self._wake.set()
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        delay = 0.2
-        for attempt in range(RETRIES):
+        delay = FIRST_RETRY_S
+        deadline = time.monotonic() + RETRY_FOR_S
+        refusals = 0
+        while True:
             try:
                 self._send(batch)
                 return
             except Exception as exc:  # the server may be restarting; training goes on
-                if attempt == RETRIES - 1:
+                refusals += getattr(exc, "status", 0) not in UNANSWERED
+                if refusals >= RETRIES or time.monotonic() + delay > deadline:
                     print(
                         f"[nsml] could not send {len(batch)} metric reports: {exc}",
                         file=sys.stderr,
@@ -120,4 +128,4 @@ class Reporter:
                     )
                     return
                 time.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, MAX_RETRY_S)

@@ -2,7 +2,9 @@
 
 * A NUL character in the path or the query (``%00``) is refused with a one-line 400: no
   name holds one, and PostgreSQL refuses it even as a query parameter.
-* Any exception that escapes a handler becomes a one-line 500 JSON, never a traceback.
+* A database that does not answer, or a full disk, becomes a one-line 503 (with
+  ``Retry-After``) or 507 (``outages``).
+* Any other exception that escapes a handler becomes a one-line 500 JSON, never a traceback.
   The traceback goes to the server's log, with the method and path but without the
   request's body or the exception's message (which may quote the input).
 
@@ -17,6 +19,8 @@ import logging
 import traceback
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nsml.server.outages import outage_answer
 
 log = logging.getLogger("nsml.server")
 INTERNAL_ERROR = "internal server error; the server's log has the details"
@@ -44,6 +48,11 @@ class RequestGuard:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 - the point: nothing escapes as a traceback
+            outage = outage_answer(exc)
+            if outage is not None:
+                if not started:
+                    await answer(send, *outage)
+                return
             frames = "".join(traceback.format_tb(exc.__traceback__))
             log.error(
                 "unexpected %s in %s %s\n%s",
@@ -56,13 +65,18 @@ class RequestGuard:
                 await answer(send, 500, INTERNAL_ERROR)
 
 
-async def answer(send: Send, status: int, detail: str) -> None:
+async def answer(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
+    extra = [(key.lower().encode(), value.encode()) for key, value in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

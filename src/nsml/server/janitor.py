@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nsml.artifacts import FileArtifactStore
+from nsml.artifacts import FileArtifactStore, dataset_versions
 from nsml.runners.environments import EnvironmentFailed, declared_requirements, environment_key
 from nsml.server.settings import ServerSettings
 from nsml.store import AbstractStore, NotFound
 from nsml.store.entities import ACTIVE_STATUSES
 
 log = logging.getLogger("nsml.server.janitor")
+# a push records its installed files within a database write: unrecorded ones this old
+# were left by a crash, and a dataset's users see them, so they wait less than uploads
+DATASET_GRACE_S = 300.0
 
 
 @dataclass
@@ -201,7 +204,45 @@ class Janitor:
         for path in staged:
             if (_is_staging(path.name) or path.name.startswith("run-")) and _age(path, now) >= grace:
                 freed.add("interrupted writes", _remove(path))
+        self._unrecorded_checkpoints(now, grace, known, freed)
+        self._unrecorded_datasets(now, min(grace, DATASET_GRACE_S), freed)
         self._cache_orphans(now, grace, freed)
+
+    def _unrecorded_checkpoints(self, now: float, grace: float, known: set[str], freed: Freed) -> None:
+        """Checkpoint folders renamed into place whose record a crash kept from being
+        written: never listed, so nobody could remove them but this."""
+        for folder in _children(self.layout.checkpoints):
+            if folder.name not in known:
+                continue
+            recorded = {checkpoint.name for checkpoint in self.store.list_checkpoints(int(folder.name))}
+            for path in _children(folder):
+                if not _is_staging(path.name) and path.name not in recorded and _age(path, now) >= grace:
+                    freed.add("unrecorded checkpoints", _remove(path))
+
+    def _unrecorded_datasets(self, now: float, grace: float, freed: Freed) -> None:
+        """A push a crash cut between installing the files and recording them: a new
+        dataset's files go (its name is free again), a replaced one links back to the
+        version its record names, and the newer files go."""
+        root = self.layout.datasets
+        recorded = {dataset.name: dataset.version for dataset in self.store.list_datasets()}
+        for name in dataset_versions.stored_names(root):
+            versions = root / dataset_versions.VERSIONS / name
+            found = [path for path in (root / name, versions) if path.is_symlink() or path.exists()]
+            if any(_age(path, now) < grace for path in found):
+                continue
+            version = recorded.get(name)
+            if version is None:
+                freed.add("unrecorded datasets", sum(_size(path) for path in found))
+                self.artifacts.delete_dataset(name)
+            elif (
+                dataset_versions.current_version(root, name) == version + 1
+                and (versions / str(version)).is_dir()
+            ):
+                freed.add(
+                    "unrecorded dataset versions",
+                    _size(dataset_versions.version_dir(root, name, version + 1)),
+                )
+                self.artifacts.restore_dataset_version(name, version)
 
     def _cache_orphans(self, now: float, grace: float, freed: Freed) -> None:
         """Cache archives whose entry was removed from the store (or never recorded)."""

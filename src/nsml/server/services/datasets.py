@@ -13,6 +13,7 @@ from nsml.artifacts import ArtifactStore, BadArchive
 from nsml.datasets.contents import check_contents
 from nsml.datasets.layout import LayoutError
 from nsml.evaluation.metrics import metric_info
+from nsml.fault_points import pause_point
 from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal
 from nsml.server.errors import BadRequest, ConflictError, Forbidden, NotFoundError
@@ -76,6 +77,7 @@ class DatasetService:
                 with self._replacing:
                     current = self.get(name)
                     self.artifacts.keep_dataset(staging, name, current.version + 1)
+                    pause_point("dataset_commit")  # the new version current, not yet recorded
                     try:
                         dataset = self.store.bump_dataset_version(
                             name, current.version, summary.train_size, summary.test_size, summary.size_bytes
@@ -184,6 +186,7 @@ class DatasetService:
             self.artifacts.keep_dataset(staging, name)
         except FileExistsError:
             raise self._taken(name) from None
+        pause_point("dataset_commit")  # files in place, not yet registered
         try:
             dataset = self.store.create_dataset(
                 name,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from nsml.artifacts import ArtifactStore, BadArchive, UnpackTooLarge
+from nsml.fault_points import pause_point
 from nsml.names import InvalidName, validate_checkpoint
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.server.idle import IdleWatch
@@ -86,6 +87,7 @@ class SessionCheckpoints:
             raise BadRequest(str(exc)) from None
         finally:
             self.artifacts.discard_upload(upload_id)
+        pause_point("checkpoint_commit")  # in place, not yet listed: a crash here lists none
         if self.idle is not None:
             self.idle.alive(session.id)
         current = self.store.get_session_by_id(session.id)

@@ -16,11 +16,13 @@ from typing import Any
 
 from nsml.artifacts import ArtifactStore, BadArchive, BadUploadId, UnpackTooLarge
 from nsml.artifacts.safe_io import read_tail
+from nsml.fault_points import pause_point
 from nsml.runners import Outcome, Runner
 from nsml.runners.environments import docker_images, image_note
 from nsml.server.auth import hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError
 from nsml.server.idle import IdleWatch
+from nsml.server.outages import until_the_database_answers
 from nsml.server.services.limits import LimitPolicy
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_checkpoints import SessionCheckpoints, continuation, now
@@ -274,14 +276,17 @@ class SessionService(SessionCheckpoints):
         reason = self._stop_reasons.pop(session_id, None)
         if reason and outcome.status is SessionStatus.STOPPED:
             outcome = Outcome(SessionStatus.STOPPED, outcome.exit_code, reason)
-        ended = self.store.transition_session(
-            session_id,
-            outcome.status,
-            from_statuses=ACTIVE_STATUSES,
-            exit_code=outcome.exit_code,
-            reason=outcome.reason,
-            at=now(),
-            driver=self.driver,  # a server that was taken over does not end the survivor's run
+        at = now()
+        ended = until_the_database_answers(  # the run is over: its end must not be lost
+            lambda: self.store.transition_session(
+                session_id,
+                outcome.status,
+                from_statuses=ACTIVE_STATUSES,
+                exit_code=outcome.exit_code,
+                reason=outcome.reason,
+                at=at,
+                driver=self.driver,  # a server that was taken over does not end the survivor's run
+            )
         )
         if ended is not None:
             self._log(
@@ -399,6 +404,7 @@ class SessionService(SessionCheckpoints):
         return self.artifacts.read_log(session.id, offset)
 
     def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
+        pause_point("reports_commit")
         self.store.add_reports(session.id, reports)
         if self.idle is not None:
             self.idle.alive(session.id)

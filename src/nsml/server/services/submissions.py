@@ -25,6 +25,7 @@ from nsml.evaluation import driver, scoring
 from nsml.evaluation.driver import EvaluationFailed
 from nsml.evaluation.log import EvaluationLog
 from nsml.evaluation.metrics import InvalidPredictions
+from nsml.fault_points import pause_point
 from nsml.runners import Runner
 from nsml.runners.base import EvaluationProcess
 from nsml.server.auth import Principal
@@ -340,6 +341,7 @@ class SubmissionService(SubmissionViews):
                 shutil.rmtree(folder / "work", ignore_errors=True)
         finally:
             self._slots.release(session.owner)
+        pause_point("scoring_commit")  # scored, not yet recorded
         scored = self._settle(
             submission.id,
             log,
