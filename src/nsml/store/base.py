@@ -292,9 +292,6 @@ class CompetitionStore(ABC):
     ) -> tuple[int, datetime | None]:
         """(submissions that count against limits since ``since``, the oldest of them)."""
 
-    @abstractmethod
-    def fail_running_submissions(self, reason: str, at: datetime) -> int: ...
-
 
 class CacheStore(ABC):
     """``nsml.cache`` entries, and the storage an account uses (which its quota caps)."""
