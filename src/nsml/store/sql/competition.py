@@ -133,16 +133,3 @@ class CompetitionMixin(SqlStoreBase):
         with self._read() as orm:
             rows = orm.execute(query.order_by(SubmissionRow.created_at, SubmissionRow.id)).all()
             return [_submission(*row) for row in rows]
-
-    def fail_running_submissions(self, reason: str, at: datetime) -> int:
-        with self._tx() as orm:
-            result = orm.execute(
-                update(SubmissionRow)
-                .where(
-                    SubmissionRow.status.in_([SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value])
-                )
-                .values(
-                    status=SubmissionStatus.FAILED.value, reason=reason, finished_at=at, inputs_sent_at=None
-                )
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
