@@ -30,19 +30,24 @@ from nsml.runners.ray_evaluation import (
     POLL_S,
     RayEvaluation,
     actor_limit_reason,
-    finish_actor,
     first_line,
 )
+from nsml.runners.ray_pool import WarmActors, end_run, retire, start_run, warm_capacity
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
 
 log = logging.getLogger("nsml.ray")
+WAIT_STEP_S = 0.1  # how often a run waiting for a node looks for a warm actor handed to it
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _is_loopback(address: str) -> bool:
     host = urlsplit(f"//{address.removeprefix('ray://')}").hostname or ""
     return host in _LOOPBACK
+
+
+def _stopped_early() -> Outcome:
+    return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
 
 
 @dataclass
@@ -92,6 +97,7 @@ class RayRunner(Runner):
         self._events: RunnerEvents | None = None
         self._closing = False
         self._host: Any = None
+        self._pool: WarmActors | None = None
 
     def start(self, events: RunnerEvents) -> None:
         if _is_loopback(self.address):
@@ -111,6 +117,7 @@ class RayRunner(Runner):
             **options,
         )
         self._host = ray.remote(max_restarts=0, max_concurrency=4)(SessionHost)  # type: ignore[call-overload]
+        self._pool = WarmActors(self._new_actor, warm_capacity(lambda: ray.cluster_resources().get("CPU", 0)))
         self._notices.start(events)
         with self._lock:
             self._events = events
@@ -205,6 +212,8 @@ class RayRunner(Runner):
         for run in runs:
             if run.thread is not None:
                 run.thread.join(timeout=15)
+        if self._pool is not None:
+            self._pool.close()  # no actor outlives the server, and their nodes' resources come back
         import ray
 
         ray.shutdown()
@@ -309,6 +318,8 @@ class RayRunner(Runner):
             result = Outcome(SessionStatus.FAILED, None, str(exc))
         except Exception as exc:  # the session must end with a reason, whatever broke
             log.exception("session %s on Ray", spec.name)
+            if run.actor is not None:
+                retire(run.actor)
             result = Outcome(SessionStatus.FAILED, None, f"the Ray runner failed: {exc}")
         finally:
             with self._lock:
@@ -326,45 +337,29 @@ class RayRunner(Runner):
     def _run(self, spec: RunSpec, run: _Run) -> Outcome | None:
         """The session's outcome; None when it was taken back before it started."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+        from ray.exceptions import GetTimeoutError, RayActorError
 
-        assert self._events is not None
+        assert self._events is not None and self._pool is not None
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=False)
-        with self._lock:
-            if run.withdrawn:
-                return None
-            if run.stop_requested:
-                return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
-            run.actor = actor = self._new_actor(self._cpus(spec), spec.gpus)
-        started = actor.start.remote(hosted)
-        announced = False
         with spec.log_path.open("ab", buffering=0) as out:
-            while not ray.wait([started], timeout=1.0)[0]:
-                if run.withdrawn:
-                    ray.kill(actor)
-                    return None
-                if run.stop_requested:
-                    ray.kill(actor)
-                    return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
-                if not announced:
-                    announced = True
-                    with self._lock:
-                        if not run.withdrawn:
-                            self._notices.tell(
-                                spec.session_id,
-                                f"No machine available: waiting for a Ray node with {self._need(spec)}",
-                            )
-            if not self._placed(spec, run):  # taken back just as it got a node
-                finish_actor(actor)
-                return None
-            try:
-                ray.get(started)
-            except (RayTaskError, RayActorError) as exc:
-                ray.kill(actor)
-                reason = f"could not start on Ray: {first_line(exc)}"
+            actor: Any = None
+            for attempt in range(2):  # a warm actor lost while idle (its node died): once more, new
+                placed = self._place(spec, run, fresh=attempt > 0)
+                if not isinstance(placed, tuple):
+                    return placed
+                actor, warm = placed
+                failure = start_run(actor, hosted)
+                if failure is None:
+                    break
+                if warm and isinstance(failure, RayActorError):
+                    continue
+                retire(actor)
+                reason = f"could not start on Ray: {first_line(failure)}"
                 out.write(f"[nsml] {reason}\n".encode())
                 return Outcome(SessionStatus.FAILED, None, reason)
+            if run.stop_requested:  # asked while it started: the terminate may have come first
+                actor.terminate.remote()
             self._events.on_started(spec.session_id)
             offset, code = 0, None
             while code is None:
@@ -380,8 +375,46 @@ class RayRunner(Runner):
                 elif code is None:
                     time.sleep(POLL_S)
         limit = actor_limit_reason(actor)
-        finish_actor(actor)
-        return outcome(code, run.stop_requested and not self._closing, self._closing, limit)
+        stopped = run.stop_requested
+        clean = end_run(actor) and not stopped and limit is None and code >= 0
+        self._pool.give_back(self._shape(spec), actor, reusable=clean)
+        return outcome(code, stopped and not self._closing, self._closing, limit)
+
+    def _place(self, spec: RunSpec, run: _Run, fresh: bool) -> Outcome | None | tuple[Any, bool]:
+        """An actor with a node for the run and whether it is warm; else how the run ended
+        while it waited (None: taken back)."""
+        import ray
+
+        assert self._pool is not None
+        with self._lock:
+            if run.withdrawn:
+                return None
+            if run.stop_requested:
+                return _stopped_early()
+            lease = self._pool.take(self._shape(spec), fresh=fresh)
+            run.actor = lease.actor
+        if not lease.warm:
+            ready = lease.actor.ready.remote()
+            announced, announce_at = False, time.monotonic() + 1.0  # a node's worker starts in ~1 s
+            while lease.handed is None and not ray.wait([ready], timeout=WAIT_STEP_S)[0]:
+                if run.withdrawn or run.stop_requested:
+                    self._pool.cancel(lease)
+                    return None if run.withdrawn else _stopped_early()
+                if not announced and time.monotonic() > announce_at:
+                    announced = True
+                    with self._lock:
+                        if not run.withdrawn:
+                            self._notices.tell(
+                                spec.session_id,
+                                f"No machine available: waiting for a Ray node with {self._need(spec)}",
+                            )
+        actor = self._pool.placed(lease)
+        with self._lock:
+            run.actor = actor
+        if not self._placed(spec, run):  # taken back just as it got a node
+            self._pool.give_back(self._shape(spec), actor, reusable=True)
+            return None
+        return actor, lease.warm
 
     # evaluations -------------------------------------------------------------------------
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:

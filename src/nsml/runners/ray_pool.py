@@ -1,0 +1,193 @@
+"""Warm :class:`~nsml.runners.ray_worker.SessionHost` actors, reused across runs.
+
+Why: starting a Ray actor costs a worker process (~1-1.5 s on a busy machine, plus the
+wait for its resources to come back after the previous one was killed), which made short
+sessions on Ray several times slower than on the local runner. An actor is only a
+launcher (each run still gets its own sandboxed process, control groups and fresh
+folder), so one whose run ended cleanly can take the next run of the same resource
+shape (CPUs, GPUs) at once.
+
+Idle actors hold their CPUs and GPUs, so the pool gives them up whenever another shape
+needs room: a run that finds no idle actor of its shape retires the idle actors of the
+other shapes before its new actor asks Ray for a node, and an actor freed while a run of
+another shape waits is retired rather than kept. A run whose new actor still waits for a
+node is handed the first actor of its shape that frees up (its own, never started, is
+killed). At most ``NSML_RAY_WARM_ACTORS`` idle actors are kept (default: the cluster's
+CPUs; 0 turns the pool off); :meth:`WarmActors.close` retires them all at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nsml.runners.ray_evaluation import CALL_TIMEOUT_S
+from nsml.runners.ray_worker import HostedRun
+
+log = logging.getLogger("nsml.ray")
+Shape = tuple[float, int]  # (CPUs, GPUs) one actor reserves
+RETIRE_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Lease:
+    """One run's claim on an actor: ``actor`` (warm when it ran a run before), or a new one
+    still waiting for a node, to which the pool may hand a freed warm actor (``handed``)."""
+
+    shape: Shape
+    actor: Any
+    warm: bool
+    handed: Any = None
+    cancelled: bool = False
+
+
+class WarmActors:
+    """Idle actors per shape; see the module docstring for the rules."""
+
+    def __init__(self, new_actor: Callable[[float, int], Any], capacity: Callable[[], int]) -> None:
+        self._new_actor = new_actor
+        self._capacity = capacity
+        self._idle: dict[Shape, list[Any]] = {}
+        self._waiting: list[Lease] = []  # new actors not yet placed, oldest first
+        self._lock = threading.Lock()
+        self._closing = False
+        self.reused = 0  # runs that got a warm actor (for the benchmark and the logs)
+
+    def take(self, shape: Shape, fresh: bool = False) -> Lease:
+        """A warm actor of ``shape`` if one is idle (and not ``fresh``); else a new one, which
+        waits for a node."""
+        with self._lock:
+            idle = self._idle.get(shape)
+            if idle and not fresh:
+                self.reused += 1
+                return Lease(shape, idle.pop(), warm=True)
+            others = self._take_idle(lambda s: s != shape)
+            lease = Lease(shape, self._new_actor(*shape), warm=False)
+            self._waiting.append(lease)
+        self._retire_all(others)  # their resources may be what the new actor waits for
+        return lease
+
+    def placed(self, lease: Lease) -> Any:
+        """The run's actor now that it may start: a warm one handed over while its own new
+        actor waited (that one is killed, it never started), else its own."""
+        with self._lock:
+            self._forget(lease)
+            handed = lease.handed
+        if handed is None:
+            return lease.actor
+        _kill(lease.actor)
+        lease.actor, lease.warm, lease.handed = handed, True, None
+        return handed
+
+    def cancel(self, lease: Lease) -> None:
+        """The run will not start (stopped or taken back while it waited): its new actor
+        goes, and a warm actor handed to it goes back to the pool."""
+        with self._lock:
+            self._forget(lease)
+            lease.cancelled = True
+            handed, lease.handed = lease.handed, None
+        _kill(lease.actor)
+        if handed is not None:
+            self.give_back(lease.shape, handed, reusable=True)
+
+    def give_back(self, shape: Shape, actor: Any, reusable: bool) -> None:
+        """After its run and cleanup: kept, handed to a waiting run, or retired."""
+        with self._lock:
+            if reusable and not self._closing:
+                waiter = next((w for w in self._waiting if w.shape == shape and w.handed is None), None)
+                if waiter is not None:
+                    waiter.handed = actor
+                    self.reused += 1
+                    return
+                others_wait = any(w.shape != shape for w in self._waiting)
+                if not others_wait and sum(map(len, self._idle.values())) < self._capacity():
+                    self._idle.setdefault(shape, []).append(actor)
+                    return
+        retire(actor)
+
+    def close(self) -> None:
+        """Retire every idle actor; actors given back from now on are retired too."""
+        with self._lock:
+            self._closing = True
+            idle = self._take_idle(lambda _: True)
+            waiting, self._waiting = self._waiting, []
+            handed = [w.handed for w in waiting if w.handed is not None]
+        self._retire_all([*idle, *handed])
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return sum(map(len, self._idle.values()))
+
+    def _take_idle(self, which: Callable[[Shape], bool]) -> list[Any]:
+        taken: list[Any] = []
+        for shape in [s for s in self._idle if which(s)]:
+            taken += self._idle.pop(shape)
+        return taken
+
+    def _forget(self, lease: Lease) -> None:
+        if lease in self._waiting:
+            self._waiting.remove(lease)
+
+    @staticmethod
+    def _retire_all(actors: list[Any]) -> None:
+        for actor in actors:
+            retire(actor)
+
+
+def retire(actor: Any) -> None:
+    """End an actor: its last cleanup (its process's control groups go), then the actor."""
+    import ray
+
+    try:
+        ray.get(actor.cleanup.remote(), timeout=RETIRE_TIMEOUT_S)
+    except Exception:  # a dead or stuck actor: killing it is all that is left
+        pass
+    _kill(actor)
+
+
+def _kill(actor: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:
+        pass
+
+
+def warm_capacity(cluster_cpus: Callable[[], float]) -> Callable[[], int]:
+    """How many idle actors to keep: ``NSML_RAY_WARM_ACTORS``, else the cluster's CPUs."""
+    configured = os.environ.get("NSML_RAY_WARM_ACTORS", "").strip()
+    if configured:
+        try:
+            fixed = max(0, int(configured))
+        except ValueError:
+            log.warning("NSML_RAY_WARM_ACTORS=%r is not a whole number; using the cluster's CPUs", configured)
+        else:
+            return lambda: fixed
+    return lambda: max(1, int(cluster_cpus()))
+
+
+def end_run(actor: Any) -> bool:
+    """The run's cleanup on its actor, keeping the actor: whether it may run again."""
+    import ray
+
+    try:
+        return bool(ray.get(actor.cleanup.remote(last=False), timeout=CALL_TIMEOUT_S))
+    except Exception:
+        return False
+
+
+def start_run(actor: Any, run: HostedRun) -> Exception | None:
+    """Start the run on its actor; what went wrong, if something did."""
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError
+
+    try:
+        ray.get(actor.start.remote(run))
+    except (RayTaskError, RayActorError) as exc:
+        return exc
+    return None
