@@ -117,7 +117,14 @@ class RayRunner(Runner):
             **options,
         )
         self._host = ray.remote(max_restarts=0, max_concurrency=4)(SessionHost)  # type: ignore[call-overload]
-        self._pool = WarmActors(self._new_actor, warm_capacity(lambda: ray.cluster_resources().get("CPU", 0)))
+        capacity = warm_capacity(lambda: ray.cluster_resources().get("CPU", 0))
+        self._pool = WarmActors(self._new_actor, capacity)
+        fits = (
+            int(ray.cluster_resources().get("CPU", 0) // self.cpus_per_session)
+            if self.cpus_per_session
+            else 0
+        )
+        self._pool.prewarm((self.cpus_per_session, 0), min(capacity(), fits))
         self._notices.start(events)
         with self._lock:
             self._events = events
@@ -344,16 +351,16 @@ class RayRunner(Runner):
         hosted = self._hosted(spec, evaluation=False)
         with spec.log_path.open("ab", buffering=0) as out:
             actor: Any = None
-            for attempt in range(2):  # a warm actor lost while idle (its node died): once more, new
+            for attempt in range(2):
                 placed = self._place(spec, run, fresh=attempt > 0)
-                if not isinstance(placed, tuple):
+                if placed is None or isinstance(placed, Outcome):
                     return placed
-                actor, warm = placed
+                actor = placed
                 failure = start_run(actor, hosted)
                 if failure is None:
                     break
-                if warm and isinstance(failure, RayActorError):
-                    continue
+                if attempt == 0 and isinstance(failure, RayActorError):
+                    continue  # a warm actor or spare whose node died while it waited
                 retire(actor)
                 reason = f"could not start on Ray: {first_line(failure)}"
                 out.write(f"[nsml] {reason}\n".encode())
@@ -380,9 +387,9 @@ class RayRunner(Runner):
         self._pool.give_back(self._shape(spec), actor, reusable=clean)
         return outcome(code, stopped and not self._closing, self._closing, limit)
 
-    def _place(self, spec: RunSpec, run: _Run, fresh: bool) -> Outcome | None | tuple[Any, bool]:
-        """An actor with a node for the run and whether it is warm; else how the run ended
-        while it waited (None: taken back)."""
+    def _place(self, spec: RunSpec, run: _Run, fresh: bool) -> Any:
+        """An actor with a node for the run; else the Outcome of a run stopped while it
+        waited, or None when it was taken back."""
         import ray
 
         assert self._pool is not None
@@ -394,7 +401,7 @@ class RayRunner(Runner):
             lease = self._pool.take(self._shape(spec), fresh=fresh)
             run.actor = lease.actor
         if not lease.warm:
-            ready = lease.actor.ready.remote()
+            ready = lease.ready
             announced, announce_at = False, time.monotonic() + 1.0  # a node's worker starts in ~1 s
             while lease.handed is None and not ray.wait([ready], timeout=WAIT_STEP_S)[0]:
                 if run.withdrawn or run.stop_requested:
@@ -414,7 +421,7 @@ class RayRunner(Runner):
         if not self._placed(spec, run):  # taken back just as it got a node
             self._pool.give_back(self._shape(spec), actor, reusable=True)
             return None
-        return actor, lease.warm
+        return actor
 
     # evaluations -------------------------------------------------------------------------
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:

@@ -35,67 +35,90 @@ RETIRE_TIMEOUT_S = 10.0
 
 @dataclass
 class Lease:
-    """One run's claim on an actor: ``actor`` (warm when it ran a run before), or a new one
-    still waiting for a node, to which the pool may hand a freed warm actor (``handed``)."""
+    """One run's claim on an actor: ``actor`` (warm when it ran a run before), or one not
+    yet known to have a node (``ready`` answers once it has), to which the pool may hand a
+    freed warm actor meanwhile (``handed``)."""
 
     shape: Shape
     actor: Any
     warm: bool
+    ready: Any = None
     handed: Any = None
-    cancelled: bool = False
 
 
 class WarmActors:
-    """Idle actors per shape; see the module docstring for the rules."""
+    """Idle actors per shape; see the module docstring for the rules.
+
+    Besides idle actors the pool keeps spares: actors that were created for a run but not
+    used by it (a warm actor was handed over first, or the run was stopped or taken back
+    while it waited). A spare never ran anything; the next run of its shape takes it, so
+    at most about one actor per shape waits for a node and none is started only to be
+    killed."""
 
     def __init__(self, new_actor: Callable[[float, int], Any], capacity: Callable[[], int]) -> None:
         self._new_actor = new_actor
         self._capacity = capacity
         self._idle: dict[Shape, list[Any]] = {}
-        self._waiting: list[Lease] = []  # new actors not yet placed, oldest first
+        self._spares: dict[Shape, list[tuple[Any, Any]]] = {}  # (actor, its ready() reference)
+        self._waiting: list[Lease] = []  # runs whose actor may still wait for a node, oldest first
         self._lock = threading.Lock()
         self._closing = False
-        self.reused = 0  # runs that got a warm actor (for the benchmark and the logs)
+        self.reused = 0  # runs that got a warm actor
+
+    def prewarm(self, shape: Shape, count: int) -> None:
+        """Start ``count`` spares of the shape most runs have, so the first runs start warm."""
+        with self._lock:
+            for _ in range(count):
+                actor = self._new_actor(*shape)
+                self._spares.setdefault(shape, []).append((actor, actor.ready.remote()))
 
     def take(self, shape: Shape, fresh: bool = False) -> Lease:
-        """A warm actor of ``shape`` if one is idle (and not ``fresh``); else a new one, which
-        waits for a node."""
+        """A warm actor of ``shape`` if one is idle; else a spare or a new one, which may
+        wait for a node. ``fresh``: a new one, whatever the pool holds."""
         with self._lock:
             idle = self._idle.get(shape)
             if idle and not fresh:
                 self.reused += 1
                 return Lease(shape, idle.pop(), warm=True)
+            spares = self._spares.get(shape)
+            if spares and not fresh:
+                actor, ready = spares.pop()
+            else:
+                actor = self._new_actor(*shape)
+                ready = actor.ready.remote()
             others = self._take_idle(lambda s: s != shape)
-            lease = Lease(shape, self._new_actor(*shape), warm=False)
+            others_spare = [a for s in list(self._spares) if s != shape for a, _ in self._spares.pop(s)]
+            lease = Lease(shape, actor, warm=False, ready=ready)
             self._waiting.append(lease)
-        self._retire_all(others)  # their resources may be what the new actor waits for
+        for spare in others_spare:  # never started: nothing to clean
+            _kill(spare)
+        self._retire_all(others)  # their resources may be what this actor waits for
         return lease
 
     def placed(self, lease: Lease) -> Any:
-        """The run's actor now that it may start: a warm one handed over while its own new
-        actor waited (that one is killed, it never started), else its own."""
+        """The run's actor now that it may start: a warm one handed over while its own
+        waited (which becomes a spare), else its own."""
         with self._lock:
             self._forget(lease)
-            handed = lease.handed
-        if handed is None:
-            return lease.actor
-        _kill(lease.actor)
-        lease.actor, lease.warm, lease.handed = handed, True, None
-        return handed
+            handed, lease.handed = lease.handed, None
+            if handed is None:
+                return lease.actor
+            self._keep_spare(lease)
+            lease.actor, lease.warm, lease.ready = handed, True, None
+            return handed
 
     def cancel(self, lease: Lease) -> None:
-        """The run will not start (stopped or taken back while it waited): its new actor
-        goes, and a warm actor handed to it goes back to the pool."""
+        """The run will not start (stopped or taken back while it waited): its actor
+        becomes a spare, and a warm actor handed to it goes back to the pool."""
         with self._lock:
             self._forget(lease)
-            lease.cancelled = True
             handed, lease.handed = lease.handed, None
-        _kill(lease.actor)
+            self._keep_spare(lease)
         if handed is not None:
             self.give_back(lease.shape, handed, reusable=True)
 
     def give_back(self, shape: Shape, actor: Any, reusable: bool) -> None:
-        """After its run and cleanup: kept, handed to a waiting run, or retired."""
+        """After its run and cleanup: handed to a waiting run, kept idle, or retired."""
         with self._lock:
             if reusable and not self._closing:
                 waiter = next((w for w in self._waiting if w.shape == shape and w.handed is None), None)
@@ -104,23 +127,32 @@ class WarmActors:
                     self.reused += 1
                     return
                 others_wait = any(w.shape != shape for w in self._waiting)
-                if not others_wait and sum(map(len, self._idle.values())) < self._capacity():
+                if not others_wait and self._held() < self._capacity():
                     self._idle.setdefault(shape, []).append(actor)
                     return
         retire(actor)
 
     def close(self) -> None:
-        """Retire every idle actor; actors given back from now on are retired too."""
+        """Retire every idle actor and spare; actors given back from now on are retired too."""
         with self._lock:
             self._closing = True
             idle = self._take_idle(lambda _: True)
+            spares = [actor for shape in list(self._spares) for actor, _ in self._spares.pop(shape)]
             waiting, self._waiting = self._waiting, []
             handed = [w.handed for w in waiting if w.handed is not None]
+        for spare in spares:
+            _kill(spare)
         self._retire_all([*idle, *handed])
 
-    def idle_count(self) -> int:
-        with self._lock:
-            return sum(map(len, self._idle.values()))
+    def _held(self) -> int:
+        return sum(map(len, self._idle.values())) + sum(map(len, self._spares.values()))
+
+    def _keep_spare(self, lease: Lease) -> None:
+        """Called with the lock held."""
+        if self._closing or self._held() >= self._capacity():
+            _kill(lease.actor)
+        else:
+            self._spares.setdefault(lease.shape, []).append((lease.actor, lease.ready))
 
     def _take_idle(self, which: Callable[[Shape], bool]) -> list[Any]:
         taken: list[Any] = []
