@@ -199,7 +199,8 @@ class RayRunner(Runner):
             if run is None:
                 return False
             run.stop_requested = True
-            actor = run.actor
+            # an actor still waiting for a node may become another run's: its wait sees the stop
+            actor = run.actor if run.placed else None
         if actor is not None:
             actor.terminate.remote()
         return True
@@ -214,7 +215,7 @@ class RayRunner(Runner):
             runs = list(self._runs.values())
         for run in runs:
             run.stop_requested = True
-            if run.actor is not None:
+            if run.actor is not None and run.placed:
                 run.actor.terminate.remote()
         for run in runs:
             if run.thread is not None:
