@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,7 +38,6 @@ from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
 
 log = logging.getLogger("nsml.ray")
-WAIT_STEP_S = 0.1  # how often a run waiting for a node looks for a warm actor handed to it
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -391,8 +391,6 @@ class RayRunner(Runner):
     def _place(self, spec: RunSpec, run: _Run, fresh: bool) -> Any:
         """An actor with a node for the run; else the Outcome of a run stopped while it
         waited, or None when it was taken back."""
-        import ray
-
         assert self._pool is not None
         with self._lock:
             if run.withdrawn:
@@ -401,26 +399,21 @@ class RayRunner(Runner):
                 return _stopped_early()
             lease = self._pool.take(self._shape(spec), fresh=fresh)
             run.actor = lease.actor
-        if not lease.warm:
-            ready = lease.ready
-            announced, announce_at = False, time.monotonic() + 1.0  # a node's worker starts in ~1 s
-            while lease.handed is None and not ray.wait([ready], timeout=WAIT_STEP_S)[0]:
-                if run.withdrawn or run.stop_requested:
-                    self._pool.cancel(lease)
-                    return None if run.withdrawn else _stopped_early()
-                if not announced and time.monotonic() > announce_at:
-                    announced = True
-                    with self._lock:
-                        if not run.withdrawn:
-                            self._notices.tell(
-                                spec.session_id,
-                                f"No machine available: waiting for a Ray node with {self._need(spec)}",
-                            )
-        actor = self._pool.placed(lease)
+        shape = self._shape(spec)
+
+        def waiting() -> None:
+            with self._lock:
+                if not run.withdrawn:
+                    reason = f"No machine available: waiting for a Ray node with {self._need(spec)}"
+                    self._notices.tell(spec.session_id, reason)
+
+        actor = self._pool.acquire(lease, lambda: run.withdrawn or run.stop_requested, waiting)
+        if actor is None:
+            return None if run.withdrawn else _stopped_early()
         with self._lock:
             run.actor = actor
         if not self._placed(spec, run):  # taken back just as it got a node
-            self._pool.give_back(self._shape(spec), actor, reusable=True)
+            self._pool.give_back(shape, actor, reusable=True)
             return None
         return actor
 
@@ -428,4 +421,10 @@ class RayRunner(Runner):
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=True)
-        return RayEvaluation(self._new_actor(self.cpus_per_session, 0), hosted, spec.log_path)
+        pool = self._pool
+        assert pool is not None
+
+        def acquire(gone: Callable[[], bool]) -> Any:  # a warm actor when one is idle, never reused after
+            return pool.acquire(pool.take((self.cpus_per_session, 0)), gone, lambda: None)
+
+        return RayEvaluation(acquire, hosted, spec.log_path)

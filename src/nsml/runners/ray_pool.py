@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from nsml.runners.ray_worker import HostedRun
 log = logging.getLogger("nsml.ray")
 Shape = tuple[float, int]  # (CPUs, GPUs) one actor reserves
 RETIRE_TIMEOUT_S = 10.0
+WAIT_STEP_S = 0.1  # how often a run waiting for a node looks for a warm actor handed to it
+ANNOUNCE_AFTER_S = 1.0  # a node's new worker process starts in about this long
 
 
 @dataclass
@@ -94,6 +97,45 @@ class WarmActors:
             _kill(spare)
         self._retire_all(others)  # their resources may be what this actor waits for
         return lease
+
+    def acquire(self, lease: Lease, gone: Callable[[], bool], waiting: Callable[[], None]) -> Any:
+        """Wait until the lease's run may start and return its actor; None (the lease
+        cancelled) once ``gone()`` says it will not start. ``waiting`` is called once if the
+        wait lasts longer than a worker's start-up."""
+        announce_at = time.monotonic() + ANNOUNCE_AFTER_S
+        while not lease.warm and not self._can_start(lease):
+            if gone():
+                self.cancel(lease)
+                return None
+            if announce_at and time.monotonic() > announce_at:
+                announce_at = 0.0
+                waiting()
+        return self.placed(lease)
+
+    def _can_start(self, lease: Lease) -> bool:
+        """Whether a warm actor was handed over, or its actor or a spare of its shape (which
+        then trades places with it) has a node; waits up to ``WAIT_STEP_S``."""
+        import ray
+
+        if lease.handed is not None:
+            return True
+        with self._lock:
+            spares = list(self._spares.get(lease.shape, []))
+        done, _ = ray.wait([lease.ready, *(ready for _, ready in spares)], timeout=WAIT_STEP_S)
+        if not done:
+            return lease.handed is not None
+        first = done[0].hex()
+        if first == lease.ready.hex():
+            return True
+        with self._lock:
+            pool = self._spares.get(lease.shape, [])
+            spare = next((pair for pair in pool if pair[1].hex() == first), None)
+            if spare is None:  # another run took it meanwhile
+                return False
+            pool.remove(spare)
+            pool.append((lease.actor, lease.ready))
+            lease.actor, lease.ready = spare
+            return True
 
     def placed(self, lease: Lease) -> Any:
         """The run's actor now that it may start: a warm one handed over while its own
