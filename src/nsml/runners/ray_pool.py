@@ -11,8 +11,8 @@ Idle actors hold their CPUs and GPUs, so the pool gives them up whenever another
 needs room: a run that finds no idle actor of its shape retires the idle actors of the
 other shapes before its new actor asks Ray for a node, and an actor freed while a run of
 another shape waits is retired rather than kept. A run whose new actor still waits for a
-node is handed the first actor of its shape that frees up (its own, never started, is
-killed). At most ``NSML_RAY_WARM_ACTORS`` idle actors are kept (default: the cluster's
+node is handed the first actor of its shape that frees up (its own, which never ran
+anything, becomes a spare for the next run). At most ``NSML_RAY_WARM_ACTORS`` idle actors are kept (default: the cluster's
 CPUs; 0 turns the pool off); :meth:`WarmActors.close` retires them all at shutdown.
 """
 
@@ -162,7 +162,7 @@ class WarmActors:
     def give_back(self, shape: Shape, actor: Any, reusable: bool) -> None:
         """After its run and cleanup: handed to a waiting run, kept idle, or retired."""
         with self._lock:
-            if reusable and not self._closing:
+            if reusable and not self._closing and self._capacity() > 0:
                 waiter = next((w for w in self._waiting if w.shape == shape and w.handed is None), None)
                 if waiter is not None:
                     waiter.handed = actor
@@ -191,7 +191,8 @@ class WarmActors:
 
     def _keep_spare(self, lease: Lease) -> None:
         """Called with the lock held."""
-        if self._closing or self._held() >= self._capacity():
+        others_wait = any(w.shape != lease.shape for w in self._waiting)
+        if self._closing or others_wait or self._held() >= self._capacity():
             _kill(lease.actor)
         else:
             self._spares.setdefault(lease.shape, []).append((lease.actor, lease.ready))
