@@ -12,8 +12,9 @@ needs room: a run that finds no idle actor of its shape retires the idle actors 
 other shapes before its new actor asks Ray for a node, and an actor freed while a run of
 another shape waits is retired rather than kept. A run whose new actor still waits for a
 node is handed the first actor of its shape that frees up (its own, which never ran
-anything, becomes a spare for the next run). At most ``NSML_RAY_WARM_ACTORS`` idle actors are kept (default: the cluster's
-CPUs; 0 turns the pool off); :meth:`WarmActors.close` retires them all at shutdown.
+anything, becomes a spare for the next run). At most ``NSML_RAY_WARM_ACTORS`` idle
+actors are kept (default: the cluster's CPUs; 0 turns the pool off);
+:meth:`WarmActors.close` retires them all at shutdown.
 """
 
 from __future__ import annotations
