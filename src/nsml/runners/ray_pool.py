@@ -67,7 +67,6 @@ class WarmActors:
         self._waiting: list[Lease] = []  # runs whose actor may still wait for a node, oldest first
         self._lock = threading.Lock()
         self._closing = False
-        self.reused = 0  # runs that got a warm actor
 
     def prewarm(self, shape: Shape, count: int) -> None:
         """Start ``count`` spares of the shape most runs have, so the first runs start warm."""
@@ -82,7 +81,6 @@ class WarmActors:
         with self._lock:
             idle = self._idle.get(shape)
             if idle and not fresh:
-                self.reused += 1
                 return Lease(shape, idle.pop(), warm=True)
             spares = self._spares.get(shape)
             if spares and not fresh:
@@ -167,7 +165,6 @@ class WarmActors:
                 waiter = next((w for w in self._waiting if w.shape == shape and w.handed is None), None)
                 if waiter is not None:
                     waiter.handed = actor
-                    self.reused += 1
                     return
                 others_wait = any(w.shape != shape for w in self._waiting)
                 if not others_wait and self._held() < self._capacity():
