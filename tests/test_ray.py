@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,6 +312,50 @@ def test_a_worker_that_dies_fails_its_session_with_the_reason(ray_platform: Plat
         cluster.wait_for_nodes()
 
 
+LEFT_BEHIND = """
+    import os, pathlib
+    left = [str(p) for p in (pathlib.Path("/tmp/left-by-a-session"), pathlib.Path("left.txt")) if p.exists()]
+    print("LEFT", left, os.environ.get("LEFT_BY_A_SESSION"), flush=True)
+    pathlib.Path("/tmp/left-by-a-session").write_text("x")
+    pathlib.Path("left.txt").write_text("x")
+    os.environ["LEFT_BY_A_SESSION"] = "1"
+    os.putenv("LEFT_BY_A_SESSION", "1")
+"""
+LAUNCHER = re.compile(r"launcher (\d+) run (\d+)")
+CLUSTER_WHOLE = """
+import sys, time, ray
+ray.init(address=sys.argv[1], _node_ip_address="127.0.0.1", log_to_driver=False)
+deadline = time.monotonic() + 30
+while ray.available_resources().get("CPU") != ray.cluster_resources().get("CPU"):
+    if time.monotonic() > deadline:
+        sys.exit(f"still held: {ray.available_resources()} of {ray.cluster_resources()}")
+    time.sleep(0.2)
+"""
+
+
+def test_consecutive_ray_sessions_share_a_warm_launcher_and_nothing_else(
+    ray_platform: Platform, cluster: Any
+) -> None:
+    folder = ray_platform.project("ray_warm", LEFT_BEHIND)
+    launchers = []
+    for _ in range(2):
+        name = ray_platform.run(folder, "demo_kin")
+        assert ray_platform.wait(name, timeout=90)["status"] == "exited", _log(ray_platform, name)
+        log = _log(ray_platform, name)
+        assert "LEFT [] None" in log, log  # no file in /tmp or the work dir, no variable
+        launchers.append(LAUNCHER.search(log).groups())  # type: ignore[union-attr]
+    (first_pid, first_run), (second_pid, second_run) = launchers
+    assert second_pid == first_pid and int(second_run) == int(first_run) + 1, launchers
+
+    ray_platform.stop_server()  # its warm actors go with it and the cluster is whole again
+    whole = subprocess.run(
+        [sys.executable, "-c", CLUSTER_WHOLE, cluster.address],
+        env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},  # read when ray is imported
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert whole.returncode == 0, whole.stdout + whole.stderr[-2000:]
+
+
 def test_a_ray_server_without_a_cluster_says_so(tmp_path_factory: pytest.TempPathFactory) -> None:
     with running_platform(tmp_path_factory, "ray-bad") as platform:
         unreachable = platform.nsml(
@@ -318,6 +363,14 @@ def test_a_ray_server_without_a_cluster_says_so(tmp_path_factory: pytest.TempPat
         )
         assert unreachable.returncode == 1
         assert "no Ray cluster answers at 127.0.0.1:1" in unreachable.stderr
+        platform.env["NSML_RAY_WARM_ACTORS"] = "many"
+        unclear = platform.nsml(
+            "server", "start", "--runner", "ray", "--ray-address", "127.0.0.1:1", check=False
+        )
+        assert (
+            unclear.returncode == 1 and "NSML_RAY_WARM_ACTORS='many' is not a whole number" in unclear.stderr
+        )
+        del platform.env["NSML_RAY_WARM_ACTORS"]
         missing = platform.nsml("server", "start", "--runner", "ray", check=False)
         assert missing.returncode == 1 and "--runner ray needs --ray-address" in missing.stderr
         assert not (platform.home / "server.json").exists()

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,9 +31,9 @@ from nsml.runners.ray_evaluation import (
     POLL_S,
     RayEvaluation,
     actor_limit_reason,
-    finish_actor,
     first_line,
 )
+from nsml.runners.ray_pool import WarmActors, end_run, retire, start_run, warm_capacity
 from nsml.runners.ray_worker import HostedRun, SessionHost, pack_folder
 from nsml.store.entities import SessionStatus
 
@@ -43,6 +44,10 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def _is_loopback(address: str) -> bool:
     host = urlsplit(f"//{address.removeprefix('ray://')}").hostname or ""
     return host in _LOOPBACK
+
+
+def _stopped_early() -> Outcome:
+    return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
 
 
 @dataclass
@@ -92,6 +97,7 @@ class RayRunner(Runner):
         self._events: RunnerEvents | None = None
         self._closing = False
         self._host: Any = None
+        self._pool: WarmActors | None = None
 
     def start(self, events: RunnerEvents) -> None:
         if _is_loopback(self.address):
@@ -111,6 +117,14 @@ class RayRunner(Runner):
             **options,
         )
         self._host = ray.remote(max_restarts=0, max_concurrency=4)(SessionHost)  # type: ignore[call-overload]
+        capacity = warm_capacity(lambda: ray.cluster_resources().get("CPU", 0))
+        self._pool = WarmActors(self._new_actor, capacity)
+        fits = (
+            int(ray.cluster_resources().get("CPU", 0) // self.cpus_per_session)
+            if self.cpus_per_session
+            else 0
+        )
+        self._pool.prewarm((self.cpus_per_session, 0), min(capacity(), fits))
         self._notices.start(events)
         with self._lock:
             self._events = events
@@ -185,7 +199,8 @@ class RayRunner(Runner):
             if run is None:
                 return False
             run.stop_requested = True
-            actor = run.actor
+            # an actor still waiting for a node may become another run's: its wait sees the stop
+            actor = run.actor if run.placed else None
         if actor is not None:
             actor.terminate.remote()
         return True
@@ -200,11 +215,13 @@ class RayRunner(Runner):
             runs = list(self._runs.values())
         for run in runs:
             run.stop_requested = True
-            if run.actor is not None:
+            if run.actor is not None and run.placed:
                 run.actor.terminate.remote()
         for run in runs:
             if run.thread is not None:
                 run.thread.join(timeout=15)
+        if self._pool is not None:
+            self._pool.close()  # no actor outlives the server, and their nodes' resources come back
         import ray
 
         ray.shutdown()
@@ -309,6 +326,8 @@ class RayRunner(Runner):
             result = Outcome(SessionStatus.FAILED, None, str(exc))
         except Exception as exc:  # the session must end with a reason, whatever broke
             log.exception("session %s on Ray", spec.name)
+            if run.actor is not None:
+                retire(run.actor)
             result = Outcome(SessionStatus.FAILED, None, f"the Ray runner failed: {exc}")
         finally:
             with self._lock:
@@ -326,45 +345,29 @@ class RayRunner(Runner):
     def _run(self, spec: RunSpec, run: _Run) -> Outcome | None:
         """The session's outcome; None when it was taken back before it started."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+        from ray.exceptions import GetTimeoutError, RayActorError
 
-        assert self._events is not None
+        assert self._events is not None and self._pool is not None
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=False)
-        with self._lock:
-            if run.withdrawn:
-                return None
-            if run.stop_requested:
-                return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
-            run.actor = actor = self._new_actor(self._cpus(spec), spec.gpus)
-        started = actor.start.remote(hosted)
-        announced = False
         with spec.log_path.open("ab", buffering=0) as out:
-            while not ray.wait([started], timeout=1.0)[0]:
-                if run.withdrawn:
-                    ray.kill(actor)
-                    return None
-                if run.stop_requested:
-                    ray.kill(actor)
-                    return Outcome(SessionStatus.STOPPED, None, "stopped before it started")
-                if not announced:
-                    announced = True
-                    with self._lock:
-                        if not run.withdrawn:
-                            self._notices.tell(
-                                spec.session_id,
-                                f"No machine available: waiting for a Ray node with {self._need(spec)}",
-                            )
-            if not self._placed(spec, run):  # taken back just as it got a node
-                finish_actor(actor)
-                return None
-            try:
-                ray.get(started)
-            except (RayTaskError, RayActorError) as exc:
-                ray.kill(actor)
-                reason = f"could not start on Ray: {first_line(exc)}"
+            actor: Any = None
+            for attempt in range(2):
+                placed = self._place(spec, run, fresh=attempt > 0)
+                if placed is None or isinstance(placed, Outcome):
+                    return placed
+                actor = placed
+                failure = start_run(actor, hosted)
+                if failure is None:
+                    break
+                if attempt == 0 and isinstance(failure, RayActorError):
+                    continue  # a warm actor or spare whose node died while it waited
+                retire(actor)
+                reason = f"could not start on Ray: {first_line(failure)}"
                 out.write(f"[nsml] {reason}\n".encode())
                 return Outcome(SessionStatus.FAILED, None, reason)
+            if run.stop_requested:  # asked while it started: the terminate may have come first
+                actor.terminate.remote()
             self._events.on_started(spec.session_id)
             offset, code = 0, None
             while code is None:
@@ -380,11 +383,48 @@ class RayRunner(Runner):
                 elif code is None:
                     time.sleep(POLL_S)
         limit = actor_limit_reason(actor)
-        finish_actor(actor)
-        return outcome(code, run.stop_requested and not self._closing, self._closing, limit)
+        stopped = run.stop_requested
+        clean = end_run(actor) and not stopped and limit is None and code >= 0
+        self._pool.give_back(self._shape(spec), actor, reusable=clean)
+        return outcome(code, stopped and not self._closing, self._closing, limit)
+
+    def _place(self, spec: RunSpec, run: _Run, fresh: bool) -> Any:
+        """An actor with a node for the run; else the Outcome of a run stopped while it
+        waited, or None when it was taken back."""
+        assert self._pool is not None
+        with self._lock:
+            if run.withdrawn:
+                return None
+            if run.stop_requested:
+                return _stopped_early()
+            lease = self._pool.take(self._shape(spec), fresh=fresh)
+            run.actor = lease.actor
+        shape = self._shape(spec)
+
+        def waiting() -> None:
+            with self._lock:
+                if not run.withdrawn:
+                    reason = f"No machine available: waiting for a Ray node with {self._need(spec)}"
+                    self._notices.tell(spec.session_id, reason)
+
+        actor = self._pool.acquire(lease, lambda: run.withdrawn or run.stop_requested, waiting)
+        if actor is None:
+            return None if run.withdrawn else _stopped_early()
+        with self._lock:
+            run.actor = actor
+        if not self._placed(spec, run):  # taken back just as it got a node
+            self._pool.give_back(shape, actor, reusable=True)
+            return None
+        return actor
 
     # evaluations -------------------------------------------------------------------------
     def start_evaluation(self, spec: RunSpec) -> EvaluationProcess:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         hosted = self._hosted(spec, evaluation=True)
-        return RayEvaluation(self._new_actor(self.cpus_per_session, 0), hosted, spec.log_path)
+        pool = self._pool
+        assert pool is not None
+
+        def acquire(gone: Callable[[], bool]) -> Any:  # a warm actor when one is idle, never reused after
+            return pool.acquire(pool.take((self.cpus_per_session, 0)), gone, lambda: None)
+
+        return RayEvaluation(acquire, hosted, spec.log_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from nsml.runners.ray_worker import HostedRun
 POLL_S = 0.2
 CALL_TIMEOUT_S = 60.0
 KILL_DRAIN_S = 5.0  # how long a killed evaluation's log may take to come back
+Acquire = Callable[[Callable[[], bool]], Any]  # acquire(gone): an actor with a node, or None
 
 
 class RayEvaluation:
@@ -26,8 +28,14 @@ class RayEvaluation:
     Test inputs and predictions cross the cluster through the actor's calls; the labels
     stay on the server, which scores."""
 
-    def __init__(self, actor: Any, hosted: HostedRun, log_path: Path) -> None:
-        self.actor = actor
+    def __init__(
+        self, acquire: Callable[[Callable[[], bool]], Any], hosted: HostedRun, log_path: Path
+    ) -> None:
+        """``acquire(gone)``: the actor to run on, once it has a node; None if ``gone()``
+        turned true first (the evaluation was killed while it waited)."""
+        self.actor: Any = None
+        self._acquire = acquire
+        self._killed = False
         self.channel, self._relay = socket.socketpair()
         self._log_path = log_path
         self._code: int | None = None
@@ -37,6 +45,10 @@ class RayEvaluation:
     def _monitor(self, hosted: HostedRun) -> None:
         import ray
 
+        self.actor = self._acquire(lambda: self._killed)
+        if self.actor is None:
+            self._end(-9)
+            return
         try:
             with self._log_path.open("ab", buffering=0) as out:
                 try:
@@ -100,7 +112,7 @@ class RayEvaluation:
         return self._code
 
     def limit_reason(self) -> str | None:
-        return actor_limit_reason(self.actor)
+        return None if self.actor is None else actor_limit_reason(self.actor)
 
     def settle_output(self, timeout_s: float) -> None:
         """The worker relays the log on its own; the participant's copy is cut at "ready"."""
@@ -109,6 +121,11 @@ class RayEvaluation:
         """TERM the process on its node first, so its last log lines still come back."""
         import ray
 
+        self._killed = True
+        if self.actor is None:  # still waiting for a node: the wait ends with nothing started
+            self._ended.wait(KILL_DRAIN_S)
+            self._end(-9)
+            return
         try:
             ray.get(self.actor.terminate.remote(), timeout=CALL_TIMEOUT_S)
         except Exception:

@@ -85,29 +85,48 @@ def _unpack_stream(stream: BinaryIO, target: Path) -> None:
 
 
 class SessionHost:
-    """One session or evaluation on this node (a Ray actor; threaded, so polls and the
-    channel are served while the process runs)."""
+    """One session or evaluation at a time on this node (a Ray actor; threaded, so polls
+    and the channel are served while the process runs).
+
+    The actor is only a warm launcher: each run gets a fresh folder and its own process,
+    sandbox and control groups, and :meth:`cleanup` says whether the run left nothing
+    behind, so that the server may hand the actor the next run of the same shape
+    (:mod:`nsml.runners.ray_pool`) instead of paying a new worker process each time."""
 
     def __init__(self) -> None:
         self.root = node_root()
+        self.runs = 0  # runs started by this actor, shown in each run's log
+        self._reset()
+        self._lock = threading.Lock()
+
+    def _reset(self) -> None:
         self.folder = self.root / "runs" / uuid.uuid4().hex
         self.process: RunProcess | None = None
         self.channel: socket.socket | None = None
         self.proxy: _UnixToTcp | None = None
         self.log_path = self.folder / "log.txt"
-        self._lock = threading.Lock()
         self._terminated = False
+
+    def ready(self) -> int:
+        """Answers once the actor has a node and a process (its pid)."""
+        return os.getpid()
 
     # starting ---------------------------------------------------------------------------
     def start(self, run: HostedRun) -> dict[str, str]:
         """Prepare and start the process; returns where it runs."""
         import ray  # only on a Ray worker
 
+        if self.process is not None or self.folder.exists():
+            raise RuntimeError("this Ray actor still holds another run")  # the server's bug, not the run's
         context = ray.get_runtime_context()
         where = {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address()}
+        self.runs += 1
         self.folder.mkdir(parents=True)
         with self.log_path.open("ab", buffering=0) as log:
-            log.write(f"[nsml] on Ray node {where['node_ip']} ({where['node_id'][:12]})\n".encode())
+            log.write(
+                f"[nsml] on Ray node {where['node_ip']} ({where['node_id'][:12]}), "
+                f"launcher {os.getpid()} run {self.runs}\n".encode()
+            )
             if run.sandboxed:
                 works, why = sandbox_works()
                 if not works:
@@ -243,15 +262,29 @@ class SessionHost:
         except OSError:
             return b""
 
-    def cleanup(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+    def cleanup(self, last: bool = True) -> bool:
+        """End the run and remove its files; whether the actor may take another run.
+
+        It may when the run's process ended on its own, left no process in its control
+        groups and its folder is gone. ``last``: the actor ends next, and the control
+        groups of its process go with it."""
+        process = self.process
+        clean = process is not None and not self._terminated and process.poll() is not None
+        if process is not None and process.poll() is None:
             self.terminate()
+        if process is not None and process.confinement is not None and process.confinement.pids():
+            clean = False
         if self.proxy is not None:
             self.proxy.close()
         if self.channel is not None:
             self.channel.close()
         shutil.rmtree(self.folder, ignore_errors=True)
-        cgroups.release()  # one run per actor process: its control groups go with it
+        clean = clean and not self.folder.exists()
+        if last:
+            cgroups.release()
+        else:
+            self._reset()
+        return clean
 
 
 def socket_wait(sock: socket.socket, timeout: float) -> bool:

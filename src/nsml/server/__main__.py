@@ -251,6 +251,9 @@ def ray_cluster_problem(address: str) -> str | None:
 
     if importlib.util.find_spec("ray") is None:
         return "--runner ray needs Ray: pip install 'opennsml[ray]'"
+    warm = os.environ.get("NSML_RAY_WARM_ACTORS", "").strip()
+    if warm and not warm.isdigit():
+        return f"NSML_RAY_WARM_ACTORS={warm!r} is not a whole number of idle actors to keep (0: none)"
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return f"--ray-address {address!r} is not HOST:PORT (the Ray head's GCS port, 6379 by default)"
