@@ -28,6 +28,7 @@ from kortext.cong import CONTENT_TAGS, cong_kiwi
 ANCHORS = 512  # of every part of speech, > 256, so that every direction of the embedding is seen
 FIRST_ANCHOR_ID = 100  # lower ids are Kiwi's placeholders (empty forms)
 SIF_A = 1e-3  # the SIF paper's weight a / (a + p(w))
+CONG_SCALE = 1.0  # of the sentence block beside TF-IDF (--cong); see benchmarks/cong_sentences.py
 
 
 def _base_tag(tag: str) -> str:
@@ -41,6 +42,7 @@ class CongSpace:
         self.kiwi = kiwi
         self.ids: dict[tuple[str, str], int] = {}  # (form, base tag) -> the embedded id
         self.by_form: dict[str, int] = {}  # bare form -> its most frequent embedded sense
+        other_forms: dict[str, int] = {}  # particles, endings...: a bare form means them last
         anchors: list[int] = []
         for morpheme_id in range(_embedded_count(kiwi)):
             token = kiwi.morpheme(morpheme_id)
@@ -48,14 +50,15 @@ class CongSpace:
                 continue
             key = (token.form, _base_tag(token.tag))
             self.ids.setdefault(key, morpheme_id)
-            if _base_tag(token.tag) in CONTENT_TAGS:
-                self.by_form.setdefault(token.form, morpheme_id)
+            forms = self.by_form if _base_tag(token.tag) in CONTENT_TAGS else other_forms
+            forms.setdefault(token.form, morpheme_id)
             if morpheme_id >= FIRST_ANCHOR_ID and len(anchors) < ANCHORS:
                 anchors.append(morpheme_id)
+        self.by_form = {**other_forms, **self.by_form}
         self.anchors = np.asarray(anchors)
         gram = np.array([self._similarities(a) for a in anchors], dtype=np.float64)
         values, vectors = np.linalg.eigh((gram + gram.T) / 2)
-        keep = values > values.max() * 1e-4  # CoNG's 256 dimensions; the rest is rounding
+        keep = values > values.max() * 1e-6  # CoNG's 256 dimensions; the rest is rounding
         values, vectors = values[keep][::-1], vectors[:, keep][:, ::-1]
         vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
         self.projection = (vectors / np.sqrt(values)).T  # (dims, anchors)
@@ -135,15 +138,18 @@ class CongSentenceFeatures:
     """A text's SIF-weighted mean of its morphemes' CoNG vectors, less the training texts'
     common direction: frequent morphemes (particles, 영화) weigh little, rare ones much."""
 
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale  # of the standardised columns, against the TF-IDF block beside them
         self.weights: dict[int, float] = {}
         self.common: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # a checkpoint keeps weights, not Kiwi
-        return {"weights": self.weights, "common": self.common}
+        return {k: getattr(self, k) for k in ("scale", "weights", "common", "mean", "std")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.weights, self.common = state["weights"], state["common"]
+        vars(self).update(state)
 
     @property
     def dims(self) -> int:
@@ -166,21 +172,35 @@ class CongSentenceFeatures:
             weight += w
         return total / weight if weight else total
 
-    def fit(self, texts: Sequence[str]) -> CongSentenceFeatures:
-        return self._fit(self.morphemes(texts))
-
-    def _fit(self, morphemes: list[list[int]]) -> CongSentenceFeatures:
-        counts = Counter(i for ids in morphemes for i in ids)
-        total = max(1, sum(counts.values()))
-        self.weights = {i: SIF_A / (SIF_A + n / total) for i, n in counts.items()}
-        raw = np.array([self._mean(ids) for ids in morphemes]).reshape(len(morphemes), self.dims)
-        _, _, vt = np.linalg.svd(raw - raw.mean(axis=0), full_matrices=False)
-        self.common = vt[0] * np.sign(vt[0][np.abs(vt[0]).argmax()])
-        return self
-
-    def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """One row of :attr:`dims` floats per text; all zero for a text with no known morpheme."""
-        rows = np.array([self._mean(ids) for ids in self.morphemes(texts)]).reshape(len(texts), self.dims)
+    def _rows(self, morphemes: list[list[int]]) -> np.ndarray:
+        rows = np.array([self._mean(ids) for ids in morphemes]).reshape(len(morphemes), self.dims)
         if self.common is not None:
             rows -= np.outer(rows @ self.common, self.common)
         return rows
+
+    def fit_transform(self, texts: Sequence[str]) -> np.ndarray:
+        morphemes = self.morphemes(texts)
+        counts = Counter(i for ids in morphemes for i in ids)
+        total = max(1, sum(counts.values()))
+        self.weights = {i: SIF_A / (SIF_A + n / total) for i, n in counts.items()}
+        self.common = self.mean = self.std = None
+        raw = self._rows(morphemes)
+        _, _, vt = np.linalg.svd(raw - raw.mean(axis=0), full_matrices=False)
+        self.common = vt[0] * np.sign(vt[0][np.abs(vt[0]).argmax()])
+        rows = self._rows(morphemes)
+        self.mean, self.std = rows.mean(axis=0), rows.std(axis=0) + 1e-6
+        return self._scaled(rows)
+
+    def fit(self, texts: Sequence[str]) -> CongSentenceFeatures:
+        self.fit_transform(texts)
+        return self
+
+    def _scaled(self, rows: np.ndarray) -> np.ndarray:
+        if self.mean is None or self.std is None:
+            return rows
+        return (rows - self.mean) / self.std * self.scale
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """One row of :attr:`dims` standardised floats per text (zeros before standardising
+        for a text with no known morpheme)."""
+        return self._scaled(self._rows(self.morphemes(texts)))
