@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from kortext.cong_vectors import CongSentenceFeatures
-from kortext.models.linear import TfidfLinear
+from kortext.models.linear import Task, TfidfLinear
 from kortext.normalize import normalize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc" / "reviews.tsv.gz"
@@ -44,14 +44,14 @@ def reviews(path: Path, rows: int, seed: int) -> tuple[list[str], np.ndarray, np
     return texts, ratings, test
 
 
-def score(task: str, truth: np.ndarray, predicted: np.ndarray) -> float:
+def score(task: Task, truth: np.ndarray, predicted: np.ndarray) -> float:
     if task == "binary":
         return float(np.mean((predicted >= 0.5) == truth))
     return float(np.mean((np.clip(predicted, 1, 10) - truth) ** 2))
 
 
 def evaluate(
-    task: str, texts: list[str], y: np.ndarray, test: np.ndarray, scales: list[float]
+    task: Task, texts: list[str], y: np.ndarray, test: np.ndarray, scales: list[float]
 ) -> list[dict[str, Any]]:
     train = np.flatnonzero(~test)
     valid = train[np.random.default_rng(0).random(len(train)) < 0.1]
@@ -62,7 +62,8 @@ def evaluate(
     rows.append({"task": task, "model": "training mean", "test": score(task, y[test], mean)})
     for scale in [0.0, *scales]:
         started = time.perf_counter()
-        model = TfidfLinear(task, cong=scale).fit(pick(fit), y[fit]).calibrate(pick(valid), y[valid])
+        model = TfidfLinear(task, cong=scale).fit(pick(fit), list(y[fit]))
+        model.calibrate(pick(valid), list(y[valid]))
         name = "tfidf" if scale == 0 else f"tfidf + cong (scale {scale})"
         rows.append(
             {
@@ -107,10 +108,10 @@ def main() -> None:
             keep = (ratings <= 4) | (ratings >= 9)
             kept = np.flatnonzero(keep)
             rows = evaluate(
-                task, [texts[i] for i in kept], (ratings[kept] >= 9).astype(float), test[kept], scales
+                "binary", [texts[i] for i in kept], (ratings[kept] >= 9).astype(float), test[kept], scales
             )
         else:
-            rows = evaluate(task, texts, ratings, test, scales)
+            rows = evaluate("regression", texts, ratings, test, scales)
         for row in rows:
             print(json.dumps(row, ensure_ascii=False), flush=True)
         results += rows

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _platform import cli, log  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--session-timeout", type=float, default=1800.0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "missions.md"))
     parser.add_argument("--json", action="store_true", help="print all rows as JSON")
+    parser.add_argument(
+        "--references", action="store_true",
+        help="only the training-mean / majority-class rows of --datasets (no server, no sessions)",
+    )  # fmt: skip
     parser.add_argument(
         "--merge", nargs="+", default=[], help="only write --out from these earlier runs' JSON files"
     )
@@ -162,6 +167,62 @@ def reveal(env: dict[str, str], dataset: str, rows: list[dict[str, Any]], n_test
                     row["full"] = (pub * len(public) + priv * len(private)) / n_test
 
 
+def reference(dataset: str, folder: Path) -> dict[str, Any]:
+    """What a model that ignores the text scores on this dataset's own test split: the training
+    mean (MSE) or the training majority class (accuracy), public and private halves as submitted."""
+    from nsml.evaluation.split import split_indices
+
+    metric = DATASETS[dataset][3]
+
+    def labels(path: str) -> np.ndarray:
+        return np.loadtxt(folder / path, dtype=np.float64, ndmin=1)
+
+    train, test = labels("train/train_label"), labels("test/test_label")
+    guess = train.mean() if metric == "mse" else float(train.mean() >= 0.5)
+    per_row = (test - guess) ** 2 if metric == "mse" else (test == guess).astype(np.float64)
+    public, private = (list(part) for part in split_indices(dataset, len(test), 0.5))
+    name = "training mean" if metric == "mse" else "majority class"
+    return {
+        "dataset": dataset, "model": name, "metric": metric, "args": f"predict {guess:.4f} for every input",
+        "score": float(per_row[public].mean()), "private": float(per_row[private].mean()),
+        "full": float(per_row.mean()), "train_rows": len(train),
+    }  # fmt: skip
+
+
+def references(datasets: list[str]) -> list[dict[str, Any]]:
+    """The reference rows, building each dataset with the platform's own builder and seed."""
+    from nsml.datasets.builders.base import BuildContext
+    from nsml.datasets.builders.registry import get_builder
+
+    rows = []
+    for dataset in datasets:
+        with tempfile.TemporaryDirectory(prefix="nsml-reference-") as scratch:
+            out = Path(scratch) / dataset
+            context = BuildContext(str(DATA / DATASETS[dataset][0]), out, Path(scratch) / "cache")
+            get_builder(dataset).run(context)
+            rows.append(reference(dataset, out))
+            log(f"{dataset}: {rows[-1]['model']} {rows[-1]['metric']} {rows[-1]['full']:.4f}")
+    return rows
+
+
+def held_out_gaps(rows: list[dict[str, Any]]) -> list[str]:
+    """movie_review's test movies are never trained on, its validation reviews' movies are:
+    the difference says what unseen movies cost each model."""
+    lines = []
+    for r in rows:
+        if r["dataset"].startswith("movie") and isinstance(r.get("full"), float) and r.get("valid"):
+            gap = r["full"] - float(r["valid"])
+            lines.append(
+                f"{r['dataset']} {r['model']}: {r['full']:.3f} − {float(r['valid']):.3f} = {gap:+.3f}"
+            )
+    if not lines:
+        return []
+    return [
+        "",
+        "Held-out-movie test MSE minus validation MSE (movies seen in training): " + "; ".join(lines) + ".",
+    ]
+
+
 def note(row: dict[str, Any]) -> str:
     error = str(row.get("error", ""))
     if error.startswith("session stopped"):
@@ -196,12 +257,17 @@ def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
             f"| {r.get('session_s', '-')} | {r.get('inputs_per_s', '-')} "
             f"| {note(r)} |"
         )
-    lines += ["", *TARGETS]
+    lines += [*held_out_gaps(rows), "", *TARGETS]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     config = arguments()
+    if config.references:
+        found = references(config.datasets.split(","))
+        Path(config.out).with_suffix(".json").write_text(json.dumps(found, indent=1), encoding="utf-8")
+        sys.stdout.write(table(found, config))
+        return
     if config.merge:
         merged = [row for path in config.merge for row in json.loads(Path(path).read_text())]
         Path(config.out).write_text(table(merged, config), encoding="utf-8")
@@ -219,6 +285,7 @@ def main() -> None:
     try:
         for dataset in config.datasets.split(","):
             n_test = build(env, dataset)
+            rows.append(reference(dataset, home / "datasets" / dataset))
             models = config.models if dataset == "kin" else config.large_models
             for model in models.split(","):
                 if model in PAIR_ONLY and dataset != "kin":
