@@ -185,8 +185,9 @@ class CongSentenceFeatures:
         self.weights = {i: SIF_A / (SIF_A + n / total) for i, n in counts.items()}
         self.common = self.mean = self.std = None
         raw = self._rows(morphemes)
-        _, _, vt = np.linalg.svd(raw - raw.mean(axis=0), full_matrices=False)
-        self.common = vt[0] * np.sign(vt[0][np.abs(vt[0]).argmax()])
+        centred = raw - raw.mean(axis=0)
+        top = np.linalg.eigh(centred.T @ centred)[1][:, -1]  # the first principal direction
+        self.common = top * np.sign(top[np.abs(top).argmax()])
         rows = self._rows(morphemes)
         self.mean, self.std = rows.mean(axis=0), rows.std(axis=0) + 1e-6
         return self._scaled(rows)
