@@ -64,7 +64,10 @@ TARGETS = [
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="kin", help=f"comma-separated, of {', '.join(DATASETS)}")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated mission --model values")
+    parser.add_argument(
+        "--models", default=",".join(MODELS),
+        help="comma-separated mission --model values; MODEL+FLAG adds --FLAG (tfidf+cong)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--max-train", type=int, default=0, help="cap training rows (0: all); kin is small")
     parser.add_argument("--max-train-neural", type=int, default=0, help="a lower cap for neural models")
@@ -119,8 +122,10 @@ def run_one(
     env: dict[str, str], config: argparse.Namespace, dataset: str, model: str, n_test: int
 ) -> dict[str, Any]:
     _, mission, task_args, metric = DATASETS[dataset]
-    cap = config.max_train_neural if model not in ("tfidf",) and config.max_train_neural else config.max_train
-    args = f"{task_args} --model {model} --epochs {config.epochs} --max-train {cap} {config.args}".strip()
+    name, _, flag = model.partition("+")  # "tfidf+cong": the tfidf model with --cong
+    cap = config.max_train_neural if name not in ("tfidf",) and config.max_train_neural else config.max_train
+    extra = f"--{flag} {config.args}" if flag else config.args
+    args = f"{task_args} --model {name} --epochs {config.epochs} --max-train {cap} {extra}".strip()
     row: dict[str, Any] = {"dataset": dataset, "model": model, "metric": metric, "args": args}
     log(f"{dataset} × {model}: nsml run -a '{args}'")
     started = time.monotonic()
