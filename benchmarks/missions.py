@@ -231,10 +231,11 @@ def held_out_gaps(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def note(row: dict[str, Any]) -> str:
+    """The row's own note (caps, why it is missing), then what went wrong."""
     error = str(row.get("error", ""))
-    if error.startswith("session stopped"):
-        return "stopped: did not fit this run's time budget"
-    return error[:120].replace("|", "/")
+    if error.startswith("session stopped") or "did not finish in" in error:
+        error = "stopped: did not fit this run's time budget"
+    return "; ".join(part for part in (str(row.get("note", "")), error[:120]) if part).replace("|", "/")
 
 
 def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
