@@ -93,16 +93,52 @@ def evaluate(
     return rows
 
 
+def textcnn_static(
+    task: Task, texts: list[str], y: np.ndarray, test: np.ndarray, epochs: int
+) -> list[dict[str, Any]]:
+    """TextCNN with frozen word vectors over kiwi morphemes: word2vec trained on the training
+    texts (the default) against CoNG's pretrained vectors (``--embeddings cong``)."""
+    from kortext.pipeline import Options, make_pipeline
+
+    train, held_out = np.flatnonzero(~test), np.flatnonzero(test)
+    rows: list[dict[str, Any]] = []
+    for source in ("", "cong"):
+        started = time.perf_counter()
+        options = Options(embeddings=source, tokenizer="kiwi", epochs=epochs, max_length=60, progress=False)
+        pipeline = make_pipeline("textcnn-static", task, False, options)
+        result = pipeline.fit([texts[i] for i in train], list(y[train]))
+        predicted = pipeline.predict([texts[i] for i in held_out])
+        rows.append(
+            {
+                "task": task, "model": f"textcnn-static, {source or 'word2vec on train'} vectors",
+                "test": score(task, y[held_out], predicted), "valid": float(result["valid_score"]),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=40000, help="reviews to sample before the split")
     parser.add_argument("--scales", default="0.3,1", help="scales of the CoNG block to try")
     parser.add_argument("--tasks", default="regression,binary")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--textcnn-epochs", type=int, default=0,
+        help="> 0: instead, textcnn-static with word2vec vs CoNG vectors, binary, this many epochs",
+    )  # fmt: skip
     config = parser.parse_args()
     texts, ratings, test = reviews(DATA, config.train, config.seed)
     scales = [float(s) for s in config.scales.split(",") if s]
     results = []
+    if config.textcnn_epochs:
+        kept = np.flatnonzero((ratings <= 4) | (ratings >= 9))
+        binary = (ratings[kept] >= 9).astype(float)
+        found = textcnn_static("binary", [texts[i] for i in kept], binary, test[kept], config.textcnn_epochs)
+        for row in found:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+        return
     for task in config.tasks.split(","):
         if task == "binary":
             keep = (ratings <= 4) | (ratings >= 9)
