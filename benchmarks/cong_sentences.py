@@ -133,7 +133,9 @@ def main() -> None:
     scales = [float(s) for s in config.scales.split(",") if s]
     results = []
     if config.textcnn_epochs:
-        kept = np.flatnonzero((ratings <= 4) | (ratings >= 9))
+        negative, positive = np.flatnonzero(ratings <= 4), np.flatnonzero(ratings >= 9)
+        positive = np.random.default_rng(config.seed).permutation(positive)[: len(negative)]
+        kept = np.sort(np.concatenate([negative, positive]))  # balanced, as NSMC is
         binary = (ratings[kept] >= 9).astype(float)
         found = textcnn_static("binary", [texts[i] for i in kept], binary, test[kept], config.textcnn_epochs)
         for row in found:
