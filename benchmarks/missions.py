@@ -244,7 +244,8 @@ def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
         "",
         "Produced by `benchmarks/missions.py` (each row's mission arguments are in the JSON beside this "
         "file, caps on training rows included) on a 2-core CPU "
-        "machine shared with other work; no pretrained language model anywhere. Score: `nsml submit` on "
+        "machine shared with other work; no pretrained language model anywhere (`--cong` rows: Kiwi's "
+        "CoNG, see below). Score: `nsml submit` on "
         "the public half of the hidden test split (accuracy ↑ or MSE ↓); private: the other half, "
         "revealed by closing the competition; test: the whole test split. Valid: the mission's own "
         "validation split of train. Train s: `fit` inside the session. Inputs/s: test inputs divided by "
