@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _platform import cli, log  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,9 @@ MODELS = ("tfidf", "mlp", "textcnn", "textcnn-static", "bigru", "bilstm", "siame
 TARGETS = [
     "Reference and targets: a plain character 1-3-gram TF-IDF "
     "+ linear model measured on this machine gives kin 91.4% accuracy, movie_review MSE 4.54 on "
-    "unseen movies (predicting the mean: 8.75), nsmc 87.1%. Targets without a pretrained language "
+    "unseen movies, nsmc 87.1%. Predicting the training mean gives movie_review MSE 8.88 on "
+    "this test split (the `training mean` row; the 8.75 quoted before does not match this split), "
+    "and the majority class gives nsmc 50% (balanced). Targets without a pretrained language "
     "model: kin ≥ 95% (KoBERT 93.9%, XLM-RoBERTa-base 93.5%, HanBERT 94.2% on this test split), "
     "movie_review MSE ≤ 3.6, nsmc ≥ 90% (KoBERT 89.6%, KoELECTRA-base 90.2%). A run stopped for "
     "time is marked in the note column. TF-IDF ratings are mapped to the 1-10 scale by an isotonic "
@@ -61,7 +64,10 @@ TARGETS = [
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="kin", help=f"comma-separated, of {', '.join(DATASETS)}")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated mission --model values")
+    parser.add_argument(
+        "--models", default=",".join(MODELS),
+        help="comma-separated mission --model values; MODEL+FLAG adds --FLAG (tfidf+cong)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--max-train", type=int, default=0, help="cap training rows (0: all); kin is small")
     parser.add_argument("--max-train-neural", type=int, default=0, help="a lower cap for neural models")
@@ -73,6 +79,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--session-timeout", type=float, default=1800.0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "missions.md"))
     parser.add_argument("--json", action="store_true", help="print all rows as JSON")
+    parser.add_argument(
+        "--references", action="store_true",
+        help="only the training-mean / majority-class rows of --datasets (no server, no sessions)",
+    )  # fmt: skip
     parser.add_argument(
         "--merge", nargs="+", default=[], help="only write --out from these earlier runs' JSON files"
     )
@@ -112,8 +122,10 @@ def run_one(
     env: dict[str, str], config: argparse.Namespace, dataset: str, model: str, n_test: int
 ) -> dict[str, Any]:
     _, mission, task_args, metric = DATASETS[dataset]
-    cap = config.max_train_neural if model not in ("tfidf",) and config.max_train_neural else config.max_train
-    args = f"{task_args} --model {model} --epochs {config.epochs} --max-train {cap} {config.args}".strip()
+    name, _, flag = model.partition("+")  # "tfidf+cong": the tfidf model with --cong
+    cap = config.max_train_neural if name not in ("tfidf",) and config.max_train_neural else config.max_train
+    extra = f"--{flag} {config.args}" if flag else config.args
+    args = f"{task_args} --model {name} --epochs {config.epochs} --max-train {cap} {extra}".strip()
     row: dict[str, Any] = {"dataset": dataset, "model": model, "metric": metric, "args": args}
     log(f"{dataset} × {model}: nsml run -a '{args}'")
     started = time.monotonic()
@@ -162,11 +174,68 @@ def reveal(env: dict[str, str], dataset: str, rows: list[dict[str, Any]], n_test
                     row["full"] = (pub * len(public) + priv * len(private)) / n_test
 
 
+def reference(dataset: str, folder: Path) -> dict[str, Any]:
+    """What a model that ignores the text scores on this dataset's own test split: the training
+    mean (MSE) or the training majority class (accuracy), public and private halves as submitted."""
+    from nsml.evaluation.split import split_indices
+
+    metric = DATASETS[dataset][3]
+
+    def labels(path: str) -> np.ndarray:
+        return np.loadtxt(folder / path, dtype=np.float64, ndmin=1)
+
+    train, test = labels("train/train_label"), labels("test/test_label")
+    guess = train.mean() if metric == "mse" else float(train.mean() >= 0.5)
+    per_row = (test - guess) ** 2 if metric == "mse" else (test == guess).astype(np.float64)
+    public, private = (list(part) for part in split_indices(dataset, len(test), 0.5))
+    name = "training mean" if metric == "mse" else "majority class"
+    return {
+        "dataset": dataset, "model": name, "metric": metric, "args": f"predict {guess:.4f} for every input",
+        "score": float(per_row[public].mean()), "private": float(per_row[private].mean()),
+        "full": float(per_row.mean()), "train_rows": len(train),
+    }  # fmt: skip
+
+
+def references(datasets: list[str]) -> list[dict[str, Any]]:
+    """The reference rows, building each dataset with the platform's own builder and seed."""
+    from nsml.datasets.builders.base import BuildContext
+    from nsml.datasets.builders.registry import get_builder
+
+    rows = []
+    for dataset in datasets:
+        with tempfile.TemporaryDirectory(prefix="nsml-reference-") as scratch:
+            out = Path(scratch) / dataset
+            context = BuildContext(str(DATA / DATASETS[dataset][0]), out, Path(scratch) / "cache")
+            get_builder(dataset).run(context)
+            rows.append(reference(dataset, out))
+            log(f"{dataset}: {rows[-1]['model']} {rows[-1]['metric']} {rows[-1]['full']:.4f}")
+    return rows
+
+
+def held_out_gaps(rows: list[dict[str, Any]]) -> list[str]:
+    """movie_review's test movies are never trained on, its validation reviews' movies are:
+    the difference says what unseen movies cost each model."""
+    lines = []
+    for r in rows:
+        if r["dataset"].startswith("movie") and isinstance(r.get("full"), float) and r.get("valid"):
+            gap = r["full"] - float(r["valid"])
+            lines.append(
+                f"{r['dataset']} {r['model']}: {r['full']:.3f} − {float(r['valid']):.3f} = {gap:+.3f}"
+            )
+    if not lines:
+        return []
+    return [
+        "",
+        "Held-out-movie test MSE minus validation MSE (movies seen in training): " + "; ".join(lines) + ".",
+    ]
+
+
 def note(row: dict[str, Any]) -> str:
+    """The row's own note (caps, why it is missing), then what went wrong."""
     error = str(row.get("error", ""))
-    if error.startswith("session stopped"):
-        return "stopped: did not fit this run's time budget"
-    return error[:120].replace("|", "/")
+    if error.startswith("session stopped") or "did not finish in" in error:
+        error = "stopped: did not fit this run's time budget"
+    return "; ".join(part for part in (str(row.get("note", "")), error[:120]) if part).replace("|", "/")
 
 
 def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
@@ -175,7 +244,8 @@ def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
         "",
         "Produced by `benchmarks/missions.py` (each row's mission arguments are in the JSON beside this "
         "file, caps on training rows included) on a 2-core CPU "
-        "machine shared with other work; no pretrained language model anywhere. Score: `nsml submit` on "
+        "machine shared with other work; no pretrained language model anywhere (`--cong` rows: Kiwi's "
+        "CoNG, see below). Score: `nsml submit` on "
         "the public half of the hidden test split (accuracy ↑ or MSE ↓); private: the other half, "
         "revealed by closing the competition; test: the whole test split. Valid: the mission's own "
         "validation split of train. Train s: `fit` inside the session. Inputs/s: test inputs divided by "
@@ -196,12 +266,17 @@ def table(rows: list[dict[str, Any]], config: argparse.Namespace) -> str:
             f"| {r.get('session_s', '-')} | {r.get('inputs_per_s', '-')} "
             f"| {note(r)} |"
         )
-    lines += ["", *TARGETS]
+    lines += [*held_out_gaps(rows), "", *TARGETS]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     config = arguments()
+    if config.references:
+        found = references(config.datasets.split(","))
+        Path(config.out).with_suffix(".json").write_text(json.dumps(found, indent=1), encoding="utf-8")
+        sys.stdout.write(table(found, config))
+        return
     if config.merge:
         merged = [row for path in config.merge for row in json.loads(Path(path).read_text())]
         Path(config.out).write_text(table(merged, config), encoding="utf-8")
@@ -219,6 +294,7 @@ def main() -> None:
     try:
         for dataset in config.datasets.split(","):
             n_test = build(env, dataset)
+            rows.append(reference(dataset, home / "datasets" / dataset))
             models = config.models if dataset == "kin" else config.large_models
             for model in models.split(","):
                 if model in PAIR_ONLY and dataset != "kin":

@@ -7,8 +7,8 @@ where its paraphrase says 빨래 is a miss for every n-gram feature; CoNG knows 
 (0.69). These features give a pair model that knowledge: each content morpheme's best match
 in the other question, averaged both ways, and the two questions' context similarity.
 
-Kiwi only exposes similarities, not the vectors themselves, so there is no CoNG source for
-``kortext.embeddings`` (which hands gensim vectors to the neural models).
+Kiwi only exposes similarities, not the vectors themselves; :mod:`kortext.cong_vectors`
+recovers the vectors from them (the ``cong`` source of ``kortext.embeddings``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from kortext.normalize import normalize as normalize_text
 from kortext.tokenizers import Tokenizer, default_workers, get_tokenizer
 
 KINDS = ("word2vec", "fasttext")
+CONG = "cong"  # the installed source of pretrained vectors, beside the ones trained here
 VECTORS_FILE = "vectors.kv"
 INFO_FILE = "info.json"
 HOME_ENV = "KORTEXT_HOME"
@@ -90,7 +91,12 @@ def save_for_mmap(vectors: Any, folder: str | Path) -> None:
 def pretrained(name: str, path: str | Path | None = None) -> Any:
     """KeyedVectors of the shared resource ``name`` (published by ``kortext pretrain --publish``),
     memory-mapped read-only. Goes through ``nsml.shared``: on the platform the files are
-    restored into the session; elsewhere they are read from ``nsml_local/shared/NAME``."""
+    restored into the session; elsewhere they are read from ``nsml_local/shared/NAME``.
+    ``"cong"`` is Kiwi's CoNG morpheme vectors (:mod:`kortext.cong_vectors`), already installed."""
+    if name == CONG and path is None:  # installed with kiwipiepy-model: nothing to publish
+        from kortext.cong_vectors import CongKeyedVectors
+
+        return CongKeyedVectors()
     import nsml  # only here: kortext itself does not depend on the platform
 
     return load_vectors(nsml.shared(name, path), mmap="r")

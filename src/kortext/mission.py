@@ -60,7 +60,8 @@ class Mission:
         parser.add_argument("--tokenizer", default="char")
         parser.add_argument(
             "--embeddings", default="",
-            help="textcnn-static/-nonstatic: published word vectors (kortext pretrain --publish NAME)",
+            help="textcnn-static/-nonstatic: published word vectors (kortext pretrain --publish NAME), "
+            "or cong: Kiwi's CoNG morpheme vectors (with --tokenizer kiwi)",
         )  # fmt: skip
         parser.add_argument(
             "--pretrained", default="",
@@ -77,9 +78,10 @@ class Mission:
                 "--hard-negatives", type=float, default=0.0,
                 help="add this share of training rows of same-topic different-question pairs (label 0)",
             )  # fmt: skip
-            parser.add_argument(
-                "--cong", action="store_true", help="tfidf: Kiwi CoNG word-alignment features"
-            )
+        parser.add_argument(
+            "--cong", action="store_true",
+            help="tfidf: Kiwi CoNG word alignment (pairs) or sentence vectors (single texts)",
+        )  # fmt: skip
         parser.add_argument(
             "--max-train", type=int, default=0, help="train on a sample of this many rows (0: all)"
         )
@@ -88,7 +90,10 @@ class Mission:
             "--ensemble-of", default="",
             help='average saved checkpoints instead of training, e.g. "kin/3:best,kin/5:best"',
         )  # fmt: skip
-        return parser.parse_args(argv)
+        config = parser.parse_args(argv)
+        if config.cong and config.model not in ("tfidf", "ensemble"):
+            parser.error(f"--cong feeds the tfidf model (alone or in an ensemble), not {config.model!r}")
+        return config
 
     def task(self, config: argparse.Namespace) -> Task:
         """``--task``, or the mission's only task (then it has no such flag)."""

@@ -25,6 +25,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
 
 from kortext.cong import CongPairFeatures
+from kortext.cong_vectors import CongSentenceFeatures
 
 Task = Literal["binary", "regression"]
 _PUNCT = re.compile(r"[^\w]+")
@@ -66,20 +67,30 @@ class TfidfLinear:
     fits an isotonic map from score to rating on held-out rows, which lowers MSE.
     """
 
-    def __init__(self, task: Task = "binary", C: float = 4.0, alpha: float = 3.0) -> None:
+    def __init__(self, task: Task = "binary", C: float = 4.0, alpha: float = 3.0, cong: float = 0.0) -> None:
         self.task = task
         self.vectorizer = text_vectorizer()
+        # > 0: CoNG sentence vectors beside the n-grams, scaled by it (kortext.cong_vectors)
+        self.cong = CongSentenceFeatures(cong) if cong > 0 else None
         self.model: LogisticRegression | Ridge = (
             LogisticRegression(C=C, max_iter=2000) if task == "binary" else Ridge(alpha=alpha)
         )
         self.calibration: IsotonicRegression | None = None
 
+    def _features(self, texts: Sequence[str], fit: bool = False) -> sparse.csr_matrix:
+        x = self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
+        cong = getattr(self, "cong", None)  # checkpoints saved before it existed
+        if cong is None:
+            return x
+        dense = cong.fit_transform(texts) if fit else cong.transform(texts)
+        return sparse.hstack([x, sparse.csr_matrix(dense)]).tocsr()
+
     def fit(self, texts: Sequence[str], labels: Sequence[float]) -> TfidfLinear:
-        self.model.fit(self.vectorizer.fit_transform(texts), np.asarray(labels))
+        self.model.fit(self._features(texts, fit=True), np.asarray(labels))
         return self
 
     def _raw(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.vectorizer.transform(texts)
+        x = self._features(texts)
         if isinstance(self.model, LogisticRegression):
             return self.model.predict_proba(x)[:, 1]
         return self.model.predict(x)

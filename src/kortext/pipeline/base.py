@@ -56,7 +56,7 @@ class Options:
     seed: int = 1
     valid_fraction: float = 0.1
     valid_split: str = "random"  # "topic": pairs hold out whole topics (kortext.topics)
-    cong_features: bool = False  # tfidf pairs: Kiwi CoNG word alignment features (kortext.cong)
+    cong_features: bool = False  # tfidf: CoNG pair alignment (kortext.cong) or sentence vectors
     hard_negatives: float = 0.0  # pairs: add this fraction of training rows of same-topic negatives
     max_train: int = 0  # 0: all rows; else a seeded sample of this many (bounded runs)
     max_steps: int = 0  # 0: no cap on optimizer steps

@@ -8,13 +8,15 @@ from typing import Any
 import joblib
 import numpy as np
 
+from kortext.cong_vectors import CONG_SCALE
 from kortext.models.linear import TfidfLinear, TfidfPairClassifier
 from kortext.pipeline.base import Pipeline, split_pairs
 from kortext.training import ReportFn
 
 
 class LinearPipeline(Pipeline):
-    """TF-IDF + LogisticRegression/Ridge; pairs use :class:`TfidfPairClassifier`."""
+    """TF-IDF + LogisticRegression/Ridge; pairs use :class:`TfidfPairClassifier`. ``--cong`` adds
+    CoNG word alignment (pairs) or CoNG sentence vectors (single texts)."""
 
     estimator: TfidfPairClassifier | TfidfLinear
 
@@ -26,7 +28,8 @@ class LinearPipeline(Pipeline):
             estimator.fit(*split_pairs(rows), labels[train].astype(int))
             self.estimator = estimator
         else:
-            self.estimator = TfidfLinear(self.task).fit(rows, labels[train])
+            cong = CONG_SCALE if self.options.cong_features else 0.0
+            self.estimator = TfidfLinear(self.task, cong=cong).fit(rows, labels[train])
             # the validation rows calibrate ratings (valid_score is then measured after it)
             self.estimator.calibrate([inputs[i] for i in valid], labels[valid])
         if report is not None:
