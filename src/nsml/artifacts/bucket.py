@@ -154,25 +154,24 @@ class Bucket:
             for item in page.get("Contents", []):
                 yield str(item["Key"])
 
-    def size(self, key: str) -> int | None:
-        """The object's size, None when there is none."""
+    def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            head = self._call(
+            head: dict[str, Any] = self._call(
                 f"read {key}", lambda: self.client.head_object(Bucket=self.location.bucket, Key=key)
             )
         except _Missing:
             return None
-        return int(head["ContentLength"])
+        return head
+
+    def size(self, key: str) -> int | None:
+        """The object's size, None when there is none."""
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
 
     def etag(self, key: str) -> str | None:
         """What changes whenever the object is written again; None when there is none."""
-        try:
-            head = self._call(
-                f"read {key}", lambda: self.client.head_object(Bucket=self.location.bucket, Key=key)
-            )
-        except _Missing:
-            return None
-        return str(head["ETag"])
+        head = self._head(key)
+        return None if head is None else str(head["ETag"])
 
     def get(self, key: str) -> bytes | None:
         """A small object's bytes (a pointer), None when there is none."""
