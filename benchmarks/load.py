@@ -262,6 +262,12 @@ def server(home: Path, db_url: str, max_concurrent: int) -> Iterator[tuple[str, 
             process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time the server process itself has used (its sessions' processes not counted)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def peak_memory_mb(pid: int) -> float:
     """The server process's peak resident memory (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -306,6 +312,7 @@ def simulate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "submissions_sent": sum(len(p.submissions) for p in people),
             "submissions_scored": sum(p.scored for p in people),
             "server_peak_mb": round(peak_memory_mb(pid)),
+            "server_cpu_s": round(cpu_seconds(pid), 1),
             "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         }
     figures["kinds"] = {
@@ -353,7 +360,10 @@ def print_table(figures: dict[str, Any]) -> None:
         print(f"{kind:<16}{row['requests']:>9}{p50:>9}{row['p99_ms']:>9g}{row['errors']:>8}")
     print(f"metric points: {figures['points_sent']} sent, {figures['points_stored']} stored")
     print(f"submissions: {figures['submissions_sent']} sent, {figures['submissions_scored']} scored")
-    print(f"sessions: {figures['sessions']}; server peak memory {figures['server_peak_mb']} MiB")
+    print(
+        f"sessions: {figures['sessions']}; server peak memory {figures['server_peak_mb']} MiB, "
+        f"CPU {figures['server_cpu_s']} s"
+    )
     print(f"machine load average (1 min) before and after: {figures['load_average']}")
     for sample in figures["error_samples"]:
         print(f"error: {sample}")

@@ -352,6 +352,33 @@ def test_a_report_batch_cut_by_a_crash_is_stored_whole_or_not_at_all(
     assert [(m["step"], m["key"]) for m in metrics] == [(0, "train/loss")], metrics
 
 
+# three steps reported together; the session lives on past the SDK's 30 s request
+# timeout, so the batch is sent again while it runs (not in the 30 s flush at exit)
+RESENDER = """
+    import time, nsml
+
+    for step in (0, 1, 2):
+        nsml.report(step=step, train__loss=1.0 / (step + 1))
+    time.sleep(45)
+"""
+
+
+def test_a_report_batch_whose_answer_was_lost_is_sent_again_and_stored_once(
+    crash: CrashableServer, user: Platform
+) -> None:
+    """The server stored the batch, then never answered (it hangs right after the commit):
+    the SDK's request times out, it sends the batch again under the same id, and the
+    server stores it once."""
+    crash.arm("reports_stored:1")
+    name = user.run(user.project("resender", RESENDER))
+    session = user.wait(name, timeout=180)
+    assert crash.paused.exists(), "the first answer was never held back"
+    assert session["status"] == "exited", session
+    metrics = crash.running.get(f"/sessions/{name}/metrics", crash.token).json()
+    assert sorted((m["step"], m["key"]) for m in metrics) == [(s, "train/loss") for s in (0, 1, 2)], metrics
+    crash.start()  # the held-back request ends with this server
+
+
 class Unanswered(Exception):
     """What the SDK's client raises when the server does not answer (``ApiError``'s shape)."""
 
@@ -373,7 +400,10 @@ def test_the_sdk_sends_a_batch_again_while_the_server_does_not_answer(
     received: list[list[dict[str, Any]]] = []
     failures = iter([ConnectionError("restarting"), *(Unanswered(0) for _ in range(5)), Unanswered(503)])
 
-    def send(batch: list[dict[str, Any]]) -> None:
+    ids: set[str] = set()
+
+    def send(batch: list[dict[str, Any]], batch_id: str) -> None:
+        ids.add(batch_id)
         failure = next(failures, None)
         if failure is not None:
             raise failure
@@ -384,6 +414,7 @@ def test_the_sdk_sends_a_batch_again_while_the_server_does_not_answer(
         reporter.add({"step": step, "metrics": {"loss": 1.0}})
     assert reporter.flush(timeout=10)
     assert [r["step"] for batch in received for r in batch] == [0, 1, 2]  # all of it, once
+    assert len(ids) == 1  # every try under one id, so the server can tell a repeat
 
 
 def test_the_sdk_gives_up_on_a_batch_the_server_refuses(
@@ -395,7 +426,7 @@ def test_the_sdk_gives_up_on_a_batch_the_server_refuses(
     monkeypatch.setattr(reporting, "FIRST_RETRY_S", 0.01)
     tries: list[int] = []
 
-    def refuse(batch: list[dict[str, Any]]) -> None:
+    def refuse(batch: list[dict[str, Any]], batch_id: str) -> None:
         tries.append(len(batch))
         raise Unanswered(400)
 

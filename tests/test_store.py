@@ -89,6 +89,23 @@ def test_reports_checkpoints_and_delete(store: SqlStore) -> None:
     assert store.list_metrics(session.id) == []
 
 
+def test_a_report_batch_sent_twice_under_one_id_is_stored_once(store: SqlStore) -> None:
+    """The SDK sends a batch again when the answer was lost; the id makes that harmless,
+    also for two sends of it at once, and a session's removal takes its ids along."""
+    user = store.get_or_create_user("rhea")
+    dataset = store.create_dataset("twice", user.id, "accuracy", "", 10, 5, 100)
+    session = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok")
+    batch = [{"step": step, "metrics": {"loss": 1.0}, "time": NOW} for step in range(3)]
+    with ThreadPoolExecutor(4) as pool:
+        stored = list(pool.map(lambda _: store.add_reports(session.id, batch, "a" * 32), range(4)))
+    assert sorted(stored) == [False, False, False, True]
+    assert store.add_reports(session.id, batch[:1], "b" * 32) is True  # another batch, another id
+    assert [m.step for m in store.list_metrics(session.id)] == [0, 0, 1, 2]
+    store.delete_session(session.id)
+    again = store.create_session(user.id, dataset.id, "main.py", [], "", 0, "tok2")
+    assert store.add_reports(again.id, batch, "a" * 32) is True
+
+
 def test_latest_metrics_of_many_sessions_in_one_call(store: SqlStore) -> None:
     """The sessions page shows each session's last value of every metric as a column."""
     user = store.get_or_create_user("lena")

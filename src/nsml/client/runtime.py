@@ -20,8 +20,9 @@ from nsml.names import SessionRef
 
 class RuntimeClient(HttpClient):
     # reports, checkpoints and nsml exec ----------------------------------------------
-    def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]]) -> None:
-        self._call("POST", f"/sessions/{ref.path}/reports", json={"reports": reports})
+    def send_reports(self, ref: SessionRef, reports: list[dict[str, Any]], batch_id: str) -> None:
+        body = {"reports": reports, "batch_id": batch_id}
+        self._call("POST", f"/sessions/{ref.path}/reports", json=body)
 
     def put_checkpoint(self, ref: SessionRef, name: str, archive: bytes) -> dict[str, Any]:
         response = self._call(

@@ -87,3 +87,6 @@ class Report(BaseModel):
 
 class ReportBatch(Request):
     reports: list[Report] = Field(max_length=100_000)
+    # the SDK names each batch once and sends it again under that name when an answer was
+    # lost, so the server can store a batch it already stored only once
+    batch_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")

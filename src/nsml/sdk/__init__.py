@@ -104,7 +104,7 @@ def report(summary: bool = False, scope: Any = None, step: Any = None, **metrics
         return
     if _reporter is None:
         ref = _session_ref()
-        _reporter = Reporter(lambda batch: _api().send_reports(ref, batch))
+        _reporter = Reporter(lambda batch, batch_id: _api().send_reports(ref, batch, batch_id))
         atexit.register(_flush_quietly)
     _reporter.add(
         {

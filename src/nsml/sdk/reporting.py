@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,9 @@ def jsonable(key: str, value: Any) -> Any:
 
 
 class Reporter:
-    def __init__(self, send: Callable[[list[dict[str, Any]]], None]) -> None:
+    def __init__(self, send: Callable[[list[dict[str, Any]], str], None]) -> None:
+        """``send(batch, batch_id)``: each batch keeps its id through every try, so a batch
+        the server stored although its answer was lost is not stored twice."""
         self._send = send
         self._lock = threading.Condition()
         self._pending: list[dict[str, Any]] = []
@@ -111,12 +114,13 @@ class Reporter:
                     self._wake.set()
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        batch_id = uuid.uuid4().hex
         delay = FIRST_RETRY_S
         deadline = time.monotonic() + RETRY_FOR_S
         refusals = 0
         while True:
             try:
-                self._send(batch)
+                self._send(batch, batch_id)
                 return
             except Exception as exc:  # the server may be restarting; training goes on
                 refusals += getattr(exc, "status", 0) not in UNANSWERED

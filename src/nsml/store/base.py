@@ -221,8 +221,13 @@ class MetricStore(ABC):
     """What a session reports while it runs: metrics, and its checkpoints' records."""
 
     @abstractmethod
-    def add_reports(self, session_id: int, reports: Sequence[dict[str, Any]]) -> None:
-        """Store a batch of ``{step, scope, summary, metrics, time}`` reports."""
+    def add_reports(
+        self, session_id: int, reports: Sequence[dict[str, Any]], batch_id: str | None = None
+    ) -> bool:
+        """Store a batch of ``{step, scope, summary, metrics, time}`` reports.
+
+        False, storing nothing, when a batch of this ``batch_id`` was stored before: the
+        SDK sends a batch again when the answer to it was lost."""
 
     @abstractmethod
     def list_metrics(self, session_id: int) -> list[MetricPoint]: ...

@@ -16,7 +16,7 @@ SESSION = "/{owner}/{dataset}/{number}"
 
 @router.post(SESSION + "/reports", status_code=204)
 def add_reports(body: ReportBatch, session: RuntimeSession, svc: ServicesDep) -> None:
-    svc.sessions.add_reports(session, [r.model_dump() for r in body.reports])
+    svc.sessions.add_reports(session, [r.model_dump() for r in body.reports], body.batch_id)
 
 
 @router.get(SESSION + "/dataset")

@@ -403,9 +403,16 @@ class SessionService(SessionCheckpoints):
     def read_log(self, session: Session, offset: int) -> bytes:
         return self.artifacts.read_log(session.id, offset)
 
-    def add_reports(self, session: Session, reports: Sequence[dict[str, Any]]) -> None:
+    def add_reports(
+        self, session: Session, reports: Sequence[dict[str, Any]], batch_id: str | None = None
+    ) -> None:
         pause_point("reports_commit")
-        self.store.add_reports(session.id, reports)
+        stored = self.store.add_reports(session.id, reports, batch_id)
+        pause_point("reports_stored")
+        if self.idle is not None:
+            self.idle.alive(session.id)
+        if not stored:  # a batch sent again after its answer was lost: stored already
+            return
         if self.idle is not None:
             self.idle.alive(session.id)
         points = [

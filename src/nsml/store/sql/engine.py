@@ -17,10 +17,23 @@ from sqlalchemy import Engine, create_engine, event, inspect
 READ_ONLY = "nsml_read_only"  # execution option: this transaction only reads
 
 
+# Connections the pool keeps open. The server answers requests on up to 40 threads (the
+# thread pool's default) beside its scheduler's; a connection opened beyond the pool is
+# closed again after one use, and for SQLite each opening re-runs its PRAGMAs, so under
+# a hackathon's load a pool smaller than the threads spends its time connecting. A
+# PostgreSQL server serves 100 connections by default: three API servers fit beside psql.
+POOL_SIZE, MAX_OVERFLOW = 20, 30
+PG_POOL_SIZE, PG_MAX_OVERFLOW = 20, 10
+
+
 def make_engine(db_url: str) -> Engine:
     if db_url.startswith("sqlite"):
+        # no pre-ping: a file's connection does not go stale the way a server's does
         engine = create_engine(
-            db_url, connect_args={"check_same_thread": False, "timeout": 60}, pool_pre_ping=True
+            db_url,
+            connect_args={"check_same_thread": False, "timeout": 60},
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
         )
 
         @event.listens_for(engine, "connect")
@@ -38,7 +51,8 @@ def make_engine(db_url: str) -> Engine:
             connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # pre-ping: a PostgreSQL restarted under the server leaves every pooled connection dead
+    return create_engine(db_url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
 
 
 MIGRATION_LOCK = 0x6E736D6C  # "nsml": the advisory lock key PostgreSQL migrations hold

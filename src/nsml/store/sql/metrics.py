@@ -13,7 +13,7 @@ from nsml.store.base import NotFound
 from nsml.store.entities import Checkpoint, MetricPoint
 from nsml.store.sql.base import SqlStoreBase
 from nsml.store.sql.mapping import to_entity
-from nsml.store.sql.models import CheckpointRow, MetricRow, SessionRow
+from nsml.store.sql.models import CheckpointRow, MetricRow, ReportBatchRow, SessionRow
 
 
 def _metric_rows(session_id: int, reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -46,9 +46,11 @@ def _locked_checkpoint(orm: OrmSession, session_id: int, name: str) -> Checkpoin
 
 
 class MetricsMixin(SqlStoreBase):
-    def add_reports(self, session_id: int, reports: Sequence[dict[str, Any]]) -> None:
+    def add_reports(
+        self, session_id: int, reports: Sequence[dict[str, Any]], batch_id: str | None = None
+    ) -> bool:
         if not reports:
-            return
+            return True
         rows = _metric_rows(session_id, reports)
         summary: dict[str, Any] | None = None
         for report in reports:
@@ -56,12 +58,23 @@ class MetricsMixin(SqlStoreBase):
                 summary = {"step": report["step"], **report["metrics"]}
         last = reports[-1]
         with self._tx() as orm:
+            if batch_id is not None:
+                # batches of one session take turns on its row, so a batch sent twice at
+                # once is seen by the second of them
+                orm.execute(select(SessionRow.id).where(SessionRow.id == session_id).with_for_update())
+                seen = select(ReportBatchRow.batch_id).where(
+                    ReportBatchRow.session_id == session_id, ReportBatchRow.batch_id == batch_id
+                )
+                if orm.scalar(seen) is not None:
+                    return False
+                orm.add(ReportBatchRow(session_id=session_id, batch_id=batch_id))
             if rows:
                 orm.execute(insert(MetricRow), rows)
             values: dict[str, Any] = {"last_report": {"step": last["step"], **last["metrics"]}}
             if summary is not None:
                 values["summary"] = summary
             orm.execute(update(SessionRow).where(SessionRow.id == session_id).values(**values))
+        return True
 
     def list_metrics(self, session_id: int) -> list[MetricPoint]:
         with self._read() as orm:

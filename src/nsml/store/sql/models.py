@@ -162,6 +162,15 @@ class MetricRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ReportBatchRow(Base):
+    """A report batch stored, by the id the SDK gave it: one sent again is stored once."""
+
+    __tablename__ = "report_batches"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class CheckpointRow(Base):
     __tablename__ = "checkpoints"
     __table_args__ = (UniqueConstraint("session_id", "name", name="uq_checkpoint_name"),)

@@ -14,7 +14,15 @@ from nsml.store.base import Conflict, NotFound
 from nsml.store.entities import Session, SessionStatus
 from nsml.store.sql.base import SqlStoreBase, session_query, utc
 from nsml.store.sql.mapping import to_entity
-from nsml.store.sql.models import CheckpointRow, DatasetRow, MetricRow, SessionCounterRow, SessionRow, UserRow
+from nsml.store.sql.models import (
+    CheckpointRow,
+    DatasetRow,
+    MetricRow,
+    ReportBatchRow,
+    SessionCounterRow,
+    SessionRow,
+    UserRow,
+)
 
 
 def _session(row: SessionRow, owner: str, dataset: str) -> Session:
@@ -197,6 +205,7 @@ class SessionsMixin(SqlStoreBase):
         with self._tx() as orm:
             orm.execute(delete(MetricRow).where(MetricRow.session_id == session_id))
             orm.execute(delete(CheckpointRow).where(CheckpointRow.session_id == session_id))
+            orm.execute(delete(ReportBatchRow).where(ReportBatchRow.session_id == session_id))
             orm.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
 
