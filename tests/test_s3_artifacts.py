@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TRAIN_2018, Platform, free_port, running_platform, targz
+from conftest import TRAIN_2018, Platform, client_platform, free_port, running_platform, targz
 
 try:
     import boto3
@@ -158,6 +159,32 @@ def test_dataset_versions_follow_the_bucket(pair: Any) -> None:
     a.prune_dataset_versions("cup")
     assert [key.rsplit("/", 1)[1] for key in objects(a, "datasets", "cup", "versions")] == ["2.tar.gz"]
     assert (a.local_train_dir("cup") / "train_data").read_bytes() == b"third"
+    a.delete_dataset("cup")
+    assert objects(a, "datasets", "cup") == []
+
+
+def test_a_phase_test_set_added_through_one_server_scores_on_the_other(pair: Any) -> None:
+    """A competition phase's hidden test set lives in the bucket beside the versions: the
+    other server fetches it, and a replaced dataset keeps it."""
+    a, b = pair
+    with a.staged_dataset() as staged:
+        (staged / "train").mkdir(parents=True)
+        (staged / "train" / "train_data").write_bytes(b"v1")
+        a.keep_dataset(staged, "cup", 1)
+    with a.staged_dataset() as staged:
+        (staged / "test").mkdir(parents=True)
+        (staged / "test" / "test_label").write_bytes(b"1\n0\n")
+        a.keep_phase_test(staged, "cup", "final")
+    assert (b.local_phase_dir("cup", "final") / "test" / "test_label").read_bytes() == b"1\n0\n"
+    with b.staged_dataset() as staged, pytest.raises(FileExistsError):
+        (staged / "test").mkdir(parents=True)
+        b.keep_phase_test(staged, "cup", "final")  # taken, whoever asks
+    with b.staged_dataset() as staged:
+        (staged / "train").mkdir(parents=True)
+        (staged / "train" / "train_data").write_bytes(b"v2")
+        b.keep_dataset(staged, "cup", 2)
+    assert (a.local_train_dir("cup") / "train_data").read_bytes() == b"v2"
+    assert (a.local_phase_dir("cup", "final") / "test" / "test_label").read_bytes() == b"1\n0\n"
     a.delete_dataset("cup")
     assert objects(a, "datasets", "cup") == []
 
@@ -324,6 +351,47 @@ def test_a_dataset_pushed_through_one_server_is_read_by_a_session_of_the_other(
     name = b.run(b.project("reader", READS_DATASET), "shared_cup")
     assert b.wait(name)["status"] == "exited"
     assert "read: from server a" in a.nsml("logs", name).stdout  # b's log, read through a
+
+
+def test_a_backup_holds_the_bucket_and_restores_it_into_an_empty_prefix(
+    servers: tuple[Platform, Platform], endpoint: str, tmp_path: Path
+) -> None:
+    """The servers' own folders hold only what each fetched: the backup carries every
+    object, and a restore puts them into the bucket the restored server reads."""
+    a, b = servers
+    name = a.run(a.project("train", TRAIN_2018), "demo_kin", "--epochs 2")
+    assert a.wait(name)["status"] == "exited"
+    archive = tmp_path / "platform.tar"
+    summary = b.json("admin", "backup", str(archive))  # b never ran it: only the bucket has it all
+    source = open_bucket(f"s3://{BUCKET}/platform", endpoint)
+    backed_up = {source.relative(key) for key in source.keys_under()}
+    assert summary["counts"]["bucket"] == len(backed_up) > 0
+    with tarfile.open(archive) as tar:
+        members = {m.name.removeprefix("bucket/") for m in tar if m.isfile() and m.name.startswith("bucket/")}
+    assert members == backed_up
+
+    restored = client_platform(tmp_path, "restored")
+    refused = restored.nsml("admin", "restore", str(archive), check=False)  # no bucket named
+    assert refused.returncode == 1 and "NSML_ARTIFACTS" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    restored.env.update(
+        NSML_ARTIFACTS=f"s3://{BUCKET}/restored", NSML_S3_ENDPOINT_URL=endpoint, **CREDENTIALS
+    )
+    try:
+        restored.json("admin", "restore", str(archive))
+        target = open_bucket(f"s3://{BUCKET}/restored", endpoint)
+        assert {target.relative(key) for key in target.keys_under()} == backed_up
+        shutil.rmtree(restored.home / "checkpoints")  # what it scores with must come from the bucket
+        assert [c["name"] for c in restored.json("model", "ls", name)] == ["0", "1"]
+        assert restored.json("submit", name, "1")["status"] == "scored"
+        restored.stop_server()
+        again = client_platform(tmp_path, "again")  # a fresh home, but the prefix holds objects now
+        again.env.update(restored.env, NSML_HOME=str(again.home))
+        twice = again.nsml("admin", "restore", str(archive), check=False)
+        assert twice.returncode == 1 and "already holds objects" in twice.stderr
+        assert not (again.home / "nsml.db").exists()
+    finally:
+        restored.stop_server()
 
 
 def test_a_bucket_gone_away_is_a_one_line_error_and_nothing_is_recorded(

@@ -3,8 +3,9 @@
 One uncompressed tar file (checkpoints and datasets are compressed already): the
 database (a SQLite snapshot taken through SQLite's online backup API, or a ``pg_dump``
 in its custom format), the artifact folders of ``NSML_HOME`` (datasets, sessions,
-checkpoints, cache, shared, evaluations), and last ``manifest.json`` with the size and
-SHA-256 of every file. The server writes it (``nsml admin backup``); the operator
+checkpoints, cache, shared, evaluations), a server with a bucket (``NSML_ARTIFACTS``)
+every object under its prefix in ``bucket/``, and last ``manifest.json`` with the size
+and SHA-256 of every file. The server writes it (``nsml admin backup``); the operator
 restores it with the server stopped (``nsml admin restore``): every checksum is verified
 before anything is written, and a home that already holds a platform is never
 overwritten, so a restore can lose nothing.
@@ -23,13 +24,17 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nsml.artifacts.bucket import Bucket
 
 FORMAT = "opennsml-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
 FOLDERS = ("datasets", "sessions", "checkpoints", "cache", "shared", "evaluations")
 DATABASE_MEMBERS = {"sqlite": "database/nsml.db", "postgresql": "database/nsml.pgdump"}
+BUCKET_FOLDER = "bucket"  # the objects of a server whose artifacts live in a bucket
 _CHUNK = 1 << 20
 
 
@@ -89,7 +94,7 @@ class BackupWriter:
         self._tar.close()
 
 
-def _safe_name(name: str) -> bool:
+def safe_name(name: str) -> bool:
     path = PurePosixPath(name)
     return not path.is_absolute() and ".." not in path.parts and name == str(path) and bool(path.parts)
 
@@ -102,11 +107,11 @@ def verify(archive: Path) -> dict[str, Any]:
             seen: set[str] = set()
             for member in tar:
                 if member.name == MANIFEST or member.isdir():
-                    if not _safe_name(member.name):
+                    if not safe_name(member.name):
                         raise BackupError(f"{archive.name} holds an unsafe name {member.name!r}")
                     continue
                 expected = manifest["files"].get(member.name)
-                if not member.isfile() or expected is None or not _safe_name(member.name):
+                if not member.isfile() or expected is None or not safe_name(member.name):
                     raise BackupError(
                         f"{archive.name} holds {member.name!r}, which its manifest does not list"
                     )
@@ -151,13 +156,16 @@ def holds_platform(home: Path) -> bool:
     return any((home / folder).is_dir() and any((home / folder).iterdir()) for folder in FOLDERS)
 
 
-def restore(archive: Path, home: Path, db_url: str = "") -> dict[str, Any]:
-    """Verify ``archive``, then unpack it into ``home`` (and ``db_url`` when PostgreSQL).
+def restore(archive: Path, home: Path, db_url: str = "", bucket: Bucket | None = None) -> dict[str, Any]:
+    """Verify ``archive``, then unpack it into ``home`` (and ``db_url`` when PostgreSQL,
+    ``bucket`` when it was taken of a server with one).
 
-    ``home`` must not hold a platform already; the files land in a staging folder
-    first and are moved into place only once all of them are out.
+    ``home`` must not hold a platform already, nor the bucket's prefix an object; the
+    files land in a staging folder first and are moved into place only once all of them
+    are out and the objects are in the bucket.
     """
     manifest = verify(archive)
+    _check_bucket(manifest, bucket)
     kind = manifest["database"]
     if kind == "postgresql" and not db_url:
         raise BackupError("this backup holds a PostgreSQL database; pass --db URL of an empty database")
@@ -172,6 +180,8 @@ def restore(archive: Path, home: Path, db_url: str = "") -> dict[str, Any]:
     try:
         with tarfile.open(archive, "r:") as tar:
             tar.extractall(staging, filter="data")
+        if bucket is not None:
+            _upload_objects(staging / BUCKET_FOLDER, bucket)
         if kind == "postgresql":
             pg_restore(staging / DATABASE_MEMBERS[kind], db_url)
         for folder in FOLDERS:
@@ -183,6 +193,32 @@ def restore(archive: Path, home: Path, db_url: str = "") -> dict[str, Any]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _check_bucket(manifest: dict[str, Any], bucket: Bucket | None) -> None:
+    has_objects = BUCKET_FOLDER in manifest.get("counts", {})
+    if has_objects and bucket is None:
+        raise BackupError(
+            "this backup holds a bucket's artifacts; set NSML_ARTIFACTS (and NSML_S3_ENDPOINT_URL) "
+            "to an empty bucket prefix and restore again"
+        )
+    if bucket is None:
+        return
+    if not has_objects:
+        raise BackupError("this backup is of a server without a bucket; restore it with NSML_ARTIFACTS unset")
+    if next(iter(bucket.keys_under()), None) is not None:
+        raise BackupError(f"{bucket} already holds objects; restore into an empty bucket prefix")
+
+
+def _upload_objects(folder: Path, bucket: Bucket) -> None:
+    from nsml.artifacts.bucket import ObjectStoreError
+
+    try:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                bucket.upload(path, bucket.key(*path.relative_to(folder).parts))
+    except (ObjectStoreError, ValueError) as exc:
+        raise BackupError(f"the objects could not be put back into {bucket}: {exc}") from None
 
 
 def postgres_tool(name: str) -> str:

@@ -165,6 +165,16 @@ class ArtifactStore(ABC):
         """A dataset's whole folder, test labels included: only the server's scoring reads
         it, never a session."""
 
+    @abstractmethod
+    def keep_phase_test(self, staged: Path, dataset: str, phase: str) -> None:
+        """Install ``staged`` (a folder holding ``test/``) as a competition phase's hidden
+        test set; FileExistsError when the phase has one already."""
+
+    @abstractmethod
+    def local_phase_dir(self, dataset: str, phase: str) -> Path:
+        """The folder whose ``test/`` a phase's submissions are scored on; like the
+        dataset's own test labels, only the server's scoring reads it."""
+
     # evaluations ---------------------------------------------------------------------
     @abstractmethod
     def local_evaluation_dir(self, name: str) -> Path:

@@ -145,7 +145,9 @@ class Bucket:
 
     # reading ---------------------------------------------------------------------------
     def keys_under(self, *parts: str) -> Iterator[str]:
-        folder = self.key(*parts) + "/"
+        """Every key in the folder ``parts``; with none, every key under the prefix."""
+        top = self.key(*parts)
+        folder = top + "/" if top else ""
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call(
             f"list {folder}", lambda: list(paginator.paginate(Bucket=self.location.bucket, Prefix=folder))
@@ -153,6 +155,11 @@ class Bucket:
         for page in pages:
             for item in page.get("Contents", []):
                 yield str(item["Key"])
+
+    def relative(self, key: str) -> str:
+        """``key`` without the prefix: where it lies whatever the prefix."""
+        prefix = self.location.prefix
+        return key[len(prefix) + 1 :] if prefix and key.startswith(prefix + "/") else key
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:

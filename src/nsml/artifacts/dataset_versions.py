@@ -20,7 +20,8 @@ from pathlib import Path
 VERSIONS = ".versions"  # not a dataset name: those start with a letter or digit
 # the competition's own folders (a phase's hidden test set), not part of any one version:
 # they move to each new version, so replacing the files never loses a phase's test set
-COMPETITION_FOLDERS = ("phases",)
+PHASES = "phases"  # a phase's test set: never mounted into sessions (only train/ is)
+COMPETITION_FOLDERS = (PHASES,)
 
 
 def version_dir(datasets: Path, name: str, version: int) -> Path:

@@ -362,6 +362,18 @@ class FileArtifactStore(ArtifactStore):
     def read_train_split(self, dataset: str) -> Iterator[bytes]:
         return self.read_dir(self.local_train_dir(dataset))
 
+    def keep_phase_test(self, staged: Path, dataset: str, phase: str) -> None:
+        target = self.local_phase_dir(dataset, phase)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staged.rename(target)  # one rename: the phase has all of its test set or none
+        except OSError:
+            raise FileExistsError(phase) from None
+
+    def local_phase_dir(self, dataset: str, phase: str) -> Path:
+        """Inside the current version's folder, so it moves over to each new version."""
+        return self.local_dataset_dir(dataset) / dataset_versions.PHASES / phase
+
     # shared resources ----------------------------------------------------------------
     def put_shared(self, name: str, version: str, upload_id: str) -> tuple[int, int]:
         try:

@@ -274,6 +274,29 @@ class ObjectStoreArtifacts(FileArtifactStore):
                     dataset_versions.point(datasets, dataset, version)
         return super().local_dataset_dir(dataset)
 
+    def _phase_key(self, dataset: str, phase: str) -> str:
+        return self.bucket.key("datasets", dataset, dataset_versions.PHASES, f"{phase}.tar.gz")
+
+    def keep_phase_test(self, staged: Path, dataset: str, phase: str) -> None:
+        """In the bucket first (kept apart from the versions, so a replaced dataset keeps
+        it), then here."""
+        key = self._phase_key(dataset, phase)
+        if self.bucket.size(key) is not None:
+            raise FileExistsError(phase)
+        self._upload_folder(staged, key)
+        try:
+            super().keep_phase_test(staged, dataset, phase)
+        except FileExistsError:
+            pass  # fetched here already: the bucket's copy is the one just uploaded
+
+    def local_phase_dir(self, dataset: str, phase: str) -> Path:
+        """Fetched from the bucket when another server added the phase."""
+        folder = super().local_phase_dir(dataset, phase)
+        if not folder.is_dir():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            self._fetch_folder(self._phase_key(dataset, phase), folder)
+        return folder
+
     # nsml.cache ---------------------------------------------------------------------------
     def _cache_key(self, owner: str, key: str) -> str:
         return self.bucket.key("cache", owner, f"{key}.tar")

@@ -32,6 +32,20 @@ def _summary(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _bucket() -> Any:
+    """The bucket NSML_ARTIFACTS names, as the server would open it; None without one."""
+    url = os.environ.get("NSML_ARTIFACTS", "").strip()
+    if not url:
+        return None
+    from nsml.artifacts.bucket import ObjectStoreError
+    from nsml.artifacts.object_store import open_bucket
+
+    try:
+        return open_bucket(url, os.environ.get("NSML_S3_ENDPOINT_URL", "").strip())
+    except (ValueError, ObjectStoreError) as exc:
+        raise CliError(f"{exc}; check NSML_ARTIFACTS, NSML_S3_ENDPOINT_URL and the AWS credentials") from None
+
+
 @admin.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
@@ -77,7 +91,7 @@ def admin_restore(path: Path, db_url: str, as_json: bool) -> None:
             "then restore"
         )
     try:
-        manifest = restore(path, home, db_url)
+        manifest = restore(path, home, db_url, _bucket())
     except BackupError as exc:
         raise CliError(str(exc)) from None
     summary = {**_summary(path, manifest), "home": str(home)}

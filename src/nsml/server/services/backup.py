@@ -1,5 +1,8 @@
 """``nsml admin backup``: the database and the artifact folders, in one archive.
 
+A server whose artifacts live in a bucket (``NSML_ARTIFACTS``) adds every object under
+its prefix: its own folders hold only what it fetched, the bucket holds everything.
+
 The database is copied while the server runs: SQLite through its online backup API
 (one step, so the copy is one consistent snapshot even while sessions report), or
 ``pg_dump`` (one transaction). The artifact folders are walked without following a
@@ -19,7 +22,15 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from nsml.artifacts.safe_io import UnsafeFile, open_regular
-from nsml.backups import DATABASE_MEMBERS, FOLDERS, BackupError, BackupWriter, pg_dump
+from nsml.backups import (
+    BUCKET_FOLDER,
+    DATABASE_MEMBERS,
+    FOLDERS,
+    BackupError,
+    BackupWriter,
+    pg_dump,
+    safe_name,
+)
 from nsml.server.errors import BadRequest
 from nsml.server.settings import ServerSettings
 
@@ -32,6 +43,8 @@ def write_backup(settings: ServerSettings) -> Path:
         writer = BackupWriter(path)
         kind = _add_database(writer, settings.db_url, folder)
         counts = {name: _add_folder(writer, settings.home, name) for name in FOLDERS}
+        if settings.artifacts_url:
+            counts[BUCKET_FOLDER] = _add_bucket(writer, settings, folder)
         writer.finish(kind, counts)
         return path
     except BackupError as exc:
@@ -65,6 +78,30 @@ def _add_database(writer: BackupWriter, db_url: str, scratch: Path) -> str:
         writer.add_file(DATABASE_MEMBERS[kind], handle, os.fstat(handle.fileno()).st_size)
     copy.unlink()
     return kind
+
+
+def _add_bucket(writer: BackupWriter, settings: ServerSettings, scratch: Path) -> int:
+    """Every object under the prefix, as ``bucket/KEY``: fetched one at a time, so the
+    scratch space needed is that of the largest object."""
+    from nsml.artifacts.bucket import ObjectStoreError
+    from nsml.artifacts.object_store import open_bucket
+
+    objects = 0
+    try:
+        bucket = open_bucket(settings.artifacts_url, settings.s3_endpoint_url)
+        writer.add_folder(BUCKET_FOLDER)
+        for key in bucket.keys_under():
+            name = f"{BUCKET_FOLDER}/{bucket.relative(key)}"
+            copy = scratch / "object"
+            if not safe_name(name) or not bucket.download(key, copy):
+                continue  # not one of ours, or removed since it was listed
+            with copy.open("rb") as handle:
+                writer.add_file(name, handle, os.fstat(handle.fileno()).st_size)
+            copy.unlink()
+            objects += 1
+    except ObjectStoreError as exc:
+        raise BackupError(f"the bucket could not be backed up: {exc}") from None
+    return objects
 
 
 def _add_folder(writer: BackupWriter, home: Path, name: str) -> int:

@@ -19,13 +19,12 @@ from nsml.evaluation.selection import final_selection
 from nsml.server.errors import ConflictError, NotFoundError
 from nsml.store import AbstractStore, Dataset, Phase, Submission
 
-PHASES_FOLDER = "phases"  # under the dataset's folder: never mounted into sessions (only train/ is)
-
 
 def test_root(artifacts: ArtifactStore, dataset: str, phase: str | None) -> Path:
     """The folder whose ``test/`` a submission of ``phase`` is scored on."""
-    folder = artifacts.local_dataset_dir(dataset)
-    return folder if phase is None else folder / PHASES_FOLDER / phase
+    if phase is None:
+        return artifacts.local_dataset_dir(dataset)
+    return artifacts.local_phase_dir(dataset, phase)
 
 
 @dataclass(frozen=True)

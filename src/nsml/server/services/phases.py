@@ -78,11 +78,9 @@ class PhaseService:
             with self.artifacts.staged_dataset() as staging:
                 self.artifacts.unpack_upload(upload_id, staging)
                 test_size = self._check_test_folder(staging)
-                target = phase_rules.test_root(self.artifacts, dataset.name, name)
-                target.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    staging.rename(target)
-                except OSError:
+                    self.artifacts.keep_phase_test(staging, dataset.name, name)
+                except FileExistsError:
                     raise ConflictError(
                         f"{dataset.name} already has a phase {name}; pick another name"
                     ) from None
