@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -232,6 +233,31 @@ def test_server_stop_asks_before_killing_sessions(one_slot: Platform) -> None:
     assert "Server stopped." in one_slot.nsml("server", "stop", "-y").stdout
     one_slot.nsml("server", "start")
     assert "Server stopped." in one_slot.nsml("server", "stop").stdout  # nothing running: no question
+
+
+def test_a_stale_server_file_never_signals_the_process_that_got_its_pid(tmp_path: Path) -> None:
+    """A server killed outright leaves server.json behind, and its pid is soon another
+    process's: one that looks like a server of another home is left alone."""
+    from nsml.client.connection import stop_embedded
+    from nsml.config import SERVER_FILE
+
+    home = tmp_path / "home"
+    home.mkdir()
+    other = tmp_path / "other"  # what the pid now runs: `python -m nsml.server --home OTHER`, roughly
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "-m", "nsml.server", "--home", str(other)]
+    )
+    try:
+        cmdline = Path(f"/proc/{bystander.pid}/cmdline")
+        _wait_for(lambda: b"nsml.server" in cmdline.read_bytes(), "the bystander to start", timeout=30)
+        server_file = {"pid": bystander.pid, "url": "http://127.0.0.1:9", "token": "x"}
+        (home / SERVER_FILE).write_text(json.dumps(server_file))
+        assert stop_embedded(home) is False
+        assert bystander.poll() is None  # not signalled
+        assert not (home / SERVER_FILE).exists()  # the stale file is gone
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 # 7. usage errors --------------------------------------------------------------------------

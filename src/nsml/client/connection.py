@@ -174,27 +174,34 @@ def start_embedded(home: Path) -> tuple[dict[str, Any], Health]:
 def stop_embedded(home: Path) -> bool:
     """Stop the embedded server of ``home``; False when none was running."""
     info = read_server_file(home)
-    if not info or not _pid_alive(int(info.get("pid", 0))) or not _is_our_server(int(info["pid"])):
+    pid = int(info.get("pid", 0)) if info else 0
+    if not pid or not _pid_alive(pid) or not _is_server_of(pid, home):
         (home / SERVER_FILE).unlink(missing_ok=True)  # stale: the pid is gone or now someone else's
         return False
-    pid = int(info["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while time.monotonic() < deadline:
         if not _pid_alive(pid) or _is_zombie(pid):
             return True
         time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+    if _is_server_of(pid, home):  # asked again: a pid is soon reused on a busy host
+        os.kill(pid, signal.SIGKILL)
     return True
 
 
-def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` still runs an OpenNSML server (pids are reused after a crash)."""
+def _is_server_of(pid: int, home: Path) -> bool:
+    """Whether ``pid`` runs the server of ``home`` (``python -m nsml.server --home HOME``).
+
+    server.json outlives a server killed outright, and its pid is soon another process's:
+    a CLI, another home's server, a test runner. Only the server it names is signalled."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return True  # no /proc (not Linux): trust server.json
-    return b"nsml.server" in command or b"nsml" in command and b"server" in command
+        return not Path("/proc/self").exists()  # no /proc (not Linux): trust server.json
+    if b"nsml.server" not in argv or b"--home" not in argv:
+        return False
+    given = argv.index(b"--home") + 1
+    return given < len(argv) and Path(os.fsdecode(argv[given])).resolve() == home.resolve()
 
 
 def _is_zombie(pid: int) -> bool:
