@@ -2,9 +2,11 @@
 
 Why this exists: a hackathon of hundreds runs on one server. Each simulated participant
 logs in (all at the same moment: a login burst), runs tiny sessions that report metrics
-and save a checkpoint, reads their logs, lists their checkpoints, submits and waits for
-the score, and meanwhile reads ``ps`` and the board at human rates (every few seconds),
-each over one kept-alive connection as the CLI's client holds it. An organiser pushes a
+and save a checkpoint, follows each one's log as ``nsml logs -f`` does (a stream held
+open while the session runs) and reads it whole once it ended, lists their checkpoints,
+submits and waits for the score, and meanwhile reads ``ps`` and the board at human
+rates (every few seconds), each over a kept-alive connection as the CLI's client holds
+it. An organiser pushes a
 second dataset half-way, closes it near the end and reads the board. Every request is
 timed by kind; at the end (after a bounded drain for sessions and submissions still
 running) the metric points and submissions sent are checked against what the server
@@ -143,6 +145,8 @@ class Participant:
             self.sessions.append(created.name)
             ref = parse_session(created.name)
             status = created.status
+            follower = threading.Thread(target=self._follow, args=(api, ref), daemon=True)
+            follower.start()  # `nsml logs -f` in a second terminal, for as long as the session runs
             while status not in ("exited", "failed", "stopped") and time.monotonic() < drain_until:
                 now = time.monotonic()
                 if now >= next_ps:  # `nsml ps`, and from it whether the session ended
@@ -153,15 +157,32 @@ class Participant:
                 if now >= next_board:
                     self.rec.call("board", lambda: api.board(DATASET))
                     next_board = now + self.rng.uniform(5, 15)
-                self.rec.call("logs", partial(read_all_logs, api, ref))
                 time.sleep(self.rng.uniform(1, 2))
+            follower.join(timeout=max(0.0, drain_until - time.monotonic()))
             if status != "exited":
                 continue
+            self.rec.call("logs", partial(read_all_logs, api, ref))  # `nsml logs`, once it ended
             if not self.rec.call("model ls", partial(api.list_checkpoints, ref)):
                 continue
             self._submit(api, created.name, drain_until)
             if time.monotonic() < until:
                 self.rec.call("board", lambda: api.board(DATASET))
+
+    def _follow(self, api: ApiClient, ref: SessionRef) -> None:
+        """``nsml logs -f``: the stream's opening is timed (its length is the session's)."""
+        path = f"/sessions/{ref.path}/logs"
+        response = self.rec.call("logs -f (open)", lambda: api._open_stream(path, {"follow": True}))
+        if response is None:
+            return
+        try:
+            for _ in response.iter_raw():
+                pass
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            with self.rec.lock:
+                self.rec.errors.setdefault("logs -f (stream)", []).append(error)
+        finally:
+            response.close()
 
     def _submit(self, api: ApiClient, session: str, drain_until: float) -> None:
         submitted = self.rec.call("submit", lambda: api.submit(session, "best", 64))
