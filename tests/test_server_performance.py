@@ -200,3 +200,43 @@ def test_a_scripts_first_use_of_the_sdk_loads_no_http_stack() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_kept_alive_connection_the_server_closed_is_asked_again_once() -> None:
+    """A server closes an idle kept-alive connection after its timeout; a GET sent on it
+    at that moment gets no answer, and the client asks again on a new connection rather
+    than telling the user the server cannot be reached."""
+    from nsml.client.http import ApiError, HttpClient
+
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = listener.accept()  # answers once, then drops the next request unanswered
+        requests.append(first.recv(65536))
+        first.sendall(answer)
+        requests.append(first.recv(65536))
+        first.close()
+        for _ in range(2):  # the retried GET, then the refused POST's own connection
+            conn, _ = listener.accept()
+            requests.append(conn.recv(65536))
+            if requests[-1].startswith(b"GET"):
+                conn.sendall(answer)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = HttpClient(f"http://127.0.0.1:{listener.getsockname()[1]}", "token")
+    try:
+        assert client._call("GET", "/first").json() == {}
+        assert client._call("GET", "/second").json() == {}  # dropped once, asked again
+        with pytest.raises(ApiError):  # a POST might have been acted on: not sent twice
+            client._call("POST", "/third")
+    finally:
+        client.close()
+        listener.close()
+        thread.join(timeout=10)
+    paths = [r.split(b" ", 2)[1] for r in requests]
+    assert paths == [b"/api/v1/first", b"/api/v1/second", b"/api/v1/second", b"/api/v1/third"]

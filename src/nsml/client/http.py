@@ -23,6 +23,10 @@ class ApiError(Exception):
         self.detail = detail
 
 
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_CLOSED_UNDER_US = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 class HttpClient:
     """An authenticated connection to one server's API."""
 
@@ -46,7 +50,14 @@ class HttpClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except _CLOSED_UNDER_US:
+                if method not in _IDEMPOTENT:
+                    raise
+                # the server closed a kept-alive connection as this request went out on it
+                # (its idle timeout): nothing was done, so ask again on a new connection
+                response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ApiError(0, f"cannot reach the server at {self.url}: {exc}") from None
         raise_for(response)

@@ -25,6 +25,8 @@ from nsml.server.services.limits import load_limit_settings
 from nsml.server.services.server_leases import check_server_id, read_lease_settings
 from nsml.server.settings import ServerSettings
 
+KEEP_ALIVE_S = 75  # an idle kept-alive connection stays open this long (nginx's default)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m nsml.server")
@@ -144,7 +146,15 @@ def serve(
         sockets.append(unix)
     token = os.environ.pop("NSML_SERVER_TOKEN", None) or new_token()
     app = create_app(settings, token)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        # uvicorn's 5 s would close the connection of anyone who looks at `ps` every few
+        # seconds just as they use it again; idle connections cost a socket each
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
     try:
         _Server(config).run(sockets=sockets)
     finally:

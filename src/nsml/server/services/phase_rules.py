@@ -65,6 +65,7 @@ class BoardScope:
     phase: Phase | None
     submissions: list[Submission]
     final: set[int]  # ids in each participant's final selection
+    phases: list[Phase]  # all of the dataset's
     blind: bool
     blind_until: datetime | None
 
@@ -86,16 +87,23 @@ def board_scope(store: AbstractStore, dataset: Dataset, phase_name: str | None, 
         submissions = [s for s in submissions if phase is not None and s.phase_id == phase.id]
     blind = phase is not None and _still_blind(dataset, phase, phases, now)
     final = final_selection(submissions, dataset.max_selected, metric_info(dataset.metric).higher_is_better)
-    return BoardScope(phase, submissions, final, blind, phase.ends_at if blind and phase else None)
+    return BoardScope(phase, submissions, final, phases, blind, phase.ends_at if blind and phase else None)
 
 
 def hidden_by_blind_phase(
-    store: AbstractStore, dataset: Dataset, submission: Submission, now: datetime
+    store: AbstractStore,
+    dataset: Dataset,
+    submission: Submission,
+    now: datetime,
+    phases: list[Phase] | None = None,
 ) -> bool:
-    """Whether a participant's own scores are still withheld (a blind phase not yet over)."""
+    """Whether a participant's own scores are still withheld (a blind phase not yet over).
+
+    ``phases``: the dataset's, when the caller read them already (a board, for each row)."""
     if submission.phase_id is None:
         return False
-    phases = store.list_phases(dataset.name)
+    if phases is None:
+        phases = store.list_phases(dataset.name)
     phase = next((p for p in phases if p.id == submission.phase_id), None)
     return phase is not None and _still_blind(dataset, phase, phases, now)
 

@@ -192,7 +192,8 @@ class PhaseService:
         self.store.select_submissions(dataset.id, owner.id, phase.id if phase else None, chosen)
         current = self.store.list_submissions(dataset.name, owner=owner.name)
         in_phase = [s for s in current if s.phase_id == (phase.id if phase else None)]
-        return [self.submissions.participant_view(dataset, s) for s in reversed(in_phase)]
+        phases = self.store.list_phases(dataset.name)
+        return [self.submissions.participant_view(dataset, s, phases) for s in reversed(in_phase)]
 
     # re-runs ---------------------------------------------------------------------------
     def rerun(self, who: Principal, dataset: Dataset, ids: list[int], everything: bool) -> list[int]:

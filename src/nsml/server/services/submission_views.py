@@ -51,7 +51,7 @@ class SubmissionViews:
         """Each owner's best submission, ranked (see ``nsml.evaluation.board``); once
         closed, only each owner's final selection counts (``nsml.evaluation.selection``)."""
         scored = [
-            self.participant_view(dataset, replace(s, selected=s.id in scope.final))
+            self.participant_view(dataset, replace(s, selected=s.id in scope.final), scope.phases)
             for s in scope.submissions
             if s.status is SubmissionStatus.SCORED
             and (not dataset.closed or s.id in scope.final or s.baseline)  # baselines always show
@@ -78,14 +78,16 @@ class SubmissionViews:
         higher_is_better = metric_info(dataset.metric).higher_is_better
         return Board(dataset, higher_is_better, ranked_by, rows, scope.phase, scope.blind, scope.blind_until)
 
-    def participant_view(self, dataset: Dataset, submission: Submission) -> Submission:
+    def participant_view(
+        self, dataset: Dataset, submission: Submission, phases: list[Phase] | None = None
+    ) -> Submission:
         """What participants see of a submission: the public score rounded to the organiser's
         decimals (each probe of the public board then tells less about single labels), and
         the private score only once the competition is closed."""
         public = submission.public_score
         if public is not None and dataset.round_public is not None:
             public = round(public, dataset.round_public)
-        if phase_rules.hidden_by_blind_phase(self.store, dataset, submission, _now()):
+        if phase_rules.hidden_by_blind_phase(self.store, dataset, submission, _now(), phases):
             public = None
         return replace(
             submission,

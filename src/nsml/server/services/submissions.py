@@ -225,8 +225,9 @@ class SubmissionService(SubmissionViews):
             raise Forbidden(f"only the organiser of {dataset.name} or an admin sees all its submissions")
         owner = self.store.get_user(who.user.owner_name)
         chosen = reversed(self.store.list_submissions(dataset.name, owner=None if everyone else owner.name))
+        phases = self.store.list_phases(dataset.name)
         return SubmissionListing(
-            [s if everyone else self.participant_view(dataset, s) for s in chosen],
+            [s if everyone else self.participant_view(dataset, s, phases) for s in chosen],
             self.limits(dataset, owner),
         )
 

@@ -17,16 +17,23 @@ from nsml.store.sql.models import DatasetRow, PhaseRow, SubmissionRow, UserRow
 
 
 def _submission_query() -> Any:
+    """Plain columns, not ORM objects: a board reads every submission of a dataset, and
+    building an ORM instance per row cost more than the query itself."""
     return (
-        select(SubmissionRow, DatasetRow.name, UserRow.name, PhaseRow.name)
+        select(
+            *SubmissionRow.__table__.columns,
+            DatasetRow.name.label("dataset_name"),
+            UserRow.name.label("owner_name"),
+            PhaseRow.name.label("phase_name"),
+        )
         .join(DatasetRow, DatasetRow.id == SubmissionRow.dataset_id)
         .join(UserRow, UserRow.id == SubmissionRow.owner_id)
         .outerjoin(PhaseRow, PhaseRow.id == SubmissionRow.phase_id)
     )
 
 
-def _submission(row: SubmissionRow, dataset: str, owner: str, phase: str | None = None) -> Submission:
-    return to_entity(Submission, row, dataset=dataset, owner=owner, phase=phase)
+def _submission(row: Any) -> Submission:
+    return to_entity(Submission, row, dataset=row.dataset_name, owner=row.owner_name, phase=row.phase_name)
 
 
 def _count(
@@ -122,7 +129,7 @@ class CompetitionMixin(SqlStoreBase):
             row = orm.execute(_submission_query().where(SubmissionRow.id == submission_id)).first()
             if row is None:
                 raise NotFound(f"submission {submission_id} not found")
-            return _submission(*row)
+            return _submission(row)
 
     def list_submissions(self, dataset: str, owner: str | None = None) -> list[Submission]:
         query = _submission_query().where(DatasetRow.name == dataset)
@@ -132,4 +139,4 @@ class CompetitionMixin(SqlStoreBase):
             query = query.where(UserRow.name.in_(list(owner)))
         with self._read() as orm:
             rows = orm.execute(query.order_by(SubmissionRow.created_at, SubmissionRow.id)).all()
-            return [_submission(*row) for row in rows]
+            return [_submission(row) for row in rows]
