@@ -106,6 +106,46 @@ def test_a_report_batch_sent_twice_under_one_id_is_stored_once(store: SqlStore) 
     assert store.add_reports(again.id, batch, "a" * 32) is True
 
 
+def test_log_followers_learn_of_ended_sessions_from_one_read(store: SqlStore) -> None:
+    """Fifty `nsml logs -f` streams waiting at once cost the store one read, not fifty;
+    the end of one of their sessions reaches its follower on the next read."""
+    import asyncio
+    from contextlib import ExitStack
+
+    from nsml.server.services import session_ends
+    from nsml.server.services.session_ends import SessionEnds
+
+    user = store.get_or_create_user("fay")
+    dataset = store.create_dataset("follow", user.id, "accuracy", "", 10, 5, 100)
+    ids = [store.create_session(user.id, dataset.id, "main.py", [], "", 0, f"t{n}").id for n in range(50)]
+    reads: list[int] = []
+    real = store.ended_sessions
+
+    def counted(session_ids: list[int]) -> set[int]:
+        reads.append(len(session_ids))
+        return real(session_ids)
+
+    store.ended_sessions = counted  # type: ignore[method-assign]
+    ends = SessionEnds(store)
+
+    async def follow() -> tuple[list[bool], list[bool]]:
+        with ExitStack() as stack:
+            for session_id in ids:
+                stack.enter_context(ends.following(session_id))
+            first = await asyncio.gather(*(ends.has_ended(i) for i in ids))
+            store.transition_session(
+                ids[7], SessionStatus.EXITED, from_statuses=[SessionStatus.QUEUED], exit_code=0, at=NOW
+            )
+            await asyncio.sleep(session_ends.CHECK_S)
+            later = await asyncio.gather(*(ends.has_ended(i) for i in ids))
+        return first, later
+
+    first, later = asyncio.run(follow())
+    assert not any(first) and reads == [50, 50]  # one read each round, for all fifty
+    assert [i for i, ended in zip(ids, later, strict=True) if ended] == [ids[7]]
+    assert store.ended_sessions([ids[7], ids[8], 10**6]) == {ids[7], 10**6}  # a removed one has ended too
+
+
 def test_latest_metrics_of_many_sessions_in_one_call(store: SqlStore) -> None:
     """The sessions page shows each session's last value of every metric as a column."""
     user = store.get_or_create_user("lena")

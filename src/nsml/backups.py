@@ -195,6 +195,22 @@ def restore(archive: Path, home: Path, db_url: str = "", bucket: Bucket | None =
     return manifest
 
 
+def bucket_from_env() -> Bucket | None:
+    """The bucket ``NSML_ARTIFACTS`` names, opened as the server opens it; None without one."""
+    url = os.environ.get("NSML_ARTIFACTS", "").strip()
+    if not url:
+        return None
+    from nsml.artifacts.bucket import ObjectStoreError
+    from nsml.artifacts.object_store import open_bucket
+
+    try:
+        return open_bucket(url, os.environ.get("NSML_S3_ENDPOINT_URL", "").strip())
+    except (ValueError, ObjectStoreError) as exc:
+        raise BackupError(
+            f"{exc}; check NSML_ARTIFACTS, NSML_S3_ENDPOINT_URL and the AWS credentials"
+        ) from None
+
+
 def _check_bucket(manifest: dict[str, Any], bucket: Bucket | None) -> None:
     has_objects = BUCKET_FOLDER in manifest.get("counts", {})
     if has_objects and bucket is None:

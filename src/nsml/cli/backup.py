@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from nsml.backups import BackupError, restore, verify
+from nsml.backups import BackupError, bucket_from_env, restore, verify
 from nsml.cli.accounts import admin
 from nsml.cli.output import CliError, console, handle_errors, print_json, server
 from nsml.client.connection import running_server
@@ -30,20 +30,6 @@ def _summary(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "files": len(manifest["files"]),
         "counts": manifest["counts"],
     }
-
-
-def _bucket() -> Any:
-    """The bucket NSML_ARTIFACTS names, as the server would open it; None without one."""
-    url = os.environ.get("NSML_ARTIFACTS", "").strip()
-    if not url:
-        return None
-    from nsml.artifacts.bucket import ObjectStoreError
-    from nsml.artifacts.object_store import open_bucket
-
-    try:
-        return open_bucket(url, os.environ.get("NSML_S3_ENDPOINT_URL", "").strip())
-    except (ValueError, ObjectStoreError) as exc:
-        raise CliError(f"{exc}; check NSML_ARTIFACTS, NSML_S3_ENDPOINT_URL and the AWS credentials") from None
 
 
 @admin.command("backup")
@@ -91,7 +77,7 @@ def admin_restore(path: Path, db_url: str, as_json: bool) -> None:
             "then restore"
         )
     try:
-        manifest = restore(path, home, db_url, _bucket())
+        manifest = restore(path, home, db_url, bucket_from_env())
     except BackupError as exc:
         raise CliError(str(exc)) from None
     summary = {**_summary(path, manifest), "home": str(home)}

@@ -168,6 +168,10 @@ class SessionStore(ABC):
     def get_session_by_id(self, session_id: int) -> Session: ...
 
     @abstractmethod
+    def ended_sessions(self, session_ids: Sequence[int]) -> set[int]:
+        """Those of ``session_ids`` that have ended (or no longer exist), in one query."""
+
+    @abstractmethod
     def session_for_token(self, token_hash: str) -> Session | None: ...
 
     @abstractmethod

@@ -24,10 +24,9 @@ from nsml.store import Session
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 SESSION = "/{owner}/{dataset}/{number}"
 # `nsml logs -f`: a follower looks for new output every FOLLOW_POLL_S, backing off to
-# FOLLOW_POLL_MAX_S while the session prints nothing, and asks the store whether the
-# session ended only every FOLLOW_STATUS_S: two hundred followers must not cost the
-# database a thousand reads a second
-FOLLOW_POLL_S, FOLLOW_POLL_MAX_S, FOLLOW_STATUS_S = 0.2, 1.0, 2.0
+# FOLLOW_POLL_MAX_S while the session prints nothing; whether it ended, every follower
+# learns from one shared store read a second (``services.session_ends``)
+FOLLOW_POLL_S, FOLLOW_POLL_MAX_S = 0.2, 1.0
 
 
 def session_out(svc: Services, session: Session) -> SessionOut:
@@ -147,25 +146,22 @@ async def session_logs(
         )
 
     async def tail() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        position, pause, status_due = offset, FOLLOW_POLL_S, 0.0
-        while not await request.is_disconnected():
-            data = await asyncio.to_thread(svc.sessions.read_log, session, position)
-            if data:
-                position += len(data)
-                pause = FOLLOW_POLL_S
-                yield data
-                continue
-            if loop.time() >= status_due:
-                current = await asyncio.to_thread(svc.sessions.refreshed, session)
-                if current.status.is_terminal:
+        position, pause = offset, FOLLOW_POLL_S
+        with svc.sessions.ends.following(session.id):
+            while not await request.is_disconnected():
+                data = await asyncio.to_thread(svc.sessions.read_log, session, position)
+                if data:
+                    position += len(data)
+                    pause = FOLLOW_POLL_S
+                    yield data
+                    continue
+                if await svc.sessions.ends.has_ended(session.id):
                     rest = await asyncio.to_thread(svc.sessions.read_log, session, position)
                     if rest:
                         yield rest
                     return
-                status_due = loop.time() + FOLLOW_STATUS_S
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, FOLLOW_POLL_MAX_S)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, FOLLOW_POLL_MAX_S)
 
     return StreamingResponse(tail(), media_type="text/plain; charset=utf-8")
 

@@ -27,6 +27,7 @@ from nsml.server.services.limits import LimitPolicy
 from nsml.server.services.notifications import NotificationService
 from nsml.server.services.session_checkpoints import SessionCheckpoints, continuation, now
 from nsml.server.services.session_digest import LOG_TAIL_BYTES, exception_line
+from nsml.server.services.session_ends import SessionEnds
 from nsml.server.services.session_specs import SessionSpecs
 from nsml.server.services.storage import MIB, StorageService
 from nsml.server.settings import ServerSettings
@@ -53,6 +54,7 @@ class SessionService(SessionCheckpoints):
         self.resources = LimitPolicy(settings)
         self.specs = SessionSpecs(store, artifacts, settings, self.resources)
         self._ended = threading.Condition()
+        self.ends = SessionEnds(store)  # what log followers ask, together
         self._stop_reasons: dict[int, str] = {}
         # called before a session is queued, to refuse it (credits); set by the app
         self.admission: Callable[[User, int], None] = lambda owner, gpus: None
@@ -86,10 +88,6 @@ class SessionService(SessionCheckpoints):
             sessions = [s for s in sessions if fnmatch.fnmatchcase(s.name, pattern)]
             sessions = sessions[:limit] if limit else sessions
         return sessions
-
-    def refreshed(self, session: Session) -> Session:
-        """The session as the store has it now (a log follower checks whether it ended)."""
-        return self.store.get_session_by_id(session.id)
 
     def queue_position(self, session: Session) -> int | None:
         """Where a queued session stands in the runner's line; None when it is not queued."""
@@ -413,8 +411,6 @@ class SessionService(SessionCheckpoints):
             self.idle.alive(session.id)
         if not stored:  # a batch sent again after its answer was lost: stored already
             return
-        if self.idle is not None:
-            self.idle.alive(session.id)
         points = [
             (key, report["step"], float(value), report["time"].timestamp())
             for report in reports

@@ -110,6 +110,16 @@ class SessionsMixin(SqlStoreBase):
                 raise NotFound(f"session #{session_id} not found")
             return _session(*row)
 
+    def ended_sessions(self, session_ids: Sequence[int]) -> set[int]:
+        ended = set(session_ids)
+        live = [s.value for s in SessionStatus if not s.is_terminal]
+        with self._read() as orm:
+            for start in range(0, len(session_ids), 500):  # under the databases' bind limits
+                chunk = list(session_ids[start : start + 500])
+                query = select(SessionRow.id).where(SessionRow.id.in_(chunk), SessionRow.status.in_(live))
+                ended.difference_update(orm.scalars(query))
+        return ended
+
     def session_for_token(self, token_hash: str) -> Session | None:
         with self._read() as orm:
             row = orm.execute(session_query().where(SessionRow.token_hash == token_hash)).first()
