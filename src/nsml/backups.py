@@ -182,8 +182,13 @@ def restore(archive: Path, home: Path, db_url: str = "", bucket: Bucket | None =
             tar.extractall(staging, filter="data")
         if bucket is not None:
             _upload_objects(staging / BUCKET_FOLDER, bucket)
-        if kind == "postgresql":
-            pg_restore(staging / DATABASE_MEMBERS[kind], db_url)
+        try:
+            if kind == "postgresql":
+                pg_restore(staging / DATABASE_MEMBERS[kind], db_url)
+        except BaseException:
+            if bucket is not None:  # empty before: what is there now is this restore's, so a retry may run
+                _empty(bucket)
+            raise
         for folder in FOLDERS:
             if (staging / folder).is_dir():
                 shutil.rmtree(home / folder, ignore_errors=True)  # empty: holds_platform said so
@@ -234,7 +239,17 @@ def _upload_objects(folder: Path, bucket: Bucket) -> None:
             if path.is_file() and not path.is_symlink():
                 bucket.upload(path, bucket.key(*path.relative_to(folder).parts))
     except (ObjectStoreError, ValueError) as exc:
+        _empty(bucket)
         raise BackupError(f"the objects could not be put back into {bucket}: {exc}") from None
+
+
+def _empty(bucket: Bucket) -> None:
+    from nsml.artifacts.bucket import ObjectStoreError
+
+    try:
+        bucket.delete_under()
+    except ObjectStoreError:
+        pass  # the first error is the one to tell
 
 
 def postgres_tool(name: str) -> str:
