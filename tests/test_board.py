@@ -76,3 +76,37 @@ def test_limits_count_scored_and_running_not_failed(tmp_path: Path) -> None:
     store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(hours=26))
     with pytest.raises(LimitReached, match="all 3 submissions"):
         store.create_submission(dataset, user.id, session, "1", 10, T0 + timedelta(days=5))
+
+
+def test_a_cached_board_follows_every_write_also_of_another_server(tmp_path: Path) -> None:
+    """A board is ranked once and reused while its dataset's board version stands; a write
+    through another store on the same database (another server) raises the version, and
+    the next board shows it. A running submission's progress does not."""
+    from nsml.server.auth import Principal
+
+    store, service, dataset = _setup(tmp_path, "accuracy")
+    other_server = open_store(f"sqlite:///{tmp_path / 'nsml.db'}")
+    viewer = Principal(store.get_or_create_user("viewer"))
+    first = _scored(store, dataset, "alice", 0.80, 0.70, 1)
+
+    def board() -> list[tuple[str, float | None]]:
+        current = store.get_dataset("cup")  # what the route reads first, every time
+        return [(row.owner, row.score) for row in service.board_for(viewer, current).rows]
+
+    assert board() == [("alice", 0.80)]
+    assert service.boards.get(store.get_dataset("cup"), None) is not None  # cached
+    other_server.update_submission(first.id, public_score=0.90)
+    assert board() == [("alice", 0.90)]
+    version = store.get_dataset("cup").board_version
+    alice = store.get_or_create_user("alice")
+    session = store.create_session(alice.id, dataset.id, "main.py", [], "", 0, "alice-again")
+    running = store.create_submission(dataset, alice.id, session, "1", 10, T0)
+    assert store.get_dataset("cup").board_version == version + 1  # a new entry counts
+    other_server.update_submission(running.id, status="running", progress=3)
+    version = store.get_dataset("cup").board_version
+    other_server.update_submission(running.id, progress=7)
+    assert store.get_dataset("cup").board_version == version  # progress alone: the board is the same
+    _scored(other_server, dataset, "bob", 0.95, 0.50, 5)
+    assert board() == [("bob", 0.95), ("alice", 0.90)]
+    other_server.update_dataset("cup", closed_at=T0)  # closing ranks by private score at once
+    assert board() == [("alice", 0.70), ("bob", 0.50)]

@@ -75,6 +75,7 @@ class Dataset:
     version: int = 1  # raised by every push --replace
     removed_at: datetime | None = None
     max_selected: int = 2  # submissions each participant picks for the private ranking
+    board_version: int = 0  # raised by every change of what its board shows
 
     @property
     def closed(self) -> bool:

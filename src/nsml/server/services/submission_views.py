@@ -7,6 +7,8 @@ board ranks each owner's best entry, and after closing only their final selectio
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -38,10 +40,49 @@ class Board:
     blind_until: datetime | None = None
 
 
+# a board ranked for a dataset with phases is reused this long at most: which phase is
+# current, and whether it is still blind, change with the clock and not with any write
+PHASED_BOARD_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    dataset: Dataset  # as read when it was ranked: its board_version, closing, settings
+    closed: bool  # ``dataset.closed`` then (a deadline passes without a write)
+    at: float
+    scope: BoardScope
+    rows: list[BoardRow]
+
+
+class BoardCache:
+    """The last board ranked per (dataset, phase asked for), reused while the dataset row
+    (whose ``board_version`` every board-changing write raises, on any server) is the same."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._boards: dict[tuple[str, str | None], _Ranked] = {}
+
+    def get(self, dataset: Dataset, phase: str | None) -> _Ranked | None:
+        with self._lock:
+            found = self._boards.get((dataset.name, phase))
+        if found is None or found.dataset != dataset or found.closed != dataset.closed:
+            return None
+        if found.scope.phases and time.monotonic() - found.at > PHASED_BOARD_S:
+            return None
+        return found
+
+    def put(self, dataset: Dataset, phase: str | None, scope: BoardScope, rows: list[BoardRow]) -> None:
+        with self._lock:
+            self._boards[(dataset.name, phase)] = _Ranked(
+                dataset, dataset.closed, time.monotonic(), scope, rows
+            )
+
+
 class SubmissionViews:
-    """Mixed into ``SubmissionService``, which provides ``store``."""
+    """Mixed into ``SubmissionService``, which provides ``store`` and ``boards``."""
 
     store: AbstractStore
+    boards: BoardCache
 
     # boards ----------------------------------------------------------------------------
     def board(self, dataset: Dataset, phase: str | None = None) -> list[BoardRow]:
@@ -63,10 +104,16 @@ class SubmissionViews:
     def board_for(self, who: Principal, dataset: Dataset, phase: str | None = None) -> Board:
         """The public board: rank, owner, score, time and submission count for everybody;
         the session and checkpoint behind a row only for its owner; no scores while blind."""
-        scope = phase_rules.board_scope(self.store, dataset, phase, _now())
+        cached = self.boards.get(dataset, phase)
+        if cached is None:
+            scope = phase_rules.board_scope(self.store, dataset, phase, _now())
+            ranked = self._ranked(dataset, scope)
+            self.boards.put(dataset, phase, scope, ranked)
+        else:
+            scope, ranked = cached.scope, cached.rows
         rows = [
             row if who.owns(row.owner) else replace(row, session=None, checkpoint=None, selected=False)
-            for row in self._ranked(dataset, scope)
+            for row in ranked
         ]
         if scope.blind:  # in name order: an order by score would give the scores away
             ranks = iter(range(1, len(rows) + 1))

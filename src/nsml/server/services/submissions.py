@@ -37,7 +37,7 @@ from nsml.server.services.notifications import NotificationService
 from nsml.server.services.sessions import SessionService
 from nsml.server.services.submission_changes import SubmissionChanges
 from nsml.server.services.submission_queue import cancelled_line, cancelled_outcome
-from nsml.server.services.submission_views import SubmissionViews
+from nsml.server.services.submission_views import BoardCache, SubmissionViews
 from nsml.server.settings import ServerSettings
 from nsml.store import (
     AbstractStore,
@@ -79,6 +79,7 @@ class SubmissionService(SubmissionViews):
     ) -> None:
         self.store = store
         self.changes = SubmissionChanges(store)  # every update goes through it, to wake long polls
+        self.boards = BoardCache()
         self.artifacts = artifacts
         self._launcher = EvaluationLauncher(artifacts, runner, settings, sessions)
         self.notifications: NotificationService | None = None  # webhooks; set by the app

@@ -12,6 +12,7 @@ from nsml.evaluation.limits import SubmissionUsage, daily_window_start, limit_re
 from nsml.store.base import LimitReached, NotFound
 from nsml.store.entities import Dataset, Session, Submission, SubmissionStatus
 from nsml.store.sql.base import SqlStoreBase, utc
+from nsml.store.sql.boards import BOARD_FIELDS, bump_board
 from nsml.store.sql.mapping import to_entity
 from nsml.store.sql.models import DatasetRow, PhaseRow, SubmissionRow, UserRow
 
@@ -30,6 +31,10 @@ def _submission_query() -> Any:
         .join(UserRow, UserRow.id == SubmissionRow.owner_id)
         .outerjoin(PhaseRow, PhaseRow.id == SubmissionRow.phase_id)
     )
+
+
+def _dataset_of(submission_id: int) -> Any:
+    return select(SubmissionRow.dataset_id).where(SubmissionRow.id == submission_id).scalar_subquery()
 
 
 def _submission(row: Any) -> Submission:
@@ -109,6 +114,7 @@ class CompetitionMixin(SqlStoreBase):
             orm.add(row)
             orm.flush()
             submission_id = row.id
+            bump_board(orm, dataset.id)
         return self.get_submission(submission_id)
 
     def count_submissions(
@@ -122,6 +128,8 @@ class CompetitionMixin(SqlStoreBase):
             values["status"] = SubmissionStatus(values["status"]).value
         with self._tx() as orm:
             orm.execute(update(SubmissionRow).where(SubmissionRow.id == submission_id).values(**values))
+            if BOARD_FIELDS.intersection(values):
+                bump_board(orm, _dataset_of(submission_id))
         return self.get_submission(submission_id)
 
     def get_submission(self, submission_id: int) -> Submission:

@@ -101,6 +101,9 @@ class DatasetRow(Base):
     # a removed dataset keeps its row (and name) so its sessions stay listable
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     max_selected: Mapped[int] = mapped_column(Integer, default=2, server_default="2")  # final picks
+    # raised in the same transaction as every change of what the board shows, so a
+    # server's cached board is checked against any server's writes by reading this row
+    board_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SessionCounterRow(Base):

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from nsml.store.base import Conflict, NotFound
 from nsml.store.entities import Phase, Submission, SubmissionStatus
 from nsml.store.sql.base import SqlStoreBase, utc
+from nsml.store.sql.boards import bump_board
 from nsml.store.sql.mapping import to_entity
 from nsml.store.sql.models import DatasetRow, PhaseRow, SubmissionRow
 
@@ -42,6 +43,7 @@ class PhasesMixin(SqlStoreBase):
                 orm.add(row)
                 orm.flush()
                 phase_id = row.id
+                bump_board(orm, dataset_id)
         except IntegrityError as exc:
             raise Conflict(f"phase {name!r} already exists") from exc
         return self._get_phase(phase_id)
@@ -63,6 +65,7 @@ class PhasesMixin(SqlStoreBase):
     def mark_phase_started(self, phase_id: int, at: datetime) -> Phase:
         with self._tx() as orm:
             orm.execute(update(PhaseRow).where(PhaseRow.id == phase_id).values(started_at=at))
+            bump_board(orm, select(PhaseRow.dataset_id).where(PhaseRow.id == phase_id).scalar_subquery())
         return self._get_phase(phase_id)
 
     def select_submissions(
@@ -79,6 +82,7 @@ class PhasesMixin(SqlStoreBase):
                 orm.execute(
                     update(SubmissionRow).where(*mine, SubmissionRow.id.in_(list(ids))).values(selected=True)
                 )
+            bump_board(orm, dataset_id)
 
     def carry_submission(
         self, submission_id: int, phase_id: int, total: int, at: datetime, driver: str | None = None
@@ -105,6 +109,7 @@ class PhasesMixin(SqlStoreBase):
             orm.add(row)
             orm.flush()
             carried_id = row.id
+            bump_board(orm, source.dataset_id)
         return self.get_submission(carried_id)  # type: ignore[attr-defined, no-any-return]
 
     def record_rescore(
@@ -127,4 +132,6 @@ class PhasesMixin(SqlStoreBase):
             row.score_history = history
             row.public_score, row.private_score = public, private
             row.status, row.finished_at, row.reason = SubmissionStatus.SCORED.value, at, None
+            orm.flush()
+            bump_board(orm, row.dataset_id)
         return self.get_submission(submission_id)  # type: ignore[attr-defined, no-any-return]

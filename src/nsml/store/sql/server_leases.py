@@ -11,6 +11,7 @@ from sqlalchemy import exists, select, update
 
 from nsml.store.entities import ACTIVE_STATUSES, Server, Session, SessionStatus, SubmissionStatus
 from nsml.store.sql.base import SqlStoreBase, session_query
+from nsml.store.sql.boards import bump_board
 from nsml.store.sql.mapping import to_entity
 from nsml.store.sql.models import ServerRow, SessionRow, SubmissionRow
 
@@ -113,6 +114,10 @@ class ServerLeasesMixin(SqlStoreBase):
     def fail_driven_submissions(self, driver: str | None, by: str, reason: str, at: datetime) -> int:
         active = [SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value]
         with self._tx() as orm:
+            failing = select(SubmissionRow.dataset_id).where(
+                SubmissionRow.status.in_(active), _driven_by(SubmissionRow.driver, driver, by)
+            )
+            datasets = set(orm.scalars(failing))
             result = orm.execute(
                 update(SubmissionRow)
                 .where(SubmissionRow.status.in_(active), _driven_by(SubmissionRow.driver, driver, by))
@@ -124,6 +129,8 @@ class ServerLeasesMixin(SqlStoreBase):
                     driver=by,
                 )
             )
+            for dataset_id in sorted(datasets):
+                bump_board(orm, dataset_id)
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def request_session_stop(self, session_id: int, at: datetime) -> bool:
