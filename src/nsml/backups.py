@@ -180,9 +180,9 @@ def restore(archive: Path, home: Path, db_url: str = "", bucket: Bucket | None =
     try:
         with tarfile.open(archive, "r:") as tar:
             tar.extractall(staging, filter="data")
-        if bucket is not None:
-            _upload_objects(staging / BUCKET_FOLDER, bucket)
         try:
+            if bucket is not None:
+                _upload_objects(staging / BUCKET_FOLDER, bucket)
             if kind == "postgresql":
                 pg_restore(staging / DATABASE_MEMBERS[kind], db_url)
         except BaseException:
@@ -239,7 +239,6 @@ def _upload_objects(folder: Path, bucket: Bucket) -> None:
             if path.is_file() and not path.is_symlink():
                 bucket.upload(path, bucket.key(*path.relative_to(folder).parts))
     except (ObjectStoreError, ValueError) as exc:
-        _empty(bucket)
         raise BackupError(f"the objects could not be put back into {bucket}: {exc}") from None
 
 

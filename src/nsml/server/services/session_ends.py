@@ -40,13 +40,14 @@ class SessionEnds:
                 self._ended.discard(session_id)
 
     async def has_ended(self, session_id: int) -> bool:
-        """As of a store read at most :data:`CHECK_S` old (one read for every follower)."""
+        """As of a store read at most :data:`CHECK_S` old (one read for every follower);
+        asked only inside :meth:`following` of ``session_id``."""
         if self._checking is None:
             self._checking = asyncio.Lock()
         async with self._checking:
             loop = asyncio.get_running_loop()
-            if loop.time() - self._checked_at >= CHECK_S or session_id not in self._followed:
-                followed = sorted({*self._followed, session_id})
+            if loop.time() - self._checked_at >= CHECK_S:
+                followed = sorted(self._followed)
                 self._ended = await asyncio.to_thread(self._store.ended_sessions, followed)
                 self._checked_at = loop.time()
         return session_id in self._ended

@@ -34,12 +34,17 @@ def _metric_rows(session_id: int, reports: Sequence[dict[str, Any]]) -> list[dic
     return rows
 
 
+def _lock_session(orm: OrmSession, session_id: int) -> None:
+    """Hold the session's row: writes of one session that must not interleave take turns."""
+    orm.execute(select(SessionRow.id).where(SessionRow.id == session_id).with_for_update())
+
+
 def _locked_checkpoint(orm: OrmSession, session_id: int, name: str) -> CheckpointRow | None:
     """A session's checkpoint by name, holding the session's row.
 
     Saves of one session take turns on its row, so two saves of one name never both insert.
     """
-    orm.execute(select(SessionRow.id).where(SessionRow.id == session_id).with_for_update())
+    _lock_session(orm, session_id)
     return orm.scalar(
         select(CheckpointRow).where(CheckpointRow.session_id == session_id, CheckpointRow.name == name)
     )
@@ -61,7 +66,7 @@ class MetricsMixin(SqlStoreBase):
             if batch_id is not None:
                 # batches of one session take turns on its row, so a batch sent twice at
                 # once is seen by the second of them
-                orm.execute(select(SessionRow.id).where(SessionRow.id == session_id).with_for_update())
+                _lock_session(orm, session_id)
                 seen = select(ReportBatchRow.batch_id).where(
                     ReportBatchRow.session_id == session_id, ReportBatchRow.batch_id == batch_id
                 )

@@ -113,14 +113,12 @@ class ServerLeasesMixin(SqlStoreBase):
 
     def fail_driven_submissions(self, driver: str | None, by: str, reason: str, at: datetime) -> int:
         active = [SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value]
+        failing = (SubmissionRow.status.in_(active), _driven_by(SubmissionRow.driver, driver, by))
         with self._tx() as orm:
-            failing = select(SubmissionRow.dataset_id).where(
-                SubmissionRow.status.in_(active), _driven_by(SubmissionRow.driver, driver, by)
-            )
-            datasets = set(orm.scalars(failing))
+            datasets = set(orm.scalars(select(SubmissionRow.dataset_id).where(*failing)))
             result = orm.execute(
                 update(SubmissionRow)
-                .where(SubmissionRow.status.in_(active), _driven_by(SubmissionRow.driver, driver, by))
+                .where(*failing)
                 .values(
                     status=SubmissionStatus.FAILED.value,
                     reason=reason,
