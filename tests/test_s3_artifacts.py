@@ -213,6 +213,27 @@ def test_sources_and_logs_reach_the_other_server(pair: Any) -> None:
     assert objects(a, "sessions", "5") == []
 
 
+def test_an_ended_session_is_in_the_bucket_before_its_end_is_recorded(endpoint: str, tmp_path: Path) -> None:
+    """No periodic pass runs here: what the session wrote reaches the bucket when it ends,
+    so a server reading ``exited`` also reads the whole log and every metric file."""
+    store = ObjectStoreArtifacts(
+        tmp_path / "home", open_bucket(f"s3://{BUCKET}/t{uuid.uuid4().hex[:8]}", endpoint), mirror_interval_s=3600
+    )
+    try:
+        with store.staged_source(1 << 20, upload(store, targz({"main.py": b"x = 1\n"}))) as staged:
+            store.keep_source(staged, 3)
+        with store.local_log_path(3).open("a") as runner_output:
+            runner_output.write("last line\n")
+        store.append_scalars(3, [("loss", 0, 0.5, time.time())])
+        assert not any("/tensorboard/" in key for key in objects(store, "sessions", "3"))
+        store.settle_session(3)
+        keys = objects(store, "sessions", "3")
+        assert any("/tensorboard/" in key for key in keys)
+        assert store.bucket.get(store.bucket.key("sessions", "3", "log.txt")) == b"last line\n"
+    finally:
+        store.close()
+
+
 def test_a_log_swapped_for_a_link_is_never_uploaded(pair: Any, tmp_path: Path) -> None:
     a, b = pair
     with a.staged_source(1 << 20, upload(a, targz({"main.py": b"x = 1\n"}))) as staged:

@@ -60,6 +60,16 @@ class Mirror:
         with self._guard:
             self._scalars.add(session_id)
 
+    def settle(self, session_id: int) -> None:
+        """The log and metric files as they are now, for a session that just ended: once
+        its end is recorded, every server sees all it wrote, not a pass later."""
+        with self._guard:
+            scalars = session_id in self._scalars
+            self._scalars.discard(session_id)
+        self.flush_log(session_id)
+        if scalars:
+            self._flush_scalars(session_id)
+
     def stop(self) -> None:
         """A last pass after the thread ended: every log as it is now."""
         self._stop.set()

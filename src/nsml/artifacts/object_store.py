@@ -142,6 +142,13 @@ class ObjectStoreArtifacts(FileArtifactStore):
             self._mirror.watch(session_id)
             log.warning("the log of session %s is not mirrored yet: %s", session_id, exc)
 
+    def settle_session(self, session_id: int) -> None:
+        try:
+            self._mirror.settle(session_id)
+        except ObjectStoreError as exc:  # the next pass tries again; the end is not held up
+            self._mirror.mark_scalars(session_id)
+            log.warning("session %s is not mirrored yet: %s", session_id, exc)
+
     def append_scalars(self, session_id: int, points: Iterable[tuple[str, int, float, float]]) -> None:
         super().append_scalars(session_id, points)
         self._mirror.mark_scalars(session_id)

@@ -274,6 +274,7 @@ class SessionService(SessionCheckpoints):
         reason = self._stop_reasons.pop(session_id, None)
         if reason and outcome.status is SessionStatus.STOPPED:
             outcome = Outcome(SessionStatus.STOPPED, outcome.exit_code, reason)
+        self.artifacts.settle_session(session_id)
         at = now()
         ended = until_the_database_answers(  # the run is over: its end must not be lost
             lambda: self.store.transition_session(
