@@ -217,7 +217,9 @@ def test_an_ended_session_is_in_the_bucket_before_its_end_is_recorded(endpoint: 
     """No periodic pass runs here: what the session wrote reaches the bucket when it ends,
     so a server reading ``exited`` also reads the whole log and every metric file."""
     store = ObjectStoreArtifacts(
-        tmp_path / "home", open_bucket(f"s3://{BUCKET}/t{uuid.uuid4().hex[:8]}", endpoint), mirror_interval_s=3600
+        tmp_path / "home",
+        open_bucket(f"s3://{BUCKET}/t{uuid.uuid4().hex[:8]}", endpoint),
+        mirror_interval_s=3600,
     )
     try:
         with store.staged_source(1 << 20, upload(store, targz({"main.py": b"x = 1\n"}))) as staged:

@@ -102,9 +102,10 @@ class ArtifactStore(ABC):
     def append_scalars(self, session_id: int, points: Iterable[tuple[str, int, float, float]]) -> None:
         """Metric points (tag, step, value, wall time) in the session's TensorBoard folder."""
 
+    @abstractmethod
     def settle_session(self, session_id: int) -> None:
         """A session's process ended: whatever it wrote is made visible to every server
-        before its end is recorded. Nothing to do where every server reads one disk."""
+        before its end is recorded."""
 
     @abstractmethod
     def scratch_file(self) -> BinaryIO:

@@ -318,6 +318,9 @@ class FileArtifactStore(ArtifactStore):
     def read_log(self, session_id: int, offset: int) -> bytes:
         return read_log_page(self.local_log_path(session_id), offset)
 
+    def settle_session(self, session_id: int) -> None:
+        """Every server reads this one disk: nothing to publish."""
+
     def append_log(self, session_id: int, line: str) -> None:
         """Never through a link, should one stand in for the log."""
         path = self.local_log_path(session_id)
