@@ -173,7 +173,8 @@ def test_tokens_expire_and_datasets_are_unique(store: SqlStore) -> None:
     user = store.get_or_create_user("dave")
     store.add_token(user.id, "h-live", NOW + timedelta(hours=1))
     store.add_token(user.id, "h-dead", NOW - timedelta(seconds=1))
-    assert store.user_for_token("h-live", NOW) == user
+    live = store.user_for_token("h-live", NOW)
+    assert live is not None and live[0] == user and live[1] is not None and live[1] > NOW
     assert store.user_for_token("h-dead", NOW) is None
     assert store.user_for_token("unknown", NOW) is None
     store.create_dataset("kin", user.id, "accuracy", "", 1, 0, 1)

@@ -214,6 +214,7 @@ def read_storage_settings(settings: ServerSettings) -> None:
     settings.stale_upload_s = _seconds_setting("NSML_STALE_UPLOAD_S", settings.stale_upload_s)
     settings.stale_env_s = _seconds_setting("NSML_STALE_ENV_S", settings.stale_env_s)
     settings.idle_after_s = _seconds_setting("NSML_IDLE_AFTER_S", settings.idle_after_s)
+    settings.auth_cache_s = _seconds_setting("NSML_AUTH_CACHE_S", settings.auth_cache_s)
     if (
         settings.max_unpacked_mb <= 0
         or settings.max_eval_reply_mb <= 0

@@ -79,6 +79,10 @@ class ServerSettings:
     # ("" picks one fixed per host and home) and how long its lease lasts unrenewed
     server_id: str = ""
     lease_s: float = 20.0
+    # how long this server trusts a user token it checked (NSML_AUTH_CACHE_S; 0: never).
+    # A logout, disable, role or team change made here takes effect at once; one made
+    # through another server of the same database, within this many seconds.
+    auth_cache_s: float = 10.0
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -88,7 +88,8 @@ class AccountStore(ABC):
         """Use one registration of an invite; returns its role. Raises :class:`NotFound`."""
 
     @abstractmethod
-    def user_for_token(self, token_hash: str, now: datetime) -> User | None: ...
+    def user_for_token(self, token_hash: str, now: datetime) -> tuple[User, datetime | None] | None:
+        """The account a live token acts for, and until when the token lasts."""
 
 
 class DatasetStore(ABC):

@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from nsml.names import InvalidName, validate_name
-from nsml.server.auth import Principal, authenticate, hash_token, new_token
+from nsml.server.auth import Principal, PrincipalCache, authenticate, hash_token, new_token
 from nsml.server.errors import BadRequest, ConflictError, NotFoundError, TooManyRequests, Unauthorized
 from nsml.server.passwords import (
     PasswordCheckBusy,
@@ -45,6 +45,7 @@ class AccountService:
         self.by_account = LoginLimiter(free_failures=5)
         self.by_address = LoginLimiter(free_failures=20)
         self._gate = threading.Lock()  # check and count both limiters in one step
+        self.principals = PrincipalCache(settings.auth_cache_s)
 
     # login -----------------------------------------------------------------------------
     def login(self, name: str, password: str, address: str) -> tuple[User, str, datetime]:
@@ -90,7 +91,7 @@ class AccountService:
 
     def authenticate(self, token: str) -> Principal | None:
         """Who a bearer token or the web UI's cookie acts for; None when it is not valid."""
-        return authenticate(self.store, token)
+        return authenticate(self.store, token, self.principals)
 
     def issue_token(self, user: User) -> tuple[str, datetime]:
         token = new_token()
@@ -100,6 +101,7 @@ class AccountService:
 
     def logout(self, token: str) -> None:
         self.store.revoke_token(hash_token(token), _now())
+        self.principals.forget_all()
 
     def register(self, name: str, password: str, invite: str) -> User:
         self._check_new(name, password)
@@ -140,7 +142,10 @@ class AccountService:
     def disable(self, name: str) -> User:
         user = self.get(name)
         self.store.revoke_tokens_of(user.id, _now())
-        return self.store.update_user(name, disabled_at=_now())
+        try:
+            return self.store.update_user(name, disabled_at=_now())
+        finally:
+            self.principals.forget_all()
 
     def set_role(self, name: str, role: str) -> User:
         self.get(name)
@@ -148,6 +153,8 @@ class AccountService:
             return self.store.update_user(name, role=Role(role))
         except ValueError:
             raise BadRequest(f"unknown role {role!r}; use participant, organiser or admin") from None
+        finally:
+            self.principals.forget_all()
 
     def set_storage_quota(self, name: str, mb: int | None) -> User:
         """An account's own quota in MiB (0: unlimited), or None for the server's default."""
@@ -186,8 +193,11 @@ class AccountService:
         joined = current | {p.name for p in people}
         if len(joined) > MAX_TEAM_SIZE:
             raise BadRequest(f"a team has at most {MAX_TEAM_SIZE} members; {name} would have {len(joined)}")
-        for person in people:
-            self.store.update_user(person.name, team=name)
+        try:
+            for person in people:
+                self.store.update_user(person.name, team=name)
+        finally:
+            self.principals.forget_all()
         return team, self.store.team_members(name)
 
     def list_users(self) -> list[User]:

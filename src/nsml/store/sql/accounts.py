@@ -136,7 +136,7 @@ class AccountsMixin(SqlStoreBase):
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+    def user_for_token(self, token_hash: str, now: datetime) -> tuple[User, datetime | None] | None:
         with self._read() as orm:
             row = orm.execute(
                 select(ApiTokenRow, UserRow)
@@ -153,7 +153,7 @@ class AccountsMixin(SqlStoreBase):
             expires = utc(token.expires_at)
             if expires is not None and expires <= now:
                 return None
-            return _user(orm, user)
+            return _user(orm, user), expires
 
     def create_invite(
         self, code_hash: str, role: str, created_by: int, expires_at: datetime | None, max_uses: int
