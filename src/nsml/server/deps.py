@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from nsml.names import InvalidName, validate_name
 from nsml.server.auth import Principal
@@ -63,7 +64,9 @@ class Services:
     leases: ServerLeases | None = None  # this server's lease; the servers on the database
 
 
-def services(request: Request) -> Services:
+# Dependencies that only read memory are ``async``: FastAPI runs a plain ``def`` on a worker
+# thread, and a hop there and back per dependency was a large share of a busy server's CPU.
+async def services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -95,8 +98,12 @@ def request_token(request: Request) -> str:
     return bearer_token(request)
 
 
-def principal(request: Request, svc: ServicesDep) -> Principal:
-    found = svc.accounts.authenticate(request_token(request))
+async def principal(request: Request, svc: ServicesDep) -> Principal:
+    """A token this server checked a moment ago is answered from memory, without a thread."""
+    token = request_token(request)
+    found = svc.accounts.remembered(token)
+    if found is None:
+        found = await run_in_threadpool(svc.accounts.authenticate, token)
     if found is None:
         raise Unauthorized("invalid, expired or revoked token; log in again (nsml login)")
     return found
@@ -105,7 +112,7 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
-def user_principal(who: PrincipalDep) -> Principal:
+async def user_principal(who: PrincipalDep) -> Principal:
     """A person's token: a session's own token may report, save and cache, nothing more."""
     if who.session is not None:
         raise Forbidden("a session's token cannot do this; use your own login")
@@ -115,13 +122,13 @@ def user_principal(who: PrincipalDep) -> Principal:
 UserDep = Annotated[Principal, Depends(user_principal)]
 
 
-def require_admin(who: PrincipalDep) -> Principal:
+async def require_admin(who: PrincipalDep) -> Principal:
     if not who.is_admin:
         raise Forbidden("only admins may manage accounts")
     return who
 
 
-def require_organiser(who: PrincipalDep) -> Principal:
+async def require_organiser(who: PrincipalDep) -> Principal:
     if not who.is_organiser:
         raise Forbidden("only organisers and admins may create datasets")
     return who
@@ -130,7 +137,7 @@ def require_organiser(who: PrincipalDep) -> Principal:
 OrganiserDep = Annotated[Principal, Depends(require_organiser)]
 
 
-def require_publisher(who: PrincipalDep) -> Principal:
+async def require_publisher(who: PrincipalDep) -> Principal:
     if not who.can_publish:
         raise Forbidden("only organisers and admins may publish or remove shared resources")
     return who

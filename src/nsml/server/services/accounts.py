@@ -89,6 +89,10 @@ class AccountService:
         token, expires = self.issue_token(user)
         return user, token, expires
 
+    def remembered(self, token: str) -> Principal | None:
+        """Who ``token`` acts for if this server checked it a moment ago; else None."""
+        return self.principals.get(hash_token(token))
+
     def authenticate(self, token: str) -> Principal | None:
         """Who a bearer token or the web UI's cookie acts for; None when it is not valid."""
         return authenticate(self.store, token, self.principals)
