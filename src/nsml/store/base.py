@@ -186,6 +186,10 @@ class SessionStore(ABC):
         """Newest first."""
 
     @abstractmethod
+    def count_sessions(self, statuses: Iterable[SessionStatus]) -> dict[str, int]:
+        """How many sessions in ``statuses`` each owner has (owners with none left out)."""
+
+    @abstractmethod
     def transition_session(
         self,
         session_id: int,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
 from nsml.schemas.base import INT32_MAX, INT64_MAX
 from nsml.schemas.sessions import (
@@ -27,6 +28,7 @@ SESSION = "/{owner}/{dataset}/{number}"
 # FOLLOW_POLL_MAX_S while the session prints nothing; whether it ended, every follower
 # learns from one shared store read a second (``services.session_ends``)
 FOLLOW_POLL_S, FOLLOW_POLL_MAX_S = 0.2, 1.0
+SESSION_LIST = TypeAdapter(list[SessionOut])
 
 
 def session_out(svc: Services, session: Session) -> SessionOut:
@@ -67,10 +69,12 @@ def list_sessions(
     dataset: str | None = None,
     limit: int | None = Query(default=None, ge=1, le=INT32_MAX),
     pattern: str | None = None,
-) -> list[SessionOut]:
+) -> Response:
+    """``nsml ps``, which people poll: serialised here, not validated a second time."""
     sessions = svc.sessions.search(sorted(who.namespaces), dataset, all, limit, pattern)
     states = svc.queue.session_states(sessions)  # where each queued one stands, and why
-    return [session_out(svc, s).model_copy(update=states_update(states.get(s.id))) for s in sessions]
+    listed = [session_out(svc, s).model_copy(update=states_update(states.get(s.id))) for s in sessions]
+    return Response(SESSION_LIST.dump_json(listed), media_type="application/json")
 
 
 @router.get(SESSION, response_model=SessionOut)

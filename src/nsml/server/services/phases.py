@@ -52,6 +52,9 @@ class PhaseService:
         self.submissions = submissions
         self.rescorer = rescorer
         self._starting = threading.Lock()  # one phase change at a time: its carry-over runs once
+        # each dataset's phases as of its board version: every phase write raises the version
+        # (on any server), and a board request asks whether a phase is due to start
+        self._known: dict[str, tuple[int, list[Phase]]] = {}
 
     # phases ----------------------------------------------------------------------------
     def views(self, dataset: Dataset) -> list[PhaseView]:
@@ -133,8 +136,12 @@ class PhaseService:
 
     def advance(self, dataset: Dataset) -> None:
         """Start the phase whose ``starts_at`` passed (the janitor and board requests call this)."""
+        known = self._known.get(dataset.name)
+        if known is not None and known[0] == dataset.board_version and due_to_start(known[1], _now()) is None:
+            return  # nothing due: no need to read the phases again, nor to wait for the lock
         with self._starting:
             phases = self.store.list_phases(dataset.name)
+            self._known[dataset.name] = (dataset.board_version, phases)
             due = due_to_start(phases, _now())
             if due is not None:
                 self._begin(dataset, due, phases)

@@ -161,17 +161,17 @@ class SubmissionQueue:
         queued = [s for s in sessions if s.status is SessionStatus.QUEUED]
         if not queued:
             return {}
-        running = self.store.list_sessions(statuses=[SessionStatus.RUNNING])
+        running = self.store.count_sessions([SessionStatus.RUNNING])  # per owner
         states = {}
         for session in queued:
             position = self.sessions.queue_position(session)
             states[session.id] = QueueState(position, self._session_wait(session, running))
         return states
 
-    def _session_wait(self, session: Session, running: list[Session]) -> str:
+    def _session_wait(self, session: Session, running: dict[str, int]) -> str:
         reason = session.reason or ""
         if reason.startswith(CAP_REASON):
-            mine = sum(1 for s in running if s.owner == session.owner)
+            mine = running.get(session.owner, 0)
             return f"waits for your session slot ({mine} of {self.settings.max_sessions_per_user} in use)"
         if reason.startswith(MACHINE_REASON):
             if "GPU" in reason and session.gpus == 1:
@@ -179,7 +179,8 @@ class SubmissionQueue:
             if "GPU" in reason:
                 return f"waits for {session.gpus} free GPUs"
             return "waits for" + reason.split("waiting for", 1)[-1]  # a Ray node with ...
-        return f"waits for a free session slot ({len(running)} of {self.settings.max_concurrent} in use)"
+        in_use = sum(running.values())
+        return f"waits for a free session slot ({in_use} of {self.settings.max_concurrent} in use)"
 
     # the organiser's view ------------------------------------------------------------------
     def overview(self, who: Principal) -> QueueOverview:

@@ -52,6 +52,7 @@ class _Ranked:
     at: float
     scope: BoardScope
     rows: list[BoardRow]
+    public: list[BoardRow]  # ``rows`` as anybody but their owners sees them
 
 
 class BoardCache:
@@ -71,11 +72,15 @@ class BoardCache:
             return None
         return found
 
-    def put(self, dataset: Dataset, phase: str | None, scope: BoardScope, rows: list[BoardRow]) -> None:
+    def put(self, dataset: Dataset, phase: str | None, scope: BoardScope, rows: list[BoardRow]) -> _Ranked:
+        ranked = _Ranked(dataset, dataset.closed, time.monotonic(), scope, rows, _public(rows))
         with self._lock:
-            self._boards[(dataset.name, phase)] = _Ranked(
-                dataset, dataset.closed, time.monotonic(), scope, rows
-            )
+            self._boards[(dataset.name, phase)] = ranked
+        return ranked
+
+
+def _public(rows: list[BoardRow]) -> list[BoardRow]:
+    return [replace(row, session=None, checkpoint=None, selected=False) for row in rows]
 
 
 class SubmissionViews:
@@ -107,13 +112,11 @@ class SubmissionViews:
         cached = self.boards.get(dataset, phase)
         if cached is None:
             scope = phase_rules.board_scope(self.store, dataset, phase, _now())
-            ranked = self._ranked(dataset, scope)
-            self.boards.put(dataset, phase, scope, ranked)
-        else:
-            scope, ranked = cached.scope, cached.rows
+            cached = self.boards.put(dataset, phase, scope, self._ranked(dataset, scope))
+        scope = cached.scope
         rows = [
-            row if who.owns(row.owner) else replace(row, session=None, checkpoint=None, selected=False)
-            for row in ranked
+            row if who.owns(row.owner) else public
+            for row, public in zip(cached.rows, cached.public, strict=True)
         ]
         if scope.blind:  # in name order: an order by score would give the scores away
             ranks = iter(range(1, len(rows) + 1))

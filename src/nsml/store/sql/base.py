@@ -39,6 +39,21 @@ def session_query() -> Any:
     )
 
 
+def session_columns() -> Any:
+    """What :func:`session_query` reads, as plain columns: ``ps`` and every session
+    lookup read through it, and an ORM instance per row cost more than the query. For
+    reads; a transaction that changes the session it read uses :func:`session_query`."""
+    return (
+        select(
+            *SessionRow.__table__.columns,
+            UserRow.name.label("owner_name"),
+            DatasetRow.name.label("dataset_name"),
+        )
+        .join(UserRow, UserRow.id == SessionRow.owner_id)
+        .join(DatasetRow, DatasetRow.id == SessionRow.dataset_id)
+    )
+
+
 def account_name(orm: OrmSession, account_id: int) -> str | None:
     """The name of an account (a person or a team) from its id."""
     return orm.scalar(select(UserRow.name).where(UserRow.id == account_id))

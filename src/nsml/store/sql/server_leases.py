@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import exists, select, update
 
 from nsml.store.entities import ACTIVE_STATUSES, Server, Session, SessionStatus, SubmissionStatus
-from nsml.store.sql.base import SqlStoreBase, session_query
+from nsml.store.sql.base import SqlStoreBase, session_columns
 from nsml.store.sql.boards import bump_board
 from nsml.store.sql.mapping import to_entity
 from nsml.store.sql.models import ServerRow, SessionRow, SubmissionRow
+from nsml.store.sql.sessions import session_from_columns
 
 
 def _server(row: ServerRow) -> Server:
@@ -107,9 +108,9 @@ class ServerLeasesMixin(SqlStoreBase):
         if not claimed:
             return []
         with self._read() as orm:
-            query = session_query().where(SessionRow.id.in_(list(claimed)))
+            query = session_columns().where(SessionRow.id.in_(list(claimed)))
             rows = orm.execute(query.order_by(SessionRow.created_at, SessionRow.id)).all()
-            return [to_entity(Session, row, owner=owner, dataset=dataset) for row, owner, dataset in rows]
+            return [session_from_columns(row) for row in rows]
 
     def fail_driven_submissions(self, driver: str | None, by: str, reason: str, at: datetime) -> int:
         active = [SubmissionStatus.QUEUED.value, SubmissionStatus.RUNNING.value]

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
 from nsml.store.base import Conflict, NotFound
 from nsml.store.entities import Session, SessionStatus
-from nsml.store.sql.base import SqlStoreBase, session_query, utc
+from nsml.store.sql.base import SqlStoreBase, session_columns, utc
 from nsml.store.sql.mapping import to_entity
 from nsml.store.sql.models import (
     CheckpointRow,
@@ -25,8 +25,9 @@ from nsml.store.sql.models import (
 )
 
 
-def _session(row: SessionRow, owner: str, dataset: str) -> Session:
-    return to_entity(Session, row, owner=owner, dataset=dataset)
+def session_from_columns(row: Any) -> Session:
+    """A row of :func:`session_columns` as the entity."""
+    return to_entity(Session, row, owner=row.owner_name, dataset=row.dataset_name)
 
 
 def _next_number(orm: OrmSession, owner_id: int, dataset_id: int) -> int:
@@ -95,20 +96,20 @@ class SessionsMixin(SqlStoreBase):
     def get_session(self, owner: str, dataset: str, number: int) -> Session:
         with self._read() as orm:
             row = orm.execute(
-                session_query().where(
+                session_columns().where(
                     UserRow.name == owner, DatasetRow.name == dataset, SessionRow.number == number
                 )
             ).first()
             if row is None:
                 raise NotFound(f"session {owner}/{dataset}/{number} not found")
-            return _session(*row)
+            return session_from_columns(row)
 
     def get_session_by_id(self, session_id: int) -> Session:
         with self._read() as orm:
-            row = orm.execute(session_query().where(SessionRow.id == session_id)).first()
+            row = orm.execute(session_columns().where(SessionRow.id == session_id)).first()
             if row is None:
                 raise NotFound(f"session #{session_id} not found")
-            return _session(*row)
+            return session_from_columns(row)
 
     def ended_sessions(self, session_ids: Sequence[int]) -> set[int]:
         ended = set(session_ids)
@@ -122,8 +123,8 @@ class SessionsMixin(SqlStoreBase):
 
     def session_for_token(self, token_hash: str) -> Session | None:
         with self._read() as orm:
-            row = orm.execute(session_query().where(SessionRow.token_hash == token_hash)).first()
-            return None if row is None else _session(*row)
+            row = orm.execute(session_columns().where(SessionRow.token_hash == token_hash)).first()
+            return None if row is None else session_from_columns(row)
 
     def list_sessions(
         self,
@@ -132,7 +133,7 @@ class SessionsMixin(SqlStoreBase):
         statuses: Iterable[SessionStatus] | None = None,
         limit: int | None = None,
     ) -> list[Session]:
-        query = session_query()
+        query = session_columns()
         if isinstance(owner, str):
             query = query.where(UserRow.name == owner)
         elif owner is not None:
@@ -145,7 +146,17 @@ class SessionsMixin(SqlStoreBase):
         if limit is not None:
             query = query.limit(limit)
         with self._read() as orm:
-            return [_session(*row) for row in orm.execute(query).all()]
+            return [session_from_columns(row) for row in orm.execute(query).all()]
+
+    def count_sessions(self, statuses: Iterable[SessionStatus]) -> dict[str, int]:
+        query = (
+            select(UserRow.name, func.count())
+            .join(SessionRow, SessionRow.owner_id == UserRow.id)
+            .where(SessionRow.status.in_([s.value for s in statuses]))
+            .group_by(UserRow.name)
+        )
+        with self._read() as orm:
+            return {name: int(count) for name, count in orm.execute(query).all()}
 
     def transition_session(
         self,
