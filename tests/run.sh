@@ -14,6 +14,8 @@ if [ "$#" -eq 0 ]; then  # the whole suite: lint, format and type checks first, 
   .venv/bin/mypy
   # Two workers, each module whole on one of them (its server and fixtures stay together):
   # most of a test's time is spent waiting for sessions, so this halves the wall time.
-  exec .venv/bin/pytest -n 2 --dist loadfile
+  # A worker that dies fails the run at once, naming its test: pytest-xdist 3.8 replaces
+  # a dead worker under --dist loadfile and then waits forever for work it never assigns.
+  exec .venv/bin/pytest -n 2 --dist loadfile --max-worker-restart=0
 fi
 exec .venv/bin/pytest "$@"
