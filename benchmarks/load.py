@@ -97,6 +97,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = {}
         self.errors: dict[str, list[str]] = {}
+        self.began = time.perf_counter()
+        self.minutes: dict[str, dict[int, list[float]]] = {}  # kind -> minute of the run -> ms
 
     def call(self, kind: str, work: Callable[[], T]) -> T | None:
         """``work()``, timed under ``kind``; None (and an error counted) when it raised."""
@@ -108,9 +110,28 @@ class Recorder:
                 self.errors.setdefault(kind, []).append(f"{type(exc).__name__}: {exc}"[:200])
             return None
         elapsed_ms = (time.perf_counter() - started) * 1000
+        minute = int((started - self.began) // 60)
         with self.lock:
             self.latencies.setdefault(kind, []).append(elapsed_ms)
+            self.minutes.setdefault(kind, {}).setdefault(minute, []).append(elapsed_ms)
         return result
+
+    def by_minute(self, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+        """p50 / p99 of ``kinds`` for each minute of the run: whether the tail is the
+        opening login burst, the sessions queueing later, or spread over the run."""
+        minutes = sorted({m for kind in kinds for m in self.minutes.get(kind, {})})
+        rows = []
+        for minute in minutes:
+            row: dict[str, Any] = {"minute": minute + 1}
+            for kind in kinds:
+                values = self.minutes.get(kind, {}).get(minute, [])
+                row[kind] = {
+                    "requests": len(values),
+                    "p50_ms": round(statistics.median(values), 1) if values else None,
+                    "p99_ms": round(percentile(values, 0.99), 1) if values else None,
+                }
+            rows.append(row)
+        return rows
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -319,6 +340,7 @@ def simulate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         seconds = args.minutes * 60
         start = threading.Event()
         began = time.monotonic()
+        rec.began = time.perf_counter()
         until, drain_until = began + seconds, began + seconds + args.drain
         people = [Participant(name, url, rec, start) for name in names]
         threads = [threading.Thread(target=p.run, args=(until, drain_until, code)) for p in people]
@@ -353,6 +375,7 @@ def simulate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
         for kind in sorted(set(rec.latencies) | set(rec.errors))
     }
+    figures["by_minute"] = rec.by_minute(("board", "ps"))
     every = [ms for values in rec.latencies.values() for ms in values]
     figures["requests"] = sum(k["requests"] for k in figures["kinds"].values())
     figures["p99_ms"] = round(percentile(every, 0.99), 1)
@@ -401,6 +424,13 @@ def print_table(figures: dict[str, Any]) -> None:
         f"CPU {figures['server_cpu_s']} s"
     )
     print(f"machine load average (1 min) before and after: {figures['load_average']}")
+    print("minute   board p50 / p99 ms     ps p50 / p99 ms")
+    for row in figures["by_minute"]:
+        board, ps = row["board"], row["ps"]
+        print(
+            f"{row['minute']:>6}   {board['p50_ms'] or '-':>8} / {board['p99_ms'] or '-':<8}"
+            f"   {ps['p50_ms'] or '-':>8} / {ps['p99_ms'] or '-':<8}"
+        )
     for sample in figures["error_samples"]:
         print(f"error: {sample}")
 
