@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -101,12 +102,44 @@ def test_a_cached_board_follows_every_write_also_of_another_server(tmp_path: Pat
     alice = store.get_or_create_user("alice")
     session = store.create_session(alice.id, dataset.id, "main.py", [], "", 0, "alice-again")
     running = store.create_submission(dataset, alice.id, session, "1", 10, T0)
-    assert store.get_dataset("cup").board_version == version + 1  # a new entry counts
     other_server.update_submission(running.id, status="running", progress=3)
-    version = store.get_dataset("cup").board_version
     other_server.update_submission(running.id, progress=7)
-    assert store.get_dataset("cup").board_version == version  # progress alone: the board is the same
+    # queued, running, progress: none of it is on a board, which stays as it was
+    assert store.get_dataset("cup").board_version == version
+    other_server.update_submission(running.id, status="scored", public_score=0.6, private_score=0.6)
+    assert store.get_dataset("cup").board_version == version + 1
+    other_server.update_submission(running.id, status="running")  # re-scored: it leaves the board
+    assert store.get_dataset("cup").board_version == version + 2
+    other_server.update_submission(running.id, status="failed", reason="gone")
     _scored(other_server, dataset, "bob", 0.95, 0.50, 5)
     assert board() == [("bob", 0.95), ("alice", 0.90)]
     other_server.update_dataset("cup", closed_at=T0)  # closing ranks by private score at once
     assert board() == [("alice", 0.70), ("bob", 0.50)]
+
+
+def test_viewers_of_a_stale_board_wait_for_one_ranking(tmp_path: Path) -> None:
+    """Sixteen viewers ask at once for a board a score just changed: the submissions are
+    read once, and everybody gets the new board."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nsml.server.auth import Principal
+
+    store, service, dataset = _setup(tmp_path, "accuracy")
+    _scored(store, dataset, "alice", 0.80, 0.70, 1)
+    viewer = Principal(store.get_or_create_user("viewer"))
+    service.board_for(viewer, store.get_dataset("cup"))
+    _scored(store, dataset, "bob", 0.90, 0.60, 2)
+    current = store.get_dataset("cup")
+    reads: list[str] = []
+    real = store.list_submissions
+
+    def counted(name: str, owner: str | None = None):  # type: ignore[no-untyped-def]
+        reads.append(name)
+        time.sleep(0.2)  # a slow read: the others arrive while it runs
+        return real(name, owner)
+
+    store.list_submissions = counted  # type: ignore[method-assign]
+    with ThreadPoolExecutor(16) as pool:
+        boards = list(pool.map(lambda _: service.board_for(viewer, current), range(16)))
+    assert reads == ["cup"]
+    assert all([row.owner for row in board.rows] == ["bob", "alice"] for board in boards)

@@ -57,25 +57,39 @@ class _Ranked:
 
 class BoardCache:
     """The last board ranked per (dataset, phase asked for), reused while the dataset row
-    (whose ``board_version`` every board-changing write raises, on any server) is the same."""
+    (whose ``board_version`` every board-changing write raises, on any server) is the same.
+
+    One thread ranks a board that went stale; the viewers asking meanwhile wait for its
+    result instead of each reading every submission again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._boards: dict[tuple[str, str | None], _Ranked] = {}
+        self._ranking: dict[tuple[str, str | None], threading.Lock] = {}
 
     def get(self, dataset: Dataset, phase: str | None) -> _Ranked | None:
         with self._lock:
             found = self._boards.get((dataset.name, phase))
-        if found is None or found.dataset != dataset or found.closed != dataset.closed:
+        if found is None or found.closed != dataset.closed:
+            return None
+        # a board ranked from a newer dataset row than the caller read is as fresh as asked
+        if found.dataset != dataset and found.dataset.board_version <= dataset.board_version:
             return None
         if found.scope.phases and time.monotonic() - found.at > PHASED_BOARD_S:
             return None
         return found
 
+    def ranking(self, dataset: Dataset, phase: str | None) -> threading.Lock:
+        """Held while one thread ranks this board."""
+        with self._lock:
+            return self._ranking.setdefault((dataset.name, phase), threading.Lock())
+
     def put(self, dataset: Dataset, phase: str | None, scope: BoardScope, rows: list[BoardRow]) -> _Ranked:
         ranked = _Ranked(dataset, dataset.closed, time.monotonic(), scope, rows, _public(rows))
         with self._lock:
-            self._boards[(dataset.name, phase)] = ranked
+            current = self._boards.get((dataset.name, phase))
+            if current is None or current.dataset.board_version <= dataset.board_version:
+                self._boards[(dataset.name, phase)] = ranked
         return ranked
 
 
@@ -111,8 +125,11 @@ class SubmissionViews:
         the session and checkpoint behind a row only for its owner; no scores while blind."""
         cached = self.boards.get(dataset, phase)
         if cached is None:
-            scope = phase_rules.board_scope(self.store, dataset, phase, _now())
-            cached = self.boards.put(dataset, phase, scope, self._ranked(dataset, scope))
+            with self.boards.ranking(dataset, phase):
+                cached = self.boards.get(dataset, phase)  # ranked while this one waited
+                if cached is None:
+                    scope = phase_rules.board_scope(self.store, dataset, phase, _now())
+                    cached = self.boards.put(dataset, phase, scope, self._ranked(dataset, scope))
         scope = cached.scope
         rows = [
             row if who.owns(row.owner) else public

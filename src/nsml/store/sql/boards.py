@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session as OrmSession
 from nsml.store.sql.models import DatasetRow
 
 # the columns of a submission the board reads: a change of any of them (not of a running
-# submission's progress) raises its dataset's board version
+# submission's progress) raises its dataset's board version. Boards show scored
+# submissions only: a status change raises it when the submission was or becomes scored.
 BOARD_FIELDS = frozenset(
     {
         "status",

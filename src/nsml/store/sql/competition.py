@@ -113,8 +113,7 @@ class CompetitionMixin(SqlStoreBase):
             )
             orm.add(row)
             orm.flush()
-            submission_id = row.id
-            bump_board(orm, dataset.id)
+            submission_id = row.id  # queued: not on any board until it is scored
         return self.get_submission(submission_id)
 
     def count_submissions(
@@ -127,8 +126,12 @@ class CompetitionMixin(SqlStoreBase):
         if "status" in values:
             values["status"] = SubmissionStatus(values["status"]).value
         with self._tx() as orm:
+            changes_board = bool(BOARD_FIELDS.intersection(values) - {"status"})
+            if not changes_board and "status" in values:  # on a board only while scored
+                before = orm.scalar(select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
+                changes_board = SubmissionStatus.SCORED.value in (before, values["status"])
             orm.execute(update(SubmissionRow).where(SubmissionRow.id == submission_id).values(**values))
-            if BOARD_FIELDS.intersection(values):
+            if changes_board:
                 bump_board(orm, _dataset_of(submission_id))
         return self.get_submission(submission_id)
 
