@@ -117,7 +117,8 @@ def mine_hard_negatives(
     unique = sorted({t for t in (*first, *second) if t.strip()})
     if len(unique) < 4:
         return []
-    vectors = _vectors(unique, seed)
+    with threadpool_limits(1):  # as in cluster_texts: small matrices, threads only contend
+        vectors = _vectors(unique, seed)
     topic = cluster_texts(unique, seed)
     known = {frozenset((a, b)) for a, b in zip(first, second, strict=True)}
     by_topic: dict[int, list[int]] = {}
