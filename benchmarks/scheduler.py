@@ -94,6 +94,7 @@ def bench(label: str, env: dict[str, str], work: Path, sessions: int, clients: i
         "first_line_median_s": statistics.median(latencies) if latencies else None,
         "first_line_p90_s": latencies[int(0.9 * (len(latencies) - 1))] if latencies else None,
         "warm_starts": warm,
+        "failure_reasons": sorted({str(ended[name].get("reason")) for name in failed})[:3],
     }
 
 
@@ -168,6 +169,10 @@ def missed_targets(local: dict[str, Any], ray: dict[str, Any]) -> list[str]:
     return missed
 
 
+def _seconds(value: float | None) -> str:
+    return "none seen" if value is None else f"{value:.2f} s"
+
+
 def show(figures: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -184,8 +189,8 @@ def show(figures: dict[str, Any]) -> None:
         table.add_row(
             runner,
             f"{row['sessions_per_min']:.1f}",
-            f"{row['first_line_median_s']:.2f} s",
-            f"{row['first_line_p90_s']:.2f} s",
+            _seconds(row["first_line_median_s"]),
+            _seconds(row["first_line_p90_s"]),
             str(row["warm_starts"]),
             str(row["failed"]),
         )
