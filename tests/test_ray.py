@@ -409,3 +409,22 @@ def test_a_killed_servers_ray_sessions_fail_on_the_survivor_and_their_actors_end
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_session_that_cannot_start_on_ray_says_why_in_one_plain_line() -> None:
+    """Ray wraps a task's error; its first line names only the actor method, in terminal
+    colours. The reason shown is the task's own error."""
+    from ray.exceptions import RayTaskError
+
+    from nsml.runners.ray_evaluation import first_line
+
+    wrapped = RayTaskError(
+        "SessionHost.start",
+        "\x1b[36mray::SessionHost.start()\x1b[39m (pid=1, ip=127.0.0.1)\nTraceback ...",
+        FileNotFoundError(2, "No such file or directory", "/nsml/work/main.py"),
+    )
+    assert first_line(wrapped) == (
+        "FileNotFoundError: [Errno 2] No such file or directory: '/nsml/work/main.py'"
+    )
+    assert first_line(RuntimeError("\x1b[31mred\x1b[0m\nmore")) == "red"
+    assert first_line(RuntimeError("")) == "RuntimeError"

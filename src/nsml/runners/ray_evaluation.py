@@ -7,6 +7,7 @@ so it needs no queue, only the relay between the platform's channel and the acto
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -169,6 +170,15 @@ def close_socket(sock: socket.socket) -> None:
         pass
 
 
+_TERMINAL_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """One line that says what went wrong: a task's own error, not Ray's wrapper around
+    it (whose first line only names the actor's method, in terminal colours)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and cause is not exc:
+        text = _TERMINAL_COLOURS.sub("", str(cause)).strip().splitlines()
+        return f"{type(cause).__name__}: {text[0] if text else ''}".rstrip(": ")[:300]
+    text = _TERMINAL_COLOURS.sub("", str(exc)).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
