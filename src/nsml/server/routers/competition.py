@@ -12,6 +12,7 @@ from nsml.names import InvalidName, parse_session
 from nsml.schemas.base import INT64_MAX
 from nsml.schemas.competition import (
     BoardOut,
+    BoardRowOut,
     InferRequest,
     Limits,
     MySubmissions,
@@ -28,6 +29,7 @@ from nsml.server.services.submission_queue import states_update
 from nsml.store import Session
 
 router = APIRouter(tags=["competition"])
+BOARD_ROW_FIELDS = tuple(BoardRowOut.model_fields)  # what a row shows; never its submission id
 
 
 def _own_session(svc: Services, who: PrincipalDep, name: str) -> Session:
@@ -116,21 +118,7 @@ def board(name: str, svc: ServicesDep, who: PrincipalDep, phase: str | None = No
     dataset = svc.datasets.get(name)
     svc.phases.advance(dataset)  # a phase whose start time passed begins before it is shown
     board = svc.submissions.board_for(who, dataset, phase)
-    rows = [
-        {
-            "rank": row.rank,
-            "owner": row.owner,
-            "score": row.score,
-            "submitted_at": row.submitted_at,
-            "submissions": row.submissions,
-            "last_submitted_at": row.last_submitted_at,
-            "session": row.session,
-            "checkpoint": row.checkpoint,
-            "baseline": row.baseline,
-            "selected": row.selected,
-        }
-        for row in board.rows
-    ]
+    rows = [{name: getattr(row, name) for name in BOARD_ROW_FIELDS} for row in board.rows]
     out = {
         "dataset": board.dataset.name,
         "metric": board.dataset.metric,
